@@ -1,0 +1,206 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# ckptd build. `make` builds everything; `make demo` and `make test` install
+# missing Debian packages first (`make deps`). V=1 shows full commands.
+
+OUTPUT    := .output
+ARCH      ?= $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+CC        ?= cc
+CLANG     ?= clang
+BPFTOOL   ?= bpftool
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+VERSION   := 0.1.0
+
+ifeq ($(V),1)
+Q :=
+msg =
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+PKGS      := libbpf libsystemd json-c libzstd lmdb libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN      := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS    ?= -O2 -g
+CFLAGS    += $(WARN) -std=gnu17 -D_GNU_SOURCE -DCKPT_VERSION='"$(VERSION)"' \
+             -Iinclude -Idaemon -Icli -I$(OUTPUT) $(PKG_CFLAGS) -fno-strict-aliasing
+LDLIBS    += $(PKG_LIBS) -lpthread
+SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+VMLINUX_H ?= $(OUTPUT)/vmlinux.h
+ifeq ($(VMLINUX_H),$(OUTPUT)/vmlinux.h)
+VMLINUX_DEP := $(VMLINUX_H)
+endif
+
+BPF_SRCS    := $(wildcard bpf/*.bpf.c)
+BPF_OBJS    := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
+BPF_SKELS   := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+
+DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+DAEMON_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(DAEMON_SRCS))
+DAEMON_SAN  := $(patsubst %.c,$(OUTPUT)/san/%.o,$(DAEMON_SRCS))
+LIB_SRCS    := $(filter-out cli/ckptctl.c,$(wildcard cli/*.c))
+LIB_OBJS    := $(patsubst %.c,$(OUTPUT)/pic/%.o,$(LIB_SRCS))
+LIB_SAN     := $(patsubst %.c,$(OUTPUT)/san/%.o,$(LIB_SRCS))
+UNIT_SRCS   := $(wildcard tests/unit/test-*.c)
+UNIT_BINS   := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
+WORK_SRCS   := $(wildcard tests/workloads/*.c)
+WORK_BINS   := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(WORK_SRCS))
+EXAMPLE_SRCS := $(wildcard cli/examples/*.c)
+EXAMPLE_BINS := $(patsubst cli/examples/%.c,$(OUTPUT)/examples/%,$(EXAMPLE_SRCS))
+BENCH_SRCS  := $(wildcard tests/bench/*.c)
+BENCH_BINS  := $(patsubst tests/bench/%.c,$(OUTPUT)/bench/%,$(BENCH_SRCS))
+
+CKPTD    := $(OUTPUT)/ckptd
+CKPTCTL  := $(OUTPUT)/ckptctl
+LIBCKPT_SO := $(OUTPUT)/libckpt.so.0
+LIBCKPT_A  := $(OUTPUT)/libckpt.a
+
+DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libsystemd-dev \
+            libjson-c-dev libzstd-dev libssl-dev liblmdb-dev pkg-config make gcc \
+            systemd gdb util-linux procps redis-server redis-tools
+
+.PHONY: all deps test unit integration demo bench bench-full install clean format
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: $(CKPTD) $(CKPTCTL) $(LIBCKPT_SO) $(LIBCKPT_A) $(WORK_BINS) $(EXAMPLE_BINS) $(UNIT_BINS) $(BENCH_BINS)
+
+# Installs only what is missing; silent and quick when everything is present.
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q '^install ok installed$$' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing" $$missing; \
+		if [ "$$(id -u)" != 0 ]; then echo "deps: run as root to install packages" >&2; exit 1; fi; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+			|| { echo "deps: apt-get install failed" >&2; exit 1; }; \
+	fi
+
+$(OUTPUT) $(OUTPUT)/daemon $(OUTPUT)/san/daemon $(OUTPUT)/san/cli $(OUTPUT)/pic/cli $(OUTPUT)/cli \
+$(OUTPUT)/tests $(OUTPUT)/workloads $(OUTPUT)/examples $(OUTPUT)/bench:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/vmlinux.h: | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(wildcard include/ckpt/*.h) $(VMLINUX_DEP) | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) \
+		-Iinclude -I$(OUTPUT) -I$(dir $(VMLINUX_H)) -c $< -o $@
+	$(Q)llvm-strip -g $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+HDRS := $(wildcard include/ckpt/*.h daemon/*.h cli/*.h)
+
+$(OUTPUT)/daemon/%.o: daemon/%.c $(HDRS) $(BPF_SKELS) | $(OUTPUT)/daemon
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUTPUT)/san/daemon/%.o: daemon/%.c $(HDRS) $(BPF_SKELS) | $(OUTPUT)/san/daemon
+	$(call msg,CC-SAN,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN) -c $< -o $@
+
+$(OUTPUT)/pic/cli/%.o: cli/%.c $(HDRS) | $(OUTPUT)/pic/cli
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+
+$(OUTPUT)/san/cli/%.o: cli/%.c $(HDRS) | $(OUTPUT)/san/cli
+	$(call msg,CC-SAN,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN) -c $< -o $@
+
+$(OUTPUT)/cli/ckptctl.o: cli/ckptctl.c $(HDRS) | $(OUTPUT)/cli
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(CKPTD): $(OUTPUT)/daemon/main.o $(DAEMON_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/daemon/main.o: daemon/main.c $(HDRS) $(BPF_SKELS) | $(OUTPUT)/daemon
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBCKPT_A): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIBCKPT_SO): $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) -shared -Wl,-soname,libckpt.so.0 $^ $$(pkg-config --libs json-c) -o $@
+	$(Q)ln -sf libckpt.so.0 $(OUTPUT)/libckpt.so
+
+$(CKPTCTL): $(OUTPUT)/cli/ckptctl.o $(LIBCKPT_A)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# Unit tests link every daemon object but main.o, and the client library,
+# all built with ASan/UBSan.
+$(OUTPUT)/tests/%: tests/unit/%.c tests/lib/tap.h $(DAEMON_SAN) $(LIB_SAN) | $(OUTPUT)/tests
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN) -Itests/lib $< $(DAEMON_SAN) $(LIB_SAN) $(LDLIBS) -o $@
+
+$(OUTPUT)/workloads/%: tests/workloads/%.c $(wildcard tests/workloads/*.h) $(LIBCKPT_A) | $(OUTPUT)/workloads
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/workloads $< $(LIBCKPT_A) $(LDLIBS) -o $@
+
+$(OUTPUT)/examples/%: cli/examples/%.c $(LIBCKPT_A) | $(OUTPUT)/examples
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LIBCKPT_A) $(LDLIBS) -o $@
+
+$(OUTPUT)/bench/%: tests/bench/%.c $(LIBCKPT_A) | $(OUTPUT)/bench
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LIBCKPT_A) $(LDLIBS) -o $@
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/run
+
+unit: all
+	$(Q)tests/run unit
+
+integration: all
+	$(Q)tests/run integration
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/demo
+
+bench-full: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/bench/run full
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/bench/run all
+
+format:
+	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib \
+		$(DESTDIR)$(PREFIX)/include/ckpt $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)/lib/systemd/system $(DESTDIR)/etc/ckptd/policy.d
+	install -m 0755 $(CKPTD) $(DESTDIR)$(PREFIX)/sbin/ckptd
+	install -m 0755 $(CKPTCTL) $(DESTDIR)$(PREFIX)/bin/ckptctl
+	install -m 0755 $(LIBCKPT_SO) $(DESTDIR)$(PREFIX)/lib/libckpt.so.0
+	ln -sf libckpt.so.0 $(DESTDIR)$(PREFIX)/lib/libckpt.so
+	install -m 0644 $(LIBCKPT_A) $(DESTDIR)$(PREFIX)/lib/libckpt.a
+	install -m 0644 include/ckpt/libckpt.h include/ckpt/proto.h $(DESTDIR)$(PREFIX)/include/ckpt/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' cli/libckpt.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/libckpt.pc
+	for u in systemd/*.service systemd/*.socket; do [ -f "$$u" ] || continue; \
+		sed 's|@SBINDIR@|$(PREFIX)/sbin|g' $$u > $(DESTDIR)/lib/systemd/system/$$(basename $$u); done
+	[ -f systemd/example.policy ] && install -m 0644 systemd/example.policy \
+		$(DESTDIR)/etc/ckptd/policy.d/example.policy.disabled || true
+
+clean:
+	$(Q)rm -rf $(OUTPUT)

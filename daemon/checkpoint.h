@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * checkpoint.h: the checkpoint engine. One call takes one checkpoint of one
+ * process, start to finish, on the calling thread (a worker, never the event
+ * loop: ptrace makes the calling thread the tracer).
+ *
+ *   Step 1: pidfd, owner check, freeze every thread (ptrace seize + interrupt)
+ *   Step 2: read the maps, decide which pages to read (dirty set / pagemap)
+ *   Step 3: registers of every thread; process_vm_readv into a pre-faulted buffer
+ *   Step 4: thaw (the pause ends here)
+ *   Step 5: hash, compress, store; manifest; commit
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "manifest.h"
+#include "store.h"
+
+struct tracker;
+
+struct checkpoint_request {
+        pid_t pid;
+        uid_t caller_uid; /* 0 may act on anyone; others only on their own uid */
+        bool full;        /* read every page even if tracked */
+        bool all;         /* store read-only file mappings too, not by reference */
+        const struct ckpt_range *ranges; /* NULL / 0: the whole address space */
+        size_t n_ranges;
+        struct tracker *tracker; /* NULL: no dirty tracking available */
+        volatile int *cancel;    /* non-zero: stop at the next step (daemon shutdown) */
+};
+
+struct checkpoint_result {
+        uint64_t id, parent; /* parent 0: none */
+        uint64_t pages;      /* pages in the checkpoint's view */
+        uint64_t pages_read;
+        uint64_t bytes_stored;
+        uint64_t pause_ns, duration_ns;
+        bool incremental;
+        struct ckpt_range *skipped; /* unmapped parts of the requested ranges (malloc'ed) */
+        size_t n_skipped;
+        char error[256]; /* a human explanation when the call fails */
+};
+
+void checkpoint_result_done(struct checkpoint_result *r);
+
+/*
+ * Errors: -ESRCH no such process (or it exited mid-checkpoint: nothing is
+ * stored), -EPERM caller may not act on it, -EBUSY another tracer holds it,
+ * -EINVAL bad ranges, -ENOSPC store full (nothing already stored is lost),
+ * -ECANCELED shutdown. ret->error says more.
+ */
+int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
+                   struct checkpoint_result *ret);
+
+/* Owner of a live process (real uid), through its pidfd-opened /proc entry. */
+int process_owner(pid_t pid, uid_t *ret_uid);

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * manifest.h: the in-memory form of one checkpoint, and its (de)serialisation.
+ * The on-disk encoding is described in include/ckpt/manifest.h.
+ *
+ * What a checkpoint means (its "view"):
+ *   - regions[] is the address space at the frozen moment, clipped to the
+ *     requested ranges (if any); pages outside every region are not part of it.
+ *   - For every page inside a region, the content is an object of the store
+ *     (CKPT_PAGE_DATA + key) or all zeroes; except that in a CKPT_REGION_REF
+ *     region (a file mapping recorded by reference) a page that is not listed
+ *     is the file's content at (path, offset), and listed pages (copied on
+ *     write, e.g. RELRO) override it.
+ *   - kind FULL: pages[] lists every DATA page (and may list ZERO pages);
+ *     a page of a region that is not listed is zero.
+ *   - kind DELTA: the view of `parent`, restricted to this checkpoint's regions,
+ *     then overridden by pages[] (DATA or ZERO); a page inside a region that is
+ *     neither listed nor in the parent's view is zero.
+ *   pages[] is sorted by address, with no duplicates.
+ *
+ *      full #1 ──► delta #2 ──► delta #3 ──► full #4 (complete table) ──► delta #5
+ *   Reading any page resolves at most CKPT_FULL_EVERY manifests: the store writes
+ *   a complete table every so often even when only a delta was read.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ckpt/manifest.h"
+
+enum ckpt_track_mode {
+        CKPT_TRACK_SCAN = 0,       /* read and hashed in full at every checkpoint */
+        CKPT_TRACK_UFFD_WP = 1,    /* userfaultfd async write-protect + PAGEMAP_SCAN */
+        CKPT_TRACK_SOFT_DIRTY = 2, /* clear_refs 4 + pagemap bit 55 */
+        CKPT_TRACK_REF = 3,        /* unchanged file mapping, recorded by reference */
+        _CKPT_TRACK_MAX,
+};
+
+const char *ckpt_track_mode_to_string(enum ckpt_track_mode m);
+
+/* region flags */
+#define CKPT_REGION_PRIVATE 0x01u /* MAP_PRIVATE */
+#define CKPT_REGION_SHARED 0x02u  /* MAP_SHARED (shm, memfd, shared anon) */
+#define CKPT_REGION_ANON 0x04u    /* no backing file (or a deleted/shm one) */
+#define CKPT_REGION_FILE 0x08u    /* backed by path/dev/inode/offset */
+#define CKPT_REGION_REF 0x10u     /* stored by reference: no pages recorded */
+#define CKPT_REGION_HEAP 0x20u
+#define CKPT_REGION_STACK 0x40u
+#define CKPT_REGION_SPECIAL 0x80u /* [vdso], [vvar], [vsyscall]: never read */
+#define CKPT_REGION_UNREADABLE 0x100u /* no PROT_READ at the frozen moment */
+
+struct ckpt_region {
+        uint64_t start, end; /* page aligned, [start, end) */
+        uint64_t offset;     /* file offset of start */
+        uint64_t dev, inode;
+        uint32_t prot;  /* PROT_READ | PROT_WRITE | PROT_EXEC */
+        uint32_t flags; /* CKPT_REGION_* */
+        uint32_t track; /* enum ckpt_track_mode */
+        char *path;     /* NULL for anonymous memory; "[heap]", "[stack]" kept as is */
+};
+
+enum ckpt_page_kind {
+        CKPT_PAGE_ZERO = 1,
+        CKPT_PAGE_DATA = 2,
+};
+
+struct ckpt_page {
+        uint64_t addr; /* page aligned */
+        uint32_t kind; /* enum ckpt_page_kind */
+        uint8_t key[32]; /* SHA-256 of the 4 KiB content, CKPT_PAGE_DATA only */
+};
+
+#define CKPT_REGS_MAX 1024 /* bytes of architecture register state per set */
+
+struct ckpt_thread {
+        int32_t tid;
+        uint32_t regs_size;   /* sizeof(struct user_regs_struct) on x86_64: 216 */
+        uint32_t fpregs_size; /* sizeof(struct user_fpregs_struct): 512 */
+        uint8_t regs[CKPT_REGS_MAX];
+        uint8_t fpregs[CKPT_REGS_MAX];
+};
+
+struct ckpt_range {
+        uint64_t start, end;
+};
+
+enum ckpt_manifest_kind {
+        CKPT_MANIFEST_FULL = 1,
+        CKPT_MANIFEST_DELTA = 2,
+};
+
+/* manifest flags */
+#define CKPT_MF_FULL_READ 0x1u /* every page was read (a full checkpoint) */
+#define CKPT_MF_RANGES 0x2u    /* restricted to ranges[] */
+#define CKPT_MF_ALL 0x4u       /* --all: file mappings stored, not referenced */
+#define CKPT_MF_STOPPED 0x8u   /* the process was in group-stop and left so */
+
+struct ckpt_manifest {
+        uint64_t id;
+        uint64_t parent; /* 0: none */
+        uint32_t kind;   /* enum ckpt_manifest_kind */
+        uint32_t flags;  /* CKPT_MF_* */
+        int32_t pid;
+        uint32_t uid;        /* owner: dedup and access are per owner */
+        uint64_t start_time; /* /proc/PID/stat field 22: tells pid reuse apart */
+        uint64_t time_ns;    /* CLOCK_REALTIME at the frozen moment */
+        char comm[16];
+        uint32_t arch; /* CKPT_ARCH_* (include/ckpt/manifest.h) */
+
+        /* figures of the checkpoint, for show/list */
+        uint64_t pages_total;  /* pages in the view (DATA + zero), REF regions excluded */
+        uint64_t pages_read;   /* pages copied out of the process */
+        uint64_t bytes_stored; /* new bytes written to packs */
+        uint64_t pause_ns;
+        uint64_t duration_ns;
+
+        struct ckpt_range *ranges;
+        size_t n_ranges;
+        struct ckpt_region *regions;
+        size_t n_regions;
+        struct ckpt_thread *threads;
+        size_t n_threads;
+        struct ckpt_page *pages;
+        size_t n_pages;
+};
+
+struct ckpt_manifest *manifest_free(struct ckpt_manifest *m);
+static inline void manifest_freep(struct ckpt_manifest **m)
+{
+        manifest_free(*m);
+}
+
+/* Serialise to a malloc'ed buffer / parse one. Parsing validates everything
+ * (magic, version, sizes, sort order, checksum): -EBADMSG on any damage. */
+int manifest_serialize(const struct ckpt_manifest *m, void **ret_buf, size_t *ret_size);
+int manifest_parse(const void *buf, size_t size, struct ckpt_manifest **ret);
+
+/* Deep copy. */
+int manifest_dup(const struct ckpt_manifest *m, struct ckpt_manifest **ret);
+
+/* Append helpers (amortised growth). */
+int manifest_add_region(struct ckpt_manifest *m, const struct ckpt_region *r); /* copies path */
+int manifest_add_page(struct ckpt_manifest *m, uint64_t addr, uint32_t kind, const uint8_t *key);
+int manifest_add_thread(struct ckpt_manifest *m, const struct ckpt_thread *t);
+
+/* Binary search in a sorted pages[]; NULL when absent. */
+const struct ckpt_page *manifest_find_page(const struct ckpt_manifest *m, uint64_t addr);
+/* The region containing addr, or NULL. */
+const struct ckpt_region *manifest_find_region(const struct ckpt_manifest *m, uint64_t addr);
+
+/*
+ * Given the FULL view of the parent (kind FULL, complete table, may be NULL for
+ * none) and the FULL view of the child, fill child_delta->pages with the
+ * entries a DELTA manifest needs (pages whose content differs, ZERO where the
+ * parent had data). Regions etc. are not touched.
+ */
+int manifest_compute_delta(const struct ckpt_manifest *parent_view,
+                           const struct ckpt_manifest *child_view,
+                           struct ckpt_manifest *child_delta);
+
+/* Apply a DELTA manifest on top of the parent's FULL view, in place: the
+ * result is the child's FULL view (regions, threads and header from delta). */
+int manifest_apply_delta(struct ckpt_manifest *view, const struct ckpt_manifest *delta);

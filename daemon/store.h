@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * store.h: the content-addressed page store and the catalog of checkpoints.
+ *
+ *   <state-dir>/
+ *     lock                    flock()ed by the one daemon using this store
+ *     index/                  LMDB environment
+ *       db "objects"          (owner uid:u32 BE, sha256[32]) -> (pack:u32, offset:u64,
+ *                              clen:u32, codec:u8)      one entry per stored page
+ *       db "catalog"          id:u64 BE -> struct store_catalog_entry
+ *       db "meta"             "next_id" -> u64, "format" -> u32
+ *     packs/pack-%08u.pack    append-only; each object: header (magic, owner,
+ *                              sha256, ulen, clen, codec) + zstd frame (or raw)
+ *     manifests/%020llu       one per checkpoint (include/ckpt/manifest.h)
+ *
+ * Write order (crash safety): pack data is fsync()ed before the index entries
+ * that point at it are committed; a manifest is written to a temp file,
+ * fsync()ed and renamed, and the directory fsync()ed, before its catalog entry
+ * is committed. A crash at any point leaves a readable store (at worst some
+ * unreferenced bytes in a pack, reclaimed by gc).
+ *
+ * Deduplication is per owner uid, never across owners. The all-zero page is
+ * never stored. Every read re-hashes the object: corruption is -EBADMSG, never
+ * wrong bytes.
+ *
+ * Thread safety: every function may be called from several threads at once.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "manifest.h"
+
+struct ckpt_store;
+
+int store_open(const char *state_dir, struct ckpt_store **ret); /* -EBUSY: locked by another */
+struct ckpt_store *store_free(struct ckpt_store *s);
+static inline void store_freep(struct ckpt_store **s)
+{
+        store_free(*s);
+}
+
+/*
+ * Store n 4 KiB pages (contiguous in `pages`) for owner. For each page i,
+ * ret[i].kind is set to CKPT_PAGE_ZERO (all-zero page, nothing stored) or
+ * CKPT_PAGE_DATA with ret[i].key = SHA-256; ret[i].addr is left untouched.
+ * New objects are appended to the current pack (hashing and compression run on
+ * up to store_threads threads); *ret_new_bytes (may be NULL) gets the bytes
+ * appended. Objects are durable only after store_sync() or store_commit().
+ */
+int store_put_pages(struct ckpt_store *s, uint32_t owner, const void *pages, size_t n,
+                    struct ckpt_page *ret, uint64_t *ret_new_bytes);
+
+/* Read one object: -ENOENT when absent, -EBADMSG when it fails its hash. */
+int store_get_page(struct ckpt_store *s, uint32_t owner, const uint8_t key[32], void *ret_page);
+int store_has_page(struct ckpt_store *s, uint32_t owner, const uint8_t key[32]);
+
+/* fsync the packs and commit pending index entries. */
+int store_sync(struct ckpt_store *s);
+
+/* A fresh checkpoint id (monotonic, never reused). */
+int store_alloc_id(struct ckpt_store *s, uint64_t *ret_id);
+
+/* Make a checkpoint durable: sync objects, write the manifest (temp + fsync +
+ * rename + dir fsync), then add it to the catalog. m->id must come from
+ * store_alloc_id(). */
+int store_commit(struct ckpt_store *s, const struct ckpt_manifest *m);
+
+/* The manifest as written (FULL or DELTA). -ENOENT, -EBADMSG. */
+int store_load(struct ckpt_store *s, uint64_t id, struct ckpt_manifest **ret);
+
+/* The FULL view of checkpoint id: the complete page table, chain resolved. */
+int store_view(struct ckpt_store *s, uint64_t id, struct ckpt_manifest **ret);
+
+struct store_catalog_entry {
+        uint64_t id, parent;
+        int32_t pid;
+        uint32_t uid;
+        uint64_t start_time;
+        uint64_t time_ns;
+        uint32_t kind, flags;
+        uint64_t pages_total, pages_read, bytes_stored, pause_ns, duration_ns;
+        uint64_t n_regions;
+        char comm[16];
+};
+
+/* All catalog entries, by ascending id. Caller frees *ret. */
+int store_list(struct ckpt_store *s, struct store_catalog_entry **ret, size_t *ret_n);
+int store_get_entry(struct ckpt_store *s, uint64_t id, struct store_catalog_entry *ret);
+/* The newest checkpoint of (pid, start_time): -ENOENT when none. */
+int store_last_of(struct ckpt_store *s, int32_t pid, uint64_t start_time, uint64_t *ret_id);
+
+struct store_stats {
+        uint64_t objects;       /* stored page objects */
+        uint64_t stored_bytes;  /* bytes in packs (compressed, with headers) */
+        uint64_t logical_bytes; /* 4 KiB x DATA pages referenced by all views (sum) */
+        uint64_t checkpoints;
+        uint64_t packs;
+};
+int store_stats(struct ckpt_store *s, struct store_stats *ret);

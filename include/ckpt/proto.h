@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * proto.h: the wire protocol between ckptd and its clients (ckptctl, libckpt).
+ *
+ * Varlink (https://varlink.org) over a SOCK_STREAM Unix socket: every message
+ * is one JSON object followed by a NUL byte.
+ *   call:   {"method":"io.ckptd.Checkpoint","parameters":{"pid":42}}
+ *   reply:  {"parameters":{…}}   or   {"error":"io.ckptd.NoSuchProcess","parameters":{…}}
+ * A call with "oneway":true gets no reply; one with "more":true may get several
+ * replies, all but the last with "continues":true. The interface definition is
+ * daemon/io.ckptd.varlink, served by org.varlink.service.GetInterfaceDescription.
+ * File descriptors (Export's output file, Track's userfaultfd) travel with
+ * SCM_RIGHTS on the call message and are named by index in the parameters.
+ */
+#pragma once
+
+#define CKPT_DEFAULT_SOCKET "/run/ckptd/ckptd.sock"
+#define CKPT_DEFAULT_STATE_DIR "/var/lib/ckptd"
+#define CKPT_DEFAULT_POLICY_DIR "/etc/ckptd/policy.d"
+#define CKPT_RUNTIME_POLICY_DIR "/run/ckptd/policy.d"
+#define CKPT_SOCKET_ENV "CKPTD_SOCKET"
+
+#define CKPT_INTERFACE "io.ckptd"
+
+/* Limits, enforced by the daemon before parsing. */
+#define CKPT_MAX_MESSAGE (1u << 20) /* bytes of one message, NUL excluded */
+#define CKPT_MAX_CLIENTS 128
+#define CKPT_MAX_PENDING 16 /* calls a client may have under way */
+#define CKPT_MAX_RANGES 256
+#define CKPT_MAX_FDS 4 /* descriptors with one message */
+
+/* Error names: stable, part of the interface. */
+#define CKPT_ERR_NO_SUCH_PROCESS "io.ckptd.NoSuchProcess"
+#define CKPT_ERR_NO_SUCH_CHECKPOINT "io.ckptd.NoSuchCheckpoint"
+#define CKPT_ERR_PERMISSION_DENIED "io.ckptd.PermissionDenied"
+#define CKPT_ERR_INVALID_RANGE "io.ckptd.InvalidRange"
+#define CKPT_ERR_PROCESS_EXITED "io.ckptd.ProcessExited"
+#define CKPT_ERR_PROCESS_BUSY "io.ckptd.ProcessBusy"
+#define CKPT_ERR_TRACKING_FAILED "io.ckptd.TrackingFailed"
+#define CKPT_ERR_STORE "io.ckptd.StoreError"
+#define CKPT_ERR_CORRUPT "io.ckptd.CorruptObject"
+#define CKPT_ERR_SHAPE "io.ckptd.ShapeMismatch"
+#define CKPT_ERR_TOO_MANY "io.ckptd.TooManyRequests"
+#define CKPT_ERR_SHUTTING_DOWN "io.ckptd.ShuttingDown"
+#define CKPT_ERR_FAILED "io.ckptd.Failed"
+
+/* Standard Varlink errors. */
+#define VARLINK_ERR_METHOD_NOT_FOUND "org.varlink.service.MethodNotFound"
+#define VARLINK_ERR_INTERFACE_NOT_FOUND "org.varlink.service.InterfaceNotFound"
+#define VARLINK_ERR_INVALID_PARAMETER "org.varlink.service.InvalidParameter"
+#define VARLINK_ERR_METHOD_NOT_IMPLEMENTED "org.varlink.service.MethodNotImplemented"
+/* Not in the 2018 spec, but what systemd answers for malformed / oversized input. */
+#define VARLINK_ERR_PROTOCOL "org.varlink.service.ProtocolError"
