@@ -61,7 +61,7 @@ LIBCKPT_A  := $(OUTPUT)/libckpt.a
 
 DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libsystemd-dev \
             libjson-c-dev libzstd-dev libssl-dev liblmdb-dev pkg-config make gcc \
-            systemd gdb util-linux procps redis-server redis-tools
+            systemd gdb util-linux procps jq redis-server redis-tools
 
 .PHONY: all deps test unit integration demo bench bench-full install clean format
 .DELETE_ON_ERROR:
@@ -99,7 +99,12 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-HDRS := $(wildcard include/ckpt/*.h daemon/*.h cli/*.h)
+HDRS := $(wildcard include/ckpt/*.h daemon/*.h cli/*.h) $(OUTPUT)/varlink-interface.h
+
+# The interface definition, served by GetInterfaceDescription, as a C string.
+$(OUTPUT)/varlink-interface.h: daemon/io.ckptd.varlink | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q)sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@
 
 $(OUTPUT)/daemon/%.o: daemon/%.c $(HDRS) $(BPF_SKELS) | $(OUTPUT)/daemon
 	$(call msg,CC,$@)

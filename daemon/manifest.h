@@ -163,3 +163,32 @@ int manifest_compute_delta(const struct ckpt_manifest *parent_view,
 /* Apply a DELTA manifest on top of the parent's FULL view, in place: the
  * result is the child's FULL view (regions, threads and header from delta). */
 int manifest_apply_delta(struct ckpt_manifest *view, const struct ckpt_manifest *delta);
+
+/*
+ * Page kind found only in DELTA manifests, never in a view: inside a
+ * CKPT_REGION_REF region the page is the file's content again (it cancels an
+ * entry the parent's view listed). manifest_compute_delta() emits it;
+ * manifest_apply_delta() consumes it.
+ */
+#define CKPT_PAGE_FILE 3
+
+/*
+ * The invariants manifest_parse() enforces, on an in-memory manifest:
+ * known kind and flags, regions page aligned with start < end, sorted and
+ * not overlapping, known region flags and track modes, ranges start < end,
+ * threads' register sizes <= CKPT_REGS_MAX, pages page aligned and sorted by
+ * strictly increasing address with a known kind (FILE only in a DELTA).
+ * -EINVAL when one does not hold. manifest_serialize() calls it.
+ */
+int manifest_validate(const struct ckpt_manifest *m);
+
+/* Number of CKPT_PAGE_DATA entries of pages[]. */
+uint64_t manifest_data_pages(const struct ckpt_manifest *m);
+
+/*
+ * Put a view in canonical form, in place: drop pages outside every region,
+ * ZERO entries outside REF regions (an unlisted page there is zero anyway)
+ * and FILE entries. Two canonical views with the same content are equal
+ * entry for entry. manifest_apply_delta() results are canonical already.
+ */
+int manifest_canonicalize(struct ckpt_manifest *m);

@@ -27,3 +27,88 @@
 /* A complete page table is written at least every this many checkpoints of a
  * process, so reading any checkpoint resolves a bounded chain. */
 #define CKPT_FULL_EVERY 16
+
+/*
+ * Packed on-disk structs of a manifest. Every reserved field must be zero and
+ * every unknown flag bit is rejected by the reader. Sizes are fixed by static
+ * asserts in daemon/manifest.c; a new field means a new version, never a
+ * reused one.
+ */
+struct ckpt_disk_header {
+        char magic[8];        /* CKPT_MANIFEST_MAGIC */
+        uint32_t version;     /* CKPT_MANIFEST_VERSION */
+        uint32_t header_size; /* sizeof(struct ckpt_disk_header) */
+        uint64_t total_size;  /* whole file, trailer included */
+        uint64_t id, parent;
+        uint32_t kind, flags;
+        int32_t pid;
+        uint32_t uid;
+        uint64_t start_time, time_ns;
+        char comm[16]; /* NUL-terminated */
+        uint32_t arch;
+        uint32_t reserved0;
+        uint64_t pages_total, pages_read, bytes_stored, pause_ns, duration_ns;
+        uint64_t n_ranges, n_regions, n_threads, n_pages;
+} __attribute__((packed));
+
+struct ckpt_disk_range {
+        uint64_t start, end;
+} __attribute__((packed));
+
+#define CKPT_DISK_REGION_HAS_PATH 0x1u /* path_len bytes follow (0 allowed: "") */
+
+struct ckpt_disk_region {
+        uint64_t start, end, offset, dev, inode;
+        uint32_t prot, flags, track;
+        uint32_t disk_flags; /* CKPT_DISK_REGION_* */
+        uint64_t path_len;   /* bytes following, no NUL; at most CKPT_DISK_PATH_MAX */
+} __attribute__((packed));
+
+#define CKPT_DISK_PATH_MAX 4096u
+
+struct ckpt_disk_thread {
+        int32_t tid;
+        uint32_t regs_size, fpregs_size; /* each at most 1024 (CKPT_REGS_MAX) */
+        uint32_t reserved0;
+        /* then regs_size bytes, then fpregs_size bytes */
+} __attribute__((packed));
+
+struct ckpt_disk_page {
+        uint64_t addr;
+        uint32_t kind; /* 1 zero, 2 data, 3 file (DELTA only, REF regions) */
+        uint32_t reserved0;
+        uint8_t key[32]; /* SHA-256 for data pages, zero otherwise */
+} __attribute__((packed));
+
+#define CKPT_MANIFEST_TRAILER_SIZE 32u /* SHA-256 */
+
+/*
+ * Pack files (<state>/packs/pack-%08u.pack): a header, then objects appended
+ * one after the other. Each object is a struct ckpt_pack_object followed by
+ * clen bytes: one zstd frame (codec CKPT_CODEC_ZSTD) decoding to ulen bytes,
+ * or the ulen bytes themselves (CKPT_CODEC_RAW, clen == ulen). The index
+ * points at the object header; a reader checks the header against the index
+ * entry and the decoded bytes against the SHA-256.
+ */
+#define CKPT_PACK_MAGIC "CKPTPACK"
+#define CKPT_PACK_VERSION 1u
+#define CKPT_PACK_OBJECT_MAGIC 0x4f504b43u /* "CKPO" little-endian */
+
+#define CKPT_CODEC_RAW 0u
+#define CKPT_CODEC_ZSTD 1u
+
+struct ckpt_pack_header {
+        char magic[8]; /* CKPT_PACK_MAGIC */
+        uint32_t version;
+        uint32_t number; /* the N of pack-N */
+} __attribute__((packed));
+
+struct ckpt_pack_object {
+        uint32_t magic; /* CKPT_PACK_OBJECT_MAGIC */
+        uint32_t owner; /* uid */
+        uint8_t sha256[32];
+        uint32_t ulen; /* 4096 */
+        uint32_t clen;
+        uint8_t codec; /* CKPT_CODEC_* */
+        uint8_t reserved[7];
+} __attribute__((packed));

@@ -49,5 +49,5 @@
 #define VARLINK_ERR_INTERFACE_NOT_FOUND "org.varlink.service.InterfaceNotFound"
 #define VARLINK_ERR_INVALID_PARAMETER "org.varlink.service.InvalidParameter"
 #define VARLINK_ERR_METHOD_NOT_IMPLEMENTED "org.varlink.service.MethodNotImplemented"
-/* Not in the 2018 spec, but what systemd answers for malformed / oversized input. */
-#define VARLINK_ERR_PROTOCOL "org.varlink.service.ProtocolError"
+/* Malformed or oversized messages (after an oversized one the connection closes). */
+#define CKPT_ERR_PROTOCOL "io.ckptd.ProtocolError"

@@ -1,0 +1,656 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * control.c: the Varlink socket server: accept, SO_PEERCRED, framing and
+ * limits, descriptors passed with SCM_RIGHTS, buffered non-blocking replies.
+ *
+ * Never blocks: every socket is non-blocking and driven by sd-event. Never
+ * trusts a peer: sizes are checked before anything is parsed, a peer that
+ * sends more than CKPT_MAX_MESSAGE without a terminating NUL gets a
+ * ProtocolError and is disconnected, a peer that does not read its replies is
+ * disconnected once CONN_MAX_OUT bytes are queued for it.
+ *
+ * Descriptors: the kernel returns the descriptors of one sendmsg() together
+ * with the last bytes of that recvmsg(), so they belong to the message that
+ * contains the last byte of the read that carried them; we record that stream
+ * offset and hand them to exactly that call.
+ */
+#include "control.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "ckpt/proto.h"
+#include "json-util.h"
+#include "log.h"
+#include "macro.h"
+
+#define CONN_READ_CHUNK (64u * 1024u)
+#define CONN_MAX_OUT (64u * 1024u * 1024u)
+
+struct pending_fd {
+        int fd;
+        uint64_t offset; /* stream offset of the last byte of the read carrying it */
+};
+
+struct conn {
+        unsigned n_ref;
+        struct server *server; /* NULL once closed */
+        struct conn *next, *prev;
+        int fd;
+        sd_event_source *src;
+        uid_t uid;
+        pid_t pid;
+
+        char *in;
+        size_t in_len, in_alloc;
+        uint64_t in_base; /* stream offset of in[0] */
+
+        char *out;
+        size_t out_len, out_alloc;
+
+        struct pending_fd fds[CKPT_MAX_FDS * 4];
+        size_t n_fds;
+
+        unsigned n_calls; /* calls under way */
+};
+
+struct call {
+        unsigned n_ref;
+        struct conn *conn;
+        bool more, oneway, done;
+        int fds[CKPT_MAX_FDS];
+        size_t n_fds;
+};
+
+struct server {
+        sd_event *event;
+        sd_event_source *listen_src;
+        int fd;
+        char *path; /* bound by us: unlinked on free */
+        server_dispatch_t dispatch;
+        void *userdata;
+        struct conn *conns;
+        unsigned n_conns;
+};
+
+static void conn_close(struct conn *c);
+
+static struct conn *conn_ref(struct conn *c)
+{
+        c->n_ref++;
+        return c;
+}
+
+static void conn_unref(struct conn *c)
+{
+        if (!c || --c->n_ref > 0)
+                return;
+        for (size_t i = 0; i < c->n_fds; i++)
+                safe_close(c->fds[i].fd);
+        free(c->in);
+        free(c->out);
+        free(c);
+}
+
+static int conn_flush(struct conn *c)
+{
+        while (c->out_len > 0) {
+                ssize_t n = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN)
+                                break;
+                        return -errno;
+                }
+                memmove(c->out, c->out + n, c->out_len - n);
+                c->out_len -= n;
+        }
+        return sd_event_source_set_io_events(c->src, EPOLLIN | EPOLLRDHUP |
+                                                             (c->out_len ? EPOLLOUT : 0));
+}
+
+static int conn_send(struct conn *c, struct json_object *msg)
+{
+        const char *s;
+        size_t len;
+
+        if (!c->server)
+                return -ECONNRESET; /* closed meanwhile: the reply is dropped */
+
+        s = json_object_to_json_string_length(msg, JSON_C_TO_STRING_PLAIN, &len);
+        if (!s)
+                return -ENOMEM;
+        if (c->out_len + len + 1 > CONN_MAX_OUT) {
+                log_warning("control: client pid %d does not read its replies, disconnecting",
+                            (int)c->pid);
+                conn_close(c);
+                return -ENOBUFS;
+        }
+        if (c->out_len + len + 1 > c->out_alloc) {
+                size_t n = MAX(c->out_alloc * 2, c->out_len + len + 1);
+                char *p = realloc(c->out, n);
+                if (!p)
+                        return -ENOMEM;
+                c->out = p;
+                c->out_alloc = n;
+        }
+        memcpy(c->out + c->out_len, s, len);
+        c->out[c->out_len + len] = '\0';
+        c->out_len += len + 1;
+
+        if (conn_flush(c) < 0) {
+                conn_close(c);
+                return -ECONNRESET;
+        }
+        return 0;
+}
+
+/* An error not tied to a call (framing), sent on the connection itself. */
+static void conn_send_error(struct conn *c, const char *error, const char *reason)
+{
+        _cleanup_(json_object_putp) struct json_object *msg = json_object_new_object();
+        struct json_object *p = json_object_new_object();
+
+        json_object_object_add(p, "reason", json_object_new_string(reason));
+        json_object_object_add(msg, "error", json_object_new_string(error));
+        json_object_object_add(msg, "parameters", p);
+        (void)conn_send(c, msg);
+}
+
+static void conn_close(struct conn *c)
+{
+        struct server *s = c->server;
+
+        if (!s)
+                return;
+        c->server = NULL;
+        c->src = sd_event_source_disable_unref(c->src);
+        c->fd = safe_close(c->fd);
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                s->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        s->n_conns--;
+        conn_unref(c); /* the server's reference */
+}
+
+uid_t call_uid(const struct call *c)
+{
+        return c->conn->uid;
+}
+
+pid_t call_peer_pid(const struct call *c)
+{
+        return c->conn->pid;
+}
+
+bool call_wants_more(const struct call *c)
+{
+        return c->more;
+}
+
+int call_take_fd(struct call *c, int index)
+{
+        if (index < 0 || (size_t)index >= c->n_fds || c->fds[index] < 0)
+                return -EBADF;
+        return TAKE_FD(c->fds[index]);
+}
+
+struct call *call_ref(struct call *c)
+{
+        c->n_ref++;
+        return c;
+}
+
+struct call *call_unref(struct call *c)
+{
+        if (!c || --c->n_ref > 0)
+                return NULL;
+        for (size_t i = 0; i < c->n_fds; i++)
+                safe_close(c->fds[i]);
+        if (!c->done)
+                c->conn->n_calls--;
+        conn_unref(c->conn);
+        free(c);
+        return NULL;
+}
+
+static int call_send(struct call *c, const char *error, struct json_object *params, bool more)
+{
+        _cleanup_(json_object_putp) struct json_object *msg = json_object_new_object();
+        int r;
+
+        if (c->done) {
+                json_object_put(params);
+                return -EALREADY;
+        }
+        if (!params)
+                params = json_object_new_object();
+        if (error)
+                json_object_object_add(msg, "error", json_object_new_string(error));
+        json_object_object_add(msg, "parameters", params);
+        if (more)
+                json_object_object_add(msg, "continues", json_object_new_boolean(true));
+
+        r = c->oneway ? 0 : conn_send(c->conn, msg);
+        if (!more) {
+                c->done = true;
+                c->conn->n_calls--;
+                call_unref(c); /* the reference the server gave the dispatcher */
+        }
+        return r;
+}
+
+int call_reply(struct call *c, struct json_object *params)
+{
+        return call_send(c, NULL, params, false);
+}
+
+int call_notify(struct call *c, struct json_object *params)
+{
+        if (!c->more) {
+                json_object_put(params);
+                return 0;
+        }
+        return call_send(c, NULL, params, true);
+}
+
+int call_error(struct call *c, const char *error, struct json_object *params)
+{
+        return call_send(c, error, params, false);
+}
+
+int call_errorf(struct call *c, const char *error, const char *key, const char *fmt, ...)
+{
+        struct json_object *p = json_object_new_object();
+        char buf[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        if (key)
+                json_object_object_add(p, key, json_object_new_string(buf));
+        return call_error(c, error, p);
+}
+
+static bool only_space(const char *p, const char *end)
+{
+        for (; p < end; p++)
+                if (!strchr(" \t\r\n", *p))
+                        return false;
+        return true;
+}
+
+/* One complete message: in[0 .. len), NUL at in[len]. */
+static void conn_handle_message(struct conn *c, size_t len)
+{
+        _cleanup_(json_object_putp) struct json_object *msg = NULL;
+        struct json_object *method, *params = NULL, *v;
+        uint64_t first = c->in_base, last = c->in_base + len;
+        struct json_tokener *tok;
+        struct call *call;
+
+        tok = json_tokener_new_ex(64);
+        if (!tok)
+                return;
+        msg = json_tokener_parse_ex(tok, c->in, (int)len);
+        if (!msg || json_tokener_get_error(tok) != json_tokener_success ||
+            !only_space(c->in + json_tokener_get_parse_end(tok), c->in + len)) {
+                json_tokener_free(tok);
+                json_object_put(TAKE_PTR(msg));
+                conn_send_error(c, CKPT_ERR_PROTOCOL, "message is not valid JSON");
+                goto drop_fds;
+        }
+        json_tokener_free(tok);
+
+        if (!json_object_is_type(msg, json_type_object) ||
+            !json_object_object_get_ex(msg, "method", &method) ||
+            !json_object_is_type(method, json_type_string)) {
+                conn_send_error(c, CKPT_ERR_PROTOCOL,
+                                "a call must be a JSON object with a string \"method\"");
+                goto drop_fds;
+        }
+        if (json_object_object_get_ex(msg, "parameters", &params) &&
+            !json_object_is_type(params, json_type_object) &&
+            !json_object_is_type(params, json_type_null)) {
+                conn_send_error(c, CKPT_ERR_PROTOCOL, "\"parameters\" must be an object");
+                goto drop_fds;
+        }
+
+        if (c->n_calls >= CKPT_MAX_PENDING) {
+                _cleanup_(json_object_putp) struct json_object *e = json_object_new_object();
+                struct json_object *p = json_object_new_object();
+
+                json_object_object_add(p, "limit", json_object_new_int(CKPT_MAX_PENDING));
+                json_object_object_add(e, "error", json_object_new_string(CKPT_ERR_TOO_MANY));
+                json_object_object_add(e, "parameters", p);
+                (void)conn_send(c, e);
+                goto drop_fds;
+        }
+
+        call = calloc(1, sizeof(*call));
+        if (!call)
+                goto drop_fds;
+        call->n_ref = 1;
+        call->conn = conn_ref(c);
+        c->n_calls++;
+        if (json_object_object_get_ex(msg, "more", &v))
+                call->more = json_object_get_boolean(v);
+        if (json_object_object_get_ex(msg, "oneway", &v))
+                call->oneway = json_object_get_boolean(v);
+
+        /* Hand over the descriptors that arrived with this message. */
+        for (size_t i = 0; i < c->n_fds;) {
+                if (c->fds[i].offset >= first && c->fds[i].offset <= last &&
+                    call->n_fds < CKPT_MAX_FDS) {
+                        call->fds[call->n_fds++] = c->fds[i].fd;
+                        c->fds[i] = c->fds[--c->n_fds];
+                } else
+                        i++;
+        }
+
+        if (!params || json_object_is_type(params, json_type_null))
+                params = json_object_new_object();
+        else
+                json_object_get(params);
+
+        /* The dispatcher owns the call until it answers; keep the connection
+         * alive across the callback even if it closes it. */
+        conn_ref(c);
+        c->server->dispatch(call, json_object_get_string(method), params, c->server->userdata);
+        json_object_put(params);
+        conn_unref(c);
+        return;
+
+drop_fds:
+        for (size_t i = 0; i < c->n_fds;) {
+                if (c->fds[i].offset >= first && c->fds[i].offset <= last) {
+                        safe_close(c->fds[i].fd);
+                        c->fds[i] = c->fds[--c->n_fds];
+                } else
+                        i++;
+        }
+}
+
+static int conn_read(struct conn *c)
+{
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int) * CKPT_MAX_FDS)];
+        } control;
+        struct msghdr mh = { 0 };
+        struct iovec iov;
+        ssize_t n;
+
+        if (c->in_alloc - c->in_len < CONN_READ_CHUNK) {
+                size_t na = c->in_len + CONN_READ_CHUNK;
+                char *p = realloc(c->in, na + 1);
+                if (!p)
+                        return -ENOMEM;
+                c->in = p;
+                c->in_alloc = na;
+        }
+        iov = (struct iovec){ c->in + c->in_len, c->in_alloc - c->in_len };
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = &control;
+        mh.msg_controllen = sizeof(control);
+
+        n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0)
+                return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+        if (n == 0)
+                return -ECONNRESET;
+
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+                if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                        continue;
+                size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                int *fds = (int *)CMSG_DATA(cm);
+                for (size_t i = 0; i < k; i++) {
+                        if (c->n_fds >= ELEMENTSOF(c->fds)) {
+                                safe_close(fds[i]);
+                                continue;
+                        }
+                        c->fds[c->n_fds++] = (struct pending_fd){
+                                .fd = fds[i],
+                                .offset = c->in_base + c->in_len + n - 1,
+                        };
+                }
+        }
+        if (mh.msg_flags & MSG_CTRUNC)
+                log_debug("control: descriptors from pid %d truncated", (int)c->pid);
+
+        c->in_len += n;
+        return 1;
+}
+
+static int conn_process_input(struct conn *c)
+{
+        size_t start = 0;
+
+        for (;;) {
+                char *nul = memchr(c->in + start, '\0', c->in_len - start);
+                size_t len;
+
+                if (!nul)
+                        break;
+                len = nul - (c->in + start);
+                if (len > CKPT_MAX_MESSAGE)
+                        goto too_big;
+                /* Give the handler a message at in[0]. */
+                if (start > 0) {
+                        memmove(c->in, c->in + start, c->in_len - start);
+                        c->in_len -= start;
+                        c->in_base += start;
+                        start = 0;
+                }
+                conn_handle_message(c, len);
+                if (!c->server)
+                        return -ECONNRESET;
+                start = len + 1;
+        }
+        if (start > 0) {
+                memmove(c->in, c->in + start, c->in_len - start);
+                c->in_len -= start;
+                c->in_base += start;
+        }
+        if (c->in_len > CKPT_MAX_MESSAGE)
+                goto too_big;
+        return 0;
+
+too_big:
+        log_warning("control: message from pid %d exceeds %u bytes, disconnecting", (int)c->pid,
+                    CKPT_MAX_MESSAGE);
+        conn_send_error(c, CKPT_ERR_PROTOCOL, "message exceeds the 1 MiB limit");
+        (void)conn_flush(c);
+        conn_close(c);
+        return -E2BIG;
+}
+
+static int conn_io(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+        struct conn *c = userdata;
+        int r = 0;
+
+        conn_ref(c);
+        if (revents & EPOLLOUT) {
+                r = conn_flush(c);
+                if (r < 0)
+                        goto close;
+        }
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
+                /* A bounded number of reads per wake-up: others get their turn. */
+                for (int i = 0; i < 16 && c->server; i++) {
+                        r = conn_read(c);
+                        if (r < 0)
+                                goto close;
+                        if (r == 0)
+                                break;
+                        r = conn_process_input(c);
+                        if (r < 0)
+                                goto close;
+                }
+        }
+        conn_unref(c);
+        return 0;
+close:
+        conn_close(c);
+        conn_unref(c);
+        return 0;
+}
+
+static int server_accept(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+        struct server *s = userdata;
+        _cleanup_close_ int cfd = -EBADF;
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        struct conn *c;
+        int r;
+
+        cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+                if (errno != EAGAIN && errno != EINTR)
+                        log_warning_errno(-errno, "control: accept failed, ignoring: %m");
+                return 0;
+        }
+        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+                log_warning_errno(-errno, "control: SO_PEERCRED failed, dropping client: %m");
+                return 0;
+        }
+        if (s->n_conns >= CKPT_MAX_CLIENTS) {
+                static const char msg[] =
+                        "{\"error\":\"" CKPT_ERR_TOO_MANY "\",\"parameters\":{\"limit\":128}}";
+                (void)!send(cfd, msg, sizeof(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+                log_warning("control: too many clients, refusing pid %d", (int)cred.pid);
+                return 0;
+        }
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return 0;
+        c->n_ref = 1;
+        c->server = s;
+        c->uid = cred.uid;
+        c->pid = cred.pid;
+        c->fd = TAKE_FD(cfd);
+        r = sd_event_add_io(s->event, &c->src, c->fd, EPOLLIN | EPOLLRDHUP, conn_io, c);
+        if (r < 0) {
+                safe_close(c->fd);
+                free(c);
+                return 0;
+        }
+        c->next = s->conns;
+        if (s->conns)
+                s->conns->prev = c;
+        s->conns = c;
+        s->n_conns++;
+        log_debug("control: client pid %d uid %u connected", (int)c->pid, (unsigned)c->uid);
+        return 0;
+}
+
+static int socket_bind_path(const char *path)
+{
+        _cleanup_close_ int fd = -EBADF;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_free_ char *dir = NULL;
+        char *slash;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+
+        dir = strdup(path);
+        if (!dir)
+                return -ENOMEM;
+        slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+                *slash = '\0';
+                if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+        }
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        /* Any file there is a stale socket: the state-dir lock already
+         * guarantees that no other ckptd of ours is running. */
+        (void)unlink(path);
+        /* World-connectable: SO_PEERCRED decides what each caller may do. */
+        mode_t old = umask(0111);
+        int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+        umask(old);
+        if (r < 0)
+                return -errno;
+        if (listen(fd, SOMAXCONN) < 0)
+                return -errno;
+        return TAKE_FD(fd);
+}
+
+int server_new(sd_event *e, int listen_fd, const char *path, server_dispatch_t dispatch,
+               void *userdata, struct server **ret)
+{
+        struct server *s;
+        int r;
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->event = sd_event_ref(e);
+        s->dispatch = dispatch;
+        s->userdata = userdata;
+        s->fd = -EBADF;
+
+        if (listen_fd >= 0) {
+                s->fd = listen_fd;
+                r = fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) | O_NONBLOCK);
+                if (r < 0) {
+                        r = -errno;
+                        goto fail;
+                }
+        } else {
+                r = socket_bind_path(path);
+                if (r < 0)
+                        goto fail;
+                s->fd = r;
+                s->path = strdup(path);
+        }
+        r = sd_event_add_io(e, &s->listen_src, s->fd, EPOLLIN, server_accept, s);
+        if (r < 0)
+                goto fail;
+        *ret = s;
+        return 0;
+fail:
+        server_free(s);
+        return r;
+}
+
+struct server *server_free(struct server *s)
+{
+        if (!s)
+                return NULL;
+        while (s->conns)
+                conn_close(s->conns);
+        sd_event_source_disable_unref(s->listen_src);
+        safe_close(s->fd);
+        if (s->path) {
+                (void)unlink(s->path);
+                free(s->path);
+        }
+        sd_event_unref(s->event);
+        free(s);
+        return NULL;
+}
+
+unsigned server_n_clients(struct server *s)
+{
+        return s->n_conns;
+}

@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * freezer.c: ptrace-based freezing of every thread of a process (see
+ * freezer.h for how new threads and group-stop are handled). Owns the
+ * seize/interrupt/wait/detach sequence; must never leave a thread traced,
+ * and never resumes a thread before freezer_thaw().
+ */
+#include "freezer.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "macro.h"
+
+#ifndef PTRACE_EVENT_STOP
+#define PTRACE_EVENT_STOP 128
+#endif
+
+static int read_file_at(const char *path, char *buf, size_t size)
+{
+        _cleanup_close_ int fd = -EBADF;
+        size_t n = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? -ESRCH : negative_errno();
+        while (n < size - 1) {
+                ssize_t k = read(fd, buf + n, size - 1 - n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        /* A task that died between open and read. */
+                        return errno == ESRCH ? -ESRCH : negative_errno();
+                }
+                if (k == 0)
+                        break;
+                n += k;
+        }
+        buf[n] = 0;
+        return (int)n;
+}
+
+int proc_stat_read(pid_t pid, char *ret_state, uint64_t *ret_start_time, char ret_comm[16])
+{
+        char path[64], buf[2048];
+        const char *open_paren, *close_paren, *p;
+        unsigned long long start_time = 0;
+        char state;
+        int r;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        r = read_file_at(path, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+
+        /* comm may hold spaces and parentheses: it ends at the last ')'. */
+        open_paren = strchr(buf, '(');
+        close_paren = strrchr(buf, ')');
+        if (!open_paren || !close_paren || close_paren < open_paren || close_paren[1] != ' ')
+                return -EBADMSG;
+        p = close_paren + 2;
+        state = *p;
+        /* Field 3 is the state; the start time is field 22, 19 fields on. */
+        for (int field = 3; field < 22; field++) {
+                p = strchr(p, ' ');
+                if (!p)
+                        return -EBADMSG;
+                p++;
+        }
+        if (sscanf(p, "%llu", &start_time) != 1)
+                return -EBADMSG;
+
+        if (ret_state)
+                *ret_state = state;
+        if (ret_start_time)
+                *ret_start_time = start_time;
+        if (ret_comm) {
+                size_t len = MIN((size_t)(close_paren - open_paren - 1), (size_t)15);
+                memcpy(ret_comm, open_paren + 1, len);
+                ret_comm[len] = 0;
+        }
+        return 0;
+}
+
+/* A "Key:\tvalue" line of /proc/PID[/task/TID]/status. */
+static int status_field(const char *status_path, const char *key, char *ret, size_t size)
+{
+        char buf[8192];
+        size_t klen = strlen(key);
+        const char *p;
+        int r;
+
+        r = read_file_at(status_path, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+                if (strncmp(p, key, klen) == 0 && p[klen] == ':') {
+                        const char *v = p + klen + 1;
+                        size_t n;
+
+                        v += strspn(v, " \t");
+                        n = strcspn(v, "\n");
+                        n = MIN(n, size - 1);
+                        memcpy(ret, v, n);
+                        ret[n] = 0;
+                        return 0;
+                }
+        }
+        return -ENOENT;
+}
+
+_printf_(2, 3) static void freezer_set_error(struct freezer *f, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(f->error, sizeof(f->error), fmt, ap);
+        va_end(ap);
+}
+
+static struct freezer_thread *freezer_find(struct freezer *f, pid_t tid)
+{
+        for (size_t i = 0; i < f->n_threads; i++)
+                if (f->threads[i].tid == tid)
+                        return &f->threads[i];
+        return NULL;
+}
+
+static int freezer_add(struct freezer *f, pid_t tid)
+{
+        if (f->n_threads == f->n_alloc) {
+                size_t n = f->n_alloc ? f->n_alloc * 2 : 16;
+                struct freezer_thread *t = reallocarray(f->threads, n, sizeof(*t));
+                if (!t)
+                        return -ENOMEM;
+                f->threads = t;
+                f->n_alloc = n;
+        }
+        f->threads[f->n_threads++] = (struct freezer_thread){ .tid = tid, .attached = true };
+        return 0;
+}
+
+/* Reap a traced thread that is on its way out (killed or exited). */
+static void freezer_reap(pid_t tid)
+{
+        int status;
+
+        for (;;) {
+                pid_t w = waitpid(tid, &status, __WALL);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return; /* ECHILD: already reaped */
+                }
+                if (WIFEXITED(status) || WIFSIGNALED(status))
+                        return;
+                /* A last stop (e.g. PTRACE_EVENT_EXIT is not enabled, so
+                 * unexpected): let it go on. */
+                if (WIFSTOPPED(status) && ptrace(PTRACE_DETACH, tid, NULL, NULL) == 0)
+                        return;
+        }
+}
+
+/* Wait until tid reports a stop. 1: stopped, 0: the thread is gone. */
+static int freezer_wait_stop(struct freezer *f, struct freezer_thread *t)
+{
+        int status;
+
+        for (;;) {
+                pid_t w = waitpid(t->tid, &status, __WALL);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == ECHILD) {
+                                t->attached = false;
+                                return 0;
+                        }
+                        return negative_errno();
+                }
+                if (WIFEXITED(status) || WIFSIGNALED(status)) {
+                        t->attached = false;
+                        return 0;
+                }
+                if (!WIFSTOPPED(status))
+                        continue;
+                if ((status >> 16) == PTRACE_EVENT_STOP)
+                        /* Our interrupt, or group-stop (WSTOPSIG = the stop signal). */
+                        return 1;
+                if ((status >> 16) == 0) {
+                        /* Signal-delivery-stop: stopped too; the signal goes back on detach. */
+                        t->pending_signal = WSTOPSIG(status);
+                        return 1;
+                }
+                /* Other events are not enabled. */
+                return 1;
+        }
+}
+
+/* Seize and interrupt one thread. 1: attached, 0: thread gone, <0 error. */
+static int freezer_seize(struct freezer *f, pid_t tid)
+{
+        char path[96], value[64];
+        char state;
+        int r;
+
+        if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) < 0) {
+                int e = errno;
+
+                if (e == ESRCH)
+                        return 0;
+                if (e != EPERM)
+                        return -e;
+                snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)f->pid, (int)tid);
+                r = status_field(path, "TracerPid", value, sizeof(value));
+                if (r == -ESRCH)
+                        return 0;
+                if (r >= 0 && atoi(value) != 0) {
+                        freezer_set_error(f, "process %d is already traced by process %s",
+                                          (int)f->pid, value);
+                        return -EBUSY;
+                }
+                /* A zombie thread (exited, not yet reaped) cannot be seized. */
+                r = proc_stat_read(tid, &state, NULL, NULL);
+                if (r == -ESRCH || (r >= 0 && (state == 'Z' || state == 'X')))
+                        return 0;
+                freezer_set_error(f, "not allowed to trace process %d", (int)f->pid);
+                return -EPERM;
+        }
+
+        r = freezer_add(f, tid);
+        if (r < 0) {
+                ptrace(PTRACE_DETACH, tid, NULL, NULL);
+                return r;
+        }
+        if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0 && errno != ESRCH)
+                return negative_errno();
+        return 1;
+}
+
+static int freezer_list(pid_t pid, pid_t **ret, size_t *ret_n)
+{
+        _cleanup_free_ pid_t *tids = NULL;
+        size_t n = 0, n_alloc = 0;
+        char path[64];
+        struct dirent *de;
+        DIR *d;
+
+        snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+        d = opendir(path);
+        if (!d)
+                return errno == ENOENT ? -ESRCH : negative_errno();
+        while ((errno = 0, de = readdir(d))) {
+                char *end;
+                long tid = strtol(de->d_name, &end, 10);
+
+                if (de->d_name[0] == '.' || *end || tid <= 0)
+                        continue;
+                if (n == n_alloc) {
+                        size_t k = n_alloc ? n_alloc * 2 : 64;
+                        pid_t *t = reallocarray(tids, k, sizeof(*t));
+                        if (!t) {
+                                closedir(d);
+                                return -ENOMEM;
+                        }
+                        tids = t;
+                        n_alloc = k;
+                }
+                tids[n++] = (pid_t)tid;
+        }
+        closedir(d);
+        *ret = TAKE_PTR(tids);
+        *ret_n = n;
+        return 0;
+}
+
+int freezer_freeze(pid_t pid, struct freezer **ret)
+{
+        struct freezer *f;
+        char state;
+        int r;
+
+        f = calloc(1, sizeof(*f));
+        if (!f)
+                return -ENOMEM;
+        f->pid = pid;
+        f->frozen = true; /* from here on, freezer_free() detaches what is attached */
+
+        r = proc_stat_read(pid, &state, NULL, NULL);
+        if (r < 0)
+                goto fail;
+        f->was_stopped = state == 'T';
+
+        for (;;) {
+                _cleanup_free_ pid_t *tids = NULL;
+                size_t n_tids = 0, first_new = f->n_threads;
+
+                r = freezer_list(pid, &tids, &n_tids);
+                if (r < 0)
+                        goto fail;
+                for (size_t i = 0; i < n_tids; i++) {
+                        if (freezer_find(f, tids[i]))
+                                continue;
+                        r = freezer_seize(f, tids[i]);
+                        if (r < 0)
+                                goto fail;
+                }
+                if (f->n_threads == first_new)
+                        break; /* a pass with nothing new: every thread is held */
+                for (size_t i = first_new; i < f->n_threads; i++) {
+                        r = freezer_wait_stop(f, &f->threads[i]);
+                        if (r < 0)
+                                goto fail;
+                }
+        }
+
+        r = freezer_check_alive(f);
+        if (r < 0)
+                goto fail;
+
+        log_debug("freezer: process %d frozen, %zu threads%s", (int)pid, f->n_threads,
+                  f->was_stopped ? " (was stopped)" : "");
+        *ret = f;
+        return 0;
+
+fail:
+        if (r == -ESRCH && !f->error[0])
+                freezer_set_error(f, "process %d exited", (int)pid);
+        if (!f->error[0])
+                freezer_set_error(f, "cannot freeze process %d: %s", (int)pid, strerror(-r));
+        log_debug("freezer: %s", f->error);
+        /* The caller wants the message: hand it back through a thawed freezer. */
+        freezer_thaw(f);
+        *ret = f;
+        return r;
+}
+
+int freezer_check_alive(struct freezer *f)
+{
+        char path[64], value[64];
+        size_t alive = 0;
+        int r;
+
+        for (size_t i = 0; i < f->n_threads; i++)
+                if (f->threads[i].attached)
+                        alive++;
+        if (alive == 0)
+                return -ESRCH;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)f->pid);
+        r = status_field(path, "State", value, sizeof(value));
+        if (r < 0)
+                return r == -ENOENT ? -EBADMSG : r;
+        if (value[0] == 'Z' || value[0] == 'X')
+                return -ESRCH;
+        /* SIGKILL (bit 9, mask 0x100) pending: the process is being killed. */
+        for (int k = 0; k < 2; k++) {
+                unsigned long long mask;
+
+                r = status_field(path, k == 0 ? "SigPnd" : "ShdPnd", value, sizeof(value));
+                if (r < 0)
+                        continue;
+                mask = strtoull(value, NULL, 16);
+                if (mask & (1ULL << (SIGKILL - 1)))
+                        return -ESRCH;
+        }
+        return 0;
+}
+
+int freezer_thaw(struct freezer *f)
+{
+        size_t detached = 0, attached = 0;
+        bool reap_leader = false;
+
+        if (!f || !f->frozen)
+                return 0;
+        f->frozen = false;
+
+        for (size_t i = 0; i < f->n_threads; i++) {
+                struct freezer_thread *t = &f->threads[i];
+
+                if (!t->attached)
+                        continue;
+                attached++;
+                t->attached = false;
+                if (ptrace(PTRACE_DETACH, t->tid, NULL, (void *)(long)t->pending_signal) == 0) {
+                        detached++;
+                        continue;
+                }
+                if (errno != ESRCH)
+                        continue;
+                /* Not in a ptrace stop although we never resumed it: it was
+                 * woken by SIGKILL. Reap its exit so no zombie stays tied to
+                 * us; the leader last, as its exit is reported only once
+                 * every other thread is reaped. */
+                if (t->tid == f->pid)
+                        reap_leader = true;
+                else
+                        freezer_reap(t->tid);
+        }
+        if (reap_leader)
+                freezer_reap(f->pid);
+        if (attached > 0 && detached == 0)
+                return -ESRCH;
+        return 0;
+}
+
+struct freezer *freezer_free(struct freezer *f)
+{
+        if (!f)
+                return NULL;
+        freezer_thaw(f);
+        free(f->threads);
+        free(f);
+        return NULL;
+}

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * ckptd: incremental checkpoints of the memory of live processes.
+ * main() parses the command line and hands over to the manager; nothing else.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ckpt/proto.h"
+#include "log.h"
+#include "manager.h"
+
+static const char *arg_socket = CKPT_DEFAULT_SOCKET;
+static const char *arg_state_dir = CKPT_DEFAULT_STATE_DIR;
+static const char *arg_policy_dir = CKPT_DEFAULT_POLICY_DIR;
+static const char *arg_runtime_policy_dir = CKPT_RUNTIME_POLICY_DIR;
+static unsigned arg_workers = 2;
+static unsigned arg_bitmap_entries = 65536;
+
+static void help(void)
+{
+        printf("Usage: ckptd [OPTIONS]\n\n"
+               "Keeps incremental checkpoints of the memory of live processes.\n\n"
+               "  --socket PATH          control socket (default %s)\n"
+               "  --state-dir DIR        page store and catalog (default %s)\n"
+               "  --policy-dir DIR       static policies (default %s)\n"
+               "  --runtime-policy-dir DIR  runtime policies (default %s)\n"
+               "  --log-level LEVEL      err, warning, notice, info, debug (default info)\n"
+               "  --workers N            checkpoints run in parallel (default 2)\n"
+               "  --bitmap-entries N     BPF dirty-bitmap entries, 2 MiB each (default 65536)\n"
+               "  -h --help              this text\n"
+               "     --version           version\n",
+               CKPT_DEFAULT_SOCKET, CKPT_DEFAULT_STATE_DIR, CKPT_DEFAULT_POLICY_DIR,
+               CKPT_RUNTIME_POLICY_DIR);
+}
+
+static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *ret)
+{
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || *end || end == s || v < min || v > max)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static int parse_argv(int argc, char *argv[])
+{
+        enum { ARG_SOCKET = 0x100, ARG_STATE, ARG_POLICY, ARG_RPOLICY, ARG_LOG, ARG_WORKERS,
+               ARG_BITMAP, ARG_VERSION };
+        static const struct option options[] = {
+                { "socket", required_argument, NULL, ARG_SOCKET },
+                { "state-dir", required_argument, NULL, ARG_STATE },
+                { "policy-dir", required_argument, NULL, ARG_POLICY },
+                { "runtime-policy-dir", required_argument, NULL, ARG_RPOLICY },
+                { "log-level", required_argument, NULL, ARG_LOG },
+                { "workers", required_argument, NULL, ARG_WORKERS },
+                { "bitmap-entries", required_argument, NULL, ARG_BITMAP },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case ARG_SOCKET:
+                        arg_socket = optarg;
+                        break;
+                case ARG_STATE:
+                        arg_state_dir = optarg;
+                        break;
+                case ARG_POLICY:
+                        arg_policy_dir = optarg;
+                        break;
+                case ARG_RPOLICY:
+                        arg_runtime_policy_dir = optarg;
+                        break;
+                case ARG_LOG:
+                        r = log_level_from_string(optarg);
+                        if (r < 0)
+                                return log_error_errno(r, "Unknown log level '%s'", optarg);
+                        log_max_level = r;
+                        break;
+                case ARG_WORKERS:
+                        if (parse_unsigned(optarg, 1, 8, &arg_workers) < 0)
+                                return log_error_errno(-EINVAL, "--workers takes 1 to 8");
+                        break;
+                case ARG_BITMAP:
+                        if (parse_unsigned(optarg, 64, 1u << 24, &arg_bitmap_entries) < 0)
+                                return log_error_errno(-EINVAL,
+                                                       "--bitmap-entries takes 64 to 16777216");
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("ckptd %s\n", CKPT_VERSION);
+                        return 0;
+                default:
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc)
+                return log_error_errno(-EINVAL, "Unexpected argument '%s'", argv[optind]);
+        return 1;
+}
+
+static int run(int argc, char *argv[])
+{
+        _cleanup_(manager_freep) struct manager *m = NULL;
+        struct manager_options o;
+        int r;
+
+        log_open_journal();
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r;
+
+        o = (struct manager_options){
+                .socket_path = arg_socket,
+                .state_dir = arg_state_dir,
+                .policy_dir = arg_policy_dir,
+                .runtime_policy_dir = arg_runtime_policy_dir,
+                .workers = arg_workers,
+                .bitmap_entries = arg_bitmap_entries,
+        };
+        r = manager_new(&o, &m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up: %m");
+        r = manager_start(m);
+        if (r < 0)
+                return r;
+        return manager_run(m);
+}
+
+int main(int argc, char *argv[])
+{
+        int r = run(argc, argv);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

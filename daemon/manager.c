@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * manager.c: owns the event loop and the long-lived parts (store, tracker,
+ * server, workers) and the daemon's life cycle. Method handlers live in
+ * methods.c; they reach everything through struct manager.
+ */
+#include "manager.h"
+
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+
+#include "control.h"
+#include "jobs.h"
+#include "log.h"
+#include "macro.h"
+#include "store.h"
+
+static uint64_t now_usec(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
+}
+
+int manager_new(const struct manager_options *o, struct manager **ret)
+{
+        _cleanup_(manager_freep) struct manager *m = NULL;
+        int r;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->opts = *o;
+        m->start_usec = now_usec();
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return r;
+        r = sd_event_set_watchdog(m->event, true);
+        if (r < 0)
+                log_warning_errno(r, "Failed to enable the watchdog, ignoring: %m");
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+struct manager *manager_free(struct manager *m)
+{
+        if (!m)
+                return NULL;
+        /* Workers first: a running job still uses the store. */
+        m->workers = workers_free(m->workers);
+        m->server = server_free(m->server);
+        m->store = store_free(m->store);
+        sd_event_unref(m->event);
+        free(m);
+        return NULL;
+}
+
+static void manager_maybe_exit(struct manager *m)
+{
+        if (m->shutting_down && workers_pending(m->workers) == 0)
+                sd_event_exit(m->event, 0);
+}
+
+void manager_job_finished(struct manager *m)
+{
+        manager_notify_status(m);
+        manager_maybe_exit(m);
+}
+
+static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        struct manager *m = userdata;
+
+        if (m->shutting_down) {
+                /* Asked twice: abandon the job in flight at its next step. */
+                log_notice("Signal %s again, cancelling the job in flight", strsignal(si->ssi_signo));
+                m->cancel = 1;
+                return 0;
+        }
+        log_info("Signal %s, finishing the jobs in flight, then exiting",
+                 strsignal(si->ssi_signo));
+        m->shutting_down = true;
+        (void)sd_notify(false, "STOPPING=1\nSTATUS=Finishing the checkpoint in flight");
+        workers_cancel_queued(m->workers);
+        manager_maybe_exit(m);
+        return 0;
+}
+
+void manager_notify_status(struct manager *m)
+{
+        char buf[256];
+
+        if (!getenv("NOTIFY_SOCKET"))
+                return;
+        snprintf(buf, sizeof(buf), "STATUS=%llu checkpoints taken, %llu failed",
+                 (unsigned long long)m->n_checkpoints, (unsigned long long)m->n_failed);
+        (void)sd_notify(false, buf);
+}
+
+int manager_start(struct manager *m)
+{
+        int listen_fd = -EBADF, r, n;
+        sigset_t mask;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        r = sd_event_add_signal(m->event, NULL, SIGTERM, on_terminate, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGINT, on_terminate, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up signal handling: %m");
+
+        r = store_open(m->opts.state_dir, &m->store);
+        if (r == -EBUSY)
+                return log_error_errno(r, "State directory '%s' is in use by another ckptd",
+                                       m->opts.state_dir);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open the store in '%s': %m",
+                                       m->opts.state_dir);
+
+        r = workers_new(m->event, m->opts.workers, &m->workers);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start worker threads: %m");
+
+        n = sd_listen_fds(true);
+        if (n < 0)
+                return log_error_errno(n, "Failed to read passed sockets: %m");
+        if (n == 1)
+                listen_fd = SD_LISTEN_FDS_START;
+        else if (n > 1)
+                return log_error_errno(-EINVAL, "Expected one socket from systemd, got %d", n);
+
+        r = server_new(m->event, listen_fd, m->opts.socket_path, methods_dispatch, m, &m->server);
+        if (r < 0)
+                return log_error_errno(r, "Failed to listen on '%s': %m",
+                                       listen_fd >= 0 ? "(passed socket)" : m->opts.socket_path);
+
+        log_info("ckptd %s ready: socket %s, store %s", CKPT_VERSION,
+                 listen_fd >= 0 ? "(passed by systemd)" : m->opts.socket_path, m->opts.state_dir);
+        return 0;
+}
+
+int manager_run(struct manager *m)
+{
+        int r;
+
+        (void)sd_notify(false, "READY=1\nSTATUS=Ready");
+        manager_notify_status(m);
+        r = sd_event_loop(m->event);
+        (void)sd_notify(false, "STOPPING=1");
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        log_info("Stopped");
+        return 0;
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * manager.h: the daemon's top-level object. It owns the sd-event loop, the
+ * store, the BPF tracker, the socket server and the worker pool, and the
+ * life cycle: start, serve, and on SIGTERM finish the job in flight and stop.
+ * It never does slow work on the loop thread: that goes to the workers.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+struct ckpt_store;
+struct tracker;
+struct server;
+struct workers;
+struct policies;
+struct call;
+struct json_object;
+
+struct manager_options {
+        const char *socket_path;
+        const char *state_dir;
+        const char *policy_dir;
+        const char *runtime_policy_dir;
+        unsigned workers;
+        unsigned bitmap_entries; /* BPF dirty-bitmap map size (2 MiB windows) */
+};
+
+struct manager {
+        sd_event *event;
+        struct manager_options opts;
+        struct ckpt_store *store;
+        struct tracker *tracker; /* NULL: no BPF, checkpoints scan */
+        struct server *server;
+        struct workers *workers;
+        struct policies *policies;
+        uint64_t start_usec; /* CLOCK_MONOTONIC */
+        bool shutting_down;
+        volatile int cancel; /* second SIGTERM: abandon the job in flight */
+        uint64_t n_checkpoints, n_failed;
+};
+
+int manager_new(const struct manager_options *o, struct manager **ret);
+struct manager *manager_free(struct manager *m);
+static inline void manager_freep(struct manager **m)
+{
+        manager_free(*m);
+}
+
+/* Open the store (takes the state-dir lock), load BPF (failure is a warning:
+ * checkpoints then scan), listen (an inherited socket if exactly one was
+ * passed, else bind opts.socket_path). */
+int manager_start(struct manager *m);
+int manager_run(struct manager *m);
+
+/* Called by every job's done() on the loop thread: during shutdown the loop
+ * exits once nothing is left running. */
+void manager_job_finished(struct manager *m);
+/* Update sd_notify STATUS= (no-op when not under systemd). */
+void manager_notify_status(struct manager *m);
+
+/* methods.c: the Varlink method table. */
+void methods_dispatch(struct call *c, const char *method, struct json_object *params,
+                      void *userdata);

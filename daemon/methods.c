@@ -1,0 +1,824 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * methods.c: the Varlink method table of io.ckptd and org.varlink.service.
+ *
+ * Every handler checks its parameters (types, unknown keys, limits) and the
+ * caller's rights (SO_PEERCRED: root may act on anything, others on their own
+ * processes and checkpoints) before anything is done, and answers with a
+ * qualified error otherwise. Slow work goes to a worker (jobs.h); the reply
+ * is sent from the job's done() on the loop thread. This is the only place
+ * where internal errors (-errno) become protocol error names.
+ */
+#include <inttypes.h>
+#include <sys/user.h>
+#include <fcntl.h>
+
+#include "checkpoint.h"
+#include "ckpt/proto.h"
+#include "control.h"
+#include "export.h"
+#include "jobs.h"
+#include "json-util.h"
+#include "log.h"
+#include "macro.h"
+#include "manager.h"
+#include "store.h"
+
+static const char interface_description[] =
+#include "varlink-interface.h"
+        ;
+
+static const char varlink_service_description[] =
+        "# The Varlink Service Interface is provided by every varlink service.\n"
+        "interface org.varlink.service\n\n"
+        "method GetInfo() -> (\n  vendor: string,\n  product: string,\n  version: string,\n"
+        "  url: string,\n  interfaces: []string\n)\n\n"
+        "method GetInterfaceDescription(interface: string) -> (description: string)\n\n"
+        "error InterfaceNotFound (interface: string)\n"
+        "error MethodNotFound (method: string)\n"
+        "error MethodNotImplemented (method: string)\n"
+        "error InvalidParameter (parameter: string)\n";
+
+/* ---- parameters ---------------------------------------------------------- */
+
+static int invalid_parameter(struct call *c, const char *name)
+{
+        struct json_object *p = json_object_new_object();
+
+        json_object_object_add(p, "parameter", json_object_new_string(name));
+        return call_error(c, VARLINK_ERR_INVALID_PARAMETER, p);
+}
+
+/* Refuse keys the method does not know: a typo must not be silently ignored. */
+static int check_keys(struct call *c, struct json_object *params, const char *const *allowed)
+{
+        json_object_object_foreach(params, key, val)
+        {
+                bool ok = false;
+
+                (void)val;
+                for (size_t i = 0; allowed[i]; i++)
+                        if (strcmp(allowed[i], key) == 0)
+                                ok = true;
+                if (!ok) {
+                        invalid_parameter(c, key);
+                        return -EINVAL;
+                }
+        }
+        return 0;
+}
+
+#define CHECK_KEYS(c, params, ...)                                                                 \
+        do {                                                                                       \
+                static const char *const _allowed_[] = { __VA_ARGS__, NULL };                      \
+                if (check_keys(c, params, _allowed_) < 0)                                          \
+                        return;                                                                    \
+        } while (0)
+
+static int get_pid(struct call *c, struct json_object *params, const char *key, pid_t *ret)
+{
+        int64_t v;
+        int r = json_get_int64(params, key, &v);
+
+        if (r < 0 || v <= 0 || v > INT32_MAX) {
+                invalid_parameter(c, key);
+                return -EINVAL;
+        }
+        *ret = (pid_t)v;
+        return 0;
+}
+
+static int get_id(struct call *c, struct json_object *params, const char *key, uint64_t *ret)
+{
+        int64_t v;
+        int r = json_get_int64(params, key, &v);
+
+        if (r < 0 || v <= 0) {
+                invalid_parameter(c, key);
+                return -EINVAL;
+        }
+        *ret = (uint64_t)v;
+        return 0;
+}
+
+static int get_opt_bool(struct call *c, struct json_object *params, const char *key, bool *ret)
+{
+        int r = json_get_bool(params, key, ret);
+
+        if (r == -EINVAL) {
+                invalid_parameter(c, key);
+                return r;
+        }
+        return 0;
+}
+
+static int get_ranges(struct call *c, struct json_object *params, struct ckpt_range **ret,
+                      size_t *ret_n)
+{
+        _cleanup_free_ struct ckpt_range *ranges = NULL;
+        struct json_object *a;
+        size_t n;
+
+        *ret = NULL;
+        *ret_n = 0;
+        if (!json_object_object_get_ex(params, "ranges", &a) ||
+            json_object_is_type(a, json_type_null))
+                return 0;
+        if (!json_object_is_type(a, json_type_array))
+                goto invalid;
+        n = json_object_array_length(a);
+        if (n > CKPT_MAX_RANGES) {
+                call_errorf(c, CKPT_ERR_INVALID_RANGE, "reason", "at most %d ranges", CKPT_MAX_RANGES);
+                return -E2BIG;
+        }
+        if (n == 0)
+                return 0;
+        ranges = calloc(n, sizeof(*ranges));
+        if (!ranges)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                struct json_object *o = json_object_array_get_idx(a, i);
+                const char *s, *e;
+
+                if (!json_object_is_type(o, json_type_object) ||
+                    json_get_string(o, "start", &s) < 0 || json_get_string(o, "end", &e) < 0)
+                        goto invalid;
+                if (parse_u64(s, &ranges[i].start) < 0 || parse_u64(e, &ranges[i].end) < 0 ||
+                    ranges[i].start >= ranges[i].end) {
+                        struct json_object *p = json_object_new_object();
+                        char buf[128];
+
+                        snprintf(buf, sizeof(buf), "%s-%s", s, e);
+                        json_object_object_add(p, "range", json_object_new_string(buf));
+                        json_object_object_add(
+                                p, "reason",
+                                json_object_new_string("a range is START-END in hex or decimal "
+                                                       "with START < END"));
+                        call_error(c, CKPT_ERR_INVALID_RANGE, p);
+                        return -EINVAL;
+                }
+        }
+        *ret = TAKE_PTR(ranges);
+        *ret_n = n;
+        return 0;
+invalid:
+        invalid_parameter(c, "ranges");
+        return -EINVAL;
+}
+
+static struct json_object *ranges_to_json(const struct ckpt_range *r, size_t n)
+{
+        struct json_object *a = json_object_new_array();
+
+        for (size_t i = 0; i < n; i++) {
+                struct json_object *o = json_object_new_object();
+
+                json_object_object_add(o, "start", json_hex(r[i].start));
+                json_object_object_add(o, "end", json_hex(r[i].end));
+                json_object_array_add(a, o);
+        }
+        return a;
+}
+
+/* ---- errors ---------------------------------------------------------------- */
+
+/* The one place where an internal error becomes a protocol error. */
+static void reply_errno(struct call *c, int r, pid_t pid, uint64_t id, const char *detail)
+{
+        struct json_object *p = json_object_new_object();
+        const char *name;
+        char reason[512];
+
+        snprintf(reason, sizeof(reason), "%s%s%s", detail && *detail ? detail : "",
+                 detail && *detail ? ": " : "", strerror(-r));
+        switch (r) {
+        case -ESRCH:
+                name = CKPT_ERR_NO_SUCH_PROCESS;
+                json_object_object_add(p, "pid", json_object_new_int(pid));
+                break;
+        case -ECHILD:
+                name = CKPT_ERR_PROCESS_EXITED;
+                json_object_object_add(p, "pid", json_object_new_int(pid));
+                break;
+        case -EPERM:
+        case -EACCES:
+                name = CKPT_ERR_PERMISSION_DENIED;
+                break;
+        case -EBUSY:
+                name = CKPT_ERR_PROCESS_BUSY;
+                json_object_object_add(p, "pid", json_object_new_int(pid));
+                break;
+        case -ENOENT:
+                if (id) {
+                        name = CKPT_ERR_NO_SUCH_CHECKPOINT;
+                        json_object_object_add(p, "id", json_uint(id));
+                } else
+                        name = CKPT_ERR_FAILED;
+                break;
+        case -EBADMSG:
+                name = CKPT_ERR_CORRUPT;
+                json_object_object_add(p, "what", json_object_new_string(reason));
+                break;
+        case -ENOSPC:
+        case -EDQUOT:
+        case -EIO:
+        case -EROFS:
+        case -ENOMEM:
+                name = CKPT_ERR_STORE;
+                break;
+        case -ECANCELED:
+                name = CKPT_ERR_SHUTTING_DOWN;
+                break;
+        case -EINVAL:
+        case -ERANGE:
+                name = CKPT_ERR_INVALID_RANGE;
+                json_object_object_add(p, "range", json_object_new_string(""));
+                break;
+        case -EOPNOTSUPP:
+                name = CKPT_ERR_TRACKING_FAILED;
+                json_object_object_add(p, "pid", json_object_new_int(pid));
+                break;
+        default:
+                name = CKPT_ERR_FAILED;
+        }
+        json_object_object_add(p, "reason", json_object_new_string(reason));
+        call_error(c, name, p);
+}
+
+/* ---- rights ---------------------------------------------------------------- */
+
+static bool may_access_uid(struct call *c, uid_t owner)
+{
+        return call_uid(c) == 0 || call_uid(c) == owner;
+}
+
+/* Look up a checkpoint the caller may see: replies and returns <0 otherwise.
+ * Another user's checkpoint is reported as absent, not as forbidden. */
+static int get_entry(struct manager *m, struct call *c, uint64_t id, struct store_catalog_entry *e)
+{
+        int r = store_get_entry(m->store, id, e);
+
+        if (r == 0 && !may_access_uid(c, e->uid))
+                r = -ENOENT;
+        if (r < 0)
+                reply_errno(c, r, 0, id, "");
+        return r;
+}
+
+static int check_process(struct call *c, pid_t pid)
+{
+        uid_t owner;
+        int r = process_owner(pid, &owner);
+
+        if (r < 0) {
+                reply_errno(c, r == -ENOENT ? -ESRCH : r, pid, 0, "");
+                return r;
+        }
+        if (!may_access_uid(c, owner)) {
+                call_errorf(c, CKPT_ERR_PERMISSION_DENIED, "reason",
+                            "process %d belongs to uid %u, not to uid %u", (int)pid,
+                            (unsigned)owner, (unsigned)call_uid(c));
+                return -EPERM;
+        }
+        return 0;
+}
+
+/* ---- org.varlink.service -------------------------------------------------- */
+
+static void method_get_info(struct manager *m, struct call *c, struct json_object *params)
+{
+        struct json_object *p = json_object_new_object(), *ifs = json_object_new_array();
+
+        CHECK_KEYS(c, params, "");
+        json_object_array_add(ifs, json_object_new_string("org.varlink.service"));
+        json_object_array_add(ifs, json_object_new_string(CKPT_INTERFACE));
+        json_object_object_add(p, "vendor", json_object_new_string("ckptd"));
+        json_object_object_add(p, "product", json_object_new_string("ckptd"));
+        json_object_object_add(p, "version", json_object_new_string(CKPT_VERSION));
+        json_object_object_add(p, "url", json_object_new_string(""));
+        json_object_object_add(p, "interfaces", ifs);
+        call_reply(c, p);
+}
+
+static void method_get_interface_description(struct manager *m, struct call *c,
+                                             struct json_object *params)
+{
+        struct json_object *p;
+        const char *name;
+
+        CHECK_KEYS(c, params, "interface");
+        if (json_get_string(params, "interface", &name) < 0) {
+                invalid_parameter(c, "interface");
+                return;
+        }
+        if (strcmp(name, CKPT_INTERFACE) != 0 && strcmp(name, "org.varlink.service") != 0) {
+                p = json_object_new_object();
+                json_object_object_add(p, "interface", json_object_new_string(name));
+                call_error(c, VARLINK_ERR_INTERFACE_NOT_FOUND, p);
+                return;
+        }
+        p = json_object_new_object();
+        json_object_object_add(p, "description",
+                               json_object_new_string(strcmp(name, CKPT_INTERFACE) == 0
+                                                              ? interface_description
+                                                              : varlink_service_description));
+        call_reply(c, p);
+}
+
+/* ---- io.ckptd: status and catalog ------------------------------------------ */
+
+static double ns_to_ms(uint64_t ns)
+{
+        return ns / 1e6;
+}
+
+static struct json_object *summary_to_json(const struct store_catalog_entry *e)
+{
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "id", json_uint(e->id));
+        json_object_object_add(o, "parent", e->parent ? json_uint(e->parent) : NULL);
+        json_object_object_add(o, "pid", json_object_new_int(e->pid));
+        json_object_object_add(o, "comm", json_object_new_string_len(
+                                                  e->comm, strnlen(e->comm, sizeof(e->comm))));
+        json_object_object_add(o, "uid", json_object_new_int64(e->uid));
+        json_object_object_add(o, "time", json_time_ns(e->time_ns));
+        json_object_object_add(o, "kind", json_object_new_string(e->kind == CKPT_MANIFEST_FULL
+                                                                         ? "full"
+                                                                         : "delta"));
+        json_object_object_add(o, "incremental",
+                               json_object_new_boolean(!(e->flags & CKPT_MF_FULL_READ)));
+        json_object_object_add(o, "pages", json_uint(e->pages_total));
+        json_object_object_add(o, "pages_read", json_uint(e->pages_read));
+        json_object_object_add(o, "bytes_stored", json_uint(e->bytes_stored));
+        json_object_object_add(o, "pause_ms", json_object_new_double(ns_to_ms(e->pause_ns)));
+        json_object_object_add(o, "duration_ms",
+                               json_object_new_double(ns_to_ms(e->duration_ns)));
+        json_object_object_add(o, "regions", json_uint(e->n_regions));
+        return o;
+}
+
+static void method_get_status(struct manager *m, struct call *c, struct json_object *params)
+{
+        struct json_object *p = json_object_new_object(), *st = json_object_new_object();
+        struct json_object *tr = json_object_new_array();
+        struct store_stats ss = {};
+        struct timespec ts;
+        uint64_t now;
+
+        CHECK_KEYS(c, params, "");
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        now = ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
+
+        (void)store_stats(m->store, &ss);
+        json_object_object_add(st, "path", json_object_new_string(m->opts.state_dir));
+        json_object_object_add(st, "objects", json_uint(ss.objects));
+        json_object_object_add(st, "stored_bytes", json_uint(ss.stored_bytes));
+        json_object_object_add(st, "logical_bytes", json_uint(ss.logical_bytes));
+        json_object_object_add(st, "dedup_ratio",
+                               json_object_new_double(ss.stored_bytes
+                                                              ? (double)ss.logical_bytes /
+                                                                        ss.stored_bytes
+                                                              : 0.0));
+        json_object_object_add(st, "checkpoints", json_uint(ss.checkpoints));
+
+        json_object_array_add(tr, json_object_new_string("scan"));
+
+        json_object_object_add(p, "version", json_object_new_string(CKPT_VERSION));
+        json_object_object_add(p, "uptime_sec",
+                               json_object_new_double((now - m->start_usec) / 1e6));
+        json_object_object_add(p, "bpf_mode", json_object_new_string("none"));
+        json_object_object_add(p, "tracking", tr);
+        json_object_object_add(p, "store", st);
+        json_object_object_add(p, "processes", json_object_new_array());
+        call_reply(c, p);
+}
+
+static void method_list(struct manager *m, struct call *c, struct json_object *params)
+{
+        _cleanup_free_ struct store_catalog_entry *list = NULL;
+        struct json_object *a, *p;
+        pid_t pid = 0;
+        size_t n = 0;
+        int r;
+
+        CHECK_KEYS(c, params, "pid");
+        if (json_object_object_get_ex(params, "pid", &a) && !json_object_is_type(a, json_type_null) &&
+            get_pid(c, params, "pid", &pid) < 0)
+                return;
+
+        r = store_list(m->store, &list, &n);
+        if (r < 0) {
+                reply_errno(c, r, 0, 0, "cannot read the catalog");
+                return;
+        }
+        a = json_object_new_array();
+        for (size_t i = 0; i < n; i++) {
+                if (!may_access_uid(c, list[i].uid) || (pid && list[i].pid != pid))
+                        continue;
+                json_object_array_add(a, summary_to_json(&list[i]));
+        }
+        p = json_object_new_object();
+        json_object_object_add(p, "checkpoints", a);
+        call_reply(c, p);
+}
+
+static const char *prot_string(uint32_t prot, char buf[4])
+{
+        buf[0] = prot & 1 ? 'r' : '-';
+        buf[1] = prot & 2 ? 'w' : '-';
+        buf[2] = prot & 4 ? 'x' : '-';
+        buf[3] = '\0';
+        return buf;
+}
+
+static struct json_object *region_flags_json(uint32_t f)
+{
+        static const struct {
+                uint32_t bit;
+                const char *name;
+        } names[] = {
+                { CKPT_REGION_PRIVATE, "private" }, { CKPT_REGION_SHARED, "shared" },
+                { CKPT_REGION_ANON, "anonymous" },  { CKPT_REGION_FILE, "file" },
+                { CKPT_REGION_REF, "reference" },   { CKPT_REGION_HEAP, "heap" },
+                { CKPT_REGION_STACK, "stack" },     { CKPT_REGION_SPECIAL, "special" },
+                { CKPT_REGION_UNREADABLE, "unreadable" },
+        };
+        struct json_object *a = json_object_new_array();
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (f & names[i].bit)
+                        json_object_array_add(a, json_object_new_string(names[i].name));
+        return a;
+}
+
+static void method_show(struct manager *m, struct call *c, struct json_object *params)
+{
+        _cleanup_(manifest_freep) struct ckpt_manifest *view = NULL;
+        struct json_object *p, *regions, *threads;
+        struct store_catalog_entry e;
+        uint64_t id;
+        size_t pi = 0;
+        int r;
+
+        CHECK_KEYS(c, params, "id");
+        if (get_id(c, params, "id", &id) < 0 || get_entry(m, c, id, &e) < 0)
+                return;
+        r = store_view(m->store, id, &view);
+        if (r < 0) {
+                reply_errno(c, r, 0, id, "cannot read the checkpoint");
+                return;
+        }
+
+        regions = json_object_new_array();
+        for (size_t i = 0; i < view->n_regions; i++) {
+                const struct ckpt_region *rg = &view->regions[i];
+                struct json_object *o = json_object_new_object();
+                uint64_t data = 0;
+                char prot[4];
+
+                /* pages[] and regions[] are both sorted: one pass. */
+                while (pi < view->n_pages && view->pages[pi].addr < rg->start)
+                        pi++;
+                for (; pi < view->n_pages && view->pages[pi].addr < rg->end; pi++)
+                        if (view->pages[pi].kind == CKPT_PAGE_DATA)
+                                data++;
+
+                json_object_object_add(o, "start", json_hex(rg->start));
+                json_object_object_add(o, "end", json_hex(rg->end));
+                json_object_object_add(o, "prot",
+                                       json_object_new_string(prot_string(rg->prot, prot)));
+                json_object_object_add(o, "flags", region_flags_json(rg->flags));
+                json_object_object_add(o, "path",
+                                       rg->path ? json_object_new_string(rg->path) : NULL);
+                json_object_object_add(o, "offset", json_hex(rg->offset));
+                json_object_object_add(o, "tracking", json_object_new_string(
+                                                              ckpt_track_mode_to_string(rg->track)));
+                json_object_object_add(o, "pages", json_uint((rg->end - rg->start) / 4096));
+                json_object_object_add(o, "data_pages", json_uint(data));
+                json_object_array_add(regions, o);
+        }
+
+        threads = json_object_new_array();
+        for (size_t i = 0; i < view->n_threads; i++) {
+                const struct ckpt_thread *t = &view->threads[i];
+                struct json_object *o = json_object_new_object();
+                struct user_regs_struct regs = {};
+
+                memcpy(&regs, t->regs, MIN((size_t)t->regs_size, sizeof(regs)));
+                json_object_object_add(o, "tid", json_object_new_int(t->tid));
+                json_object_object_add(o, "rip", json_hex(regs.rip));
+                json_object_object_add(o, "rsp", json_hex(regs.rsp));
+                json_object_array_add(threads, o);
+        }
+
+        p = json_object_new_object();
+        json_object_object_add(p, "checkpoint", summary_to_json(&e));
+        json_object_object_add(p, "ranges", ranges_to_json(view->ranges, view->n_ranges));
+        json_object_object_add(p, "regions", regions);
+        json_object_object_add(p, "threads", threads);
+        call_reply(c, p);
+}
+
+/* ---- io.ckptd.Checkpoint --------------------------------------------------- */
+
+struct checkpoint_job {
+        struct job job;
+        struct manager *m;
+        struct call *call;
+        struct checkpoint_request req;
+        struct ckpt_range *ranges;
+        struct checkpoint_result res;
+};
+
+static void checkpoint_job_run(struct job *j)
+{
+        struct checkpoint_job *cj = (struct checkpoint_job *)j;
+
+        log_set_fields(cj->req.pid, 0);
+        j->result = checkpoint_run(cj->m->store, &cj->req, &cj->res);
+        log_set_fields(0, 0);
+}
+
+static void checkpoint_job_done(struct job *j)
+{
+        struct checkpoint_job *cj = (struct checkpoint_job *)j;
+        struct checkpoint_result *res = &cj->res;
+        struct manager *m = cj->m;
+
+        if (j->result < 0) {
+                int r = j->result;
+
+                m->n_failed++;
+                /* It was there when the call came: it went away meanwhile. */
+                if (r == -ESRCH)
+                        r = -ECHILD;
+                log_set_fields(cj->req.pid, 0);
+                log_warning_errno(j->result, "Checkpoint of pid %d failed: %s%s%m", cj->req.pid,
+                                  res->error, res->error[0] ? ": " : "");
+                log_set_fields(0, 0);
+                reply_errno(cj->call, r, cj->req.pid, 0, res->error);
+        } else {
+                struct json_object *p = json_object_new_object();
+
+                m->n_checkpoints++;
+                log_set_fields(cj->req.pid, res->id);
+                log_info("Checkpoint %llu of pid %d: %llu pages, %llu read, %llu bytes stored, "
+                         "pause %.2f ms",
+                         (unsigned long long)res->id, cj->req.pid,
+                         (unsigned long long)res->pages, (unsigned long long)res->pages_read,
+                         (unsigned long long)res->bytes_stored, ns_to_ms(res->pause_ns));
+                log_set_fields(0, 0);
+                json_object_object_add(p, "id", json_uint(res->id));
+                json_object_object_add(p, "pid", json_object_new_int(cj->req.pid));
+                json_object_object_add(p, "parent", res->parent ? json_uint(res->parent) : NULL);
+                json_object_object_add(p, "incremental",
+                                       json_object_new_boolean(res->incremental));
+                json_object_object_add(p, "pages", json_uint(res->pages));
+                json_object_object_add(p, "pages_read", json_uint(res->pages_read));
+                json_object_object_add(p, "bytes_stored", json_uint(res->bytes_stored));
+                json_object_object_add(p, "pause_ms",
+                                       json_object_new_double(ns_to_ms(res->pause_ns)));
+                json_object_object_add(p, "duration_ms",
+                                       json_object_new_double(ns_to_ms(res->duration_ns)));
+                json_object_object_add(p, "skipped", ranges_to_json(res->skipped, res->n_skipped));
+                call_reply(cj->call, p);
+        }
+        checkpoint_result_done(res);
+        call_unref(cj->call);
+        free(cj->ranges);
+        free(cj);
+        manager_job_finished(m);
+}
+
+static void method_checkpoint(struct manager *m, struct call *c, struct json_object *params)
+{
+        struct checkpoint_job *cj;
+        struct ckpt_range *ranges = NULL;
+        bool full = false, all = false;
+        size_t n_ranges = 0;
+        pid_t pid;
+
+        CHECK_KEYS(c, params, "pid", "full", "all", "ranges");
+        if (get_pid(c, params, "pid", &pid) < 0 || get_opt_bool(c, params, "full", &full) < 0 ||
+            get_opt_bool(c, params, "all", &all) < 0 ||
+            get_ranges(c, params, &ranges, &n_ranges) < 0)
+                return;
+        if (check_process(c, pid) < 0) {
+                free(ranges);
+                return;
+        }
+
+        cj = calloc(1, sizeof(*cj));
+        if (!cj) {
+                free(ranges);
+                reply_errno(c, -ENOMEM, pid, 0, "");
+                return;
+        }
+        cj->m = m;
+        cj->call = call_ref(c);
+        cj->ranges = ranges;
+        cj->req = (struct checkpoint_request){
+                .pid = pid,
+                .caller_uid = call_uid(c),
+                .full = full,
+                .all = all,
+                .ranges = ranges,
+                .n_ranges = n_ranges,
+                .tracker = m->tracker,
+                .cancel = &m->cancel,
+        };
+        cj->job = (struct job){ .run = checkpoint_job_run, .done = checkpoint_job_done, .key = pid };
+        workers_submit(m->workers, &cj->job);
+}
+
+/* ---- io.ckptd.Export ------------------------------------------------------- */
+
+struct export_job {
+        struct job job;
+        struct manager *m;
+        struct call *call;
+        uint64_t id;
+        int fd;
+        struct ckpt_range *ranges;
+        size_t n_ranges;
+        struct export_result res;
+};
+
+static void export_job_run(struct job *j)
+{
+        struct export_job *ej = (struct export_job *)j;
+        _cleanup_(manifest_freep) struct ckpt_manifest *view = NULL;
+
+        j->result = store_view(ej->m->store, ej->id, &view);
+        if (j->result < 0) {
+                snprintf(ej->res.error, sizeof(ej->res.error), "cannot read checkpoint %llu",
+                         (unsigned long long)ej->id);
+                return;
+        }
+        j->result = export_raw(ej->m->store, view, ej->ranges, ej->n_ranges, ej->fd, &ej->res);
+}
+
+static void export_job_done(struct job *j)
+{
+        struct export_job *ej = (struct export_job *)j;
+        struct manager *m = ej->m;
+
+        if (j->result < 0)
+                reply_errno(ej->call, j->result, 0, ej->id, ej->res.error);
+        else {
+                struct json_object *p = json_object_new_object();
+                struct json_object *layout = json_object_new_array();
+                struct json_object *written = json_object_new_array();
+
+                for (size_t i = 0; i < ej->res.n_layout; i++) {
+                        struct json_object *o = json_object_new_object();
+
+                        json_object_object_add(o, "start", json_hex(ej->res.layout[i].start));
+                        json_object_object_add(o, "end", json_hex(ej->res.layout[i].end));
+                        json_object_object_add(o, "offset", json_uint(ej->res.layout[i].offset));
+                        json_object_array_add(layout, o);
+                }
+                for (size_t i = 0; i < ej->res.n_written; i++) {
+                        struct json_object *o = json_object_new_object();
+
+                        json_object_object_add(o, "start", json_hex(ej->res.written[i].start));
+                        json_object_object_add(o, "end", json_hex(ej->res.written[i].end));
+                        json_object_object_add(
+                                o, "pages",
+                                json_uint((ej->res.written[i].end - ej->res.written[i].start) /
+                                          4096));
+                        json_object_array_add(written, o);
+                }
+                json_object_object_add(p, "format", json_object_new_string("raw"));
+                json_object_object_add(p, "size", json_uint(ej->res.size));
+                json_object_object_add(p, "layout", layout);
+                json_object_object_add(p, "written", written);
+                call_reply(ej->call, p);
+        }
+        export_result_done(&ej->res);
+        safe_close(ej->fd);
+        call_unref(ej->call);
+        free(ej->ranges);
+        free(ej);
+        manager_job_finished(m);
+}
+
+static void method_export(struct manager *m, struct call *c, struct json_object *params)
+{
+        _cleanup_close_ int fd = -EBADF;
+        struct store_catalog_entry e;
+        struct ckpt_range *ranges = NULL;
+        struct export_job *ej;
+        const char *format = "raw";
+        size_t n_ranges = 0;
+        int64_t fd_index;
+        uint64_t id;
+        int fl;
+
+        CHECK_KEYS(c, params, "id", "format", "fd", "ranges");
+        if (get_id(c, params, "id", &id) < 0)
+                return;
+        if (json_get_string(params, "format", &format) == -EINVAL) {
+                invalid_parameter(c, "format");
+                return;
+        }
+        if (strcmp(format, "raw") != 0) {
+                if (strcmp(format, "core") == 0)
+                        call_errorf(c, VARLINK_ERR_METHOD_NOT_IMPLEMENTED, "method",
+                                    "io.ckptd.Export(format: core)");
+                else
+                        invalid_parameter(c, "format");
+                return;
+        }
+        if (json_get_int64(params, "fd", &fd_index) < 0) {
+                invalid_parameter(c, "fd");
+                return;
+        }
+        fd = call_take_fd(c, (int)fd_index);
+        if (fd < 0) {
+                call_errorf(c, VARLINK_ERR_INVALID_PARAMETER, "parameter", "fd");
+                return;
+        }
+        fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY) {
+                call_errorf(c, CKPT_ERR_FAILED, "reason",
+                            "the output descriptor is not open for writing");
+                return;
+        }
+        if (get_entry(m, c, id, &e) < 0 || get_ranges(c, params, &ranges, &n_ranges) < 0)
+                return;
+
+        ej = calloc(1, sizeof(*ej));
+        if (!ej) {
+                free(ranges);
+                reply_errno(c, -ENOMEM, 0, 0, "");
+                return;
+        }
+        ej->m = m;
+        ej->call = call_ref(c);
+        ej->id = id;
+        ej->fd = TAKE_FD(fd);
+        ej->ranges = ranges;
+        ej->n_ranges = n_ranges;
+        ej->job = (struct job){ .run = export_job_run, .done = export_job_done };
+        workers_submit(m->workers, &ej->job);
+}
+
+/* ---- the table -------------------------------------------------------------- */
+
+typedef void (*method_fn_t)(struct manager *m, struct call *c, struct json_object *params);
+
+static const struct {
+        const char *name;
+        method_fn_t fn;
+} methods[] = {
+        { "org.varlink.service.GetInfo", method_get_info },
+        { "org.varlink.service.GetInterfaceDescription", method_get_interface_description },
+        { "io.ckptd.GetStatus", method_get_status },
+        { "io.ckptd.Checkpoint", method_checkpoint },
+        { "io.ckptd.List", method_list },
+        { "io.ckptd.Show", method_show },
+        { "io.ckptd.Export", method_export },
+};
+
+/* Declared in io.ckptd.varlink but answered with MethodNotImplemented. */
+static const char *const planned[] = {
+        "io.ckptd.Track", "io.ckptd.Untrack", "io.ckptd.Restore", "io.ckptd.Diff",
+        "io.ckptd.Verify", "io.ckptd.Delete", "io.ckptd.GC",
+};
+
+void methods_dispatch(struct call *c, const char *method, struct json_object *params,
+                      void *userdata)
+{
+        struct manager *m = userdata;
+        const char *dot;
+        size_t len;
+
+        for (size_t i = 0; i < ELEMENTSOF(methods); i++)
+                if (strcmp(methods[i].name, method) == 0) {
+                        if (m->shutting_down && strncmp(method, "org.varlink.", 12) != 0) {
+                                call_error(c, CKPT_ERR_SHUTTING_DOWN, NULL);
+                                return;
+                        }
+                        methods[i].fn(m, c, params);
+                        return;
+                }
+        for (size_t i = 0; i < ELEMENTSOF(planned); i++)
+                if (strcmp(planned[i], method) == 0) {
+                        call_errorf(c, VARLINK_ERR_METHOD_NOT_IMPLEMENTED, "method", "%s", method);
+                        return;
+                }
+
+        dot = strrchr(method, '.');
+        len = dot ? (size_t)(dot - method) : strlen(method);
+        if (!((len == 8 && strncmp(method, CKPT_INTERFACE, 8) == 0) ||
+              (len == 19 && strncmp(method, "org.varlink.service", 19) == 0))) {
+                struct json_object *p = json_object_new_object();
+
+                json_object_object_add(p, "interface", json_object_new_string_len(method, len));
+                call_error(c, VARLINK_ERR_INTERFACE_NOT_FOUND, p);
+                return;
+        }
+        call_errorf(c, VARLINK_ERR_METHOD_NOT_FOUND, "method", "%s", method);
+}

@@ -1,0 +1,458 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * memctl: a scripted mutator of its own address space, for correctness tests.
+ * It owns named regions of several kinds and changes them on command, in ways
+ * a checkpointer must notice: user writes, kernel writes (read() from a pipe),
+ * writes from threads and from a forked child, madvise, mprotect, mremap,
+ * unmap + map again at the same address, stack growth.
+ *
+ * Page contents are a pseudo-random pattern of (seed, page index in region),
+ * never of the address: two processes given the same seeds hold the same bytes.
+ * `save` writes a region as memctl itself sees it, an oracle independent of
+ * any checkpointer.
+ *
+ * Prints "ready pid=P", then one command per line of stdin; each answer ends
+ * with a line "ok [key=value...]" or "err REASON".
+ *   alloc NAME anon|shared|memfd|file|heap PAGES   -> ok start= end= [path=]
+ *   write NAME SEED [FIRST COUNT]       pattern SEED into pages
+ *   verify NAME SEED [FIRST COUNT]      check pattern SEED (err on mismatch)
+ *   madvise NAME dontneed|free [FIRST COUNT]
+ *   mprotect NAME r|rw|none [FIRST COUNT]
+ *   mremap NAME PAGES                   may move -> ok start= end=
+ *   remap NAME                          munmap + mmap at the same address
+ *   fork NAME SEED                      child writes SEED, then waits -> ok child=
+ *   threads NAME N SEED                 N threads write SEED, page-interleaved
+ *   pipe NAME SEED                      the kernel writes SEED via read(2)
+ *   stack KIB                           grow the stack by KIB -> ok low=
+ *   save NAME FILE                      write the region's bytes to FILE
+ *   unmap NAME
+ *   info                                lines "NAME KIND start end" then ok
+ *   exit
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PAGE 4096UL
+#define MAX_REGIONS 32
+
+struct region {
+        char name[32];
+        char kind[16];
+        char *start;
+        size_t pages;
+        int fd;         /* memfd / file, -1 otherwise */
+        char path[256]; /* temp file of a "file" region */
+};
+
+static struct region regions[MAX_REGIONS];
+static pid_t children[64];
+static int n_children;
+
+static uint64_t mix(uint64_t x)
+{
+        x ^= x >> 30;
+        x *= 0xbf58476d1ce4e5b9ULL;
+        x ^= x >> 27;
+        x *= 0x94d049bb133111ebULL;
+        x ^= x >> 31;
+        return x;
+}
+
+static void pattern_page(void *page, uint64_t seed, size_t index)
+{
+        uint64_t *w = page, x = mix(seed * 0x9e3779b97f4a7c15ULL + index + 1);
+
+        for (size_t i = 0; i < PAGE / 8; i++) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                w[i] = x;
+        }
+}
+
+static struct region *find(const char *name)
+{
+        for (int i = 0; i < MAX_REGIONS; i++)
+                if (regions[i].start && strcmp(regions[i].name, name) == 0)
+                        return &regions[i];
+        return NULL;
+}
+
+static int clip(const struct region *r, long first, long count, size_t *ret_first,
+                size_t *ret_count)
+{
+        if (first < 0)
+                first = 0, count = (long)r->pages;
+        if (count < 0 || (size_t)first + (size_t)count > r->pages)
+                return -ERANGE;
+        *ret_first = (size_t)first;
+        *ret_count = (size_t)count;
+        return 0;
+}
+
+static int do_alloc(const char *name, const char *kind, size_t pages, struct region **ret)
+{
+        size_t len = pages * PAGE;
+        struct region *r = NULL;
+        void *p = MAP_FAILED;
+        int fd = -1;
+
+        if (find(name))
+                return -EEXIST;
+        for (int i = 0; i < MAX_REGIONS; i++)
+                if (!regions[i].start) {
+                        r = &regions[i];
+                        break;
+                }
+        if (!r || pages == 0)
+                return -ENOSPC;
+        memset(r, 0, sizeof(*r));
+        r->fd = -1;
+
+        if (strcmp(kind, "anon") == 0) {
+                p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        } else if (strcmp(kind, "shared") == 0) {
+                p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        } else if (strcmp(kind, "memfd") == 0) {
+                fd = memfd_create(name, MFD_CLOEXEC);
+                if (fd < 0 || ftruncate(fd, (off_t)len) < 0)
+                        return -errno;
+                p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        } else if (strcmp(kind, "file") == 0) {
+                /* A private mapping of a temp file whose pages hold pattern
+                 * 0xf11e: unwritten pages are the file's, written ones COW. */
+                const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+                char buf[PAGE];
+
+                snprintf(r->path, sizeof(r->path), "%s/memctl-%d-%s.XXXXXX", dir, (int)getpid(),
+                         name);
+                fd = mkostemp(r->path, O_CLOEXEC);
+                if (fd < 0)
+                        return -errno;
+                for (size_t i = 0; i < pages; i++) {
+                        pattern_page(buf, 0xf11e, i);
+                        if (pwrite(fd, buf, PAGE, (off_t)(i * PAGE)) != (ssize_t)PAGE)
+                                return -EIO;
+                }
+                if (fsync(fd) < 0)
+                        return -errno;
+                p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+        } else if (strcmp(kind, "heap") == 0) {
+                uintptr_t cur = (uintptr_t)sbrk(0), aligned = (cur + PAGE - 1) & ~(PAGE - 1);
+
+                if (sbrk((intptr_t)(aligned - cur + len)) == (void *)-1)
+                        return -ENOMEM;
+                p = (void *)aligned;
+        } else {
+                return -EINVAL;
+        }
+        if (p == MAP_FAILED)
+                return -errno;
+        snprintf(r->name, sizeof(r->name), "%s", name);
+        snprintf(r->kind, sizeof(r->kind), "%s", kind);
+        r->start = p;
+        r->pages = pages;
+        r->fd = fd;
+        *ret = r;
+        return 0;
+}
+
+static void write_pages(struct region *r, uint64_t seed, size_t first, size_t count)
+{
+        for (size_t i = first; i < first + count; i++)
+                pattern_page(r->start + i * PAGE, seed, i);
+}
+
+static long verify_pages(struct region *r, uint64_t seed, size_t first, size_t count)
+{
+        static char want[PAGE];
+
+        for (size_t i = first; i < first + count; i++) {
+                pattern_page(want, seed, i);
+                if (memcmp(want, r->start + i * PAGE, PAGE) != 0)
+                        return (long)i;
+        }
+        return -1;
+}
+
+struct thread_arg {
+        struct region *r;
+        uint64_t seed;
+        size_t n, k;
+};
+
+static void *thread_main(void *p)
+{
+        struct thread_arg *a = p;
+
+        for (size_t i = a->k; i < a->r->pages; i += a->n)
+                pattern_page(a->r->start + i * PAGE, a->seed, i);
+        return NULL;
+}
+
+static int do_pipe(struct region *r, uint64_t seed)
+{
+        static char buf[PAGE];
+        int fds[2];
+
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return -errno;
+        for (size_t i = 0; i < r->pages; i++) {
+                pattern_page(buf, seed, i);
+                if (write(fds[1], buf, PAGE) != (ssize_t)PAGE ||
+                    read(fds[0], r->start + i * PAGE, PAGE) != (ssize_t)PAGE) {
+                        int e = errno ? errno : EIO;
+
+                        close(fds[0]);
+                        close(fds[1]);
+                        return -e;
+                }
+        }
+        close(fds[0]);
+        close(fds[1]);
+        return 0;
+}
+
+static uintptr_t stack_low;
+
+static void __attribute__((noinline)) grow(size_t kib)
+{
+        volatile char chunk[1024];
+
+        memset((char *)chunk, 0x5a, sizeof(chunk));
+        stack_low = (uintptr_t)chunk;
+        if (kib > 1)
+                grow(kib - 1);
+        __asm__ volatile("" ::"r"(chunk) : "memory");
+}
+
+static int save(struct region *r, const char *file)
+{
+        int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        size_t len = r->pages * PAGE, done = 0;
+
+        if (fd < 0)
+                return -errno;
+        while (done < len) {
+                ssize_t n = write(fd, r->start + done, len - done);
+
+                if (n < 0) {
+                        int e = errno;
+
+                        close(fd);
+                        return -e;
+                }
+                done += (size_t)n;
+        }
+        return close(fd) < 0 ? -errno : 0;
+}
+
+static void cleanup(void)
+{
+        for (int i = 0; i < n_children; i++)
+                kill(children[i], SIGKILL);
+        for (int i = 0; i < MAX_REGIONS; i++)
+                if (regions[i].path[0])
+                        unlink(regions[i].path);
+}
+
+static int command(char *line)
+{
+        char a[64] = "", b[64] = "", c[256] = "";
+        long first = -1, count = -1;
+        unsigned long long seed = 0;
+        struct region *r = NULL;
+        size_t f, n;
+        int k, r_;
+
+        k = sscanf(line, "%63s %63s %255s %ld %ld", a, b, c, &first, &count);
+        if (k < 1)
+                return -EINVAL;
+        if (strcmp(a, "info") == 0) {
+                for (int i = 0; i < MAX_REGIONS; i++)
+                        if (regions[i].start)
+                                printf("%s %s %p %p\n", regions[i].name, regions[i].kind,
+                                       (void *)regions[i].start,
+                                       (void *)(regions[i].start + regions[i].pages * PAGE));
+                printf("ok\n");
+                return 0;
+        }
+        if (strcmp(a, "stack") == 0) {
+                if (k < 2)
+                        return -EINVAL;
+                grow(strtoul(b, NULL, 0));
+                printf("ok low=%#lx\n", (unsigned long)stack_low);
+                return 0;
+        }
+        if (strcmp(a, "alloc") == 0) {
+                if (k < 4)
+                        return -EINVAL;
+                r_ = do_alloc(b, c, (size_t)first, &r);
+                if (r_ < 0)
+                        return r_;
+                printf("ok start=%p end=%p%s%s\n", (void *)r->start,
+                       (void *)(r->start + r->pages * PAGE), r->path[0] ? " path=" : "", r->path);
+                return 0;
+        }
+        if (k < 2)
+                return -EINVAL;
+        r = find(b);
+        if (!r)
+                return -ENOENT;
+
+        if (strcmp(a, "write") == 0 || strcmp(a, "verify") == 0) {
+                if (k < 3)
+                        return -EINVAL;
+                seed = strtoull(c, NULL, 0);
+                if (clip(r, first, count, &f, &n) < 0)
+                        return -ERANGE;
+                if (a[0] == 'w') {
+                        write_pages(r, seed, f, n);
+                } else {
+                        long bad = verify_pages(r, seed, f, n);
+                        if (bad >= 0) {
+                                printf("err mismatch page=%ld\n", bad);
+                                return 1;
+                        }
+                }
+        } else if (strcmp(a, "madvise") == 0) {
+                int adv = strcmp(c, "dontneed") == 0 ? MADV_DONTNEED
+                          : strcmp(c, "free") == 0   ? MADV_FREE
+                                                     : -1;
+                if (adv < 0 || clip(r, first, count, &f, &n) < 0)
+                        return -EINVAL;
+                if (madvise(r->start + f * PAGE, n * PAGE, adv) < 0)
+                        return -errno;
+        } else if (strcmp(a, "mprotect") == 0) {
+                int prot = strcmp(c, "r") == 0    ? PROT_READ
+                           : strcmp(c, "rw") == 0 ? PROT_READ | PROT_WRITE
+                           : strcmp(c, "none") == 0 ? PROT_NONE
+                                                    : -1;
+                if (prot < 0 || clip(r, first, count, &f, &n) < 0)
+                        return -EINVAL;
+                if (mprotect(r->start + f * PAGE, n * PAGE, prot) < 0)
+                        return -errno;
+        } else if (strcmp(a, "mremap") == 0) {
+                size_t pages = strtoul(c, NULL, 0);
+                void *p;
+
+                if (strcmp(r->kind, "heap") == 0 || pages == 0)
+                        return -EINVAL;
+                p = mremap(r->start, r->pages * PAGE, pages * PAGE, MREMAP_MAYMOVE);
+                if (p == MAP_FAILED)
+                        return -errno;
+                r->start = p;
+                r->pages = pages;
+                printf("ok start=%p end=%p\n", p, (void *)(r->start + pages * PAGE));
+                return 0;
+        } else if (strcmp(a, "remap") == 0) {
+                size_t len = r->pages * PAGE;
+                void *p;
+
+                if (strcmp(r->kind, "anon") != 0)
+                        return -EINVAL;
+                if (munmap(r->start, len) < 0)
+                        return -errno;
+                p = mmap(r->start, len, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+                if (p != r->start)
+                        return p == MAP_FAILED ? -errno : -EADDRINUSE;
+        } else if (strcmp(a, "fork") == 0) {
+                pid_t pid;
+
+                if (k < 3 || n_children >= 64)
+                        return -EINVAL;
+                seed = strtoull(c, NULL, 0);
+                fflush(stdout);
+                pid = fork();
+                if (pid < 0)
+                        return -errno;
+                if (pid == 0) {
+                        prctl(PR_SET_PDEATHSIG, SIGKILL);
+                        write_pages(r, seed, 0, r->pages);
+                        for (;;)
+                                pause();
+                }
+                children[n_children++] = pid;
+                /* For shared kinds the parent must see the child's writes
+                 * before answering: wait until the last page holds them. */
+                if (strcmp(r->kind, "anon") != 0 && strcmp(r->kind, "heap") != 0 &&
+                    strcmp(r->kind, "file") != 0)
+                        while (verify_pages(r, seed, r->pages - 1, 1) >= 0)
+                                usleep(1000);
+                printf("ok child=%d\n", (int)pid);
+                return 0;
+        } else if (strcmp(a, "threads") == 0) {
+                size_t nt = strtoul(c, NULL, 0);
+                pthread_t th[64];
+                struct thread_arg args[64];
+
+                if (k < 4 || nt == 0 || nt > 64)
+                        return -EINVAL;
+                seed = (unsigned long long)first;
+                for (size_t i = 0; i < nt; i++) {
+                        args[i] = (struct thread_arg){.r = r, .seed = seed, .n = nt, .k = i};
+                        if (pthread_create(&th[i], NULL, thread_main, &args[i]) != 0)
+                                return -EAGAIN;
+                }
+                for (size_t i = 0; i < nt; i++)
+                        pthread_join(th[i], NULL);
+        } else if (strcmp(a, "pipe") == 0) {
+                if (k < 3)
+                        return -EINVAL;
+                r_ = do_pipe(r, strtoull(c, NULL, 0));
+                if (r_ < 0)
+                        return r_;
+        } else if (strcmp(a, "save") == 0) {
+                if (k < 3)
+                        return -EINVAL;
+                r_ = save(r, c);
+                if (r_ < 0)
+                        return r_;
+        } else if (strcmp(a, "unmap") == 0) {
+                if (strcmp(r->kind, "heap") == 0)
+                        return -EINVAL;
+                if (munmap(r->start, r->pages * PAGE) < 0)
+                        return -errno;
+                if (r->fd >= 0)
+                        close(r->fd);
+                if (r->path[0])
+                        unlink(r->path);
+                memset(r, 0, sizeof(*r));
+        } else {
+                return -EINVAL;
+        }
+        printf("ok\n");
+        return 0;
+}
+
+int main(void)
+{
+        char line[512];
+
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        atexit(cleanup);
+        printf("ready pid=%d\n", (int)getpid());
+        while (fgets(line, sizeof(line), stdin)) {
+                int r;
+
+                if (strncmp(line, "exit", 4) == 0) {
+                        printf("ok\n");
+                        return 0;
+                }
+                r = command(line);
+                if (r < 0)
+                        printf("err %s\n", strerror(-r));
+        }
+        return 0;
+}
