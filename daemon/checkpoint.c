@@ -1,18 +1,698 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* checkpoint.c: see checkpoint.h. */
+/*
+ * checkpoint.c: the checkpoint engine (see checkpoint.h for the steps). Owns
+ * the order of a checkpoint: nothing is hashed, compressed or written while
+ * the process is frozen, and nothing reaches the catalog unless the process
+ * lived through the frozen phase. The copy buffer is per worker thread and
+ * kept between checkpoints, pre-faulted, so the pause does not pay for page
+ * faults in the daemon.
+ */
 #include "checkpoint.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ckpt/proto.h"
+#include "freezer.h"
+#include "log.h"
+#include "macro.h"
+#include "pagemap.h"
+#include "procmaps.h"
+
+#define STORE_BATCH_PAGES 16384u          /* 64 MiB per store_put_pages() call */
+#define COPY_MAX_BYTES (256ull << 20)     /* per process_vm_readv() call */
+#define BUFFER_GRAIN (2ull << 20)         /* the copy buffer grows in 2 MiB steps */
+#define BUFFER_SHRINK_MIN (64ull << 20)   /* never shrink below this */
+#define BUFFER_SHRINK_AFTER 8             /* checkpoints needing < 1/4 of it */
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static uint64_t now_ns(clockid_t clock)
+{
+        struct timespec ts;
+
+        clock_gettime(clock, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+_printf_(3, 4) static int fail(struct checkpoint_result *ret, int r, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (ret->error[0] == 0) {
+                va_start(ap, fmt);
+                vsnprintf(ret->error, sizeof(ret->error), fmt, ap);
+                va_end(ap);
+        }
+        return r;
+}
+
+static int pidfd_open_pid(pid_t pid)
+{
+        int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+        return fd < 0 ? negative_errno() : fd;
+}
+
+/* 0 while the process behind pidfd lives (a zombie counts as gone). */
+static int pidfd_check(int pidfd)
+{
+        if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
+                return negative_errno();
+        return 0;
+}
+
+static int status_uid(pid_t pid, uid_t *ret)
+{
+        _cleanup_fclose_ FILE *f = NULL;
+        char path[64], line[256];
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        f = fopen(path, "re");
+        if (!f)
+                return errno == ENOENT ? -ESRCH : negative_errno();
+        while (fgets(line, sizeof(line), f)) {
+                unsigned long uid;
+
+                if (strncmp(line, "Uid:", 4) != 0)
+                        continue;
+                if (sscanf(line + 4, "%lu", &uid) != 1)
+                        return -EBADMSG;
+                *ret = (uid_t)uid;
+                return 0;
+        }
+        return ferror(f) ? -ESRCH : -EBADMSG;
+}
+
+int process_owner(pid_t pid, uid_t *ret_uid)
+{
+        _cleanup_close_ int pidfd = -EBADF;
+        uid_t uid;
+        int r;
+
+        if (pid <= 0)
+                return -ESRCH;
+        pidfd = pidfd_open_pid(pid);
+        if (pidfd < 0)
+                return pidfd;
+        r = status_uid(pid, &uid);
+        if (r < 0)
+                return r;
+        /* The pidfd still names a live process: what /proc said was its. */
+        r = pidfd_check(pidfd);
+        if (r < 0)
+                return r;
+        *ret_uid = uid;
+        return 0;
+}
 
 void checkpoint_result_done(struct checkpoint_result *r)
 {
+        if (!r)
+                return;
+        free(r->skipped);
+        r->skipped = NULL;
+        r->n_skipped = 0;
 }
+
+/* ---- the copy buffer ------------------------------------------------------ */
+
+static __thread uint8_t *copy_buf;
+static __thread size_t copy_buf_size;
+static __thread unsigned copy_buf_small_runs;
+
+void checkpoint_release_buffer(void)
+{
+        if (copy_buf)
+                munmap(copy_buf, copy_buf_size);
+        copy_buf = NULL;
+        copy_buf_size = 0;
+        copy_buf_small_runs = 0;
+}
+
+/* A pre-faulted buffer of at least `bytes`, reused between checkpoints. */
+static int buffer_reserve(size_t bytes)
+{
+        size_t size;
+        void *p;
+
+        bytes = MAX(bytes, (size_t)PAGE_SIZE_4K);
+        if (copy_buf && copy_buf_size >= bytes) {
+                if (copy_buf_size <= BUFFER_SHRINK_MIN || copy_buf_size / 4 < bytes) {
+                        copy_buf_small_runs = 0;
+                        return 0;
+                }
+                /* Much larger than needed, several times in a row: give it back. */
+                if (++copy_buf_small_runs < BUFFER_SHRINK_AFTER)
+                        return 0;
+                size = MAX((size_t)BUFFER_SHRINK_MIN, bytes * 2);
+        } else
+                size = MAX(bytes, copy_buf_size + copy_buf_size / 2);
+        size = (size + BUFFER_GRAIN - 1) / BUFFER_GRAIN * BUFFER_GRAIN;
+
+        checkpoint_release_buffer();
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+                 -1, 0);
+        if (p == MAP_FAILED)
+                return -ENOMEM;
+        copy_buf = p;
+        copy_buf_size = size;
+        return 0;
+}
+
+/* ---- copying pages out of the frozen process ------------------------------ */
+
+/* One page through /proc/PID/mem (works without PROT_READ under ptrace).
+ * 0: read, 1: unreadable (zero-filled), -ESRCH: the process is gone. */
+static int read_page_mem(int mem_fd, uint64_t addr, uint8_t *dst)
+{
+        size_t got = 0;
+
+        while (got < PAGE_SIZE_4K) {
+                ssize_t k = pread(mem_fd, dst + got, PAGE_SIZE_4K - got, (off_t)(addr + got));
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == ESRCH)
+                                return -ESRCH;
+                        /* EIO: nothing behind it (a file page beyond EOF, a
+                         * truncated shared file, a PFN mapping). */
+                        memset(dst, 0, PAGE_SIZE_4K);
+                        return 1;
+                }
+                if (k == 0)
+                        return -ESRCH; /* no mm any more */
+                got += k;
+        }
+        return 0;
+}
+
+struct copy_stats {
+        uint64_t unreadable; /* pages that could not be read: recorded as zero */
+        uint64_t fallback;   /* pages read through /proc/PID/mem after a short read */
+};
+
+static int copy_region_mem(int mem_fd, const uint64_t *addrs, size_t n, uint8_t *dst,
+                           struct copy_stats *st)
+{
+        for (size_t i = 0; i < n;) {
+                size_t j = i + 1;
+                size_t len;
+                ssize_t k;
+
+                while (j < n && addrs[j] == addrs[j - 1] + PAGE_SIZE_4K &&
+                       (j - i) * PAGE_SIZE_4K < COPY_MAX_BYTES)
+                        j++;
+                len = (j - i) * PAGE_SIZE_4K;
+                k = pread(mem_fd, dst + i * PAGE_SIZE_4K, len, (off_t)addrs[i]);
+                if (k == (ssize_t)len) {
+                        i = j;
+                        continue;
+                }
+                if (k < 0 && errno == ESRCH)
+                        return -ESRCH;
+                /* Short: go page by page from the first page not read whole. */
+                for (size_t p = i + (k > 0 ? (size_t)k / PAGE_SIZE_4K : 0); p < j; p++) {
+                        int r = read_page_mem(mem_fd, addrs[p], dst + p * PAGE_SIZE_4K);
+                        if (r < 0)
+                                return r;
+                        st->unreadable += r;
+                }
+                i = j;
+        }
+        return 0;
+}
+
+/* process_vm_readv with up to IOV_MAX remote iovecs per call, adjacent pages
+ * coalesced, into one contiguous local span. */
+static int copy_region_vm(pid_t pid, int mem_fd, const uint64_t *addrs, size_t n, uint8_t *dst,
+                          struct copy_stats *st)
+{
+        static __thread struct iovec remote[IOV_MAX];
+
+        for (size_t i = 0; i < n;) {
+                struct iovec local;
+                size_t j = i, nr = 0, done;
+                uint64_t bytes = 0;
+                ssize_t k;
+
+                while (j < n && nr < IOV_MAX && bytes < COPY_MAX_BYTES) {
+                        uint64_t start = addrs[j];
+                        size_t len = PAGE_SIZE_4K;
+
+                        j++;
+                        while (j < n && addrs[j] == start + len && bytes + len < COPY_MAX_BYTES) {
+                                len += PAGE_SIZE_4K;
+                                j++;
+                        }
+                        remote[nr++] = (struct iovec){ (void *)(uintptr_t)start, len };
+                        bytes += len;
+                }
+                local = (struct iovec){ dst + i * PAGE_SIZE_4K, bytes };
+                k = process_vm_readv(pid, &local, 1, remote, nr, 0);
+                if (k < 0) {
+                        if (errno == ESRCH)
+                                return -ESRCH;
+                        if (errno != EFAULT && errno != EIO)
+                                return negative_errno();
+                        k = 0;
+                }
+                done = i + (size_t)k / PAGE_SIZE_4K;
+                if (done >= j) {
+                        i = j;
+                        continue;
+                }
+                /* Short read: this page vanished or cannot be read this way. */
+                {
+                        int r = read_page_mem(mem_fd, addrs[done], dst + done * PAGE_SIZE_4K);
+                        if (r < 0)
+                                return r;
+                        st->unreadable += r;
+                        st->fallback++;
+                }
+                i = done + 1;
+        }
+        return 0;
+}
+
+/* ---- registers -------------------------------------------------------------- */
+
+static int capture_threads(const struct freezer *fz, struct ckpt_thread **ret, size_t *ret_n)
+{
+        _cleanup_free_ struct ckpt_thread *v = NULL;
+        size_t n = 0;
+
+        v = calloc(MAX(fz->n_threads, (size_t)1), sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < fz->n_threads; i++) {
+                const struct freezer_thread *t = &fz->threads[i];
+                struct user_regs_struct regs;
+                struct user_fpregs_struct fpregs;
+                struct ckpt_thread *ct = &v[n];
+
+                if (!t->attached)
+                        continue;
+                if (ptrace(PTRACE_GETREGS, t->tid, NULL, &regs) < 0 ||
+                    ptrace(PTRACE_GETFPREGS, t->tid, NULL, &fpregs) < 0) {
+                        if (errno == ESRCH)
+                                continue; /* this thread died; the process check follows */
+                        return negative_errno();
+                }
+                ct->tid = t->tid;
+                ct->regs_size = sizeof(regs);
+                ct->fpregs_size = sizeof(fpregs);
+                memcpy(ct->regs, &regs, sizeof(regs));
+                memcpy(ct->fpregs, &fpregs, sizeof(fpregs));
+                n++;
+        }
+        *ret = TAKE_PTR(v);
+        *ret_n = n;
+        return 0;
+}
+
+/* ---- the engine ------------------------------------------------------------- */
+
+struct region_set {
+        struct ckpt_region *v;
+        size_t n;
+};
+
+static void region_set_done(struct region_set *s)
+{
+        procmaps_free(s->v, s->n);
+        s->v = NULL;
+        s->n = 0;
+}
+
+static void pages_freep(struct ckpt_page **p)
+{
+        free(*p);
+}
+
+static bool cancelled(const struct checkpoint_request *req)
+{
+        return req->cancel && *req->cancel;
+}
+
+/* Read-only private file mappings are recorded by reference (their file is
+ * the content) unless the caller wants everything stored. */
+static void mark_references(struct ckpt_region *regions, size_t n, bool all)
+{
+        for (size_t i = 0; i < n; i++) {
+                struct ckpt_region *r = &regions[i];
+
+                if (r->flags & CKPT_REGION_SPECIAL) {
+                        r->track = CKPT_TRACK_SCAN;
+                        continue;
+                }
+                if (!all && (r->flags & CKPT_REGION_PRIVATE) && (r->flags & CKPT_REGION_FILE) &&
+                    !(r->flags & CKPT_REGION_ANON) && !(r->prot & PROT_WRITE)) {
+                        r->flags |= CKPT_REGION_REF;
+                        r->track = CKPT_TRACK_REF;
+                } else
+                        r->track = CKPT_TRACK_SCAN;
+        }
+}
+
+/*
+ * The view's page table: pages read (their store results) merged with the
+ * entries carried from the parent, both sorted. ZERO entries are kept only in
+ * REF regions, where they override the file.
+ */
+static int build_view_pages(struct ckpt_manifest *view, const struct ckpt_page *read, size_t n_read,
+                            const struct ckpt_page *carry, size_t n_carry)
+{
+        struct ckpt_page *out;
+        size_t i = 0, j = 0, n = 0, ri = 0;
+
+        out = malloc(MAX(n_read + n_carry, (size_t)1) * sizeof(*out));
+        if (!out)
+                return -ENOMEM;
+        while (i < n_read || j < n_carry) {
+                const struct ckpt_page *p;
+
+                if (j >= n_carry || (i < n_read && read[i].addr <= carry[j].addr)) {
+                        p = &read[i++];
+                        if (j < n_carry && carry[j].addr == p->addr)
+                                j++; /* read wins */
+                } else
+                        p = &carry[j++];
+
+                while (ri < view->n_regions && view->regions[ri].end <= p->addr)
+                        ri++;
+                if (ri >= view->n_regions || view->regions[ri].start > p->addr)
+                        continue;
+                if (p->kind == CKPT_PAGE_ZERO && !(view->regions[ri].flags & CKPT_REGION_REF))
+                        continue;
+                if (p->kind != CKPT_PAGE_ZERO && p->kind != CKPT_PAGE_DATA)
+                        continue;
+                out[n++] = *p;
+        }
+        free(view->pages);
+        view->pages = out;
+        view->n_pages = n;
+        return 0;
+}
+
+static uint64_t view_pages_total(const struct ckpt_manifest *view)
+{
+        uint64_t total = 0;
+
+        for (size_t i = 0; i < view->n_regions; i++) {
+                const struct ckpt_region *r = &view->regions[i];
+
+                if (!(r->flags & (CKPT_REGION_REF | CKPT_REGION_SPECIAL)))
+                        total += (r->end - r->start) / PAGE_SIZE_4K;
+        }
+        /* Pages copied on write in REF regions are part of the view too. */
+        for (size_t i = 0, ri = 0; i < view->n_pages; i++) {
+                uint64_t a = view->pages[i].addr;
+
+                while (ri < view->n_regions && view->regions[ri].end <= a)
+                        ri++;
+                if (ri < view->n_regions && view->regions[ri].start <= a &&
+                    (view->regions[ri].flags & CKPT_REGION_REF))
+                        total++;
+        }
+        return total;
+}
+
 int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
                    struct checkpoint_result *ret)
 {
-        return -EOPNOTSUPP;
-}
-int process_owner(pid_t pid, uid_t *ret_uid)
-{
-        return -EOPNOTSUPP;
+        _cleanup_close_ int pidfd = -EBADF, mem_fd = -EBADF;
+        _cleanup_(freezer_freep) struct freezer *fz = NULL;
+        _cleanup_(pagemap_freep) struct pagemap *pm = NULL;
+        _cleanup_(manifest_freep) struct ckpt_manifest *view = NULL, *parent_view = NULL,
+                                                       *delta = NULL;
+        _cleanup_(region_set_done) struct region_set maps = {}, regions = {};
+        _cleanup_(pagemap_plan_done) struct pagemap_plan plan = {};
+        _cleanup_(pages_freep) struct ckpt_page *results = NULL;
+        _cleanup_free_ struct ckpt_range *ranges = NULL, *skipped = NULL;
+        _cleanup_free_ struct ckpt_thread *threads = NULL;
+        _cleanup_free_ size_t *region_first = NULL;
+        size_t n_ranges = 0, n_skipped = 0, n_threads = 0;
+        struct copy_stats cst = {};
+        uint64_t t_start, t_frozen = 0, start_time = 0, start_time2 = 0, time_ns = 0;
+        uint64_t parent_id = 0, bytes_stored = 0, id = 0;
+        bool was_stopped;
+        char state, comm[16] = "";
+        pid_t pid = req->pid;
+        uid_t owner = 0;
+        int r;
+
+        *ret = (struct checkpoint_result){};
+        t_start = now_ns(CLOCK_MONOTONIC);
+
+        if (pid <= 0)
+                return fail(ret, -ESRCH, "no such process %d", (int)pid);
+        if (req->n_ranges > 0) {
+                if (!req->ranges)
+                        return fail(ret, -EINVAL, "ranges missing");
+                r = procmaps_normalize_ranges(req->ranges, req->n_ranges, &ranges, &n_ranges);
+                if (r == -E2BIG)
+                        return fail(ret, -EINVAL, "too many ranges (at most %d)", CKPT_MAX_RANGES);
+                if (r < 0)
+                        return fail(ret, r, "invalid range: start must be below end");
+        }
+
+        /* Step 1: pidfd, owner check, freeze. */
+        pidfd = pidfd_open_pid(pid);
+        if (pidfd < 0)
+                return fail(ret, pidfd == -ESRCH ? -ESRCH : pidfd, "no such process %d",
+                            (int)pid);
+        r = proc_stat_read(pid, &state, &start_time, comm);
+        if (r >= 0)
+                r = status_uid(pid, &owner);
+        if (r >= 0)
+                r = pidfd_check(pidfd);
+        if (r < 0 || state == 'Z' || state == 'X')
+                return fail(ret, -ESRCH, "no such process %d", (int)pid);
+        if (req->caller_uid != 0 && owner != req->caller_uid)
+                return fail(ret, -EPERM, "process %d belongs to uid %u, not to uid %u", (int)pid,
+                            (unsigned)owner, (unsigned)req->caller_uid);
+        if (cancelled(req))
+                return fail(ret, -ECANCELED, "cancelled");
+
+        /* The parent is looked up before freezing: it costs no pause. */
+        r = store_last_of(s, pid, start_time, &parent_id);
+        if (r == -ENOENT)
+                parent_id = 0;
+        else if (r < 0)
+                return fail(ret, r, "cannot look up earlier checkpoints: %s", strerror(-r));
+        if (parent_id != 0) {
+                r = store_view(s, parent_id, &parent_view);
+                if (r < 0) {
+                        log_debug("checkpoint: view of parent %llu unreadable, taking a full "
+                                  "checkpoint: %s",
+                                  (unsigned long long)parent_id, strerror(-r));
+                        parent_id = 0;
+                }
+        }
+
+        r = freezer_freeze(pid, &fz);
+        if (r < 0) {
+                if (r == -ESRCH)
+                        return fail(ret, r, "process %d exited during the checkpoint", (int)pid);
+                return fail(ret, r, "%s", fz ? fz->error : strerror(-r));
+        }
+        t_frozen = now_ns(CLOCK_MONOTONIC);
+        time_ns = now_ns(CLOCK_REALTIME);
+        was_stopped = fz->was_stopped;
+
+        r = proc_stat_read(pid, NULL, &start_time2, NULL);
+        if (r < 0 || start_time2 != start_time || pidfd_check(pidfd) < 0)
+                return fail(ret, -ESRCH, "process %d exited during the checkpoint", (int)pid);
+
+        /* Step 2: the maps, and which pages to read. */
+        r = procmaps_read(pid, &maps.v, &maps.n);
+        if (r == -ESRCH)
+                return fail(ret, r, "process %d exited during the checkpoint", (int)pid);
+        if (r < 0)
+                return fail(ret, r, "cannot read the maps of process %d: %s", (int)pid,
+                            strerror(-r));
+        r = procmaps_clip(maps.v, maps.n, ranges, n_ranges, &regions.v, &regions.n, &skipped,
+                          &n_skipped);
+        if (r < 0)
+                return fail(ret, r, "cannot clip regions: %s", strerror(-r));
+        mark_references(regions.v, regions.n, req->all);
+
+        r = pagemap_open(pid, &pm);
+        if (r < 0)
+                return fail(ret, r, "cannot open the pagemap of process %d: %s", (int)pid,
+                            strerror(-r));
+        region_first = calloc(regions.n + 1, sizeof(size_t));
+        if (!region_first)
+                return fail(ret, -ENOMEM, "out of memory");
+        for (size_t i = 0; i < regions.n; i++) {
+                region_first[i] = plan.n_read;
+                /* No dirty tracking wired in yet: every region is decided
+                 * from pagemap alone. */
+                r = pagemap_select(pm, &regions.v[i], NULL, parent_view, &plan);
+                if (r == -ESRCH)
+                        return fail(ret, r, "process %d exited during the checkpoint", (int)pid);
+                if (r < 0)
+                        return fail(ret, r, "cannot read the pagemap of process %d: %s",
+                                    (int)pid, strerror(-r));
+        }
+        region_first[regions.n] = plan.n_read;
+        if (cancelled(req))
+                return fail(ret, -ECANCELED, "cancelled");
+
+        /* Step 3: registers, then the pages. */
+        r = capture_threads(fz, &threads, &n_threads);
+        if (r < 0)
+                return fail(ret, r, "cannot read the registers of process %d: %s", (int)pid,
+                            strerror(-r));
+        r = buffer_reserve(plan.n_read * PAGE_SIZE_4K);
+        if (r < 0)
+                return fail(ret, r, "cannot allocate %llu MiB to copy pages into",
+                            (unsigned long long)(plan.n_read * PAGE_SIZE_4K >> 20));
+        {
+                char path[64];
+
+                snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+                mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (mem_fd < 0) {
+                        r = errno == ENOENT ? -ESRCH : negative_errno();
+                        return fail(ret, r, "cannot open the memory of process %d: %s", (int)pid,
+                                    strerror(-r));
+                }
+        }
+        for (size_t i = 0; i < regions.n; i++) {
+                size_t a = region_first[i], n = region_first[i + 1] - a;
+                uint8_t *dst = copy_buf + a * PAGE_SIZE_4K;
+
+                if (n == 0)
+                        continue;
+                if (regions.v[i].flags & CKPT_REGION_UNREADABLE)
+                        r = copy_region_mem(mem_fd, plan.read + a, n, dst, &cst);
+                else
+                        r = copy_region_vm(pid, mem_fd, plan.read + a, n, dst, &cst);
+                if (r == -ESRCH)
+                        return fail(ret, r, "process %d exited during the checkpoint", (int)pid);
+                if (r < 0)
+                        return fail(ret, r, "cannot read the memory of process %d: %s", (int)pid,
+                                    strerror(-r));
+        }
+
+        /* Step 4: thaw. A process killed while frozen is not checkpointed. */
+        r = freezer_check_alive(fz);
+        if (r >= 0)
+                r = freezer_thaw(fz);
+        ret->pause_ns = now_ns(CLOCK_MONOTONIC) - t_frozen;
+        if (r < 0)
+                return fail(ret, -ESRCH, "process %d exited during the checkpoint", (int)pid);
+        fz = freezer_free(fz);
+        if (cst.unreadable > 0 || cst.fallback > 0)
+                log_debug("checkpoint: process %d: %llu pages read through /proc/PID/mem, %llu "
+                          "unreadable pages recorded as zero",
+                          (int)pid, (unsigned long long)cst.fallback,
+                          (unsigned long long)cst.unreadable);
+
+        /* Step 5: hash, compress, store; the manifest; commit. */
+        results = calloc(MAX(plan.n_read, (size_t)1), sizeof(*results));
+        if (!results)
+                return fail(ret, -ENOMEM, "out of memory");
+        for (size_t i = 0; i < plan.n_read; i++)
+                results[i].addr = plan.read[i];
+        for (size_t i = 0; i < plan.n_read; i += STORE_BATCH_PAGES) {
+                size_t nb = MIN((size_t)STORE_BATCH_PAGES, plan.n_read - i);
+                uint64_t nbytes = 0;
+
+                if (cancelled(req))
+                        return fail(ret, -ECANCELED, "cancelled");
+                r = store_put_pages(s, owner, copy_buf + i * PAGE_SIZE_4K, nb, results + i,
+                                    &nbytes);
+                if (r < 0)
+                        return fail(ret, r, "cannot store pages: %s", strerror(-r));
+                bytes_stored += nbytes;
+                /* The store leaves addr alone; make sure of it. */
+                for (size_t k = 0; k < nb; k++)
+                        results[i + k].addr = plan.read[i + k];
+        }
+
+        view = calloc(1, sizeof(*view));
+        if (!view)
+                return fail(ret, -ENOMEM, "out of memory");
+        view->kind = CKPT_MANIFEST_FULL;
+        view->flags = CKPT_MF_FULL_READ | (n_ranges ? CKPT_MF_RANGES : 0) |
+                      (req->all ? CKPT_MF_ALL : 0) | (was_stopped ? CKPT_MF_STOPPED : 0);
+        view->pid = pid;
+        view->uid = owner;
+        view->start_time = start_time;
+        view->time_ns = time_ns;
+        memcpy(view->comm, comm, sizeof(view->comm));
+        view->arch = CKPT_ARCH_X86_64;
+        if (n_ranges) {
+                view->ranges = TAKE_PTR(ranges);
+                view->n_ranges = n_ranges;
+        }
+        for (size_t i = 0; i < regions.n; i++) {
+                r = manifest_add_region(view, &regions.v[i]);
+                if (r < 0)
+                        return fail(ret, r, "cannot build the manifest: %s", strerror(-r));
+        }
+        for (size_t i = 0; i < n_threads; i++) {
+                r = manifest_add_thread(view, &threads[i]);
+                if (r < 0)
+                        return fail(ret, r, "cannot build the manifest: %s", strerror(-r));
+        }
+        r = build_view_pages(view, results, plan.n_read, plan.carry, plan.n_carry);
+        if (r < 0)
+                return fail(ret, r, "cannot build the manifest: %s", strerror(-r));
+        view->pages_total = view_pages_total(view);
+        view->pages_read = plan.n_read;
+        view->bytes_stored = bytes_stored;
+        view->pause_ns = ret->pause_ns;
+
+        if (cancelled(req))
+                return fail(ret, -ECANCELED, "cancelled");
+        r = store_alloc_id(s, &id);
+        if (r < 0)
+                return fail(ret, r, "cannot allocate a checkpoint id: %s", strerror(-r));
+        view->id = id;
+        view->duration_ns = now_ns(CLOCK_MONOTONIC) - t_start;
+
+        if (parent_id != 0) {
+                r = manifest_dup(view, &delta);
+                if (r >= 0)
+                        r = manifest_compute_delta(parent_view, view, delta);
+                if (r < 0)
+                        return fail(ret, r, "cannot compute the delta: %s", strerror(-r));
+                delta->kind = CKPT_MANIFEST_DELTA;
+                delta->parent = parent_id;
+        }
+        r = store_commit(s, delta ? delta : view);
+        if (r < 0)
+                return fail(ret, r, "cannot commit the checkpoint: %s", strerror(-r));
+
+        ret->id = id;
+        ret->parent = parent_id;
+        ret->pages = view->pages_total;
+        ret->pages_read = plan.n_read;
+        ret->bytes_stored = bytes_stored;
+        ret->incremental = false;
+        ret->skipped = TAKE_PTR(skipped);
+        ret->n_skipped = n_skipped;
+        ret->duration_ns = now_ns(CLOCK_MONOTONIC) - t_start;
+        log_debug("checkpoint: process %d: checkpoint %llu (parent %llu), %llu pages read, "
+                  "%llu bytes stored, pause %llu us",
+                  (int)pid, (unsigned long long)id, (unsigned long long)parent_id,
+                  (unsigned long long)plan.n_read, (unsigned long long)bytes_stored,
+                  (unsigned long long)(ret->pause_ns / 1000));
+        return 0;
 }

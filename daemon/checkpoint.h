@@ -57,3 +57,7 @@ int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
 
 /* Owner of a live process (real uid), through its pidfd-opened /proc entry. */
 int process_owner(pid_t pid, uid_t *ret_uid);
+
+/* The copy buffer is kept per calling thread between checkpoints; a worker
+ * thread that is about to exit gives it back with this. */
+void checkpoint_release_buffer(void);

@@ -14,7 +14,9 @@
 #include "jobs.h"
 #include "log.h"
 #include "macro.h"
+#include "scheduler.h"
 #include "store.h"
+#include "tracker.h"
 
 static uint64_t now_usec(void)
 {
@@ -34,6 +36,7 @@ int manager_new(const struct manager_options *o, struct manager **ret)
                 return -ENOMEM;
         m->opts = *o;
         m->start_usec = now_usec();
+        m->inotify_fd = -EBADF;
 
         r = sd_event_default(&m->event);
         if (r < 0)
@@ -52,7 +55,10 @@ struct manager *manager_free(struct manager *m)
                 return NULL;
         /* Workers first: a running job still uses the store. */
         m->workers = workers_free(m->workers);
+        scheduler_stop(m);
         m->server = server_free(m->server);
+        m->ring_src = sd_event_source_disable_unref(m->ring_src);
+        m->tracker = tracker_free(m->tracker);
         m->store = store_free(m->store);
         sd_event_unref(m->event);
         free(m);
@@ -101,6 +107,36 @@ void manager_notify_status(struct manager *m)
         (void)sd_notify(false, buf);
 }
 
+static int on_ring(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        struct manager *m = userdata;
+        int r = tracker_consume(m->tracker);
+
+        if (r < 0)
+                log_warning_errno(r, "tracker: cannot read events, ignoring: %m");
+        return 0;
+}
+
+/* BPF is an accelerator, not a requirement: without it every checkpoint
+ * scans (the tracker still arms userfaultfd write-protection if it can). */
+static int manager_load_bpf(struct manager *m)
+{
+        struct tracker_options to = { .max_windows = m->opts.bitmap_entries };
+        int fd, r;
+
+        r = tracker_new(&to, &m->tracker);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the tracker: %m");
+        log_info("tracker: BPF mode %s", tracker_bpf_mode(m->tracker));
+        fd = tracker_ring_fd(m->tracker);
+        if (fd >= 0) {
+                r = sd_event_add_io(m->event, &m->ring_src, fd, EPOLLIN, on_ring, m);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to watch the BPF ring buffer: %m");
+        }
+        return 0;
+}
+
 int manager_start(struct manager *m)
 {
         int listen_fd = -EBADF, r, n;
@@ -127,6 +163,10 @@ int manager_start(struct manager *m)
                 return log_error_errno(r, "Failed to open the store in '%s': %m",
                                        m->opts.state_dir);
 
+        r = manager_load_bpf(m);
+        if (r < 0)
+                return r;
+
         r = workers_new(m->event, m->opts.workers, &m->workers);
         if (r < 0)
                 return log_error_errno(r, "Failed to start worker threads: %m");
@@ -143,6 +183,10 @@ int manager_start(struct manager *m)
         if (r < 0)
                 return log_error_errno(r, "Failed to listen on '%s': %m",
                                        listen_fd >= 0 ? "(passed socket)" : m->opts.socket_path);
+
+        r = scheduler_start(m);
+        if (r < 0)
+                return r;
 
         log_info("ckptd %s ready: socket %s, store %s", CKPT_VERSION,
                  listen_fd >= 0 ? "(passed by systemd)" : m->opts.socket_path, m->opts.state_dir);

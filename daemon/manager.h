@@ -15,7 +15,9 @@ struct ckpt_store;
 struct tracker;
 struct server;
 struct workers;
-struct policies;
+struct policy_set;
+struct tracked;
+struct checkpoint_request;
 struct call;
 struct json_object;
 
@@ -35,7 +37,15 @@ struct manager {
         struct tracker *tracker; /* NULL: no BPF, checkpoints scan */
         struct server *server;
         struct workers *workers;
-        struct policies *policies;
+        struct policy_set *policy_set;
+        struct tracked *tracked; /* scheduler.c */
+        int inotify_fd;
+        sd_event_source *inotify_src, *scan_timer, *dirty_timer, *reload_timer, *ring_src;
+        struct refused_proc {
+                pid_t pid;
+                uint64_t start_time;
+        } refused[256]; /* matched a policy, tracking tried once */
+        size_t n_refused;
         uint64_t start_usec; /* CLOCK_MONOTONIC */
         bool shutting_down;
         volatile int cancel; /* second SIGTERM: abandon the job in flight */
@@ -61,6 +71,11 @@ void manager_job_finished(struct manager *m);
 /* Update sd_notify STATUS= (no-op when not under systemd). */
 void manager_notify_status(struct manager *m);
 
-/* methods.c: the Varlink method table. */
+/* methods.c: the Varlink method table, and the jobs the scheduler starts
+ * too. call may be NULL (nobody to answer). */
+int methods_submit_checkpoint(struct manager *m, struct call *c,
+                              const struct checkpoint_request *req);
+void methods_submit_delete(struct manager *m, struct call *c, uint64_t id, pid_t pid);
+
 void methods_dispatch(struct call *c, const char *method, struct json_object *params,
                       void *userdata);

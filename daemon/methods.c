@@ -22,6 +22,13 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "restore.h"
+#include "diff.h"
+#include "export-core.h"
+#include "policy.h"
+#include "scheduler.h"
+#include "store-gc.h"
+#include "tracker.h"
 #include "store.h"
 
 static const char interface_description[] =
@@ -234,6 +241,9 @@ static void reply_errno(struct call *c, int r, pid_t pid, uint64_t id, const cha
                 name = CKPT_ERR_INVALID_RANGE;
                 json_object_object_add(p, "range", json_object_new_string(""));
                 break;
+        case -ENOTRECOVERABLE:
+                name = CKPT_ERR_SHAPE;
+                break;
         case -EOPNOTSUPP:
                 name = CKPT_ERR_TRACKING_FAILED;
                 json_object_object_add(p, "pid", json_object_new_int(pid));
@@ -382,15 +392,21 @@ static void method_get_status(struct manager *m, struct call *c, struct json_obj
                                                               : 0.0));
         json_object_object_add(st, "checkpoints", json_uint(ss.checkpoints));
 
+        if (m->tracker && tracker_bpf_mode(m->tracker) &&
+            strcmp(tracker_bpf_mode(m->tracker), "none") != 0)
+                json_object_array_add(tr, json_object_new_string("bpf"));
+        json_object_array_add(tr, json_object_new_string("uffd-wp"));
         json_object_array_add(tr, json_object_new_string("scan"));
 
         json_object_object_add(p, "version", json_object_new_string(CKPT_VERSION));
         json_object_object_add(p, "uptime_sec",
                                json_object_new_double((now - m->start_usec) / 1e6));
-        json_object_object_add(p, "bpf_mode", json_object_new_string("none"));
+        json_object_object_add(p, "bpf_mode",
+                               json_object_new_string(m->tracker ? tracker_bpf_mode(m->tracker)
+                                                                 : "none"));
         json_object_object_add(p, "tracking", tr);
         json_object_object_add(p, "store", st);
-        json_object_object_add(p, "processes", json_object_new_array());
+        json_object_object_add(p, "processes", scheduler_status_json(m, call_uid(c)));
         call_reply(c, p);
 }
 
@@ -557,7 +573,8 @@ static void checkpoint_job_done(struct job *j)
                 log_warning_errno(j->result, "Checkpoint of pid %d failed: %s%s%m", cj->req.pid,
                                   res->error, res->error[0] ? ": " : "");
                 log_set_fields(0, 0);
-                reply_errno(cj->call, r, cj->req.pid, 0, res->error);
+                if (cj->call)
+                        reply_errno(cj->call, r, cj->req.pid, 0, res->error);
         } else {
                 struct json_object *p = json_object_new_object();
 
@@ -582,8 +599,12 @@ static void checkpoint_job_done(struct job *j)
                 json_object_object_add(p, "duration_ms",
                                        json_object_new_double(ns_to_ms(res->duration_ns)));
                 json_object_object_add(p, "skipped", ranges_to_json(res->skipped, res->n_skipped));
-                call_reply(cj->call, p);
+                if (cj->call)
+                        call_reply(cj->call, p);
+                else
+                        json_object_put(p);
         }
+        scheduler_checkpoint_done(m, cj->req.pid, j->result, res);
         checkpoint_result_done(res);
         call_unref(cj->call);
         free(cj->ranges);
@@ -591,45 +612,59 @@ static void checkpoint_job_done(struct job *j)
         manager_job_finished(m);
 }
 
+int methods_submit_checkpoint(struct manager *m, struct call *c,
+                              const struct checkpoint_request *req)
+{
+        struct checkpoint_job *cj = calloc(1, sizeof(*cj));
+
+        if (!cj)
+                return -ENOMEM;
+        cj->m = m;
+        cj->call = c ? call_ref(c) : NULL;
+        cj->req = *req;
+        if (req->n_ranges) {
+                cj->ranges = calloc(req->n_ranges, sizeof(*cj->ranges));
+                if (!cj->ranges) {
+                        call_unref(cj->call);
+                        free(cj);
+                        return -ENOMEM;
+                }
+                memcpy(cj->ranges, req->ranges, req->n_ranges * sizeof(*cj->ranges));
+        }
+        cj->req.ranges = cj->ranges;
+        cj->req.tracker = m->tracker;
+        cj->req.cancel = &m->cancel;
+        cj->job = (struct job){ .run = checkpoint_job_run, .done = checkpoint_job_done, .key = req->pid };
+        workers_submit(m->workers, &cj->job);
+        return 0;
+}
+
 static void method_checkpoint(struct manager *m, struct call *c, struct json_object *params)
 {
-        struct checkpoint_job *cj;
-        struct ckpt_range *ranges = NULL;
+        _cleanup_free_ struct ckpt_range *ranges = NULL;
+        struct checkpoint_request req;
         bool full = false, all = false;
         size_t n_ranges = 0;
         pid_t pid;
+        int r;
 
         CHECK_KEYS(c, params, "pid", "full", "all", "ranges");
         if (get_pid(c, params, "pid", &pid) < 0 || get_opt_bool(c, params, "full", &full) < 0 ||
             get_opt_bool(c, params, "all", &all) < 0 ||
-            get_ranges(c, params, &ranges, &n_ranges) < 0)
+            get_ranges(c, params, &ranges, &n_ranges) < 0 || check_process(c, pid) < 0)
                 return;
-        if (check_process(c, pid) < 0) {
-                free(ranges);
-                return;
-        }
 
-        cj = calloc(1, sizeof(*cj));
-        if (!cj) {
-                free(ranges);
-                reply_errno(c, -ENOMEM, pid, 0, "");
-                return;
-        }
-        cj->m = m;
-        cj->call = call_ref(c);
-        cj->ranges = ranges;
-        cj->req = (struct checkpoint_request){
+        req = (struct checkpoint_request){
                 .pid = pid,
                 .caller_uid = call_uid(c),
                 .full = full,
                 .all = all,
                 .ranges = ranges,
                 .n_ranges = n_ranges,
-                .tracker = m->tracker,
-                .cancel = &m->cancel,
         };
-        cj->job = (struct job){ .run = checkpoint_job_run, .done = checkpoint_job_done, .key = pid };
-        workers_submit(m->workers, &cj->job);
+        r = methods_submit_checkpoint(m, c, &req);
+        if (r < 0)
+                reply_errno(c, r, pid, 0, "");
 }
 
 /* ---- io.ckptd.Export ------------------------------------------------------- */
@@ -642,6 +677,7 @@ struct export_job {
         int fd;
         struct ckpt_range *ranges;
         size_t n_ranges;
+        bool core;
         struct export_result res;
 };
 
@@ -656,7 +692,11 @@ static void export_job_run(struct job *j)
                          (unsigned long long)ej->id);
                 return;
         }
-        j->result = export_raw(ej->m->store, view, ej->ranges, ej->n_ranges, ej->fd, &ej->res);
+        if (ej->core)
+                j->result = export_core(ej->m->store, view, ej->fd, &ej->res);
+        else
+                j->result = export_raw(ej->m->store, view, ej->ranges, ej->n_ranges, ej->fd,
+                                       &ej->res);
 }
 
 static void export_job_done(struct job *j)
@@ -690,7 +730,8 @@ static void export_job_done(struct job *j)
                                           4096));
                         json_object_array_add(written, o);
                 }
-                json_object_object_add(p, "format", json_object_new_string("raw"));
+                json_object_object_add(p, "format",
+                                       json_object_new_string(ej->core ? "core" : "raw"));
                 json_object_object_add(p, "size", json_uint(ej->res.size));
                 json_object_object_add(p, "layout", layout);
                 json_object_object_add(p, "written", written);
@@ -723,12 +764,8 @@ static void method_export(struct manager *m, struct call *c, struct json_object 
                 invalid_parameter(c, "format");
                 return;
         }
-        if (strcmp(format, "raw") != 0) {
-                if (strcmp(format, "core") == 0)
-                        call_errorf(c, VARLINK_ERR_METHOD_NOT_IMPLEMENTED, "method",
-                                    "io.ckptd.Export(format: core)");
-                else
-                        invalid_parameter(c, "format");
+        if (strcmp(format, "raw") != 0 && strcmp(format, "core") != 0) {
+                invalid_parameter(c, "format");
                 return;
         }
         if (json_get_int64(params, "fd", &fd_index) < 0) {
@@ -761,8 +798,491 @@ static void method_export(struct manager *m, struct call *c, struct json_object 
         ej->fd = TAKE_FD(fd);
         ej->ranges = ranges;
         ej->n_ranges = n_ranges;
+        ej->core = strcmp(format, "core") == 0;
         ej->job = (struct job){ .run = export_job_run, .done = export_job_done };
         workers_submit(m->workers, &ej->job);
+}
+
+/* ---- io.ckptd.Restore ------------------------------------------------------ */
+
+struct restore_job {
+        struct job job;
+        struct manager *m;
+        struct call *call;
+        struct restore_request req;
+        struct ckpt_range *ranges;
+        struct restore_result res;
+};
+
+static void restore_job_run(struct job *j)
+{
+        struct restore_job *rj = (struct restore_job *)j;
+
+        j->result = restore_run(rj->m->store, &rj->req, &rj->res);
+}
+
+static void restore_job_done(struct job *j)
+{
+        struct restore_job *rj = (struct restore_job *)j;
+        struct manager *m = rj->m;
+
+        if (j->result < 0) {
+                log_warning_errno(j->result, "Restore of checkpoint %llu into pid %d failed: %s%s%m",
+                                  (unsigned long long)rj->req.id, rj->req.pid, rj->res.error,
+                                  rj->res.error[0] ? ": " : "");
+                reply_errno(rj->call, j->result, rj->req.pid, rj->req.id, rj->res.error);
+        } else {
+                struct json_object *p = json_object_new_object();
+
+                log_info("Restored checkpoint %llu into pid %d: %llu of %llu pages compared "
+                         "written, pause %.2f ms",
+                         (unsigned long long)rj->req.id, rj->req.pid,
+                         (unsigned long long)rj->res.pages_written,
+                         (unsigned long long)rj->res.pages_compared, ns_to_ms(rj->res.pause_ns));
+                json_object_object_add(p, "pages_written", json_uint(rj->res.pages_written));
+                json_object_object_add(p, "pages_compared", json_uint(rj->res.pages_compared));
+                json_object_object_add(p, "bytes_written", json_uint(rj->res.bytes_written));
+                json_object_object_add(p, "pause_ms",
+                                       json_object_new_double(ns_to_ms(rj->res.pause_ns)));
+                call_reply(rj->call, p);
+        }
+        call_unref(rj->call);
+        free(rj->ranges);
+        free(rj);
+        manager_job_finished(m);
+}
+
+static void method_restore(struct manager *m, struct call *c, struct json_object *params)
+{
+        struct store_catalog_entry e;
+        struct ckpt_range *ranges = NULL;
+        struct restore_job *rj;
+        bool registers = false;
+        size_t n_ranges = 0;
+        uint64_t id;
+        pid_t pid;
+
+        CHECK_KEYS(c, params, "id", "pid", "ranges", "registers");
+        if (get_id(c, params, "id", &id) < 0 || get_pid(c, params, "pid", &pid) < 0 ||
+            get_opt_bool(c, params, "registers", &registers) < 0 || get_entry(m, c, id, &e) < 0 ||
+            check_process(c, pid) < 0 || get_ranges(c, params, &ranges, &n_ranges) < 0)
+                return;
+
+        rj = calloc(1, sizeof(*rj));
+        if (!rj) {
+                free(ranges);
+                reply_errno(c, -ENOMEM, pid, 0, "");
+                return;
+        }
+        rj->m = m;
+        rj->call = call_ref(c);
+        rj->ranges = ranges;
+        rj->req = (struct restore_request){
+                .id = id,
+                .pid = pid,
+                .caller_uid = call_uid(c),
+                .ranges = ranges,
+                .n_ranges = n_ranges,
+                .registers = registers,
+                .tracker = m->tracker,
+                .cancel = &m->cancel,
+        };
+        rj->job = (struct job){ .run = restore_job_run, .done = restore_job_done, .key = pid };
+        workers_submit(m->workers, &rj->job);
+}
+
+/* ---- io.ckptd.Track / Untrack ---------------------------------------------- */
+
+static void method_track(struct manager *m, struct call *c, struct json_object *params)
+{
+        int64_t uffd_index = -1, every = 0, keep = 0;
+        int uffd = -EBADF, r;
+        pid_t pid;
+
+        CHECK_KEYS(c, params, "pid", "uffd", "every_sec", "keep");
+        if (get_pid(c, params, "pid", &pid) < 0)
+                return;
+        r = json_get_int64(params, "uffd", &uffd_index);
+        if (r == -EINVAL || (r == 0 && uffd_index < 0)) {
+                invalid_parameter(c, "uffd");
+                return;
+        }
+        r = json_get_int64(params, "every_sec", &every);
+        if (r == -EINVAL || (r == 0 && (every <= 0 || every > 366 * 86400))) {
+                invalid_parameter(c, "every_sec");
+                return;
+        }
+        r = json_get_int64(params, "keep", &keep);
+        if (r == -EINVAL || (r == 0 && (keep < 0 || keep > 1000000))) {
+                invalid_parameter(c, "keep");
+                return;
+        }
+        if (check_process(c, pid) < 0)
+                return;
+        if (uffd_index >= 0) {
+                uffd = call_take_fd(c, (int)uffd_index);
+                if (uffd < 0) {
+                        invalid_parameter(c, "uffd");
+                        return;
+                }
+                /* Only the process itself may hand over its userfaultfd. */
+                if (call_peer_pid(c) != pid && call_uid(c) != 0) {
+                        safe_close(uffd);
+                        call_errorf(c, CKPT_ERR_PERMISSION_DENIED, "reason",
+                                    "a userfaultfd may only be passed by the process it belongs to");
+                        return;
+                }
+        }
+        scheduler_track_call(m, c, pid, uffd, (uint64_t)every * 1000000ULL, (unsigned)keep);
+}
+
+static void method_untrack(struct manager *m, struct call *c, struct json_object *params)
+{
+        pid_t pid;
+
+        CHECK_KEYS(c, params, "pid");
+        if (get_pid(c, params, "pid", &pid) < 0 || check_process(c, pid) < 0)
+                return;
+        scheduler_untrack_call(m, c, pid);
+}
+
+/* ---- io.ckptd.Delete / Verify / GC ------------------------------------------- */
+
+struct store_job {
+        struct job job;
+        struct manager *m;
+        struct call *call;
+        uint64_t id;
+        struct store_verify_result verify;
+        struct store_gc_result gc;
+        int64_t keep, max_age;
+        struct json_object *deleted;
+};
+
+static void store_job_free(struct store_job *sj)
+{
+        struct manager *m = sj->m;
+
+        call_unref(sj->call);
+        store_verify_result_done(&sj->verify);
+        json_object_put(sj->deleted);
+        free(sj);
+        manager_job_finished(m);
+}
+
+static void delete_job_run(struct job *j)
+{
+        struct store_job *sj = (struct store_job *)j;
+
+        j->result = store_delete(sj->m->store, sj->id);
+}
+
+static void delete_job_done(struct job *j)
+{
+        struct store_job *sj = (struct store_job *)j;
+
+        if (j->result < 0)
+                log_warning_errno(j->result, "Cannot delete checkpoint %llu: %m",
+                                  (unsigned long long)sj->id);
+        else
+                log_info("Deleted checkpoint %llu", (unsigned long long)sj->id);
+        if (sj->call) {
+                if (j->result < 0)
+                        reply_errno(sj->call, j->result, 0, sj->id, "cannot delete");
+                else
+                        call_reply(sj->call, NULL);
+        }
+        store_job_free(sj);
+}
+
+void methods_submit_delete(struct manager *m, struct call *c, uint64_t id, pid_t pid)
+{
+        struct store_job *sj = calloc(1, sizeof(*sj));
+
+        if (!sj) {
+                if (c)
+                        reply_errno(c, -ENOMEM, 0, 0, "");
+                return;
+        }
+        sj->m = m;
+        sj->call = c ? call_ref(c) : NULL;
+        sj->id = id;
+        sj->job = (struct job){ .run = delete_job_run, .done = delete_job_done, .key = pid };
+        workers_submit(m->workers, &sj->job);
+}
+
+static void method_delete(struct manager *m, struct call *c, struct json_object *params)
+{
+        struct store_catalog_entry e;
+        uint64_t id;
+
+        CHECK_KEYS(c, params, "id");
+        if (get_id(c, params, "id", &id) < 0 || get_entry(m, c, id, &e) < 0)
+                return;
+        methods_submit_delete(m, c, id, e.pid);
+}
+
+static void verify_job_run(struct job *j)
+{
+        struct store_job *sj = (struct store_job *)j;
+
+        j->result = store_verify(sj->m->store, sj->id, &sj->verify);
+}
+
+static void verify_job_done(struct job *j)
+{
+        struct store_job *sj = (struct store_job *)j;
+
+        if (j->result < 0)
+                reply_errno(sj->call, j->result, 0, sj->id, "cannot verify");
+        else {
+                struct json_object *p = json_object_new_object(), *a = json_object_new_array();
+
+                for (size_t i = 0; i < sj->verify.n_problems; i++)
+                        json_object_array_add(a,
+                                              json_object_new_string(sj->verify.problems[i].what));
+                json_object_object_add(p, "ok", json_object_new_boolean(sj->verify.n_problems == 0));
+                json_object_object_add(p, "checked", json_uint(sj->verify.checked_objects));
+                json_object_object_add(p, "manifests", json_uint(sj->verify.checked_manifests));
+                json_object_object_add(p, "problems", a);
+                if (sj->verify.n_problems)
+                        log_error("Verify found %zu problems in the store", sj->verify.n_problems);
+                call_reply(sj->call, p);
+        }
+        store_job_free(sj);
+}
+
+static void method_verify(struct manager *m, struct call *c, struct json_object *params)
+{
+        struct store_catalog_entry e;
+        struct store_job *sj;
+        struct json_object *v;
+        uint64_t id = 0;
+
+        CHECK_KEYS(c, params, "id");
+        if (json_object_object_get_ex(params, "id", &v) && !json_object_is_type(v, json_type_null)) {
+                if (get_id(c, params, "id", &id) < 0 || get_entry(m, c, id, &e) < 0)
+                        return;
+        } else if (call_uid(c) != 0) {
+                call_errorf(c, CKPT_ERR_PERMISSION_DENIED, "reason",
+                            "only root may verify the whole store; name a checkpoint");
+                return;
+        }
+        sj = calloc(1, sizeof(*sj));
+        if (!sj) {
+                reply_errno(c, -ENOMEM, 0, 0, "");
+                return;
+        }
+        sj->m = m;
+        sj->call = call_ref(c);
+        sj->id = id;
+        sj->job = (struct job){ .run = verify_job_run, .done = verify_job_done };
+        workers_submit(m->workers, &sj->job);
+}
+
+static void gc_job_run(struct job *j)
+{
+        struct store_job *sj = (struct store_job *)j;
+        _cleanup_free_ struct store_catalog_entry *list = NULL;
+        struct timespec now;
+        size_t n = 0;
+        int r;
+
+        /* Retention first (keep N per process, max age), then reclaim. */
+        sj->deleted = json_object_new_array();
+        if (sj->keep > 0 || sj->max_age > 0) {
+                r = store_list(sj->m->store, &list, &n);
+                if (r < 0) {
+                        j->result = r;
+                        return;
+                }
+                clock_gettime(CLOCK_REALTIME, &now);
+                for (size_t i = 0; i < n; i++) {
+                        size_t newer = 0;
+                        bool newest = true;
+
+                        for (size_t k = 0; k < n; k++)
+                                if (list[k].pid == list[i].pid &&
+                                    list[k].start_time == list[i].start_time &&
+                                    list[k].id > list[i].id) {
+                                        newer++;
+                                        newest = false;
+                                }
+                        bool too_many = sj->keep > 0 && newer >= (size_t)sj->keep;
+                        bool too_old = sj->max_age > 0 && !newest &&
+                                       list[i].time_ns + (uint64_t)sj->max_age * 1000000000ULL <
+                                               (uint64_t)now.tv_sec * 1000000000ULL;
+                        if (!too_many && !too_old)
+                                continue;
+                        r = store_delete(sj->m->store, list[i].id);
+                        if (r < 0 && r != -ENOENT) {
+                                j->result = r;
+                                return;
+                        }
+                        json_object_array_add(sj->deleted, json_uint(list[i].id));
+                }
+        }
+        j->result = store_gc(sj->m->store, &sj->gc);
+}
+
+static void gc_job_done(struct job *j)
+{
+        struct store_job *sj = (struct store_job *)j;
+
+        if (j->result < 0)
+                reply_errno(sj->call, j->result, 0, 0, "gc failed");
+        else {
+                struct json_object *p = json_object_new_object();
+
+                log_info("gc: %llu objects removed, %llu bytes reclaimed",
+                         (unsigned long long)sj->gc.objects_removed,
+                         (unsigned long long)sj->gc.bytes_reclaimed);
+                json_object_object_add(p, "deleted", TAKE_PTR(sj->deleted));
+                json_object_object_add(p, "objects_removed", json_uint(sj->gc.objects_removed));
+                json_object_object_add(p, "reclaimed_bytes", json_uint(sj->gc.bytes_reclaimed));
+                json_object_object_add(p, "packs_rewritten", json_uint(sj->gc.packs_rewritten));
+                call_reply(sj->call, p);
+        }
+        store_job_free(sj);
+}
+
+static void method_gc(struct manager *m, struct call *c, struct json_object *params)
+{
+        struct store_job *sj;
+        int64_t keep = 0, max_age = 0;
+        int r;
+
+        CHECK_KEYS(c, params, "keep", "max_age_sec");
+        if (call_uid(c) != 0) {
+                call_errorf(c, CKPT_ERR_PERMISSION_DENIED, "reason", "only root may run gc");
+                return;
+        }
+        r = json_get_int64(params, "keep", &keep);
+        if (r == -EINVAL || keep < 0) {
+                invalid_parameter(c, "keep");
+                return;
+        }
+        r = json_get_int64(params, "max_age_sec", &max_age);
+        if (r == -EINVAL || max_age < 0) {
+                invalid_parameter(c, "max_age_sec");
+                return;
+        }
+        sj = calloc(1, sizeof(*sj));
+        if (!sj) {
+                reply_errno(c, -ENOMEM, 0, 0, "");
+                return;
+        }
+        sj->m = m;
+        sj->call = call_ref(c);
+        sj->keep = keep;
+        sj->max_age = max_age;
+        sj->job = (struct job){ .run = gc_job_run, .done = gc_job_done };
+        workers_submit(m->workers, &sj->job);
+}
+
+/* ---- io.ckptd.Diff ------------------------------------------------------------ */
+
+static void method_diff(struct manager *m, struct call *c, struct json_object *params)
+{
+        _cleanup_(manifest_freep) struct ckpt_manifest *a = NULL, *b = NULL;
+        _cleanup_(view_diff_freep) struct view_diff *d = NULL;
+        struct store_catalog_entry ea, eb;
+        struct json_object *p, *regions, *runs;
+        uint64_t from, to;
+        int r;
+
+        CHECK_KEYS(c, params, "from", "to");
+        if (get_id(c, params, "from", &from) < 0 || get_id(c, params, "to", &to) < 0 ||
+            get_entry(m, c, from, &ea) < 0 || get_entry(m, c, to, &eb) < 0)
+                return;
+        r = store_view(m->store, from, &a);
+        if (r >= 0)
+                r = store_view(m->store, to, &b);
+        if (r >= 0)
+                r = diff_views(a, b, &d);
+        if (r < 0) {
+                reply_errno(c, r, 0, b ? to : from, "cannot compare");
+                return;
+        }
+        regions = json_object_new_array();
+        for (size_t i = 0; i < d->n_regions; i++) {
+                const struct diff_region *dr = &d->regions[i];
+                struct json_object *o = json_object_new_object();
+
+                json_object_object_add(o, "start", json_hex(dr->start));
+                json_object_object_add(o, "end", json_hex(dr->end));
+                json_object_object_add(o, "path", dr->path ? json_object_new_string(dr->path) : NULL);
+                json_object_object_add(o, "state",
+                                       json_object_new_string(diff_region_state_to_string(dr->state)));
+                json_object_object_add(o, "changed", json_uint(dr->changed));
+                json_object_object_add(o, "added", json_uint(dr->added));
+                json_object_object_add(o, "removed", json_uint(dr->removed));
+                json_object_array_add(regions, o);
+        }
+        runs = json_object_new_array();
+        for (size_t i = 0; i < d->n_runs && i < 100000; i++) {
+                struct json_object *o = json_object_new_object();
+
+                json_object_object_add(o, "start", json_hex(d->runs[i].start));
+                json_object_object_add(o, "end", json_hex(d->runs[i].end));
+                json_object_object_add(o, "kind",
+                                       json_object_new_string(diff_kind_to_string(d->runs[i].kind)));
+                json_object_array_add(runs, o);
+        }
+        p = json_object_new_object();
+        json_object_object_add(p, "from", json_uint(from));
+        json_object_object_add(p, "to", json_uint(to));
+        json_object_object_add(p, "regions", regions);
+        json_object_object_add(p, "runs", runs);
+        json_object_object_add(p, "changed", json_uint(d->changed));
+        json_object_object_add(p, "added", json_uint(d->added));
+        json_object_object_add(p, "removed", json_uint(d->removed));
+        call_reply(c, p);
+}
+
+/* ---- policies ------------------------------------------------------------------ */
+
+static void method_list_policies(struct manager *m, struct call *c, struct json_object *params)
+{
+        CHECK_KEYS(c, params, "");
+        call_reply(c, scheduler_policies_json(m));
+}
+
+static void method_check_policy(struct manager *m, struct call *c, struct json_object *params)
+{
+        _cleanup_(policy_freep) struct policy *pol = NULL;
+        struct json_object *p = json_object_new_object();
+        const char *path = "policy", *content;
+        char err[POLICY_ERROR_MAX] = "";
+        int r;
+
+        CHECK_KEYS(c, params, "path", "content");
+        if (json_get_string(params, "path", &path) == -EINVAL ||
+            json_get_string(params, "content", &content) < 0) {
+                json_object_put(p);
+                invalid_parameter(c, "content");
+                return;
+        }
+        r = policy_parse(path, content, strlen(content), &pol, err, sizeof(err));
+        json_object_object_add(p, "ok", json_object_new_boolean(r >= 0));
+        json_object_object_add(p, "error", r < 0 ? json_object_new_string(err) : NULL);
+        if (r >= 0) {
+                json_object_object_add(p, "name", json_object_new_string(pol->name));
+                json_object_object_add(p, "interval_sec",
+                                       json_object_new_double(pol->interval_usec / 1e6));
+        }
+        call_reply(c, p);
+}
+
+static void method_reload(struct manager *m, struct call *c, struct json_object *params)
+{
+        CHECK_KEYS(c, params, "");
+        if (call_uid(c) != 0) {
+                call_errorf(c, CKPT_ERR_PERMISSION_DENIED, "reason", "only root may reload");
+                return;
+        }
+        scheduler_reload(m);
+        call_reply(c, scheduler_policies_json(m));
 }
 
 /* ---- the table -------------------------------------------------------------- */
@@ -780,12 +1300,16 @@ static const struct {
         { "io.ckptd.List", method_list },
         { "io.ckptd.Show", method_show },
         { "io.ckptd.Export", method_export },
-};
-
-/* Declared in io.ckptd.varlink but answered with MethodNotImplemented. */
-static const char *const planned[] = {
-        "io.ckptd.Track", "io.ckptd.Untrack", "io.ckptd.Restore", "io.ckptd.Diff",
-        "io.ckptd.Verify", "io.ckptd.Delete", "io.ckptd.GC",
+        { "io.ckptd.Restore", method_restore },
+        { "io.ckptd.Track", method_track },
+        { "io.ckptd.Untrack", method_untrack },
+        { "io.ckptd.Delete", method_delete },
+        { "io.ckptd.Verify", method_verify },
+        { "io.ckptd.GC", method_gc },
+        { "io.ckptd.Diff", method_diff },
+        { "io.ckptd.ListPolicies", method_list_policies },
+        { "io.ckptd.CheckPolicy", method_check_policy },
+        { "io.ckptd.Reload", method_reload },
 };
 
 void methods_dispatch(struct call *c, const char *method, struct json_object *params,
@@ -802,11 +1326,6 @@ void methods_dispatch(struct call *c, const char *method, struct json_object *pa
                                 return;
                         }
                         methods[i].fn(m, c, params);
-                        return;
-                }
-        for (size_t i = 0; i < ELEMENTSOF(planned); i++)
-                if (strcmp(planned[i], method) == 0) {
-                        call_errorf(c, VARLINK_ERR_METHOD_NOT_IMPLEMENTED, "method", "%s", method);
                         return;
                 }
 

@@ -1,27 +1,379 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* pagemap.c: see pagemap.h. */
+/*
+ * pagemap.c: the read-set decision of a checkpoint (see pagemap.h), from
+ * PAGEMAP_SCAN or /proc/PID/pagemap. Reads page flags only, never page
+ * content; logs at debug level only.
+ */
 #include "pagemap.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "macro.h"
+
+/* FIXME: Debian 12's linux-libc-dev (6.1) lacks PAGEMAP_SCAN (Linux 6.7);
+ * drop these once the build baseline has <linux/fs.h> from 6.7. */
+#ifndef PAGEMAP_SCAN
+#define PAGE_IS_WPALLOWED (1 << 0)
+#define PAGE_IS_WRITTEN (1 << 1)
+#define PAGE_IS_FILE (1 << 2)
+#define PAGE_IS_PRESENT (1 << 3)
+#define PAGE_IS_SWAPPED (1 << 4)
+#define PAGE_IS_PFNZERO (1 << 5)
+#define PAGE_IS_HUGE (1 << 6)
+#define PAGE_IS_SOFT_DIRTY (1 << 7)
+
+struct page_region {
+        uint64_t start;
+        uint64_t end;
+        uint64_t categories;
+};
+
+struct pm_scan_arg {
+        uint64_t size;
+        uint64_t flags;
+        uint64_t start;
+        uint64_t end;
+        uint64_t walk_end;
+        uint64_t vec;
+        uint64_t vec_len;
+        uint64_t max_pages;
+        uint64_t category_inverted;
+        uint64_t category_mask;
+        uint64_t category_anyof_mask;
+        uint64_t return_mask;
+};
+
+#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#endif
+
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAPPED (1ULL << 62)
+#define PM_FILE (1ULL << 61)
+
+#define PREAD_CHUNK_ENTRIES 65536 /* 512 KiB of pagemap entries per pread */
+#define SCAN_VEC 1024
+
+enum select_mode {
+        SELECT_NONE,
+        SELECT_PRESENT, /* present or swapped */
+        SELECT_COW,     /* present anonymous (copied on write) or swapped */
+        SELECT_ALL,
+};
 
 void pagemap_plan_done(struct pagemap_plan *p)
 {
+        if (!p)
+                return;
+        free(p->read);
+        free(p->carry);
+        *p = (struct pagemap_plan){};
 }
+
 int pagemap_open(pid_t pid, struct pagemap **ret)
 {
-        return -EOPNOTSUPP;
+        struct pagemap *pm;
+        char path[64];
+
+        pm = calloc(1, sizeof(*pm));
+        if (!pm)
+                return -ENOMEM;
+        pm->pid = pid;
+        snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+        pm->fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (pm->fd < 0) {
+                int r = errno == ENOENT ? -ESRCH : negative_errno();
+                free(pm);
+                return r;
+        }
+        *ret = pm;
+        return 0;
 }
+
 struct pagemap *pagemap_free(struct pagemap *pm)
 {
+        if (!pm)
+                return NULL;
+        safe_close(pm->fd);
+        free(pm->buf);
+        free(pm);
         return NULL;
 }
+
+static int plan_add_read(struct pagemap_plan *p, uint64_t start, uint64_t end)
+{
+        size_t n = (end - start) / PAGE_SIZE_4K;
+
+        if (p->n_read + n > p->n_read_alloc) {
+                size_t k = MAX(p->n_read_alloc * 2, p->n_read + n);
+                uint64_t *t;
+
+                k = MAX(k, (size_t)1024);
+                t = reallocarray(p->read, k, sizeof(*t));
+                if (!t)
+                        return -ENOMEM;
+                p->read = t;
+                p->n_read_alloc = k;
+        }
+        for (uint64_t a = start; a < end; a += PAGE_SIZE_4K)
+                p->read[p->n_read++] = a;
+        return 0;
+}
+
+static int plan_add_carry(struct pagemap_plan *p, const struct ckpt_page *pg)
+{
+        if (p->n_carry == p->n_carry_alloc) {
+                size_t k = p->n_carry_alloc ? p->n_carry_alloc * 2 : 1024;
+                struct ckpt_page *t = reallocarray(p->carry, k, sizeof(*t));
+                if (!t)
+                        return -ENOMEM;
+                p->carry = t;
+                p->n_carry_alloc = k;
+        }
+        p->carry[p->n_carry++] = *pg;
+        return 0;
+}
+
+static bool flags_match(enum select_mode mode, unsigned f)
+{
+        switch (mode) {
+        case SELECT_PRESENT:
+                return f & (PAGEMAP_PAGE_PRESENT | PAGEMAP_PAGE_SWAPPED);
+        case SELECT_COW:
+                return (f & PAGEMAP_PAGE_SWAPPED) ||
+                       ((f & PAGEMAP_PAGE_PRESENT) && !(f & PAGEMAP_PAGE_FILE));
+        case SELECT_ALL:
+                return true;
+        default:
+                return false;
+        }
+}
+
+static int pagemap_pread_flags(struct pagemap *pm, uint64_t start, uint64_t *ret_entries,
+                               size_t n)
+{
+        size_t want = n * sizeof(uint64_t), got = 0;
+        off_t off = (off_t)(start / PAGE_SIZE_4K * sizeof(uint64_t));
+
+        while (got < want) {
+                ssize_t k = pread(pm->fd, (char *)ret_entries + got, want - got, off + got);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return errno == ESRCH ? -ESRCH : negative_errno();
+                }
+                if (k == 0)
+                        return -ESRCH; /* the process lost its mm */
+                got += k;
+        }
+        return 0;
+}
+
+static unsigned entry_flags(uint64_t e)
+{
+        return ((e & PM_PRESENT) ? PAGEMAP_PAGE_PRESENT : 0) |
+               ((e & PM_SWAPPED) ? PAGEMAP_PAGE_SWAPPED : 0) | ((e & PM_FILE) ? PAGEMAP_PAGE_FILE : 0);
+}
+
+int pagemap_flags(struct pagemap *pm, uint64_t start, uint64_t end, uint8_t *ret_flags)
+{
+        size_t total = (end - start) / PAGE_SIZE_4K, done = 0;
+        int r;
+
+        if (!pm->buf) {
+                pm->buf = malloc(PREAD_CHUNK_ENTRIES * sizeof(uint64_t));
+                if (!pm->buf)
+                        return -ENOMEM;
+        }
+        while (done < total) {
+                size_t n = MIN(total - done, (size_t)PREAD_CHUNK_ENTRIES);
+
+                r = pagemap_pread_flags(pm, start + done * PAGE_SIZE_4K, pm->buf, n);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < n; i++)
+                        ret_flags[done + i] = entry_flags(pm->buf[i]);
+                done += n;
+        }
+        return 0;
+}
+
+/* Fallback: pread the 64-bit entries in large chunks. */
+static int select_pread(struct pagemap *pm, uint64_t start, uint64_t end, enum select_mode mode,
+                        struct pagemap_plan *plan)
+{
+        int r;
+
+        if (!pm->buf) {
+                pm->buf = malloc(PREAD_CHUNK_ENTRIES * sizeof(uint64_t));
+                if (!pm->buf)
+                        return -ENOMEM;
+        }
+        for (uint64_t a = start; a < end;) {
+                size_t n = MIN((end - a) / PAGE_SIZE_4K, (uint64_t)PREAD_CHUNK_ENTRIES);
+
+                r = pagemap_pread_flags(pm, a, pm->buf, n);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < n; i++)
+                        if (flags_match(mode, entry_flags(pm->buf[i]))) {
+                                r = plan_add_read(plan, a + i * PAGE_SIZE_4K,
+                                                  a + (i + 1) * PAGE_SIZE_4K);
+                                if (r < 0)
+                                        return r;
+                        }
+                a += n * PAGE_SIZE_4K;
+        }
+        return 0;
+}
+
+/* PAGEMAP_SCAN: runs of present or swapped pages, skipping holes quickly. */
+static int select_scan(struct pagemap *pm, uint64_t start, uint64_t end, enum select_mode mode,
+                       struct pagemap_plan *plan)
+{
+        struct page_region vec[SCAN_VEC];
+        uint64_t a = start;
+        int r;
+
+        while (a < end) {
+                struct pm_scan_arg arg = {
+                        .size = sizeof(arg),
+                        .start = a,
+                        .end = end,
+                        .vec = (uint64_t)(uintptr_t)vec,
+                        .vec_len = SCAN_VEC,
+                        .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+                        .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE |
+                                       PAGE_IS_PFNZERO,
+                };
+                int n = ioctl(pm->fd, PAGEMAP_SCAN, &arg);
+
+                if (n < 0)
+                        return negative_errno();
+                for (int i = 0; i < n; i++) {
+                        unsigned f = ((vec[i].categories & PAGE_IS_PRESENT) ? PAGEMAP_PAGE_PRESENT
+                                                                            : 0) |
+                                     ((vec[i].categories & PAGE_IS_SWAPPED) ? PAGEMAP_PAGE_SWAPPED
+                                                                            : 0) |
+                                     ((vec[i].categories & PAGE_IS_FILE) ? PAGEMAP_PAGE_FILE : 0);
+                        /* Mapped to the shared zero page (a read fault on
+                         * never-written anonymous memory): zero, not read. */
+                        if (vec[i].categories & PAGE_IS_PFNZERO)
+                                continue;
+                        if (!flags_match(mode, f))
+                                continue;
+                        r = plan_add_read(plan, vec[i].start, vec[i].end);
+                        if (r < 0)
+                                return r;
+                }
+                if (arg.walk_end <= a)
+                        return -EIO; /* no progress: never loop forever */
+                a = arg.walk_end;
+        }
+        return 0;
+}
+
+static int select_base(struct pagemap *pm, uint64_t start, uint64_t end, enum select_mode mode,
+                       struct pagemap_plan *plan)
+{
+        int r;
+
+        switch (mode) {
+        case SELECT_NONE:
+                return 0;
+        case SELECT_ALL:
+                return plan_add_read(plan, start, end);
+        default:
+                break;
+        }
+        if (!pm->no_scan) {
+                size_t mark = plan->n_read;
+
+                r = select_scan(pm, start, end, mode, plan);
+                if (r != -ENOTTY && r != -EINVAL && r != -EOPNOTSUPP)
+                        return r;
+                /* Kernel without PAGEMAP_SCAN (before 6.7). */
+                log_debug("pagemap: PAGEMAP_SCAN unavailable, reading entries: %s", strerror(-r));
+                plan->n_read = mark;
+                pm->no_scan = true;
+        }
+        return select_pread(pm, start, end, mode, plan);
+}
+
+static enum select_mode region_mode(const struct ckpt_region *r)
+{
+        if (r->flags & CKPT_REGION_SPECIAL)
+                return SELECT_NONE;
+        if (r->flags & CKPT_REGION_REF)
+                return SELECT_COW;
+        if ((r->flags & CKPT_REGION_PRIVATE) && (r->flags & CKPT_REGION_ANON) &&
+            !(r->flags & CKPT_REGION_FILE))
+                return SELECT_PRESENT;
+        /* Writable private file mappings, deleted files, every shared
+         * mapping: what the process sees, page by page. */
+        return SELECT_ALL;
+}
+
 int pagemap_select(struct pagemap *pm, const struct ckpt_region *r,
                    const struct pagemap_dirty *dirty, const struct ckpt_manifest *parent_view,
                    struct pagemap_plan *plan)
 {
-        return -EOPNOTSUPP;
-}
-int pagemap_flags(struct pagemap *pm, uint64_t start, uint64_t end, uint8_t *ret_flags)
-{
-        return -EOPNOTSUPP;
+        enum select_mode mode = region_mode(r);
+        size_t di = 0; /* cursor in dirty->pages, which ascends with a */
+        uint64_t a;
+        int k;
+
+        if (mode == SELECT_NONE)
+                return 0;
+        if (!dirty || !parent_view)
+                return select_base(pm, r->start, r->end, mode, plan);
+
+        /* With a dirty set: walk the region in runs that the parent's view
+         * covered or not. Uncovered runs are decided from pagemap; covered
+         * ones read only dirty pages and carry the parent's entries. */
+        a = r->start;
+        while (a < r->end) {
+                const struct ckpt_region *pr = manifest_find_region(parent_view, a);
+                uint64_t b;
+
+                if (!pr) {
+                        /* Up to the next parent region, or the region's end. */
+                        b = r->end;
+                        for (size_t i = 0; i < parent_view->n_regions; i++)
+                                if (parent_view->regions[i].start > a &&
+                                    parent_view->regions[i].start < b)
+                                        b = parent_view->regions[i].start;
+                        k = select_base(pm, a, b, mode, plan);
+                        if (k < 0)
+                                return k;
+                        a = b;
+                        continue;
+                }
+                b = MIN(pr->end, r->end);
+                for (; a < b; a += PAGE_SIZE_4K) {
+                        const struct ckpt_page *pg;
+
+                        while (di < dirty->n_pages && dirty->pages[di] < a)
+                                di++;
+                        if (di < dirty->n_pages && dirty->pages[di] == a) {
+                                k = plan_add_read(plan, a, a + PAGE_SIZE_4K);
+                                if (k < 0)
+                                        return k;
+                                continue;
+                        }
+                        pg = manifest_find_page(parent_view, a);
+                        if (pg) {
+                                k = plan_add_carry(plan, pg);
+                                if (k < 0)
+                                        return k;
+                        }
+                }
+        }
+        return 0;
 }

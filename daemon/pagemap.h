@@ -31,12 +31,12 @@
 
 #include "manifest.h"
 
-/* Pages written since the parent checkpoint, for one address window:
- * bit i of bits[] is the page at start + i * 4096. */
+/* Pages of one region written since the parent checkpoint: sorted, unique,
+ * page-aligned addresses (the form tracker_collect() returns). A region the
+ * tracker says to read whole is passed as no dirty set at all. */
 struct pagemap_dirty {
-        uint64_t start;
-        uint64_t n_pages;
-        const uint64_t *bits;
+        const uint64_t *pages;
+        size_t n_pages;
 };
 
 /* A growing list of page addresses to read, and of entries carried over. */

@@ -85,6 +85,10 @@ struct store_catalog_entry {
         uint64_t pages_total, pages_read, bytes_stored, pause_ns, duration_ns;
         uint64_t n_regions;
         char comm[16];
+        /* Fields below were added later; entries written before them read 0. */
+        uint64_t data_pages;  /* DATA pages in the checkpoint's view */
+        uint32_t chain_depth; /* deltas since the last FULL manifest (0: this is FULL) */
+        uint32_t reserved0;
 };
 
 /* All catalog entries, by ascending id. Caller frees *ret. */
@@ -101,3 +105,11 @@ struct store_stats {
         uint64_t packs;
 };
 int store_stats(struct ckpt_store *s, struct store_stats *ret);
+
+/* Threads hashing and compressing in store_put_pages(); 0 (the default): one
+ * per online CPU. Read by store_open(). */
+extern unsigned store_threads;
+
+/* Bytes after which the current pack is closed and a new one started
+ * (default 256 MiB). Read at every store_put_pages(). */
+extern uint64_t store_pack_roll_size;

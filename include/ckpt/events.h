@@ -37,8 +37,7 @@ struct ckpt_proc_stats {
         __u64 events;       /* address-space and lifecycle events sent */
         __u64 lost_events;  /* events that did not fit in the ring buffer */
         __u64 lost_marks;   /* bits that did not fit in the dirty map */
-        __u32 overflow;     /* CKPT_PROC_OVERFLOW_*, cleared by the daemon */
-        __u32 pad;
+        __u64 overflow;     /* CKPT_PROC_OVERFLOW_*, cleared by the daemon */
 };
 
 enum ckpt_event_type {

@@ -40,7 +40,8 @@ int main(int argc, char **argv)
                 return 1;
         }
         setvbuf(stdout, NULL, _IOLBF, 0);
-        printf("ready pid=%d start=%p end=%p\n", (int)getpid(), (void *)a, (void *)((char *)a + len));
+        printf("ready pid=%d start=%p end=%p\n", (int)getpid(), (void *)a,
+               (void *)((char *)a + len));
 
         while (fgets(line, sizeof(line), stdin)) {
                 long v;

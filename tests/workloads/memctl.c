@@ -334,8 +334,8 @@ static int command(char *line)
                 if (madvise(r->start + f * PAGE, n * PAGE, adv) < 0)
                         return -errno;
         } else if (strcmp(a, "mprotect") == 0) {
-                int prot = strcmp(c, "r") == 0    ? PROT_READ
-                           : strcmp(c, "rw") == 0 ? PROT_READ | PROT_WRITE
+                int prot = strcmp(c, "r") == 0      ? PROT_READ
+                           : strcmp(c, "rw") == 0   ? PROT_READ | PROT_WRITE
                            : strcmp(c, "none") == 0 ? PROT_NONE
                                                     : -1;
                 if (prot < 0 || clip(r, first, count, &f, &n) < 0)

@@ -1,0 +1,1378 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * ckptctl.c: the command-line front end of ckptd. Owns argument parsing,
+ * human output (aligned tables, sizes, times) and --json output; every call
+ * goes through libckpt (typed calls) or varlink_call() via libckpt's generic
+ * call, never a second protocol implementation. Exit status: 0 success, 1
+ * failure (one "ckptctl: ..." line on stderr), 2 usage error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ckpt/libckpt.h"
+#include "ckpt/proto.h"
+#include "libckpt-internal.h"
+#include "macro.h"
+#include "varlink.h"
+
+#ifndef CKPT_VERSION
+#define CKPT_VERSION "unknown"
+#endif
+
+#define EXIT_USAGE 2
+#define MAX_POLICY_FILE (512u * 1024u)
+
+static const char *arg_socket;
+static bool arg_json;
+
+static const char *program = "ckptctl";
+
+_printf_(1, 2) static int error(const char *fmt, ...)
+{
+        va_list ap;
+
+        fprintf(stderr, "%s: ", program);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        return EXIT_FAILURE;
+}
+
+_printf_(1, 2) static int usage_error(const char *fmt, ...)
+{
+        va_list ap;
+
+        fprintf(stderr, "%s: ", program);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        return EXIT_USAGE;
+}
+
+static int client_error(struct ckpt_client *c, int r)
+{
+        const char *m = ckpt_last_error(c);
+        return error("%s", *m ? m : strerror(-r));
+}
+
+static void ckpt_disconnectp(struct ckpt_client **c)
+{
+        ckpt_disconnect(*c);
+}
+#define _cleanup_client_ __attribute__((cleanup(ckpt_disconnectp)))
+
+static int open_client(struct ckpt_client **ret)
+{
+        const char *path = ckpt_socket_path(arg_socket);
+        int r;
+
+        r = ckpt_connect(arg_socket, ret);
+        if (r < 0) {
+                if (r == -ENOENT || r == -ECONNREFUSED)
+                        return error("cannot connect to %s: %s (is ckptd running?)", path,
+                                     strerror(-r));
+                return error("cannot connect to %s: %s", path, strerror(-r));
+        }
+        return 0;
+}
+
+static int print_json(struct ckpt_client *c)
+{
+        struct json_object *o = ckpt_client_last_reply(c);
+        const char *t;
+
+        t = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                          JSON_C_TO_STRING_NOSLASHESCAPE)
+              : "{}";
+        puts(t ? t : "{}");
+        return 0;
+}
+
+/* ---- parsing ---- */
+
+static int parse_pid(const char *s, pid_t *ret)
+{
+        char *end;
+        long v;
+
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (errno || end == s || *end || v <= 0 || v > INT_MAX)
+                return -EINVAL;
+        *ret = (pid_t)v;
+        return 0;
+}
+
+static int parse_uint(const char *s, uint64_t *ret)
+{
+        char *end;
+        unsigned long long v;
+
+        if (!*s || *s == '-' || *s == '+')
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno || end == s || *end)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static int parse_id(const char *s, uint64_t *ret)
+{
+        uint64_t v;
+
+        if (parse_uint(s, &v) < 0 || v == 0)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+/*
+ * An address: "0x"-prefixed hex; hex as in /proc/PID/maps (with a digit a-f,
+ * or zero-padded like 00400000); otherwise decimal.
+ */
+static int parse_addr(const char *s, uint64_t *ret)
+{
+        const char *p = s;
+        unsigned long long v;
+        int base = 10;
+        char *end;
+
+        if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+                base = 16;
+                p += 2;
+        } else if ((p[0] == '0' && p[1]) || strpbrk(p, "abcdefABCDEF"))
+                base = 16;
+        if (!*p || *p == '-' || *p == '+' || *p == ' ')
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(p, &end, base);
+        if (errno || *end)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static int parse_range(const char *s, struct ckpt_addr_range *ret)
+{
+        _cleanup_free_ char *a = strdup(s);
+        char *dash;
+
+        if (!a)
+                return -ENOMEM;
+        dash = strchr(a, '-');
+        if (!dash)
+                return usage_error("invalid range '%s': expected START-END", s);
+        *dash = 0;
+        if (parse_addr(a, &ret->start) < 0 || parse_addr(dash + 1, &ret->end) < 0)
+                return usage_error("invalid range '%s': START and END must be addresses", s);
+        if (ret->start >= ret->end)
+                return usage_error("invalid range '%s': start must be below end", s);
+        return 0;
+}
+
+static int add_range(struct ckpt_addr_range **ranges, size_t *n, const char *s)
+{
+        struct ckpt_addr_range r, *p;
+        int k;
+
+        k = parse_range(s, &r);
+        if (k != 0)
+                return k;
+        if (*n >= CKPT_MAX_RANGES)
+                return usage_error("too many ranges (at most %u)", CKPT_MAX_RANGES);
+        p = realloc(*ranges, (*n + 1) * sizeof(*p));
+        if (!p)
+                return error("out of memory");
+        p[(*n)++] = r;
+        *ranges = p;
+        return 0;
+}
+
+/* "90", "30s", "5m", "1h", "2d", "1h30m": seconds. */
+static int parse_duration(const char *s, uint64_t *ret)
+{
+        uint64_t total = 0;
+        const char *p = s;
+
+        if (!*s)
+                return -EINVAL;
+        while (*p) {
+                unsigned long long v;
+                uint64_t mul;
+                char *end;
+
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
+                errno = 0;
+                v = strtoull(p, &end, 10);
+                if (errno)
+                        return -EINVAL;
+                switch (*end) {
+                case 0:
+                        mul = 1;
+                        break;
+                case 's':
+                        mul = 1, end++;
+                        break;
+                case 'm':
+                        mul = 60, end++;
+                        break;
+                case 'h':
+                        mul = 3600, end++;
+                        break;
+                case 'd':
+                        mul = 86400, end++;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+                if (v > (UINT64_MAX - total) / mul)
+                        return -ERANGE;
+                total += v * mul;
+                p = end;
+        }
+        *ret = total;
+        return 0;
+}
+
+/* ---- formatting ---- */
+
+static const char *fmt_size(char buf[static 32], uint64_t b)
+{
+        static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+        double v = (double)b;
+        size_t u = 0;
+
+        if (b < 1024) {
+                snprintf(buf, 32, "%" PRIu64 " B", b);
+                return buf;
+        }
+        v /= 1024;
+        while (v >= 1024 && u + 1 < ELEMENTSOF(units)) {
+                v /= 1024;
+                u++;
+        }
+        snprintf(buf, 32, "%.1f %s", v, units[u]);
+        return buf;
+}
+
+static const char *fmt_ms(char buf[static 32], double ms)
+{
+        if (ms < 0)
+                snprintf(buf, 32, "-");
+        else if (ms < 10)
+                snprintf(buf, 32, "%.2f ms", ms);
+        else if (ms < 10000)
+                snprintf(buf, 32, "%.1f ms", ms);
+        else
+                snprintf(buf, 32, "%.1f s", ms / 1000);
+        return buf;
+}
+
+static const char *fmt_uptime(char buf[static 32], double sec)
+{
+        uint64_t s = sec > 0 ? (uint64_t)sec : 0;
+
+        if (s < 60)
+                snprintf(buf, 32, "%" PRIu64 "s", s);
+        else if (s < 3600)
+                snprintf(buf, 32, "%" PRIu64 "min %" PRIu64 "s", s / 60, s % 60);
+        else if (s < 86400)
+                snprintf(buf, 32, "%" PRIu64 "h %" PRIu64 "min", s / 3600, s / 60 % 60);
+        else
+                snprintf(buf, 32, "%" PRIu64 "d %" PRIu64 "h", s / 86400, s / 3600 % 24);
+        return buf;
+}
+
+/* The daemon's RFC 3339 UTC time shown in local time, to the second. */
+static const char *fmt_time(char buf[static 32], const char *iso)
+{
+        struct tm tm = {0};
+        const char *end;
+        time_t t;
+
+        if (!iso)
+                return "-";
+        end = strptime(iso, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (!end) {
+                snprintf(buf, 32, "%s", iso);
+                return buf;
+        }
+        t = timegm(&tm);
+        if (!localtime_r(&t, &tm) || strftime(buf, 32, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+                snprintf(buf, 32, "%s", iso);
+        return buf;
+}
+
+static const char *fmt_u64(char buf[static 32], uint64_t v)
+{
+        snprintf(buf, 32, "%" PRIu64, v);
+        return buf;
+}
+
+static const char *fmt_id(char buf[static 32], uint64_t v)
+{
+        return v ? fmt_u64(buf, v) : "-";
+}
+
+/* A table of strings, columns padded to their widest cell, like systemctl's. */
+struct table {
+        size_t n_cols;
+        const char *const *headers;
+        const bool *right; /* right-align this column */
+        char **cells;
+        size_t n_cells, alloc;
+};
+
+static int table_add(struct table *t, const char *s)
+{
+        if (t->n_cells == t->alloc) {
+                size_t a = t->alloc ? t->alloc * 2 : 64;
+                char **p = realloc(t->cells, a * sizeof(char *));
+                if (!p)
+                        return -ENOMEM;
+                t->cells = p;
+                t->alloc = a;
+        }
+        t->cells[t->n_cells] = strdup(s ? s : "-");
+        if (!t->cells[t->n_cells])
+                return -ENOMEM;
+        t->n_cells++;
+        return 0;
+}
+
+_printf_(2, 3) static int table_addf(struct table *t, const char *fmt, ...)
+{
+        _cleanup_free_ char *s = NULL;
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return -ENOMEM;
+        return table_add(t, s);
+}
+
+static void table_print(struct table *t)
+{
+        size_t w[32] = {0};
+
+        if (t->n_cols > ELEMENTSOF(w))
+                return;
+        for (size_t j = 0; j < t->n_cols; j++)
+                w[j] = strlen(t->headers[j]);
+        for (size_t i = 0; i < t->n_cells; i++)
+                w[i % t->n_cols] = MAX(w[i % t->n_cols], strlen(t->cells[i]));
+
+        for (size_t i = 0; i < t->n_cells + t->n_cols; i++) {
+                size_t j = i % t->n_cols;
+                const char *s = i < t->n_cols ? t->headers[i] : t->cells[i - t->n_cols];
+                bool last = j + 1 == t->n_cols;
+
+                if (t->right && t->right[j])
+                        printf("%*s", (int)w[j], s);
+                else if (last)
+                        printf("%s", s);
+                else
+                        printf("%-*s", (int)w[j], s);
+                fputs(last ? "\n" : "  ", stdout);
+        }
+}
+
+static void table_done(struct table *t)
+{
+        for (size_t i = 0; i < t->n_cells; i++)
+                free(t->cells[i]);
+        free(t->cells);
+}
+#define _cleanup_table_ __attribute__((cleanup(table_done)))
+
+/* ---- options shared by the verbs ---- */
+
+enum {
+        OPT_FULL = 0x100,
+        OPT_ALL,
+        OPT_RANGE,
+        OPT_OUT,
+        OPT_FORMAT,
+        OPT_EVERY,
+        OPT_KEEP,
+        OPT_PID,
+        OPT_REGISTERS,
+        OPT_MAX_AGE,
+};
+
+struct verb;
+static const struct verb *current_verb;
+static void verb_help(const struct verb *v);
+
+/* Common getopt loop step: -h/--help and unknown options. Returns -1 to go on
+ * with the verb's own handling, else an exit status. */
+static int common_option(int opt, char **argv)
+{
+        if (opt == 'h') {
+                verb_help(current_verb);
+                return EXIT_SUCCESS;
+        }
+        if (opt == '?') {
+                if (optopt && optopt < 0x100)
+                        return usage_error("unknown option '-%c'", optopt);
+                return usage_error("unknown option or missing value '%s'", argv[optind - 1]);
+        }
+        if (opt == ':')
+                return usage_error("option '%s' needs a value", argv[optind - 1]);
+        return -1;
+}
+
+#define HELP_OPT {"help", no_argument, NULL, 'h'}
+
+static int want_args(int argc, char **argv, int min, int max)
+{
+        int n = argc - optind;
+
+        if (n < min)
+                return usage_error("%s: missing argument", argv[0]);
+        if (n > max)
+                return usage_error("%s: unexpected argument '%s'", argv[0], argv[optind + max]);
+        return -1;
+}
+
+/* ---- verbs ---- */
+
+static int verb_status(int argc, char **argv)
+{
+        static const struct option opts[] = {HELP_OPT, {}};
+        _cleanup_client_ struct ckpt_client *c = NULL;
+        struct ckpt_status *s = NULL;
+        char b1[32], b2[32], b3[32];
+        int opt, r;
+
+        while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
+                if ((r = common_option(opt, argv)) >= 0)
+                        return r;
+        if ((r = want_args(argc, argv, 0, 0)) >= 0)
+                return r;
+        if (open_client(&c) != 0)
+                return EXIT_FAILURE;
+        r = ckpt_status(c, &s);
+        if (r < 0)
+                return client_error(c, r);
+        if (arg_json) {
+                ckpt_status_free(s);
+                return print_json(c);
+        }
+
+        printf("ckptd %s, up %s\n", s->version ? s->version : "?", fmt_uptime(b1, s->uptime_sec));
+        printf("bpf:      %s\n", s->bpf_mode ? s->bpf_mode : "-");
+        printf("tracking: ");
+        for (size_t i = 0; i < s->n_tracking; i++)
+                printf("%s%s", i ? ", " : "", s->tracking[i]);
+        printf("%s\n", s->n_tracking ? "" : "-");
+        printf("store:    %s: %" PRIu64 " checkpoints, %" PRIu64 " objects, %s stored "
+               "(%s logical, dedup %.2fx)\n",
+               s->store.path ? s->store.path : "?", s->store.checkpoints, s->store.objects,
+               fmt_size(b2, s->store.stored_bytes), fmt_size(b3, s->store.logical_bytes),
+               s->store.dedup_ratio);
+
+        if (s->n_processes == 0) {
+                printf("\nno tracked processes\n");
+                ckpt_status_free(s);
+                return 0;
+        }
+        static const char *const h[] = {"PID",  "COMM",  "UID",        "TRACKING", "POLICY",
+                                        "DIRTY", "FAULTS", "LAST", "PAUSE",   "NEXT"};
+        static const bool right[] = {true, false, true, false, false,
+                                     true, true,  true, true,  false};
+        _cleanup_table_ struct table t = {.n_cols = ELEMENTSOF(h), .headers = h, .right = right};
+        for (size_t i = 0; i < s->n_processes; i++) {
+                const struct ckpt_process_status *p = &s->processes[i];
+                if (table_addf(&t, "%d", (int)p->pid) < 0 || table_add(&t, p->comm) < 0 ||
+                    table_addf(&t, "%u", p->uid) < 0 || table_add(&t, p->tracking) < 0 ||
+                    table_add(&t, p->policy) < 0 ||
+                    table_add(&t, fmt_u64(b1, p->dirty_pages)) < 0 ||
+                    table_add(&t, fmt_u64(b1, p->write_faults)) < 0 ||
+                    table_add(&t, fmt_id(b1, p->last_checkpoint)) < 0 ||
+                    table_add(&t, fmt_ms(b1, p->last_pause_ms)) < 0 ||
+                    table_add(&t, p->next_due ? p->next_due : p->note) < 0) {
+                        ckpt_status_free(s);
+                        return error("out of memory");
+                }
+        }
+        putchar('\n');
+        table_print(&t);
+        ckpt_status_free(s);
+        return 0;
+}
+
+static void print_ranges_inline(const struct ckpt_addr_range *r, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                printf("%s0x%" PRIx64 "-0x%" PRIx64, i ? ", " : "", r[i].start, r[i].end);
+}
+
+static int verb_checkpoint(int argc, char **argv)
+{
+        static const struct option opts[] = {HELP_OPT,
+                                             {"full", no_argument, NULL, OPT_FULL},
+                                             {"all", no_argument, NULL, OPT_ALL},
+                                             {"range", required_argument, NULL, OPT_RANGE},
+                                             {}};
+        _cleanup_client_ struct ckpt_client *c = NULL;
+        _cleanup_free_ struct ckpt_addr_range *ranges = NULL;
+        struct ckpt_checkpoint_info *i = NULL;
+        size_t n_ranges = 0;
+        unsigned flags = 0;
+        char b1[32], b2[32], b3[32];
+        pid_t pid;
+        int opt, r;
+
+        while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0) {
+                if ((r = common_option(opt, argv)) >= 0)
+                        return r;
+                if (opt == OPT_FULL)
+                        flags |= CKPT_CHECKPOINT_FULL;
+                else if (opt == OPT_ALL)
+                        flags |= CKPT_CHECKPOINT_ALL;
+                else if (opt == OPT_RANGE && (r = add_range(&ranges, &n_ranges, optarg)) != 0)
+                        return r;
+        }
+        if ((r = want_args(argc, argv, 1, 1)) >= 0)
+                return r;
+        if (parse_pid(argv[optind], &pid) < 0)
+                return usage_error("invalid process id '%s'", argv[optind]);
+        if (open_client(&c) != 0)
+                return EXIT_FAILURE;
+        r = ckpt_checkpoint(c, pid, flags, ranges, n_ranges, &i);
+        if (r < 0)
+                return client_error(c, r);
+        if (arg_json) {
+                ckpt_checkpoint_info_free(i);
+                return print_json(c);
+        }
+        printf("checkpoint %" PRIu64 " of pid %d (", i->id, (int)i->pid);
+        if (i->incremental)
+                printf("incremental, parent %s", fmt_id(b1, i->parent));
+        else if (i->parent)
+                printf("full, parent %" PRIu64, i->parent);
+        else
+                printf("full");
+        printf("): %" PRIu64 " pages, %" PRIu64 " read, %s stored, pause %s, took %s\n", i->pages,
+               i->pages_read, fmt_size(b1, i->bytes_stored), fmt_ms(b2, i->pause_ms),
+               fmt_ms(b3, i->duration_ms));
+        for (size_t k = 0; k < i->n_skipped; k++)
+                printf("skipped 0x%" PRIx64 "-0x%" PRIx64 " (not mapped)\n", i->skipped[k].start,
+                       i->skipped[k].end);
+        ckpt_checkpoint_info_free(i);
+        return 0;
+}
+
+static int verb_list(int argc, char **argv)
+{
+        static const struct option opts[] = {HELP_OPT, {}};
+        static const char *const h[] = {"ID",   "PARENT", "PID",  "COMM",   "TIME",
+                                        "KIND", "PAGES",  "READ", "STORED", "PAUSE"};
+        static const bool right[] = {true, true, true, false, false,
+                                     false, true, true, true,  true};
+        _cleanup_client_ struct ckpt_client *c = NULL;
+        _cleanup_table_ struct table t = {.n_cols = ELEMENTSOF(h), .headers = h, .right = right};
+        struct ckpt_list *l = NULL;
+        char b1[32];
+        pid_t pid = 0;
+        int opt, r;
+
+        while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
+                if ((r = common_option(opt, argv)) >= 0)
+                        return r;
+        if ((r = want_args(argc, argv, 0, 1)) >= 0)
+                return r;
+        if (optind < argc && parse_pid(argv[optind], &pid) < 0)
+                return usage_error("invalid process id '%s'", argv[optind]);
+        if (open_client(&c) != 0)
+                return EXIT_FAILURE;
+        r = ckpt_list(c, pid, &l);
+        if (r < 0)
+                return client_error(c, r);
+        if (arg_json) {
+                ckpt_list_free(l);
+                return print_json(c);
+        }
+        if (l->n_checkpoints == 0) {
+                printf("no checkpoints\n");
+                ckpt_list_free(l);
+                return 0;
+        }
+        for (size_t i = 0; i < l->n_checkpoints; i++) {
+                const struct ckpt_summary *s = &l->checkpoints[i];
+                if (table_add(&t, fmt_u64(b1, s->id)) < 0 ||
+                    table_add(&t, fmt_id(b1, s->parent)) < 0 ||
+                    table_addf(&t, "%d", (int)s->pid) < 0 || table_add(&t, s->comm) < 0 ||
+                    table_add(&t, fmt_time(b1, s->time)) < 0 || table_add(&t, s->kind) < 0 ||
+                    table_add(&t, fmt_u64(b1, s->pages)) < 0 ||
+                    table_add(&t, fmt_u64(b1, s->pages_read)) < 0 ||
+                    table_add(&t, fmt_size(b1, s->bytes_stored)) < 0 ||
+                    table_add(&t, fmt_ms(b1, s->pause_ms)) < 0) {
+                        ckpt_list_free(l);
+                        return error("out of memory");
+                }
+        }
+        table_print(&t);
+        ckpt_list_free(l);
+        return 0;
+}
+
+static int verb_show(int argc, char **argv)
+{
+        static const struct option opts[] = {HELP_OPT, {}};
+        static const char *const h[] = {"START-END", "PROT", "PATH", "TRACKING", "PAGES"};
+        static const bool right[] = {false, false, false, false, true};
+        _cleanup_client_ struct ckpt_client *c = NULL;
+        _cleanup_table_ struct table t = {.n_cols = ELEMENTSOF(h), .headers = h, .right = right};
+        struct ckpt_checkpoint_detail *d = NULL;
+        char b1[32], b2[32], b3[32];
+        uint64_t id;
+        int opt, r;
+
+        while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
+                if ((r = common_option(opt, argv)) >= 0)
+                        return r;
+        if ((r = want_args(argc, argv, 1, 1)) >= 0)
+                return r;
+        if (parse_id(argv[optind], &id) < 0)
+                return usage_error("invalid checkpoint id '%s'", argv[optind]);
+        if (open_client(&c) != 0)
+                return EXIT_FAILURE;
+        r = ckpt_show(c, id, &d);
+        if (r < 0)
+                return client_error(c, r);
+        if (arg_json) {
+                ckpt_checkpoint_detail_free(d);
+                return print_json(c);
+        }
+
+        const struct ckpt_summary *s = &d->checkpoint;
+        printf("checkpoint %" PRIu64 " of pid %d (%s), uid %u\n", s->id, (int)s->pid,
+               s->comm ? s->comm : "?", s->uid);
+        printf("time:     %s\n", fmt_time(b1, s->time));
+        printf("kind:     %s (%s)", s->kind ? s->kind : "?", s->incremental ? "incremental" : "full");
+        if (s->parent)
+                printf(", parent %" PRIu64, s->parent);
+        printf("\npages:    %" PRIu64 " in view, %" PRIu64 " read, %s stored\n", s->pages,
+               s->pages_read, fmt_size(b1, s->bytes_stored));
+        printf("pause:    %s, took %s\n", fmt_ms(b2, s->pause_ms), fmt_ms(b3, s->duration_ms));
+        printf("ranges:   ");
+        if (d->n_ranges)
+                print_ranges_inline(d->ranges, d->n_ranges);
+        else
+                printf("whole address space");
+        printf("\nthreads:  ");
+        for (size_t i = 0; i < d->n_threads; i++)
+                printf("%s%d (rip 0x%" PRIx64 ", rsp 0x%" PRIx64 ")", i ? ", " : "",
+                       (int)d->threads[i].tid, d->threads[i].rip, d->threads[i].rsp);
+        printf("%s\n", d->n_threads ? "" : "-");
+
+        for (size_t i = 0; i < d->n_regions; i++) {
+                const struct ckpt_region_info *g = &d->regions[i];
+                if (table_addf(&t, "%012" PRIx64 "-%012" PRIx64, g->start, g->end) < 0 ||
+                    table_add(&t, g->prot) < 0 || table_add(&t, g->path ? g->path : "[anon]") < 0 ||
+                    table_add(&t, g->tracking) < 0 || table_add(&t, fmt_u64(b1, g->pages)) < 0) {
+                        ckpt_checkpoint_detail_free(d);
+                        return error("out of memory");
+                }
+        }
+        putchar('\n');
+        table_print(&t);
+        ckpt_checkpoint_detail_free(d);
+        return 0;
+}
+
+static int verb_export(int argc, char **argv)
+{
+        static const struct option opts[] = {HELP_OPT,
+                                             {"out", required_argument, NULL, OPT_OUT},
+                                             {"range", required_argument, NULL, OPT_RANGE},
+                                             {"format", required_argument, NULL, OPT_FORMAT},
+                                             {}};
+        _cleanup_client_ struct ckpt_client *c = NULL;
+        _cleanup_free_ struct ckpt_addr_range *ranges = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        enum ckpt_export_format format = CKPT_EXPORT_RAW;
+        struct ckpt_export_info *e = NULL;
+        const char *out = NULL;
+        size_t n_ranges = 0;
+        char b1[32];
+        uint64_t id;
+        int opt, r;
+
+        while ((opt = getopt_long(argc, argv, ":ho:", opts, NULL)) >= 0) {
+                if ((r = common_option(opt, argv)) >= 0)
+                        return r;
+                if (opt == OPT_OUT || opt == 'o')
+                        out = optarg;
+                else if (opt == OPT_RANGE && (r = add_range(&ranges, &n_ranges, optarg)) != 0)
+                        return r;
+                else if (opt == OPT_FORMAT) {
+                        if (strcmp(optarg, "raw") == 0)
+                                format = CKPT_EXPORT_RAW;
+                        else if (strcmp(optarg, "core") == 0)
+                                format = CKPT_EXPORT_CORE;
+                        else
+                                return usage_error("unknown format '%s' (raw or core)", optarg);
+                }
+        }
+        if ((r = want_args(argc, argv, 1, 1)) >= 0)
+                return r;
+        if (parse_id(argv[optind], &id) < 0)
+                return usage_error("invalid checkpoint id '%s'", argv[optind]);
+        if (!out)
+                return usage_error("export: --out FILE is required");
+        if (open_client(&c) != 0)
+                return EXIT_FAILURE;
+
+        /* Opened here, as the calling user: the daemon only writes through it. */
+        fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0600);
+        if (fd < 0)
+                return error("cannot open '%s': %m", out);
+        r = ckpt_export(c, id, format, fd, ranges, n_ranges, &e);
+        if (r < 0)
+                return client_error(c, r);
+        if (arg_json) {
+                ckpt_export_info_free(e);
+                return print_json(c);
+        }
+        uint64_t pages = 0;
+        for (size_t i = 0; i < e->n_written; i++)
+                pages += e->written[i].pages;
+        printf("exported checkpoint %" PRIu64 " to %s (%s): %s, %" PRIu64 " pages in %zu runs\n",
+               id, out, e->format ? e->format : (format == CKPT_EXPORT_CORE ? "core" : "raw"),
+               fmt_size(b1, e->size), pages, e->n_written);
+        if (e->n_layout > 1)
+                for (size_t i = 0; i < e->n_layout; i++)
+                        printf("  0x%" PRIx64 "-0x%" PRIx64 " at offset %" PRIu64 "\n",
+                               e->layout[i].start, e->layout[i].end, e->layout[i].offset);
+        ckpt_export_info_free(e);
+        return 0;
+}
+
+static int verb_track(int argc, char **argv)
+{
+        static const struct option opts[] = {HELP_OPT,
+                                             {"every", required_argument, NULL, OPT_EVERY},
+                                             {"keep", required_argument, NULL, OPT_KEEP},
+                                             {}};
+        _cleanup_client_ struct ckpt_client *c = NULL;
+        _cleanup_free_ char *mode = NULL;
+        uint64_t every = 0, keep = 0;
+        pid_t pid;
+        int opt, r;
+
+        while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0) {
+                if ((r = common_option(opt, argv)) >= 0)
+                        return r;
+                if (opt == OPT_EVERY && (parse_duration(optarg, &every) < 0 || every == 0))
+                        return usage_error("invalid duration '%s' (e.g. 30s, 5m, 1h)", optarg);
+                if (opt == OPT_KEEP && (parse_uint(optarg, &keep) < 0 || keep == 0))
+                        return usage_error("invalid --keep '%s': a positive number", optarg);
+        }
+        if ((r = want_args(argc, argv, 1, 1)) >= 0)
+                return r;
+        if (parse_pid(argv[optind], &pid) < 0)
+                return usage_error("invalid process id '%s'", argv[optind]);
+        if (open_client(&c) != 0)
+                return EXIT_FAILURE;
+        r = ckpt_track(c, pid, -1, every, keep, &mode);
+        if (r < 0)
+                return client_error(c, r);
+        if (arg_json)
+                return print_json(c);
+        printf("tracking pid %d (%s)", (int)pid, mode ? mode : "?");
+        if (every)
+                printf(", checkpoint every %" PRIu64 "s", every);
+        if (keep)
+                printf(", keeping %" PRIu64, keep);
+        putchar('\n');
+        return 0;
+}
+
+static int verb_untrack(int argc, char **argv)
+{
+        static const struct option opts[] = {HELP_OPT, {}};
+        _cleanup_client_ struct ckpt_client *c = NULL;
+        pid_t pid;
+        int opt, r;
+
+        while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
+                if ((r = common_option(opt, argv)) >= 0)
+                        return r;
+        if ((r = want_args(argc, argv, 1, 1)) >= 0)
+                return r;
+        if (parse_pid(argv[optind], &pid) < 0)
+                return usage_error("invalid process id '%s'", argv[optind]);
+        if (open_client(&c) != 0)
+                return EXIT_FAILURE;
+        r = ckpt_untrack(c, pid);
+        if (r < 0)
+                return client_error(c, r);
+        if (arg_json)
+                return print_json(c);
+        printf("pid %d no longer tracked\n", (int)pid);
+        return 0;
+}
+
+static int verb_restore(int argc, char **argv)
+{
+        static const struct option opts[] = {HELP_OPT,
+                                             {"pid", required_argument, NULL, OPT_PID},
+                                             {"range", required_argument, NULL, OPT_RANGE},
+                                             {"registers", no_argument, NULL, OPT_REGISTERS},
+                                             {}};
+        _cleanup_client_ struct ckpt_client *c = NULL;
+        _cleanup_free_ struct ckpt_addr_range *ranges = NULL;
+        struct ckpt_restore_info *i = NULL;
+        size_t n_ranges = 0;
+        unsigned flags = 0;
+        char b1[32], b2[32];
+        pid_t pid = 0;
+        uint64_t id;
+        int opt, r;
+
+        while ((opt = getopt_long(argc, argv, ":hp:", opts, NULL)) >= 0) {
+                if ((r = common_option(opt, argv)) >= 0)
+                        return r;
+                if ((opt == OPT_PID || opt == 'p') && parse_pid(optarg, &pid) < 0)
+                        return usage_error("invalid process id '%s'", optarg);
+                if (opt == OPT_REGISTERS)
+                        flags |= CKPT_RESTORE_REGISTERS;
+                if (opt == OPT_RANGE && (r = add_range(&ranges, &n_ranges, optarg)) != 0)
+                        return r;
+        }
+        if ((r = want_args(argc, argv, 1, 1)) >= 0)
+                return r;
+        if (parse_id(argv[optind], &id) < 0)
+                return usage_error("invalid checkpoint id '%s'", argv[optind]);
+        if (pid == 0)
+                return usage_error("restore: --pid PID is required");
+        if (open_client(&c) != 0)
+                return EXIT_FAILURE;
+        r = ckpt_restore(c, id, pid, flags, ranges, n_ranges, &i);
+        if (r < 0)
+                return client_error(c, r);
+        if (arg_json) {
+                ckpt_restore_info_free(i);
+                return print_json(c);
+        }
+        printf("restored checkpoint %" PRIu64 " into pid %d: %" PRIu64 " pages written (%s), "
+               "%" PRIu64 " compared, pause %s\n",
+               id, (int)pid, i->pages_written, fmt_size(b1, i->bytes_written), i->pages_compared,
+               fmt_ms(b2, i->pause_ms));
+        ckpt_restore_info_free(i);
+        return 0;
+}
+
+/* A scalar JSON value as text for a table cell. */
+static const char *json_cell(struct json_object *o, const char *key)
+{
+        struct json_object *v;
+
+        if (!o || !json_object_object_get_ex(o, key, &v) || !v)
+                return "-";
+        if (json_object_is_type(v, json_type_array) || json_object_is_type(v, json_type_object))
+                return json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+        return json_object_get_string(v);
+}
+
+/* An array of objects as a table, columns named after the first object's keys. */
+static int print_object_table(struct json_object *a)
+{
+        const char *h[32];
+        size_t n_cols = 0, n = json_object_array_length(a);
+        struct json_object *first = json_object_array_get_idx(a, 0);
+        _cleanup_free_ char *upper = NULL;
+        size_t used = 0;
+
+        if (!first || !json_object_is_type(first, json_type_object))
+                return 0;
+        upper = malloc(4096);
+        if (!upper)
+                return -ENOMEM;
+        json_object_object_foreach(first, k, _v)
+        {
+                (void)_v;
+                size_t l = strlen(k);
+                if (n_cols == ELEMENTSOF(h) || used + l + 1 > 4096)
+                        break;
+                for (size_t i = 0; i <= l; i++)
+                        upper[used + i] = (char)(k[i] >= 'a' && k[i] <= 'z' ? k[i] - 32 : k[i]);
+                h[n_cols++] = upper + used;
+                used += l + 1;
+        }
+        _cleanup_table_ struct table t = {.n_cols = n_cols, .headers = h};
+        for (size_t i = 0; i < n; i++) {
+                struct json_object *e = json_object_array_get_idx(a, i);
+                size_t j = 0;
+                json_object_object_foreach(first, k2, v2)
+                {
+                        (void)v2;
+                        if (j++ == n_cols)
+                                break;
+                        if (table_add(&t, json_cell(e, k2)) < 0)
+                                return -ENOMEM;
+                }
+        }
+        table_print(&t);
+        return 0;
+}
+
+/* Generic human output: "key: value" lines, arrays of objects as tables. */
+static int print_object(struct json_object *o)
+{
+        if (!o)
+                return 0;
+        json_object_object_foreach(o, k, v)
+        {
+                if (v && json_object_is_type(v, json_type_array) &&
+                    json_object_array_length(v) > 0 &&
+                    json_object_is_type(json_object_array_get_idx(v, 0), json_type_object)) {
+                        printf("%s:\n", k);
+                        if (print_object_table(v) < 0)
+                                return -ENOMEM;
+                } else
+                        printf("%s: %s\n", k, json_cell(o, k));
+        }
+        return 0;
+}
+
+static int verb_diff(int argc, char **argv)
+{
+        static const struct option opts[] = {HELP_OPT, {}};
+        _cleanup_client_ struct ckpt_client *c = NULL;
+        struct ckpt_diff *d = NULL;
+        uint64_t from, to;
+        int opt, r;
+
+        while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
+                if ((r = common_option(opt, argv)) >= 0)
+                        return r;
+        if ((r = want_args(argc, argv, 2, 2)) >= 0)
+                return r;
+        if (parse_id(argv[optind], &from) < 0)
+                return usage_error("invalid checkpoint id '%s'", argv[optind]);
+        if (parse_id(argv[optind + 1], &to) < 0)
+                return usage_error("invalid checkpoint id '%s'", argv[optind + 1]);
+        if (open_client(&c) != 0)
+                return EXIT_FAILURE;
+        r = ckpt_diff(c, from, to, &d);
+        if (r < 0)
+                return client_error(c, r);
+        if (arg_json) {
+                ckpt_diff_free(d);
+                return print_json(c);
+        }
+        printf("checkpoint %" PRIu64 " -> %" PRIu64 ": %" PRIu64 " pages changed, %" PRIu64
+               " added, %" PRIu64 " removed\n",
+               from, to, d->changed, d->added, d->removed);
+        ckpt_diff_free(d);
+
+        struct json_object *regions;
+        if (json_object_object_get_ex(ckpt_client_last_reply(c), "regions", &regions) && regions &&
+            json_object_is_type(regions, json_type_array) && json_object_array_length(regions)) {
+                putchar('\n');
+                if (print_object_table(regions) < 0)
+                        return error("out of memory");
+        }
+        return 0;
+}
+
+static int verb_verify(int argc, char **argv)
+{
+        static const struct option opts[] = {HELP_OPT, {}};
+        _cleanup_client_ struct ckpt_client *c = NULL;
+        struct ckpt_verify_info *v = NULL;
+        uint64_t id = 0;
+        int opt, r;
+
+        while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
+                if ((r = common_option(opt, argv)) >= 0)
+                        return r;
+        if ((r = want_args(argc, argv, 0, 1)) >= 0)
+                return r;
+        if (optind < argc && parse_id(argv[optind], &id) < 0)
+                return usage_error("invalid checkpoint id '%s'", argv[optind]);
+        if (open_client(&c) != 0)
+                return EXIT_FAILURE;
+        r = ckpt_verify(c, id, &v);
+        if (r < 0)
+                return client_error(c, r);
+        bool good = v->ok;
+        size_t n = v->n_problems;
+        if (arg_json)
+                print_json(c);
+        else {
+                if (id)
+                        printf("checkpoint %" PRIu64 ": ", id);
+                else
+                        printf("store: ");
+                printf("%s, %" PRIu64 " checked\n", good ? "ok" : "PROBLEMS", v->checked);
+                for (size_t i = 0; i < n; i++)
+                        printf("  %s\n", v->problems[i]);
+        }
+        ckpt_verify_info_free(v);
+        if (!good)
+                return error("verification found %zu problem%s", n, n == 1 ? "" : "s");
+        return 0;
+}
+
+static int verb_gc(int argc, char **argv)
+{
+        static const struct option opts[] = {HELP_OPT,
+                                             {"keep", required_argument, NULL, OPT_KEEP},
+                                             {"max-age", required_argument, NULL, OPT_MAX_AGE},
+                                             {}};
+        _cleanup_client_ struct ckpt_client *c = NULL;
+        struct ckpt_gc_info *g = NULL;
+        int64_t keep = -1, max_age = -1;
+        char b1[32];
+        uint64_t v;
+        int opt, r;
+
+        while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0) {
+                if ((r = common_option(opt, argv)) >= 0)
+                        return r;
+                if (opt == OPT_KEEP) {
+                        if (parse_uint(optarg, &v) < 0 || v > INT64_MAX)
+                                return usage_error("invalid --keep '%s'", optarg);
+                        keep = (int64_t)v;
+                } else if (opt == OPT_MAX_AGE) {
+                        if (parse_duration(optarg, &v) < 0 || v > INT64_MAX)
+                                return usage_error("invalid duration '%s' (e.g. 30s, 5m, 1h)",
+                                                   optarg);
+                        max_age = (int64_t)v;
+                }
+        }
+        if ((r = want_args(argc, argv, 0, 0)) >= 0)
+                return r;
+        if (open_client(&c) != 0)
+                return EXIT_FAILURE;
+        r = ckpt_gc(c, keep, max_age, &g);
+        if (r < 0)
+                return client_error(c, r);
+        if (arg_json) {
+                ckpt_gc_info_free(g);
+                return print_json(c);
+        }
+        if (g->n_deleted == 0)
+                printf("nothing to delete");
+        else {
+                printf("deleted %zu checkpoint%s (", g->n_deleted, g->n_deleted == 1 ? "" : "s");
+                for (size_t i = 0; i < g->n_deleted; i++)
+                        printf("%s%" PRIu64, i ? ", " : "", g->deleted[i]);
+                printf(")");
+        }
+        printf(", reclaimed %s\n", fmt_size(b1, g->reclaimed_bytes));
+        ckpt_gc_info_free(g);
+        return 0;
+}
+
+static int verb_delete(int argc, char **argv)
+{
+        static const struct option opts[] = {HELP_OPT, {}};
+        _cleanup_client_ struct ckpt_client *c = NULL;
+        uint64_t id;
+        int opt, r;
+
+        while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
+                if ((r = common_option(opt, argv)) >= 0)
+                        return r;
+        if ((r = want_args(argc, argv, 1, 1)) >= 0)
+                return r;
+        if (parse_id(argv[optind], &id) < 0)
+                return usage_error("invalid checkpoint id '%s'", argv[optind]);
+        if (open_client(&c) != 0)
+                return EXIT_FAILURE;
+        r = ckpt_delete(c, id);
+        if (r < 0)
+                return client_error(c, r);
+        if (arg_json)
+                return print_json(c);
+        printf("deleted checkpoint %" PRIu64 "\n", id);
+        return 0;
+}
+
+/* Read a policy file whole (bounded: it travels in one message). */
+static int read_policy_file(const char *path, char **ret)
+{
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0;
+        struct stat st;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return error("cannot open '%s': %m", path);
+        if (fstat(fd, &st) < 0)
+                return error("cannot stat '%s': %m", path);
+        if (!S_ISREG(st.st_mode))
+                return error("'%s' is not a regular file", path);
+        buf = malloc(MAX_POLICY_FILE + 1);
+        if (!buf)
+                return error("out of memory");
+        for (;;) {
+                ssize_t n = read(fd, buf + len, MAX_POLICY_FILE + 1 - len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return error("cannot read '%s': %m", path);
+                }
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+                if (len > MAX_POLICY_FILE)
+                        return error("'%s' is too large (more than %u bytes)", path,
+                                     MAX_POLICY_FILE);
+        }
+        if (memchr(buf, 0, len))
+                return error("'%s' is not a text file", path);
+        buf[len] = 0;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+static int verb_policy(int argc, char **argv)
+{
+        static const struct option opts[] = {HELP_OPT, {}};
+        _cleanup_client_ struct ckpt_client *c = NULL;
+        _cleanup_json_ struct json_object *params = NULL, *reply = NULL;
+        _cleanup_free_ char *content = NULL;
+        const char *sub, *method;
+        int opt, r;
+
+        while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
+                if ((r = common_option(opt, argv)) >= 0)
+                        return r;
+        if (optind >= argc)
+                return usage_error("policy: missing subcommand (list, check FILE, reload)");
+        sub = argv[optind];
+        params = json_object_new_object();
+        if (!params)
+                return error("out of memory");
+
+        if (strcmp(sub, "list") == 0) {
+                if ((r = want_args(argc, argv, 1, 1)) >= 0)
+                        return r;
+                method = "io.ckptd.ListPolicies";
+        } else if (strcmp(sub, "reload") == 0) {
+                if ((r = want_args(argc, argv, 1, 1)) >= 0)
+                        return r;
+                method = "io.ckptd.Reload";
+        } else if (strcmp(sub, "check") == 0) {
+                if ((r = want_args(argc, argv, 2, 2)) >= 0)
+                        return r;
+                const char *path = argv[optind + 1];
+                _cleanup_free_ char *abs = realpath(path, NULL);
+                if (read_policy_file(path, &content) != 0)
+                        return EXIT_FAILURE;
+                if (json_object_object_add(params, "path",
+                                           json_object_new_string(abs ? abs : path)) < 0 ||
+                    json_object_object_add(params, "content", json_object_new_string(content)) <
+                            0)
+                        return error("out of memory");
+                method = "io.ckptd.CheckPolicy";
+        } else
+                return usage_error("policy: unknown subcommand '%s' (list, check FILE, reload)",
+                                   sub);
+
+        if (open_client(&c) != 0)
+                return EXIT_FAILURE;
+        r = ckpt_client_call(c, method, params, NULL, 0, &reply);
+        if (r < 0)
+                return client_error(c, r);
+        if (arg_json)
+                return print_json(c);
+
+        struct json_object *a;
+        if (strcmp(sub, "list") == 0 && json_object_object_get_ex(reply, "policies", &a) && a &&
+            json_object_is_type(a, json_type_array)) {
+                if (json_object_array_length(a) == 0)
+                        printf("no policies\n");
+                else if (print_object_table(a) < 0)
+                        return error("out of memory");
+                return 0;
+        }
+        if (strcmp(sub, "reload") == 0 && json_object_object_length(reply) == 0) {
+                printf("policies reloaded\n");
+                return 0;
+        }
+        if (strcmp(sub, "check") == 0 && json_object_object_length(reply) == 0) {
+                printf("%s: ok\n", argv[optind + 1]);
+                return 0;
+        }
+        if (print_object(reply) < 0)
+                return error("out of memory");
+        return 0;
+}
+
+static int verb_inspect(int argc, char **argv)
+{
+        static const struct option opts[] = {HELP_OPT, {}};
+        int opt, r;
+
+        while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
+                if ((r = common_option(opt, argv)) >= 0)
+                        return r;
+        if ((r = want_args(argc, argv, 1, 1)) >= 0)
+                return r;
+        return error("inspect: not supported yet");
+}
+
+struct verb {
+        const char *name;
+        int (*run)(int argc, char **argv);
+        const char *args;
+        const char *summary;
+        const char *options;
+};
+
+static const struct verb verbs[] = {
+        {"status", verb_status, "", "Show the daemon, its store and the tracked processes", NULL},
+        {"checkpoint", verb_checkpoint, "PID [--full] [--all] [--range START-END]...",
+         "Take a checkpoint of a process now",
+         "  --full               Read every page, even of a tracked process\n"
+         "  --all                Store file mappings too, not by reference\n"
+         "  --range START-END    Only pages within [START, END); may be repeated\n"},
+        {"list", verb_list, "[PID]", "List checkpoints (of one process)", NULL},
+        {"show", verb_show, "ID", "Show a checkpoint and its regions", NULL},
+        {"export", verb_export, "ID --out FILE [--range START-END]... [--format raw|core]",
+         "Write the memory of a checkpoint into a file",
+         "  -o, --out FILE       File to write (created mode 0600, truncated)\n"
+         "  --range START-END    Only this range; may be repeated (laid end to end)\n"
+         "  --format raw|core    Raw memory image (default) or ELF core file\n"},
+        {"track", verb_track, "PID [--every DUR] [--keep N]",
+         "Track a process's dirty pages between checkpoints",
+         "  --every DUR          Checkpoint every DUR (e.g. 30s, 5m, 1h)\n"
+         "  --keep N             Keep the N newest checkpoints\n"},
+        {"untrack", verb_untrack, "PID", "Stop tracking a process", NULL},
+        {"restore", verb_restore, "ID --pid PID [--range START-END]... [--registers]",
+         "Write a checkpoint's memory back into a live process",
+         "  -p, --pid PID        Process to restore into\n"
+         "  --range START-END    Only this range; may be repeated\n"
+         "  --registers          Also restore the registers of every thread\n"},
+        {"diff", verb_diff, "ID1 ID2", "Compare two checkpoints page by page", NULL},
+        {"verify", verb_verify, "[ID]", "Check a checkpoint (or the whole store)", NULL},
+        {"gc", verb_gc, "[--keep N] [--max-age DUR]", "Delete old checkpoints, reclaim space",
+         "  --keep N             Keep the N newest checkpoints per process\n"
+         "  --max-age DUR        Delete checkpoints older than DUR (e.g. 7d)\n"},
+        {"delete", verb_delete, "ID", "Delete a checkpoint", NULL},
+        {"policy", verb_policy, "list | check FILE | reload",
+         "List, check or reload checkpoint policies", NULL},
+        {"inspect", verb_inspect, "PATH", "Decode a store file offline", NULL},
+};
+
+static void verb_help(const struct verb *v)
+{
+        printf("Usage: %s [--socket PATH] [--json] %s %s\n\n%s.\n", program, v->name, v->args,
+               v->summary);
+        printf("\nOptions:\n");
+        if (v->options)
+                fputs(v->options, stdout);
+        printf("  -h, --help           Show this help\n");
+        if (strstr(v->args, "START-END"))
+                printf("\nSTART and END are addresses: 0x-prefixed hex, or hex as in "
+                       "/proc/PID/maps\n(with a digit a-f, or zero-padded), else decimal.\n");
+}
+
+static void help(void)
+{
+        printf("Usage: %s [--socket PATH] [--json] COMMAND ...\n\n"
+               "Drive ckptd, the incremental checkpoint daemon.\n\nCommands:\n",
+               program);
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                printf("  %-11s %s\n", verbs[i].name, verbs[i].summary);
+        printf("\nOptions:\n"
+               "  --socket PATH   Daemon socket (default $%s, else %s)\n"
+               "  --json          Print the daemon's reply as JSON\n"
+               "  -h, --help      Show this help (COMMAND --help: the command's)\n"
+               "  --version       Show the version\n",
+               CKPT_SOCKET_ENV, CKPT_DEFAULT_SOCKET);
+}
+
+int main(int argc, char **argv)
+{
+        _cleanup_free_ char **args = NULL;
+        int n = 0;
+        bool want_help = false, want_version = false, dashdash = false;
+
+        /* Global options may come before or after the command: take them out first. */
+        args = calloc((size_t)argc + 1, sizeof(char *));
+        if (!args)
+                return error("out of memory");
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i];
+
+                if (dashdash) {
+                        args[n++] = argv[i];
+                        continue;
+                }
+                if (strcmp(a, "--") == 0) {
+                        dashdash = true;
+                        args[n++] = argv[i];
+                } else if (strcmp(a, "--json") == 0)
+                        arg_json = true;
+                else if (strcmp(a, "--socket") == 0) {
+                        if (i + 1 >= argc)
+                                return usage_error("option '--socket' needs a value");
+                        arg_socket = argv[++i];
+                } else if (strncmp(a, "--socket=", 9) == 0)
+                        arg_socket = a + 9;
+                else if (n == 0 && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0))
+                        want_help = true;
+                else if (n == 0 && strcmp(a, "--version") == 0)
+                        want_version = true;
+                else
+                        args[n++] = argv[i];
+        }
+        if (arg_socket && !*arg_socket)
+                return usage_error("--socket needs a path");
+
+        if (want_version) {
+                printf("ckptctl %s (libckpt API %d)\n", CKPT_VERSION, ckpt_api_version());
+                return 0;
+        }
+        if (want_help && n == 0) {
+                help();
+                return 0;
+        }
+        if (n == 0)
+                return usage_error("missing command");
+        if (args[0][0] == '-')
+                return usage_error("unknown option '%s'", args[0]);
+
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (strcmp(verbs[i].name, args[0]) == 0) {
+                        current_verb = &verbs[i];
+                        if (want_help) {
+                                verb_help(current_verb);
+                                return 0;
+                        }
+                        opterr = 0;
+                        optind = 0;
+                        return verbs[i].run(n, args);
+                }
+        return usage_error("unknown command '%s'", args[0]);
+}

@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* restore.c: see restore.h. */
+#include "restore.h"
+
+#include <fcntl.h>
+#include <sys/ptrace.h>
+#include <sys/user.h>
+#include <time.h>
+
+#include "checkpoint.h"
+#include "export.h"
+#include "freezer.h"
+#include "log.h"
+#include "macro.h"
+#include "pagemap.h"
+#include "procmaps.h"
+
+#define CHUNK_PAGES 256u
+
+static uint64_t now_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* The pages to write, gathered while comparing, written only once every one
+ * of them has been read and verified. */
+struct write_set {
+        uint64_t *addr;
+        uint8_t *data;
+        size_t n, alloc;
+};
+
+static void write_set_done(struct write_set *w)
+{
+        free(w->addr);
+        free(w->data);
+}
+
+static int write_set_add(struct write_set *w, uint64_t addr, const void *page)
+{
+        if (w->n == w->alloc) {
+                size_t na = MAX(256u, w->alloc * 2);
+                uint64_t *a = realloc(w->addr, na * sizeof(*a));
+                if (!a)
+                        return -ENOMEM;
+                w->addr = a;
+                uint8_t *d = realloc(w->data, na * PAGE_SIZE_4K);
+                if (!d)
+                        return -ENOMEM;
+                w->data = d;
+                w->alloc = na;
+        }
+        w->addr[w->n] = addr;
+        memcpy(w->data + w->n * PAGE_SIZE_4K, page, PAGE_SIZE_4K);
+        w->n++;
+        return 0;
+}
+
+static bool page_is_zero(const void *p)
+{
+        const uint64_t *q = p;
+
+        for (size_t i = 0; i < PAGE_SIZE_4K / 8; i++)
+                if (q[i])
+                        return false;
+        return true;
+}
+
+/* Every part of [start, end) is mapped in the process; with `exact`, by one
+ * mapping with exactly these bounds. */
+static bool shape_ok(const struct ckpt_region *cur, size_t n, uint64_t start, uint64_t end,
+                     bool exact)
+{
+        uint64_t a = start;
+
+        for (size_t i = 0; i < n && a < end; i++) {
+                if (cur[i].end <= a)
+                        continue;
+                if (cur[i].start > a)
+                        return false;
+                if (exact)
+                        return cur[i].start == start && cur[i].end == end;
+                a = cur[i].end;
+        }
+        return a >= end;
+}
+
+static const char *region_name(const struct ckpt_region *r)
+{
+        return r->path ? r->path : "anonymous";
+}
+
+/* Compare one run [start, end) of a checkpoint region with the process. */
+static int compare_run(struct ckpt_store *s, const struct ckpt_manifest *view,
+                       const struct ckpt_region *rg, struct pagemap *pm, int mem_fd,
+                       uint64_t start, uint64_t end, struct write_set *ws,
+                       struct restore_result *ret)
+{
+        _cleanup_free_ uint8_t *cur = NULL, *want = NULL, *flags = NULL;
+        int r;
+
+        cur = malloc(CHUNK_PAGES * PAGE_SIZE_4K);
+        want = malloc(PAGE_SIZE_4K);
+        flags = malloc(CHUNK_PAGES);
+        if (!cur || !want || !flags)
+                return -ENOMEM;
+
+        for (uint64_t a = start; a < end; a += CHUNK_PAGES * PAGE_SIZE_4K) {
+                uint64_t e = MIN(end, a + CHUNK_PAGES * PAGE_SIZE_4K);
+                size_t n = (e - a) / PAGE_SIZE_4K;
+                bool have_cur = false;
+
+                r = pagemap_flags(pm, a, e, flags);
+                if (r < 0)
+                        return r;
+
+                for (size_t i = 0; i < n; i++) {
+                        uint64_t addr = a + i * PAGE_SIZE_4K;
+                        bool present = flags[i] & (PAGEMAP_PAGE_PRESENT | PAGEMAP_PAGE_SWAPPED);
+                        const struct ckpt_page *p = manifest_find_page(view, addr);
+
+                        /* A page of a reference region that the checkpoint did
+                         * not list is the file's content: never written. */
+                        if ((rg->flags & CKPT_REGION_REF) && !p)
+                                continue;
+
+                        r = export_read_page(s, view, addr, want);
+                        if (r < 0) {
+                                snprintf(ret->error, sizeof(ret->error),
+                                         "cannot read page 0x%llx of checkpoint %llu: %s",
+                                         (unsigned long long)addr, (unsigned long long)view->id,
+                                         r == -EBADMSG ? "object is corrupt" : strerror(-r));
+                                return r;
+                        }
+                        if (r == 0) {
+                                /* Must be zero: an absent anonymous page already is. */
+                                if (!present && !(rg->flags & CKPT_REGION_SHARED) &&
+                                    !(rg->flags & CKPT_REGION_FILE))
+                                        continue;
+                                memset(want, 0, PAGE_SIZE_4K);
+                        }
+
+                        if (!have_cur) {
+                                ssize_t k = pread(mem_fd, cur, n * PAGE_SIZE_4K, (off_t)a);
+                                if (k != (ssize_t)(n * PAGE_SIZE_4K)) {
+                                        r = k < 0 ? -errno : -EIO;
+                                        snprintf(ret->error, sizeof(ret->error),
+                                                 "cannot read the process's memory at 0x%llx: %s",
+                                                 (unsigned long long)a, strerror(-r));
+                                        return r;
+                                }
+                                have_cur = true;
+                        }
+                        ret->pages_compared++;
+                        if (memcmp(cur + i * PAGE_SIZE_4K, want, PAGE_SIZE_4K) == 0)
+                                continue;
+                        if (r == 0 && page_is_zero(cur + i * PAGE_SIZE_4K))
+                                continue;
+                        r = write_set_add(ws, addr, want);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+static int write_all(int mem_fd, const struct write_set *ws, struct restore_result *ret)
+{
+        for (size_t i = 0; i < ws->n;) {
+                size_t j = i + 1;
+
+                /* Coalesce neighbouring pages into one write. */
+                while (j < ws->n && ws->addr[j] == ws->addr[j - 1] + PAGE_SIZE_4K)
+                        j++;
+                size_t len = (j - i) * PAGE_SIZE_4K;
+                ssize_t k = pwrite(mem_fd, ws->data + i * PAGE_SIZE_4K, len, (off_t)ws->addr[i]);
+                if (k != (ssize_t)len) {
+                        int r = k < 0 ? -errno : -EIO;
+                        snprintf(ret->error, sizeof(ret->error),
+                                 "cannot write the process's memory at 0x%llx: %s",
+                                 (unsigned long long)ws->addr[i], strerror(-r));
+                        return r;
+                }
+                ret->pages_written += j - i;
+                ret->bytes_written += len;
+                i = j;
+        }
+        return 0;
+}
+
+static int restore_registers(struct freezer *f, const struct ckpt_manifest *view,
+                             struct restore_result *ret)
+{
+        struct user_regs_struct regs;
+        struct user_fpregs_struct fpregs;
+
+        if (f->n_threads != 1 || view->n_threads != 1) {
+                snprintf(ret->error, sizeof(ret->error),
+                         "registers can be restored into a single-threaded process from a "
+                         "single-threaded checkpoint only (process has %zu threads, checkpoint %zu)",
+                         f->n_threads, view->n_threads);
+                return -EINVAL;
+        }
+        if (view->threads[0].regs_size != sizeof(regs) ||
+            view->threads[0].fpregs_size != sizeof(fpregs)) {
+                snprintf(ret->error, sizeof(ret->error), "checkpoint has no usable registers");
+                return -EINVAL;
+        }
+        memcpy(&regs, view->threads[0].regs, sizeof(regs));
+        memcpy(&fpregs, view->threads[0].fpregs, sizeof(fpregs));
+        /* Not back into a system call: the process resumes at the saved
+         * instruction with the saved registers. */
+        regs.orig_rax = (unsigned long long)-1;
+        if (ptrace(PTRACE_SETREGS, f->threads[0].tid, NULL, &regs) < 0 ||
+            ptrace(PTRACE_SETFPREGS, f->threads[0].tid, NULL, &fpregs) < 0) {
+                int r = -errno;
+                snprintf(ret->error, sizeof(ret->error), "cannot set registers: %s",
+                         strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
+int restore_run(struct ckpt_store *s, const struct restore_request *req,
+                struct restore_result *ret)
+{
+        _cleanup_(manifest_freep) struct ckpt_manifest *view = NULL;
+        _cleanup_(freezer_freep) struct freezer *f = NULL;
+        _cleanup_(pagemap_freep) struct pagemap *pm = NULL;
+        _cleanup_free_ struct ckpt_range *norm = NULL, *skipped = NULL;
+        struct ckpt_region *cur = NULL, *chosen = NULL;
+        size_t n_cur = 0, n_chosen = 0, n_norm = 0, n_skipped = 0;
+        _cleanup_close_ int mem_fd = -EBADF;
+        struct write_set ws = {};
+        uint64_t t0 = now_ns(), t_freeze;
+        char path[64];
+        uid_t owner;
+        int r;
+
+        /* Step 1: the checkpoint and the rights. */
+        r = store_view(s, req->id, &view);
+        if (r < 0) {
+                snprintf(ret->error, sizeof(ret->error), "cannot read checkpoint %llu",
+                         (unsigned long long)req->id);
+                return r;
+        }
+        r = process_owner(req->pid, &owner);
+        if (r < 0)
+                return r == -ENOENT ? -ESRCH : r;
+        if (req->caller_uid != 0 && (req->caller_uid != owner || req->caller_uid != view->uid)) {
+                snprintf(ret->error, sizeof(ret->error),
+                         "uid %u may restore its own checkpoints into its own processes only",
+                         (unsigned)req->caller_uid);
+                return -EPERM;
+        }
+
+        r = procmaps_normalize_ranges(req->ranges, req->n_ranges, &norm, &n_norm);
+        if (r < 0)
+                return r;
+        r = procmaps_clip(view->regions, view->n_regions, req->n_ranges ? norm : NULL, n_norm,
+                          &chosen, &n_chosen, &skipped, &n_skipped);
+        if (r < 0)
+                return r;
+
+        /* Step 2: freeze, and check the shape of the address space. */
+        r = freezer_freeze(req->pid, &f);
+        if (r < 0) {
+                snprintf(ret->error, sizeof(ret->error), "%s", f ? f->error : "");
+                goto out;
+        }
+        t_freeze = now_ns();
+
+        r = procmaps_read(req->pid, &cur, &n_cur);
+        if (r < 0)
+                goto out;
+        for (size_t i = 0; i < n_chosen; i++) {
+                const struct ckpt_region *rg = &chosen[i];
+
+                if (rg->flags & CKPT_REGION_SPECIAL)
+                        continue;
+                if (!shape_ok(cur, n_cur, rg->start, rg->end, req->n_ranges == 0)) {
+                        snprintf(ret->error, sizeof(ret->error),
+                                 "region 0x%llx-0x%llx (%s) of checkpoint %llu %s in process %d; "
+                                 "restrict the restore with --range to what exists",
+                                 (unsigned long long)rg->start, (unsigned long long)rg->end,
+                                 region_name(rg), (unsigned long long)req->id,
+                                 shape_ok(cur, n_cur, rg->start, rg->end, false)
+                                         ? "has changed shape"
+                                         : "is not mapped",
+                                 (int)req->pid);
+                        r = -ENOTRECOVERABLE;
+                        goto out;
+                }
+        }
+
+        /* Step 3: compare, then write. */
+        r = pagemap_open(req->pid, &pm);
+        if (r < 0)
+                goto out;
+        snprintf(path, sizeof(path), "/proc/%d/mem", (int)req->pid);
+        mem_fd = open(path, O_RDWR | O_CLOEXEC);
+        if (mem_fd < 0) {
+                r = -errno;
+                goto out;
+        }
+        for (size_t i = 0; i < n_chosen; i++) {
+                if (chosen[i].flags & CKPT_REGION_SPECIAL)
+                        continue;
+                if (req->cancel && *req->cancel) {
+                        r = -ECANCELED;
+                        goto out;
+                }
+                r = compare_run(s, view, &chosen[i], pm, mem_fd, chosen[i].start, chosen[i].end,
+                                &ws, ret);
+                if (r < 0)
+                        goto out;
+        }
+        r = write_all(mem_fd, &ws, ret);
+        if (r < 0)
+                goto out;
+
+        /* Step 4: registers, thaw. */
+        if (req->registers) {
+                r = restore_registers(f, view, ret);
+                if (r < 0)
+                        goto out;
+        }
+        r = freezer_thaw(f);
+        ret->pause_ns = now_ns() - t_freeze;
+        if (r < 0)
+                snprintf(ret->error, sizeof(ret->error), "process %d died during the restore",
+                         (int)req->pid);
+out:
+        ret->duration_ns = now_ns() - t0;
+        write_set_done(&ws);
+        procmaps_free(cur, n_cur);
+        procmaps_free(chosen, n_chosen);
+        return r;
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * restore.h: writing the memory of a checkpoint back into a live process
+ * (a rollback). Runs on a worker thread: the calling thread becomes the
+ * process's tracer for the length of the restore.
+ *
+ *   Step 1: the checkpoint's view; rights (caller vs checkpoint and process)
+ *   Step 2: freeze; read the process's maps; shape check
+ *   Step 3: for each page of the chosen regions, the content it must have;
+ *           compare with what the process holds now, write only what differs
+ *   Step 4: registers (single-threaded only, on request); thaw
+ *
+ * Which pages are compared: every page of the regions (clipped to the
+ * ranges), except pages of a region recorded by reference that the
+ * checkpoint did not list (they are the file's content and were never
+ * written). When the process is tracked and the checkpoint is in its current
+ * chain, only the pages that differ between the checkpoint and the newest one
+ * plus the pages written since are compared: the cost follows the change.
+ *
+ * Writes go through /proc/PID/mem, which reaches read-only and PROT_NONE
+ * mappings too. A page that must be zero and is not present in the process
+ * (never touched) is left alone.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "manifest.h"
+#include "store.h"
+
+struct tracker;
+
+struct restore_request {
+        uint64_t id;
+        pid_t pid;
+        uid_t caller_uid;
+        const struct ckpt_range *ranges; /* NULL/0: every region of the checkpoint */
+        size_t n_ranges;
+        bool registers;
+        struct tracker *tracker;
+        volatile int *cancel;
+};
+
+struct restore_result {
+        uint64_t pages_written, pages_compared, bytes_written;
+        uint64_t pause_ns, duration_ns;
+        bool used_tracking;
+        char error[384];
+};
+
+/* Errors: -ENOENT no such checkpoint, -ESRCH no such process, -EPERM, -EBUSY,
+ * -ENOTRECOVERABLE a region changed shape (see ret->error), -EBADMSG a
+ * corrupt object (nothing has been written then: every page is read and
+ * verified before the first write). */
+int restore_run(struct ckpt_store *s, const struct restore_request *req,
+                struct restore_result *ret);

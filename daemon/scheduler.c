@@ -1,0 +1,844 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* scheduler.c: tracked processes, policies and schedules; see scheduler.h. */
+#include "scheduler.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "checkpoint.h"
+#include "freezer.h"
+#include "control.h"
+#include "jobs.h"
+#include "json-util.h"
+#include "log.h"
+#include "macro.h"
+#include "manager.h"
+#include "policy.h"
+#include "store-gc.h"
+#include "store.h"
+#include "tracker.h"
+
+#define SCAN_INTERVAL_USEC (2 * 1000000ULL)
+#define DIRTY_POLL_USEC (250 * 1000ULL)
+#define RELOAD_DELAY_USEC (100 * 1000ULL)
+
+struct tracked {
+        struct manager *m;
+        struct tracked *next;
+        pid_t pid;
+        int pidfd;
+        sd_event_source *exit_src, *timer;
+        uint64_t start_time;
+        uid_t uid;
+        char comm[16];
+        char *policy; /* name in the policy set; NULL: tracked by hand */
+        bool armed;   /* write tracking armed (uffd or soft-dirty) */
+        bool busy;    /* a checkpoint job is under way */
+        uint64_t next_due_usec; /* CLOCK_MONOTONIC; 0: none */
+        uint64_t last_id;
+        double last_pause_ms;
+        uint64_t faults_at_last;
+        unsigned since_full;
+        char note[320];
+};
+
+static void closedirp(DIR **d)
+{
+        if (*d)
+                closedir(*d);
+}
+
+static uint64_t mono_usec(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
+}
+
+static struct tracked *find(struct manager *m, pid_t pid)
+{
+        for (struct tracked *t = m->tracked; t; t = t->next)
+                if (t->pid == pid)
+                        return t;
+        return NULL;
+}
+
+static const struct policy *policy_of(struct manager *m, const struct tracked *t)
+{
+        if (!t->policy || !m->policy_set)
+                return NULL;
+        return policy_set_find(m->policy_set, t->policy);
+}
+
+unsigned scheduler_n_tracked(struct manager *m)
+{
+        unsigned n = 0;
+
+        for (struct tracked *t = m->tracked; t; t = t->next)
+                n++;
+        return n;
+}
+
+/* ---- the list of processes tracked by hand, kept across restarts ---------- */
+
+static void save_manual(struct manager *m)
+{
+        _cleanup_free_ char *path = NULL, *tmp = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+
+        if (asprintf(&path, "%s/tracked", m->opts.state_dir) < 0 ||
+            asprintf(&tmp, "%s/.tracked.tmp", m->opts.state_dir) < 0)
+                return;
+        f = fopen(tmp, "we");
+        if (!f)
+                goto fail;
+        fprintf(f, "# pid start-time: processes tracked by hand (ckptd re-arms them at start)\n");
+        for (struct tracked *t = m->tracked; t; t = t->next)
+                if (!t->policy)
+                        fprintf(f, "%d %" PRIu64 "\n", (int)t->pid, t->start_time);
+        if (fflush(f) != 0 || fsync(fileno(f)) < 0)
+                goto fail;
+        if (rename(tmp, path) < 0)
+                goto fail;
+        return;
+fail:
+        log_warning_errno(-errno, "scheduler: cannot save '%s', ignoring: %m", path);
+        (void)unlink(tmp);
+}
+
+/* ---- tracking --------------------------------------------------------------- */
+
+static void tracked_free(struct tracked *t)
+{
+        if (!t)
+                return;
+        sd_event_source_disable_unref(t->exit_src);
+        sd_event_source_disable_unref(t->timer);
+        safe_close(t->pidfd);
+        free(t->policy);
+        free(t);
+}
+
+static void remove_tracked(struct manager *m, struct tracked *t, const char *why)
+{
+        for (struct tracked **p = &m->tracked; *p; p = &(*p)->next)
+                if (*p == t) {
+                        *p = t->next;
+                        break;
+                }
+        log_info("scheduler: pid %d (%s) no longer tracked: %s", (int)t->pid, t->comm, why);
+        if (m->tracker)
+                (void)tracker_untrack(m->tracker, t->pid);
+        if (t->policy && strncmp(t->policy, "pid-", 4) == 0) {
+                /* A runtime policy made for this very process goes with it. */
+                (void)policy_remove_runtime(m->opts.runtime_policy_dir, t->pid);
+        }
+        if (!t->policy)
+                save_manual(m);
+        tracked_free(t);
+        manager_notify_status(m);
+}
+
+static int on_exit_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        struct tracked *t = userdata;
+        struct manager *m = t->m;
+
+        if (t->busy) {
+                /* The job in flight reports the exit; drop the entry afterwards. */
+                sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                t->next_due_usec = 0;
+                snprintf(t->note, sizeof(t->note), "exited");
+                return 0;
+        }
+        remove_tracked(m, t, "exited");
+        if (m->policy_set)
+                scheduler_reload(m); /* its runtime policy may have gone */
+        return 0;
+}
+
+static void schedule(struct tracked *t);
+static void start_checkpoint(struct tracked *t, const char *why);
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct tracked *t = userdata;
+
+        start_checkpoint(t, "interval");
+        return 0;
+}
+
+/* (Re)arm the timer from the policy's interval. */
+static void schedule(struct tracked *t)
+{
+        struct manager *m = t->m;
+        const struct policy *p = policy_of(m, t);
+        int r;
+
+        if (!p || p->interval_usec == 0 || m->shutting_down) {
+                t->next_due_usec = 0;
+                if (t->timer)
+                        sd_event_source_set_enabled(t->timer, SD_EVENT_OFF);
+                return;
+        }
+        t->next_due_usec = mono_usec() + p->interval_usec;
+        if (!t->timer) {
+                r = sd_event_add_time(m->event, &t->timer, CLOCK_MONOTONIC, t->next_due_usec,
+                                      10 * 1000, on_timer, t);
+                if (r < 0) {
+                        log_warning_errno(r, "scheduler: cannot arm a timer for pid %d: %m",
+                                          (int)t->pid);
+                        t->next_due_usec = 0;
+                        return;
+                }
+        } else {
+                sd_event_source_set_time(t->timer, t->next_due_usec);
+        }
+        sd_event_source_set_enabled(t->timer, SD_EVENT_ONESHOT);
+}
+
+static struct tracked *add_tracked(struct manager *m, pid_t pid, const char *policy,
+                                   bool armed, const char *note)
+{
+        struct tracked *t = find(m, pid);
+        struct proc_info info = {};
+        int r;
+
+        if (t) {
+                /* Known already: a policy may take over a hand-tracked one. */
+                if (policy && !t->policy)
+                        t->policy = strdup(policy);
+                t->armed = armed;
+                schedule(t);
+                return t;
+        }
+        r = proc_info_read(pid, &info);
+        if (r < 0)
+                return NULL;
+
+        t = calloc(1, sizeof(*t));
+        if (!t) {
+                proc_info_done(&info);
+                return NULL;
+        }
+        t->m = m;
+        t->pid = pid;
+        t->uid = info.uid;
+        t->start_time = info.start_time;
+        memcpy(t->comm, info.comm, sizeof(t->comm));
+        proc_info_done(&info);
+        t->armed = armed;
+        t->policy = policy ? strdup(policy) : NULL;
+        if (note)
+                snprintf(t->note, sizeof(t->note), "%s", note);
+        t->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        if (t->pidfd < 0 ||
+            sd_event_add_io(m->event, &t->exit_src, t->pidfd, EPOLLIN, on_exit_event, t) < 0) {
+                tracked_free(t);
+                return NULL;
+        }
+        t->next = m->tracked;
+        m->tracked = t;
+        if (m->tracker) {
+                struct tracker_stats st;
+                if (tracker_get_stats(m->tracker, pid, &st) >= 0)
+                        t->faults_at_last = st.write_faults;
+        }
+        schedule(t);
+        if (!t->policy)
+                save_manual(m);
+        log_info("scheduler: tracking pid %d (%s)%s%s", (int)pid, t->comm,
+                 policy ? " by policy " : "", policy ? policy : "");
+        manager_notify_status(m);
+        return t;
+}
+
+struct track_job {
+        struct job job;
+        struct manager *m;
+        struct call *call; /* NULL: a policy or a restart asked */
+        pid_t pid;
+        uint64_t start_time; /* 0: any */
+        char *policy;
+        char *note;
+        int armed;
+        char error[256];
+};
+
+static void track_job_run(struct job *j)
+{
+        struct track_job *tj = (struct track_job *)j;
+        uint64_t st = 0;
+        char state;
+
+        if (tj->start_time && (proc_stat_read(tj->pid, &state, &st, NULL) < 0 ||
+                               st != tj->start_time)) {
+                j->result = -ESRCH; /* the pid was reused: not ours */
+                return;
+        }
+        if (!tj->m->tracker) {
+                snprintf(tj->error, sizeof(tj->error), "no tracker: checkpoints read everything");
+                j->result = 1;
+                return;
+        }
+        j->result = tracker_track(tj->m->tracker, tj->pid, 0, tj->error, sizeof(tj->error));
+}
+
+static void track_job_done(struct job *j)
+{
+        struct track_job *tj = (struct track_job *)j;
+        struct manager *m = tj->m;
+        struct tracked *t = NULL;
+
+        if (j->result >= 0)
+                t = add_tracked(m, tj->pid, tj->policy, j->result == 0,
+                                tj->note ? tj->note : (j->result == 1 ? tj->error : NULL));
+        if (j->result >= 0 && !t) {
+                j->result = -ESRCH;
+                if (m->tracker)
+                        (void)tracker_untrack(m->tracker, tj->pid);
+        }
+        if (j->result < 0 && !tj->call && j->result != -ECANCELED)
+                log_warning_errno(j->result, "scheduler: cannot track pid %d%s%s: %s%s%m",
+                                  (int)tj->pid, tj->policy ? " for policy " : "",
+                                  tj->policy ? tj->policy : "", tj->error,
+                                  tj->error[0] ? ": " : "");
+        if (tj->call) {
+                if (j->result < 0) {
+                        struct json_object *p = json_object_new_object();
+                        char reason[400];
+
+                        snprintf(reason, sizeof(reason), "%s%s%s", tj->error,
+                                 tj->error[0] ? ": " : "", strerror(-j->result));
+                        json_object_object_add(p, "pid", json_object_new_int(tj->pid));
+                        json_object_object_add(p, "reason", json_object_new_string(reason));
+                        call_error(tj->call,
+                                   j->result == -ESRCH   ? "io.ckptd.NoSuchProcess"
+                                   : j->result == -EBUSY ? "io.ckptd.ProcessBusy"
+                                   : j->result == -ECANCELED ? "io.ckptd.ShuttingDown"
+                                                             : "io.ckptd.TrackingFailed",
+                                   p);
+                } else {
+                        struct json_object *p = json_object_new_object();
+                        struct tracker_stats st = {};
+
+                        if (m->tracker)
+                                (void)tracker_get_stats(m->tracker, tj->pid, &st);
+                        json_object_object_add(p, "pid", json_object_new_int(tj->pid));
+                        json_object_object_add(
+                                p, "tracking",
+                                json_object_new_string(j->result == 0
+                                                               ? ckpt_track_mode_to_string(st.mode)
+                                                               : "scan"));
+                        if (j->result == 1 && tj->error[0])
+                                json_object_object_add(p, "note",
+                                                       json_object_new_string(tj->error));
+                        call_reply(tj->call, p);
+                }
+                call_unref(tj->call);
+        }
+        free(tj->policy);
+        free(tj->note);
+        free(tj);
+        manager_job_finished(m);
+}
+
+static void submit_track(struct manager *m, struct call *c, pid_t pid, uint64_t start_time,
+                         const char *policy, const char *note)
+{
+        struct track_job *tj = calloc(1, sizeof(*tj));
+
+        if (!tj) {
+                if (c)
+                        call_error(c, "io.ckptd.Failed", NULL);
+                return;
+        }
+        tj->m = m;
+        tj->call = c ? call_ref(c) : NULL;
+        tj->pid = pid;
+        tj->start_time = start_time;
+        tj->policy = policy ? strdup(policy) : NULL;
+        tj->note = note ? strdup(note) : NULL;
+        tj->job = (struct job){ .run = track_job_run, .done = track_job_done, .key = pid };
+        workers_submit(m->workers, &tj->job);
+}
+
+void scheduler_track_call(struct manager *m, struct call *c, pid_t pid, int uffd,
+                          uint64_t every_usec, unsigned keep)
+{
+        char path[512], err[POLICY_ERROR_MAX];
+        int r;
+
+        if (uffd >= 0) {
+                /* Cooperative tracking: the process registered its own
+                 * userfaultfd and hands it over. */
+                safe_close(uffd);
+                call_errorf(c, "io.ckptd.TrackingFailed", "reason",
+                            "passing a userfaultfd is not supported by this ckptd");
+                return;
+        }
+        if (every_usec) {
+                r = policy_write_runtime(m->opts.runtime_policy_dir, pid, every_usec, keep, path,
+                                         sizeof(path));
+                if (r < 0) {
+                        call_errorf(c, r == -ESRCH ? "io.ckptd.NoSuchProcess" : "io.ckptd.Failed",
+                                    "reason", "cannot write a runtime policy: %s", strerror(-r));
+                        return;
+                }
+                scheduler_reload(m);
+                snprintf(err, sizeof(err), "pid-%d", (int)pid);
+                submit_track(m, c, pid, 0, err, NULL);
+                return;
+        }
+        submit_track(m, c, pid, 0, NULL, NULL);
+}
+
+void scheduler_untrack_call(struct manager *m, struct call *c, pid_t pid)
+{
+        struct tracked *t = find(m, pid);
+
+        if (!t) {
+                struct json_object *p = json_object_new_object();
+                json_object_object_add(p, "pid", json_object_new_int(pid));
+                json_object_object_add(p, "reason", json_object_new_string("not tracked"));
+                call_error(c, "io.ckptd.NoSuchProcess", p);
+                return;
+        }
+        remove_tracked(m, t, "untracked");
+        call_reply(c, NULL);
+}
+
+/* ---- scheduled checkpoints ------------------------------------------------- */
+
+static void start_checkpoint(struct tracked *t, const char *why)
+{
+        struct manager *m = t->m;
+        const struct policy *p = policy_of(m, t);
+        struct checkpoint_request req = {};
+        int r;
+
+        if (t->busy || m->shutting_down)
+                return;
+        req.pid = t->pid;
+        req.caller_uid = 0;
+        if (p) {
+                req.full = p->full_every > 0 && t->since_full + 1 >= p->full_every;
+                req.all = p->all;
+                req.ranges = p->ranges;
+                req.n_ranges = p->n_ranges;
+        }
+        log_debug("scheduler: checkpoint of pid %d (%s)", (int)t->pid, why);
+        r = methods_submit_checkpoint(m, NULL, &req);
+        if (r < 0) {
+                log_warning_errno(r, "scheduler: cannot start a checkpoint of pid %d: %m",
+                                  (int)t->pid);
+                schedule(t);
+                return;
+        }
+        t->busy = true;
+        t->next_due_usec = 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+/* Keep N / max age, for one process (pid + start time). */
+static void apply_retention(struct manager *m, struct tracked *t, const struct policy *p)
+{
+        _cleanup_free_ struct store_catalog_entry *list = NULL;
+        _cleanup_free_ uint64_t *ids = NULL;
+        struct timespec now;
+        size_t n = 0, k = 0;
+
+        if (!p || (p->keep == 0 && p->max_age_usec == 0))
+                return;
+        if (store_list(m->store, &list, &n) < 0)
+                return;
+        ids = calloc(MAX(n, 1u), sizeof(*ids));
+        if (!ids)
+                return;
+        clock_gettime(CLOCK_REALTIME, &now);
+        for (size_t i = 0; i < n; i++)
+                if (list[i].pid == t->pid && list[i].start_time == t->start_time)
+                        ids[k++] = list[i].id;
+        qsort(ids, k, sizeof(*ids), cmp_u64);
+
+        for (size_t i = 0; i < k; i++) {
+                struct store_catalog_entry e;
+                bool too_many = p->keep && k - i > p->keep;
+                bool too_old = false;
+
+                if (p->max_age_usec && store_get_entry(m->store, ids[i], &e) >= 0) {
+                        uint64_t now_ns = now.tv_sec * 1000000000ULL + now.tv_nsec;
+                        too_old = i + 1 < k && /* never the newest */
+                                  e.time_ns + p->max_age_usec * 1000ULL < now_ns;
+                }
+                if (!too_many && !too_old)
+                        continue;
+                /* Deleting rewrites the child if needed: quick enough for the
+                 * loop thread only for small manifests, so go through a job. */
+                methods_submit_delete(m, NULL, ids[i], t->pid);
+        }
+}
+
+void scheduler_checkpoint_done(struct manager *m, pid_t pid, int result,
+                               const struct checkpoint_result *res)
+{
+        struct tracked *t = find(m, pid);
+        const struct policy *p;
+
+        if (!t)
+                return;
+        t->busy = false;
+        if (result >= 0) {
+                t->last_id = res->id;
+                t->last_pause_ms = res->pause_ns / 1e6;
+                t->since_full = res->incremental ? t->since_full + 1 : 0;
+                t->note[0] = '\0';
+                if (m->tracker) {
+                        struct tracker_stats st;
+                        if (tracker_get_stats(m->tracker, pid, &st) >= 0)
+                                t->faults_at_last = st.write_faults;
+                }
+        } else if (result == -ESRCH || result == -ECHILD) {
+                remove_tracked(m, t, "exited");
+                return;
+        }
+        if (t->exit_src && sd_event_source_get_enabled(t->exit_src, NULL) == 0) {
+                remove_tracked(m, t, "exited");
+                return;
+        }
+        p = policy_of(m, t);
+        apply_retention(m, t, p);
+        schedule(t);
+}
+
+static int on_dirty_poll(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct manager *m = userdata;
+
+        for (struct tracked *t = m->tracked; t; t = t->next) {
+                const struct policy *p = policy_of(m, t);
+                struct tracker_stats st;
+
+                if (!p || !p->dirty_trigger_bytes || t->busy || !m->tracker)
+                        continue;
+                if (tracker_get_stats(m->tracker, t->pid, &st) < 0)
+                        continue;
+                if ((st.write_faults - t->faults_at_last) * 4096ULL > p->dirty_trigger_bytes)
+                        start_checkpoint(t, "dirty trigger");
+        }
+        sd_event_source_set_time(s, mono_usec() + DIRTY_POLL_USEC);
+        return 0;
+}
+
+/* ---- policies ---------------------------------------------------------------- */
+
+static bool is_tracked_or_self(struct manager *m, pid_t pid)
+{
+        return pid == getpid() || find(m, pid) != NULL;
+}
+
+/* Track every running process a policy matches and is not tracked yet. */
+static void scan_processes(struct manager *m)
+{
+        _cleanup_(closedirp) DIR *d = NULL;
+        struct dirent *de;
+
+        if (!m->policy_set || policy_set_count(m->policy_set) == 0)
+                return;
+        d = opendir("/proc");
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                struct proc_info info = {};
+                const struct policy *p;
+                char *end;
+                long pid = strtol(de->d_name, &end, 10);
+
+                if (*end || pid <= 0 || is_tracked_or_self(m, pid))
+                        continue;
+                if (proc_info_read(pid, &info) < 0)
+                        continue;
+                if (!info.exe) { /* kernel thread or zombie */
+                        proc_info_done(&info);
+                        continue;
+                }
+                p = policy_set_match(m->policy_set, pid, &info);
+                if (p) {
+                        bool refused = false;
+                        for (size_t i = 0; i < m->n_refused; i++)
+                                if (m->refused[i].pid == pid &&
+                                    m->refused[i].start_time == info.start_time)
+                                        refused = true;
+                        if (!refused && m->n_refused < ELEMENTSOF(m->refused)) {
+                                /* Remember it until it is tracked, so a
+                                 * process that cannot be tracked is not tried
+                                 * every scan. */
+                                m->refused[m->n_refused++] =
+                                        (struct refused_proc){ pid, info.start_time };
+                                submit_track(m, NULL, pid, info.start_time, p->name, NULL);
+                        }
+                }
+                proc_info_done(&info);
+        }
+}
+
+static int on_scan(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct manager *m = userdata;
+
+        scan_processes(m);
+        sd_event_source_set_time(s, mono_usec() + SCAN_INTERVAL_USEC);
+        return 0;
+}
+
+void scheduler_reload(struct manager *m)
+{
+        const char *dirs[] = { m->opts.policy_dir, m->opts.runtime_policy_dir };
+        struct policy_set *set = NULL;
+        int r;
+
+        r = policy_set_load(dirs, ELEMENTSOF(dirs), &set);
+        if (r < 0) {
+                log_error_errno(r, "scheduler: cannot load policies: %m");
+                return;
+        }
+        for (size_t i = 0; i < policy_set_n_errors(set); i++)
+                log_error("scheduler: policy ignored: %s", policy_set_error(set, i)->message);
+        policy_set_free(m->policy_set);
+        m->policy_set = set;
+        m->n_refused = 0;
+        log_info("scheduler: %zu policies loaded, %zu refused", policy_set_count(set),
+                 policy_set_n_errors(set));
+
+        /* Policies that went away let their processes go. */
+        for (struct tracked *t = m->tracked, *next; t; t = next) {
+                next = t->next;
+                if (t->policy && !policy_set_find(set, t->policy))
+                        remove_tracked(m, t, "its policy was removed");
+                else
+                        schedule(t);
+        }
+        scan_processes(m);
+}
+
+static int on_reload_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        scheduler_reload(userdata);
+        return 0;
+}
+
+static void reload_soon(struct manager *m)
+{
+        if (m->reload_timer) {
+                sd_event_source_set_time(m->reload_timer, mono_usec() + RELOAD_DELAY_USEC);
+                sd_event_source_set_enabled(m->reload_timer, SD_EVENT_ONESHOT);
+                return;
+        }
+        (void)sd_event_add_time(m->event, &m->reload_timer, CLOCK_MONOTONIC,
+                                mono_usec() + RELOAD_DELAY_USEC, 10000, on_reload_timer, m);
+}
+
+static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+        while (read(fd, buf, sizeof(buf)) > 0)
+                ;
+        reload_soon(userdata);
+        return 0;
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        log_info("scheduler: SIGHUP, reloading policies");
+        scheduler_reload(userdata);
+        return 0;
+}
+
+static void watch_dir(struct manager *m, const char *dir)
+{
+        if (inotify_add_watch(m->inotify_fd, dir,
+                              IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
+                                      IN_CREATE | IN_ONLYDIR) < 0)
+                log_debug_errno(-errno, "scheduler: not watching '%s': %m", dir);
+}
+
+/* Processes tracked by hand before a restart. */
+static void restore_manual(struct manager *m)
+{
+        _cleanup_free_ char *path = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        char line[128];
+
+        if (asprintf(&path, "%s/tracked", m->opts.state_dir) < 0)
+                return;
+        f = fopen(path, "re");
+        if (!f)
+                return;
+        while (fgets(line, sizeof(line), f)) {
+                int pid;
+                uint64_t st;
+
+                if (line[0] == '#' || sscanf(line, "%d %" SCNu64, &pid, &st) != 2 || pid <= 0)
+                        continue;
+                submit_track(m, NULL, pid, st, NULL,
+                             "tracking re-armed after a restart of ckptd: the next checkpoint "
+                             "reads everything");
+        }
+}
+
+int scheduler_start(struct manager *m)
+{
+        int r;
+
+        (void)mkdir(m->opts.runtime_policy_dir, 0755);
+        m->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (m->inotify_fd >= 0) {
+                watch_dir(m, m->opts.policy_dir);
+                watch_dir(m, m->opts.runtime_policy_dir);
+                r = sd_event_add_io(m->event, &m->inotify_src, m->inotify_fd, EPOLLIN, on_inotify,
+                                    m);
+                if (r < 0)
+                        log_warning_errno(r, "scheduler: no inotify, ignoring: %m");
+        }
+        r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m);
+        if (r < 0)
+                return log_error_errno(r, "scheduler: cannot handle SIGHUP: %m");
+        r = sd_event_add_time(m->event, &m->scan_timer, CLOCK_MONOTONIC,
+                              mono_usec() + SCAN_INTERVAL_USEC, 100000, on_scan, m);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->scan_timer, SD_EVENT_ON);
+        if (r >= 0)
+                r = sd_event_add_time(m->event, &m->dirty_timer, CLOCK_MONOTONIC,
+                                      mono_usec() + DIRTY_POLL_USEC, 10000, on_dirty_poll, m);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->dirty_timer, SD_EVENT_ON);
+        if (r < 0)
+                return log_error_errno(r, "scheduler: cannot arm timers: %m");
+
+        scheduler_reload(m);
+        restore_manual(m);
+        return 0;
+}
+
+void scheduler_stop(struct manager *m)
+{
+        while (m->tracked) {
+                struct tracked *t = m->tracked;
+                m->tracked = t->next;
+                tracked_free(t);
+        }
+        m->scan_timer = sd_event_source_disable_unref(m->scan_timer);
+        m->dirty_timer = sd_event_source_disable_unref(m->dirty_timer);
+        m->reload_timer = sd_event_source_disable_unref(m->reload_timer);
+        m->inotify_src = sd_event_source_disable_unref(m->inotify_src);
+        m->inotify_fd = safe_close(m->inotify_fd);
+        m->policy_set = policy_set_free(m->policy_set);
+}
+
+/* ---- status ------------------------------------------------------------------ */
+
+struct json_object *scheduler_status_json(struct manager *m, uid_t caller)
+{
+        struct json_object *a = json_object_new_array();
+        struct timespec rt;
+        uint64_t now = mono_usec();
+
+        clock_gettime(CLOCK_REALTIME, &rt);
+        for (struct tracked *t = m->tracked; t; t = t->next) {
+                struct json_object *o;
+                struct tracker_stats st = {};
+                bool have = m->tracker && tracker_get_stats(m->tracker, t->pid, &st) >= 0;
+
+                if (caller != 0 && caller != t->uid)
+                        continue;
+                o = json_object_new_object();
+                json_object_object_add(o, "pid", json_object_new_int(t->pid));
+                json_object_object_add(o, "comm", json_object_new_string(t->comm));
+                json_object_object_add(o, "uid", json_object_new_int64(t->uid));
+                json_object_object_add(
+                        o, "tracking",
+                        json_object_new_string(have && t->armed ? ckpt_track_mode_to_string(st.mode)
+                                                                : "scan"));
+                json_object_object_add(o, "policy",
+                                       t->policy ? json_object_new_string(t->policy) : NULL);
+                json_object_object_add(
+                        o, "dirty_pages",
+                        json_uint(have && st.write_faults >= t->faults_at_last
+                                          ? st.write_faults - t->faults_at_last
+                                          : 0));
+                json_object_object_add(o, "write_faults", json_uint(have ? st.write_faults : 0));
+                json_object_object_add(o, "last_checkpoint",
+                                       t->last_id ? json_uint(t->last_id) : NULL);
+                json_object_object_add(o, "last_pause_ms",
+                                       t->last_id ? json_object_new_double(t->last_pause_ms)
+                                                  : NULL);
+                if (t->next_due_usec) {
+                        uint64_t in = t->next_due_usec > now ? t->next_due_usec - now : 0;
+                        uint64_t due = rt.tv_sec * 1000000000ULL + rt.tv_nsec + in * 1000ULL;
+                        json_object_object_add(o, "next_due", json_time_ns(due));
+                } else
+                        json_object_object_add(o, "next_due", NULL);
+                json_object_object_add(o, "note",
+                                       t->note[0] ? json_object_new_string(t->note) : NULL);
+                json_object_array_add(a, o);
+        }
+        return a;
+}
+
+struct json_object *scheduler_policies_json(struct manager *m)
+{
+        struct json_object *p = json_object_new_object(), *a = json_object_new_array(),
+                           *errs = json_object_new_array();
+        const struct policy *pol;
+        size_t i;
+
+        if (m->policy_set) {
+                POLICY_SET_FOREACH(pol, m->policy_set, i)
+                {
+                        struct json_object *o = json_object_new_object();
+                        unsigned n = 0;
+
+                        for (struct tracked *t = m->tracked; t; t = t->next)
+                                if (t->policy && strcmp(t->policy, pol->name) == 0)
+                                        n++;
+                        json_object_object_add(o, "name", json_object_new_string(pol->name));
+                        json_object_object_add(o, "path", json_object_new_string(pol->path));
+                        json_object_object_add(o, "runtime", json_object_new_boolean(pol->runtime));
+                        json_object_object_add(o, "interval_sec",
+                                               json_object_new_double(pol->interval_usec / 1e6));
+                        json_object_object_add(o, "dirty_trigger_bytes",
+                                               json_uint(pol->dirty_trigger_bytes));
+                        json_object_object_add(o, "keep", json_object_new_int(pol->keep));
+                        json_object_object_add(o, "max_age_sec",
+                                               json_object_new_double(pol->max_age_usec / 1e6));
+                        json_object_object_add(o, "full_every",
+                                               json_object_new_int(pol->full_every));
+                        json_object_object_add(o, "processes", json_object_new_int(n));
+                        json_object_array_add(a, o);
+                }
+                for (i = 0; i < policy_set_n_errors(m->policy_set); i++) {
+                        const struct policy_error *e = policy_set_error(m->policy_set, i);
+                        struct json_object *o = json_object_new_object();
+
+                        json_object_object_add(o, "path", json_object_new_string(e->path));
+                        json_object_object_add(o, "error", json_object_new_string(e->message));
+                        json_object_array_add(errs, o);
+                }
+        }
+        json_object_object_add(p, "policies", a);
+        json_object_object_add(p, "errors", errs);
+        return p;
+}

@@ -1,0 +1,913 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * tracker.c: the daemon half of dirty-page tracking (see tracker.h): loads
+ * and attaches tracker.bpf.c (fentry where the kernel allows tracing
+ * programs, tracepoints otherwise, nothing when BPF is unavailable), keeps
+ * per-process arming state, applies the ring buffer's address-space events
+ * and answers tracker_collect(). It never reads page contents.
+ */
+#include "tracker.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "macro.h"
+#include "procmaps.h"
+#include "tracker.skel.h"
+#include "uffd.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+/* Past this many uncollected forced ranges a process is simply read whole. */
+#define FORCED_MAX 4096
+/* A region whose forced pages exceed this is read whole rather than listed. */
+#define FORCED_PAGES_MAX (1u << 20)
+
+struct range {
+        uint64_t start, end;
+};
+
+struct ranges {
+        struct range *v;
+        size_t n, n_alloc;
+};
+
+struct tproc {
+        pid_t pid; /* tgid */
+        int pidfd, uffd, pagemap_fd;
+        uint32_t mode;     /* enum ckpt_track_mode of the process */
+        bool need_full;    /* next collect reads everything */
+        bool rearm;        /* the address space was replaced */
+        bool exited;
+        struct ranges forced; /* touched by events since the last collect */
+        struct ranges lazy;   /* MADV_FREE: may turn to zero at any time */
+        uint64_t collects, regions_armed, last_dirty;
+};
+
+struct tracker {
+        pthread_mutex_t lock;
+        struct tracker_options opts;
+        struct tracker_bpf *skel;
+        struct ring_buffer *rb;
+        const char *bpf_mode;
+        tracker_event_handler_t handler;
+        void *userdata;
+        struct tproc **procs;
+        size_t n_procs, n_procs_alloc;
+        /* events read from the ring buffer, handed to the handler unlocked */
+        struct ckpt_event *queue;
+        size_t n_queue, n_queue_alloc;
+};
+
+static int ranges_add(struct ranges *r, uint64_t start, uint64_t end)
+{
+        if (end <= start)
+                return 0;
+        if (r->n == r->n_alloc) {
+                size_t k = r->n_alloc ? r->n_alloc * 2 : 16;
+                struct range *v = reallocarray(r->v, k, sizeof(*v));
+
+                if (!v)
+                        return -ENOMEM;
+                r->v = v;
+                r->n_alloc = k;
+        }
+        r->v[r->n++] = (struct range){ PAGE_ALIGN_DOWN(start), PAGE_ALIGN_UP(end) };
+        return 0;
+}
+
+static void ranges_clear(struct ranges *r)
+{
+        free(r->v);
+        *r = (struct ranges){};
+}
+
+static struct tproc *tproc_free(struct tproc *p)
+{
+        if (!p)
+                return NULL;
+        safe_close(p->pidfd);
+        safe_close(p->uffd);
+        safe_close(p->pagemap_fd);
+        ranges_clear(&p->forced);
+        ranges_clear(&p->lazy);
+        free(p);
+        return NULL;
+}
+
+static struct tproc *tracker_find(struct tracker *t, pid_t pid)
+{
+        for (size_t i = 0; i < t->n_procs; i++)
+                if (t->procs[i]->pid == pid)
+                        return t->procs[i];
+        return NULL;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+        char buf[512];
+
+        if (log_max_level < LOG_DEBUG)
+                return 0;
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        buf[strcspn(buf, "\n")] = 0;
+        log_debug("tracker: libbpf: %s", buf);
+        return 0;
+}
+
+/* Tracepoint attachment looks tracepoint ids up in tracefs. */
+static void ensure_tracefs(void)
+{
+        if (access("/sys/kernel/tracing/events", F_OK) == 0 ||
+            access("/sys/kernel/debug/tracing/events", F_OK) == 0)
+                return;
+        if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL) < 0)
+                log_debug("tracker: cannot mount tracefs, ignoring: %m");
+}
+
+static int on_ring_event(void *ctx, void *data, size_t size)
+{
+        struct tracker *t = ctx;
+
+        if (size < sizeof(struct ckpt_event))
+                return 0;
+        if (t->n_queue == t->n_queue_alloc) {
+                size_t k = t->n_queue_alloc ? t->n_queue_alloc * 2 : 64;
+                struct ckpt_event *q = reallocarray(t->queue, k, sizeof(*q));
+
+                if (!q)
+                        return -ENOMEM;
+                t->queue = q;
+                t->n_queue_alloc = k;
+        }
+        memcpy(&t->queue[t->n_queue++], data, sizeof(struct ckpt_event));
+        return 0;
+}
+
+/* Open, size, load and attach; fentry selects the write-fault hook. */
+static int tracker_load(struct tracker *t, bool fentry)
+{
+        struct tracker_bpf *skel;
+        int r;
+
+        skel = tracker_bpf__open();
+        if (!skel)
+                return negative_errno();
+        bpf_map__set_max_entries(skel->maps.dirty, t->opts.max_windows);
+        bpf_map__set_max_entries(skel->maps.tracked, t->opts.max_tracked);
+        bpf_map__set_max_entries(skel->maps.stats, t->opts.max_tracked);
+        bpf_map__set_max_entries(skel->maps.events, t->opts.ringbuf_bytes);
+        bpf_program__set_autoload(skel->progs.handle_mm_fault_entry, fentry);
+        bpf_program__set_autoload(skel->progs.handle_page_fault_user, !fentry);
+        bpf_program__set_autoload(skel->progs.handle_page_fault_kernel, !fentry);
+
+        r = tracker_bpf__load(skel);
+        if (r == 0)
+                r = tracker_bpf__attach(skel);
+        if (r < 0) {
+                r = r == -1 ? negative_errno() : r;
+                tracker_bpf__destroy(skel);
+                return r;
+        }
+        t->skel = skel;
+        return 0;
+}
+
+int tracker_new(const struct tracker_options *o, struct tracker **ret)
+{
+        struct tracker *t;
+        int r;
+
+        t = calloc(1, sizeof(*t));
+        if (!t)
+                return -ENOMEM;
+        pthread_mutex_init(&t->lock, NULL);
+        if (o)
+                t->opts = *o;
+        if (t->opts.max_windows == 0)
+                t->opts.max_windows = 65536;
+        if (t->opts.max_tracked == 0)
+                t->opts.max_tracked = 4096;
+        if (t->opts.ringbuf_bytes == 0)
+                t->opts.ringbuf_bytes = 1u << 20;
+        t->bpf_mode = "none";
+
+        if (!t->opts.no_bpf) {
+                libbpf_set_print(libbpf_print);
+                ensure_tracefs();
+                r = -EOPNOTSUPP;
+                if (!t->opts.no_fentry) {
+                        r = tracker_load(t, true);
+                        if (r == 0)
+                                t->bpf_mode = "fentry";
+                        else
+                                log_debug("tracker: fentry/handle_mm_fault unavailable (%s), "
+                                          "using tracepoints",
+                                          strerror(-r));
+                }
+                if (r < 0) {
+                        r = tracker_load(t, false);
+                        if (r == 0)
+                                t->bpf_mode = "tracepoint";
+                        else
+                                log_warning_errno(r, "tracker: cannot load BPF programs, "
+                                                     "falling back to scanning: %m");
+                }
+                if (t->skel) {
+                        t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_ring_event,
+                                                 t, NULL);
+                        if (!t->rb) {
+                                r = negative_errno();
+                                tracker_free(t);
+                                return r;
+                        }
+                }
+        }
+        log_debug("tracker: BPF mode %s", t->bpf_mode);
+        *ret = t;
+        return 0;
+}
+
+static void bpf_forget(struct tracker *t, pid_t pid)
+{
+        struct ckpt_dirty_key key, next;
+        __u32 tgid = pid;
+        bool first = true;
+
+        if (!t->skel)
+                return;
+        bpf_map_delete_elem(bpf_map__fd(t->skel->maps.tracked), &tgid);
+        bpf_map_delete_elem(bpf_map__fd(t->skel->maps.stats), &tgid);
+        /* Delete this process's bitmaps; restart the walk after each delete. */
+        for (;;) {
+                bool found = false;
+
+                first = true;
+                while (bpf_map_get_next_key(bpf_map__fd(t->skel->maps.dirty), first ? NULL : &key,
+                                            &next) == 0) {
+                        first = false;
+                        key = next;
+                        if (key.tgid == tgid) {
+                                bpf_map_delete_elem(bpf_map__fd(t->skel->maps.dirty), &key);
+                                found = true;
+                                break;
+                        }
+                }
+                if (!found)
+                        break;
+        }
+}
+
+struct tracker *tracker_free(struct tracker *t)
+{
+        if (!t)
+                return NULL;
+        for (size_t i = 0; i < t->n_procs; i++)
+                tproc_free(t->procs[i]);
+        free(t->procs);
+        free(t->queue);
+        ring_buffer__free(t->rb);
+        tracker_bpf__destroy(t->skel);
+        pthread_mutex_destroy(&t->lock);
+        free(t);
+        return NULL;
+}
+
+const char *tracker_bpf_mode(struct tracker *t)
+{
+        return t->bpf_mode;
+}
+
+int tracker_ring_fd(struct tracker *t)
+{
+        if (!t->rb)
+                return -EOPNOTSUPP;
+        return ring_buffer__epoll_fd(t->rb);
+}
+
+void tracker_set_handler(struct tracker *t, tracker_event_handler_t h, void *userdata)
+{
+        pthread_mutex_lock(&t->lock);
+        t->handler = h;
+        t->userdata = userdata;
+        pthread_mutex_unlock(&t->lock);
+}
+
+/* What an event means for the next collect. Called with the lock held. */
+static void apply_event(struct tracker *t, const struct ckpt_event *e)
+{
+        struct tproc *p = tracker_find(t, (pid_t)e->tgid);
+        int r = 0;
+
+        if (!p)
+                return;
+        switch (e->type) {
+        case CKPT_EV_MMAP:
+        case CKPT_EV_MADVISE:
+                r = ranges_add(&p->forced, e->start, e->start + e->len);
+                if (r >= 0 && e->type == CKPT_EV_MADVISE && e->arg == CKPT_MADV_FREE)
+                        r = ranges_add(&p->lazy, e->start, e->start + e->len);
+                break;
+        case CKPT_EV_MREMAP:
+                r = ranges_add(&p->forced, e->new_start, e->new_start + e->new_len);
+                break;
+        case CKPT_EV_BRK:
+                if (e->new_start > e->start)
+                        r = ranges_add(&p->forced, e->start, e->new_start);
+                break;
+        case CKPT_EV_MUNMAP:
+                /* Lazily freed ranges unmapped entirely need no more care. */
+                for (size_t i = 0; i < p->lazy.n;) {
+                        if (p->lazy.v[i].start >= e->start &&
+                            p->lazy.v[i].end <= PAGE_ALIGN_UP(e->start + e->len))
+                                p->lazy.v[i] = p->lazy.v[--p->lazy.n];
+                        else
+                                i++;
+                }
+                break;
+        case CKPT_EV_EXEC:
+                p->rearm = true;
+                p->need_full = true;
+                break;
+        case CKPT_EV_EXIT:
+                if (e->arg)
+                        p->exited = true;
+                break;
+        default:
+                break;
+        }
+        if (r < 0 || p->forced.n > FORCED_MAX) {
+                p->need_full = true;
+                ranges_clear(&p->forced);
+        }
+}
+
+/* Read the ring buffer and apply what it says; queued events are handed out
+ * by dispatch() once the lock is dropped. Lock held. */
+static int drain(struct tracker *t)
+{
+        int r;
+
+        if (!t->rb)
+                return 0;
+        size_t first = t->n_queue;
+        r = ring_buffer__consume(t->rb);
+        for (size_t i = first; i < t->n_queue; i++)
+                apply_event(t, &t->queue[i]);
+        return r < 0 ? r : (int)(t->n_queue - first);
+}
+
+/* Hand queued events to the handler. Called with the lock held, returns with
+ * it released. */
+static void dispatch_and_unlock(struct tracker *t)
+{
+        tracker_event_handler_t h = t->handler;
+        void *userdata = t->userdata;
+        struct ckpt_event *q = TAKE_PTR(t->queue);
+        size_t n = t->n_queue;
+
+        t->n_queue = t->n_queue_alloc = 0;
+        pthread_mutex_unlock(&t->lock);
+        for (size_t i = 0; h && i < n; i++)
+                h(&q[i], userdata);
+        free(q);
+}
+
+int tracker_consume(struct tracker *t)
+{
+        int r;
+
+        if (!t->rb)
+                return -EOPNOTSUPP;
+        pthread_mutex_lock(&t->lock);
+        r = drain(t);
+        dispatch_and_unlock(t);
+        return r;
+}
+
+static int read_tgid(pid_t pid, pid_t *ret)
+{
+        _cleanup_fclose_ FILE *f = NULL;
+        char path[64], line[128];
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        f = fopen(path, "re");
+        if (!f)
+                return errno == ENOENT ? -ESRCH : negative_errno();
+        while (fgets(line, sizeof(line), f))
+                if (strncmp(line, "Tgid:", 5) == 0) {
+                        *ret = (pid_t)atoi(line + 5);
+                        return 0;
+                }
+        return -EIO;
+}
+
+static bool region_wants_uffd(const struct ckpt_region *r)
+{
+        /* Shared memory can be written through another process's page
+         * tables, which this process's write protection never sees. */
+        if (r->flags & (CKPT_REGION_SHARED | CKPT_REGION_SPECIAL))
+                return false;
+        return (r->prot & PROT_WRITE) != 0;
+}
+
+_printf_(3, 4) static void set_error(char *error, size_t size, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (!error || size == 0)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(error, size, fmt, ap);
+        va_end(ap);
+}
+
+int tracker_track(struct tracker *t, pid_t pid, struct freezer *frozen, char *ret_error,
+                  size_t error_size)
+{
+        struct tproc *p = NULL, *old;
+        struct ckpt_region *regions = NULL;
+        size_t n_regions = 0;
+        char why[256] = "";
+        pid_t tgid;
+        int r, result = 0;
+
+        r = read_tgid(pid, &tgid);
+        if (r < 0) {
+                set_error(ret_error, error_size, "process %d: %s", (int)pid, strerror(-r));
+                return r;
+        }
+
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->pid = tgid;
+        p->uffd = p->pagemap_fd = -EBADF;
+        p->need_full = true;
+        p->pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
+        if (p->pidfd < 0) {
+                r = negative_errno();
+                set_error(ret_error, error_size, "process %d: %s", (int)pid, strerror(-r));
+                goto fail;
+        }
+
+        /* From here on, faults and address-space changes are recorded. */
+        if (t->skel) {
+                __u32 key = tgid, one = 1;
+                struct ckpt_proc_stats zero = {};
+
+                bpf_map_update_elem(bpf_map__fd(t->skel->maps.stats), &key, &zero, BPF_ANY);
+                if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.tracked), &key, &one, BPF_ANY) <
+                    0) {
+                        r = negative_errno();
+                        set_error(ret_error, error_size, "cannot add process %d to BPF map: %s",
+                                  (int)tgid, strerror(-r));
+                        goto fail;
+                }
+        }
+
+        p->pagemap_fd = uffd_open_pagemap(tgid);
+        if (p->pagemap_fd < 0) {
+                r = p->pagemap_fd;
+                set_error(ret_error, error_size, "cannot open pagemap of %d: %s", (int)tgid,
+                          strerror(-r));
+                goto fail;
+        }
+
+        if (t->opts.no_uffd) {
+                r = -EOPNOTSUPP;
+                snprintf(why, sizeof(why), "userfaultfd disabled");
+        } else
+                r = uffd_inject_create(tgid, frozen, &p->uffd, NULL, why, sizeof(why));
+        if (r == -ESRCH || r == -EBUSY) {
+                set_error(ret_error, error_size, "%s", why);
+                goto fail;
+        }
+        if (r < 0) {
+                p->uffd = -EBADF;
+                p->mode = uffd_soft_dirty_supported() ? CKPT_TRACK_SOFT_DIRTY : CKPT_TRACK_SCAN;
+                set_error(ret_error, error_size, "%s; tracking by %s", why,
+                          ckpt_track_mode_to_string(p->mode));
+                log_debug("tracker: process %d: %s", (int)tgid, ret_error ? ret_error : why);
+                result = 1;
+        } else {
+                p->mode = CKPT_TRACK_UFFD_WP;
+                r = procmaps_read(tgid, &regions, &n_regions);
+                if (r < 0) {
+                        set_error(ret_error, error_size, "cannot read maps of %d: %s", (int)tgid,
+                                  strerror(-r));
+                        goto fail;
+                }
+                for (size_t i = 0; i < n_regions; i++) {
+                        if (!region_wants_uffd(&regions[i]))
+                                continue;
+                        r = uffd_register_wp(p->uffd, p->pagemap_fd, regions[i].start,
+                                             regions[i].end);
+                        if (r < 0)
+                                log_debug("tracker: process %d: uffd refuses %#llx-%#llx: %s",
+                                          (int)tgid, (unsigned long long)regions[i].start,
+                                          (unsigned long long)regions[i].end, strerror(-r));
+                        else
+                                p->regions_armed++;
+                }
+                procmaps_free(regions, n_regions);
+        }
+        if (p->mode == CKPT_TRACK_SOFT_DIRTY)
+                uffd_soft_dirty_clear(tgid);
+
+        pthread_mutex_lock(&t->lock);
+        drain(t); /* events of the old state, if re-arming, are moot now */
+        old = tracker_find(t, tgid);
+        if (old) {
+                for (size_t i = 0; i < t->n_procs; i++)
+                        if (t->procs[i] == old)
+                                t->procs[i] = p;
+                tproc_free(old);
+        } else {
+                if (t->n_procs == t->n_procs_alloc) {
+                        size_t k = t->n_procs_alloc ? t->n_procs_alloc * 2 : 16;
+                        struct tproc **v = reallocarray(t->procs, k, sizeof(*v));
+
+                        if (!v) {
+                                dispatch_and_unlock(t);
+                                r = -ENOMEM;
+                                goto fail;
+                        }
+                        t->procs = v;
+                        t->n_procs_alloc = k;
+                }
+                t->procs[t->n_procs++] = p;
+        }
+        dispatch_and_unlock(t);
+        return result;
+
+fail:
+        if (t->skel && !tracker_is_tracked(t, tgid)) {
+                __u32 key = tgid;
+
+                bpf_map_delete_elem(bpf_map__fd(t->skel->maps.tracked), &key);
+        }
+        tproc_free(p);
+        return r;
+}
+
+bool tracker_is_tracked(struct tracker *t, pid_t pid)
+{
+        bool b;
+
+        pthread_mutex_lock(&t->lock);
+        b = tracker_find(t, pid) != NULL;
+        pthread_mutex_unlock(&t->lock);
+        return b;
+}
+
+int tracker_untrack(struct tracker *t, pid_t pid)
+{
+        struct tproc *p = NULL;
+
+        pthread_mutex_lock(&t->lock);
+        for (size_t i = 0; i < t->n_procs; i++)
+                if (t->procs[i]->pid == pid) {
+                        p = t->procs[i];
+                        t->procs[i] = t->procs[--t->n_procs];
+                        break;
+                }
+        if (p)
+                bpf_forget(t, pid);
+        pthread_mutex_unlock(&t->lock);
+        if (!p)
+                return -ENOENT;
+        /* Closing the userfaultfd unregisters every range: the process runs on. */
+        tproc_free(p);
+        return 0;
+}
+
+int tracker_get_stats(struct tracker *t, pid_t pid, struct tracker_stats *ret)
+{
+        struct tproc *p;
+        int r = 0;
+
+        pthread_mutex_lock(&t->lock);
+        p = tracker_find(t, pid);
+        if (!p) {
+                r = -ENOENT;
+                goto out;
+        }
+        *ret = (struct tracker_stats){
+                .mode = p->mode,
+                .collects = p->collects,
+                .regions_armed = p->regions_armed,
+                .last_dirty = p->last_dirty,
+        };
+        if (t->skel) {
+                struct ckpt_proc_stats s;
+                __u32 key = pid;
+
+                if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.stats), &key, &s) == 0) {
+                        ret->write_faults = s.write_faults;
+                        ret->dirty_marks = s.dirty_marks;
+                        ret->events = s.events;
+                        ret->lost_events = s.lost_events;
+                        ret->lost_marks = s.lost_marks;
+                        ret->overflow = (uint32_t)s.overflow;
+                }
+        }
+out:
+        pthread_mutex_unlock(&t->lock);
+        return r;
+}
+
+int tracker_invalidate(struct tracker *t, pid_t pid)
+{
+        struct tproc *p;
+        int r = 0;
+
+        pthread_mutex_lock(&t->lock);
+        p = tracker_find(t, pid);
+        if (p)
+                p->need_full = true;
+        else
+                r = -ENOENT;
+        pthread_mutex_unlock(&t->lock);
+        return r;
+}
+
+struct tracker_dirty *tracker_dirty_free(struct tracker_dirty *d)
+{
+        if (!d)
+                return NULL;
+        for (size_t i = 0; i < d->n_regions; i++)
+                free(d->regions[i].pages);
+        free(d->regions);
+        free(d);
+        return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+        return x < y ? -1 : x > y;
+}
+
+static void sort_unique(uint64_t *v, size_t *n)
+{
+        size_t k = 0;
+
+        if (*n == 0)
+                return;
+        qsort(v, *n, sizeof(*v), cmp_u64);
+        for (size_t i = 1; i < *n; i++)
+                if (v[i] != v[k])
+                        v[++k] = v[i];
+        *n = k + 1;
+}
+
+/* Take (and reset) the BPF bitmaps and the overflow flags of a process.
+ * Lock held. Pages go to *pages (unsorted). */
+static int bpf_take(struct tracker *t, pid_t pid, uint64_t **pages, size_t *n, size_t *n_alloc,
+                    bool *ret_overflow)
+{
+        int dfd, sfd, r;
+        struct ckpt_dirty_key key, next, *keys = NULL;
+        size_t n_keys = 0, a_keys = 0;
+        struct ckpt_proc_stats s;
+        __u32 tgid = pid;
+        bool first = true;
+
+        *ret_overflow = false;
+        if (!t->skel)
+                return 0;
+        dfd = bpf_map__fd(t->skel->maps.dirty);
+        sfd = bpf_map__fd(t->skel->maps.stats);
+
+        if (bpf_map_lookup_elem(sfd, &tgid, &s) == 0 && s.overflow) {
+                *ret_overflow = true;
+                s.overflow = 0;
+                bpf_map_update_elem(sfd, &tgid, &s, BPF_EXIST);
+        }
+
+        while (bpf_map_get_next_key(dfd, first ? NULL : &key, &next) == 0) {
+                first = false;
+                key = next;
+                if (key.tgid != tgid)
+                        continue;
+                if (n_keys == a_keys) {
+                        size_t k = a_keys ? a_keys * 2 : 64;
+                        struct ckpt_dirty_key *v = reallocarray(keys, k, sizeof(*v));
+
+                        if (!v) {
+                                free(keys);
+                                return -ENOMEM;
+                        }
+                        keys = v;
+                        a_keys = k;
+                }
+                keys[n_keys++] = key;
+        }
+        for (size_t i = 0; i < n_keys; i++) {
+                struct ckpt_dirty_bits b;
+
+                if (bpf_map_lookup_and_delete_elem(dfd, &keys[i], &b) < 0)
+                        continue;
+                for (unsigned w = 0; w < CKPT_WINDOW_WORDS; w++)
+                        for (uint64_t bits = b.bits[w]; bits; bits &= bits - 1) {
+                                unsigned bit = (unsigned)__builtin_ctzll(bits);
+                                uint64_t addr = (keys[i].window << CKPT_WINDOW_SHIFT) +
+                                                ((uint64_t)(w * 64 + bit) << 12);
+
+                                r = uffd_pages_push(pages, n, n_alloc, addr);
+                                if (r < 0) {
+                                        free(keys);
+                                        return r;
+                                }
+                        }
+        }
+        free(keys);
+        return 0;
+}
+
+/* Add the pages of ranges[] inside [start, end) to the region's list.
+ * Returns 1 when there are too many to list: read the region whole. */
+static int add_ranges(const struct ranges *rs, struct tracker_dirty_region *out, size_t *n_alloc)
+{
+        uint64_t total = 0;
+
+        for (size_t i = 0; i < rs->n; i++) {
+                uint64_t s = MAX(rs->v[i].start, out->start), e = MIN(rs->v[i].end, out->end);
+
+                if (s >= e)
+                        continue;
+                total += (e - s) / PAGE_SIZE_4K;
+                if (total > FORCED_PAGES_MAX || total * 2 > (out->end - out->start) / PAGE_SIZE_4K)
+                        return 1;
+                for (uint64_t a = s; a < e; a += PAGE_SIZE_4K) {
+                        int r = uffd_pages_push(&out->pages, &out->n_pages, n_alloc, a);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+int tracker_collect(struct tracker *t, pid_t pid, const struct ckpt_region *regions, size_t n,
+                    struct tracker_dirty **ret)
+{
+        _cleanup_free_ uint64_t *bpf_pages = NULL;
+        size_t n_bpf = 0, a_bpf = 0, j = 0;
+        struct tracker_dirty *d = NULL;
+        struct tproc *p;
+        bool overflow = false, full, gone = false;
+        int r;
+
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        d->regions = calloc(n ? n : 1, sizeof(*d->regions));
+        if (!d->regions) {
+                free(d);
+                return -ENOMEM;
+        }
+        d->n_regions = n;
+
+        pthread_mutex_lock(&t->lock);
+        /* Step 1: every event up to now, and the BPF bitmaps. */
+        drain(t);
+        p = tracker_find(t, pid);
+        if (!p) {
+                r = -ENOENT;
+                goto out;
+        }
+        r = bpf_take(t, pid, &bpf_pages, &n_bpf, &a_bpf, &overflow);
+        if (r < 0)
+                goto out;
+        sort_unique(bpf_pages, &n_bpf);
+        full = p->need_full || overflow || p->rearm;
+        if (overflow)
+                log_debug("tracker: process %d: BPF maps overflowed, reading everything",
+                          (int)pid);
+
+        /* Step 2: per region, PAGEMAP_SCAN (re-arming) or registration. */
+        for (size_t i = 0; i < n; i++) {
+                const struct ckpt_region *rg = &regions[i];
+                struct tracker_dirty_region *out = &d->regions[i];
+                size_t a_pages = 0;
+
+                out->start = rg->start;
+                out->end = rg->end;
+                out->track = CKPT_TRACK_SCAN;
+                out->whole = true;
+
+                if (gone || (rg->flags & (CKPT_REGION_SHARED | CKPT_REGION_SPECIAL)))
+                        continue;
+
+                if (p->mode == CKPT_TRACK_UFFD_WP && p->uffd >= 0) {
+                        r = uffd_scan_written(p->pagemap_fd, rg->start, rg->end, true, &out->pages,
+                                              &out->n_pages, &a_pages);
+                        if (r == -ESRCH) {
+                                /* The address space we armed is gone (exec). */
+                                p->rearm = true;
+                                gone = true;
+                                continue;
+                        }
+                        if (r == -EPERM || r == -EINVAL) {
+                                /* Not registered (new, remapped, or made writable):
+                                 * arm it now and read it whole this time. */
+                                free(out->pages);
+                                out->pages = NULL;
+                                out->n_pages = 0;
+                                if (!region_wants_uffd(rg))
+                                        continue;
+                                r = uffd_register_wp(p->uffd, p->pagemap_fd, rg->start, rg->end);
+                                if (r >= 0) {
+                                        out->track = CKPT_TRACK_UFFD_WP;
+                                        p->regions_armed++;
+                                }
+                                continue;
+                        }
+                        if (r < 0)
+                                goto out;
+                        out->track = CKPT_TRACK_UFFD_WP;
+                } else if (p->mode == CKPT_TRACK_SOFT_DIRTY) {
+                        if (!(rg->prot & PROT_WRITE) && !full)
+                                continue;
+                        r = uffd_soft_dirty_scan(p->pagemap_fd, rg->start, rg->end, &out->pages,
+                                                 &out->n_pages, &a_pages);
+                        if (r < 0) {
+                                free(out->pages);
+                                out->pages = NULL;
+                                out->n_pages = 0;
+                                continue;
+                        }
+                        out->track = CKPT_TRACK_SOFT_DIRTY;
+                } else
+                        continue;
+
+                if (full) {
+                        free(out->pages);
+                        out->pages = NULL;
+                        out->n_pages = 0;
+                        continue;
+                }
+
+                /* Step 3: union with the BPF bitmap and the event ranges. */
+                while (j < n_bpf && bpf_pages[j] < rg->start)
+                        j++;
+                for (size_t k = j; k < n_bpf && bpf_pages[k] < rg->end; k++) {
+                        r = uffd_pages_push(&out->pages, &out->n_pages, &a_pages, bpf_pages[k]);
+                        if (r < 0)
+                                goto out;
+                }
+                r = add_ranges(&p->forced, out, &a_pages);
+                if (r == 0)
+                        r = add_ranges(&p->lazy, out, &a_pages);
+                if (r < 0)
+                        goto out;
+                if (r > 0) {
+                        free(out->pages);
+                        out->pages = NULL;
+                        out->n_pages = 0;
+                        continue;
+                }
+                sort_unique(out->pages, &out->n_pages);
+                out->whole = false;
+        }
+        if (p->mode == CKPT_TRACK_SOFT_DIRTY && !gone)
+                uffd_soft_dirty_clear(pid);
+
+        for (size_t i = 0; i < n; i++)
+                d->n_dirty += d->regions[i].whole
+                                      ? (d->regions[i].end - d->regions[i].start) / PAGE_SIZE_4K
+                                      : d->regions[i].n_pages;
+        d->rearm = p->rearm;
+        p->need_full = p->rearm; /* after an exec, until re-armed */
+        p->forced.n = 0;
+        p->collects++;
+        p->last_dirty = d->n_dirty;
+        r = 0;
+out:
+        dispatch_and_unlock(t);
+        if (r < 0) {
+                if (p)
+                        tracker_invalidate(t, pid);
+                tracker_dirty_free(d);
+                return r;
+        }
+        *ret = d;
+        return 0;
+}

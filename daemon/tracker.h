@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * tracker.h: which pages of a tracked process were written since its last
+ * checkpoint. This module owns the BPF skeleton (tracker.bpf.c: the `tracked`
+ * map, the dirty bitmaps, the ring buffer of address-space events, per-process
+ * counters) and the per-process arming state (the userfaultfd taken out of the
+ * target, its pagemap fd, address-space changes not yet collected). It never
+ * reads page contents and never freezes a process: the checkpoint engine does.
+ *
+ * Sources of truth, per region of a tracked process:
+ *   UFFD_WP     the region is registered on the process's userfaultfd in
+ *               async write-protect mode. PAGEMAP_SCAN(PAGE_IS_WRITTEN,
+ *               PM_SCAN_WP_MATCHING) returns the written pages and protects
+ *               them again in one step. Union with the BPF write-fault bitmap
+ *               and with the ranges that address-space events (madvise zap,
+ *               mmap, mremap, brk) touched since the last collect.
+ *   SOFT_DIRTY  no userfaultfd, but the kernel has soft-dirty: pagemap bit 55,
+ *               then clear_refs 4.
+ *   SCAN        nothing can tell: read the whole region.
+ * A region is also read whole when it is new (just registered), on the first
+ * collect after tracker_track(), after the BPF maps overflowed, after an exec,
+ * or after tracker_invalidate().
+ *
+ * Thread safety: every call takes the tracker's lock; tracker_consume() (the
+ * event loop) and tracker_collect() (a worker) may run concurrently.
+ * tracker_track() does its ptrace work without the lock, on the calling
+ * thread, which must not be the event loop (it may take milliseconds).
+ */
+#pragma once
+
+#include <linux/types.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ckpt/events.h"
+#include "manifest.h"
+
+struct tracker;
+struct freezer;
+
+struct tracker_options {
+        uint32_t max_windows;   /* dirty bitmap entries (2 MiB each); 0: 65536 */
+        uint32_t max_tracked;   /* processes; 0: 4096 */
+        uint32_t ringbuf_bytes; /* power of two; 0: 1 MiB */
+        bool no_bpf;            /* do not load BPF (mode "none") */
+        bool no_fentry;         /* do not even probe fentry/handle_mm_fault */
+        bool no_uffd;           /* never inject a userfaultfd (SCAN / soft-dirty) */
+};
+
+/* Per-process figures, for status. */
+struct tracker_stats {
+        uint64_t write_faults, dirty_marks, events, lost_events, lost_marks;
+        uint32_t overflow;     /* CKPT_PROC_OVERFLOW_* not yet collected */
+        uint32_t mode;         /* enum ckpt_track_mode of the process as a whole */
+        uint64_t collects;     /* tracker_collect() calls */
+        uint64_t regions_armed; /* regions registered on the uffd */
+        uint64_t last_dirty;    /* dirty pages in the last collect */
+};
+
+typedef void (*tracker_event_handler_t)(const struct ckpt_event *ev, void *userdata);
+
+/* Never fails because BPF cannot load: the tracker then runs in mode "none"
+ * (scanning only). -ENOMEM etc. only. */
+int tracker_new(const struct tracker_options *o, struct tracker **ret);
+struct tracker *tracker_free(struct tracker *t);
+static inline void tracker_freep(struct tracker **t)
+{
+        if (*t)
+                tracker_free(*t);
+}
+
+/* "fentry", "tracepoint" or "none". */
+const char *tracker_bpf_mode(struct tracker *t);
+
+/* The ring buffer's epoll fd (-EOPNOTSUPP without BPF); when it is readable,
+ * call tracker_consume(), which handles every queued event (and calls the
+ * handler for each) and returns how many, or -errno. */
+int tracker_ring_fd(struct tracker *t);
+int tracker_consume(struct tracker *t);
+void tracker_set_handler(struct tracker *t, tracker_event_handler_t h, void *userdata);
+
+/*
+ * Start tracking pid (a process, any thread id is turned into its tgid):
+ * add it to the BPF filter and arm write tracking (uffd injection, register
+ * every writable private mapping). frozen NULL: seizes and releases the
+ * process itself; otherwise the caller's freezer holds every thread (this
+ * thread is their tracer) and they stay frozen. Calling it for a tracked
+ * process re-arms it (after an exec, say).
+ * Returns 0 when armed with uffd, 1 when tracked without uffd (soft-dirty or
+ * scanning: ret_error, if given, says why), or -errno (-ESRCH, -EPERM, -EBUSY
+ * if another tracer holds it).
+ */
+int tracker_track(struct tracker *t, pid_t pid, struct freezer *frozen, char *ret_error,
+                  size_t error_size);
+/* Stop tracking: the userfaultfd is closed (the kernel unregisters it), the
+ * process keeps running unaffected. -ENOENT if not tracked. */
+int tracker_untrack(struct tracker *t, pid_t pid);
+bool tracker_is_tracked(struct tracker *t, pid_t pid);
+
+int tracker_get_stats(struct tracker *t, pid_t pid, struct tracker_stats *ret);
+
+/* Forget what the next collect would have said: it reads everything. The
+ * engine calls it when a checkpoint is not committed after a collect. */
+int tracker_invalidate(struct tracker *t, pid_t pid);
+
+/*
+ * The result of a collect: regions[i] answers for the i-th region passed in.
+ *
+ *   track    enum ckpt_track_mode used for the region (UFFD_WP, SOFT_DIRTY,
+ *            SCAN); store it in the manifest's region table.
+ *   whole    read every page of [start, end); pages is NULL.
+ *   pages    otherwise: the pages to read, sorted, unique, page aligned,
+ *            inside [start, end). Pages not listed are unchanged since the
+ *            previous collect. A listed page may read as zeroes (madvise).
+ */
+struct tracker_dirty_region {
+        uint64_t start, end;
+        uint32_t track;
+        bool whole;
+        uint64_t *pages;
+        size_t n_pages;
+};
+
+struct tracker_dirty {
+        struct tracker_dirty_region *regions;
+        size_t n_regions;
+        uint64_t n_dirty; /* listed pages + pages of whole regions */
+        bool rearm;       /* the address space was replaced (exec): call tracker_track()
+                           * again after the process runs */
+};
+
+struct tracker_dirty *tracker_dirty_free(struct tracker_dirty *d);
+static inline void tracker_dirty_freep(struct tracker_dirty **d)
+{
+        if (*d)
+                tracker_dirty_free(*d);
+}
+
+/*
+ * Called by the engine while pid is frozen, with the regions it is about to
+ * read (sorted, from /proc/PID/maps). Re-arms write tracking as it goes, so
+ * the pages it lists must be read before the process runs again. Registers
+ * newly appeared writable mappings (read whole this time), resets the BPF
+ * bitmaps of the process. -ENOENT: pid is not tracked (read everything).
+ */
+int tracker_collect(struct tracker *t, pid_t pid, const struct ckpt_region *regions, size_t n,
+                    struct tracker_dirty **ret);

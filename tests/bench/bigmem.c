@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * bigmem: a benchmark target. `bigmem MIB random|text` maps MIB MiB of
+ * anonymous memory, fills every page, prints "ready pid=P start=0xS end=0xE"
+ * and then waits for "exit" on stdin without touching the memory again.
+ *   random: incompressible pseudo-random bytes, no two pages alike.
+ *   text:   what a typical heap holds: log-like text lines and small records
+ *           with repeats, and one page in eight left all zero.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define PAGE 4096UL
+
+static uint64_t rng = 0x2545f4914f6cdd1dULL;
+
+static uint64_t next(void)
+{
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        return rng;
+}
+
+static void fill_random(char *p, size_t len)
+{
+        uint64_t *w = (uint64_t *)p;
+
+        for (size_t i = 0; i < len / 8; i++)
+                w[i] = next();
+}
+
+static void fill_text(char *p, size_t len)
+{
+        static const char *words[] = {
+                "GET", "POST", "/api/v1/items", "/static/app.js", "200",
+                "404", "user", "session",       "timeout",        "connected",
+                "id",  "ok",   "request",       "cache",          "miss",
+                "hit", "db",   "query",
+        };
+        const size_t nw = sizeof(words) / sizeof(words[0]);
+
+        for (size_t off = 0; off < len; off += PAGE) {
+                char *page = p + off;
+                size_t n = 0;
+
+                if ((off / PAGE) % 8 == 7) {
+                        page[0] = 0; /* touched, stays zero */
+                        continue;
+                }
+                while (n < PAGE) {
+                        char line[160];
+                        int l;
+
+                        if (next() % 4 == 0) /* a small binary record */
+                                l = snprintf(line, sizeof(line), "%c%c%c%c%08x", 1, 0,
+                                             (int)(next() % 3), 0, (unsigned)(next() % 1000));
+                        else
+                                l = snprintf(line, sizeof(line),
+                                             "2026-11-22T02:%02u:%02u %s %s %s %u %s\n",
+                                             (unsigned)(next() % 60), (unsigned)(next() % 60),
+                                             words[next() % nw], words[next() % nw],
+                                             words[next() % nw], (unsigned)(next() % 10000),
+                                             words[next() % nw]);
+                        if (l <= 0)
+                                break;
+                        if ((size_t)l > PAGE - n)
+                                l = (int)(PAGE - n);
+                        memcpy(page + n, line, (size_t)l);
+                        n += (size_t)l;
+                }
+        }
+}
+
+int main(int argc, char **argv)
+{
+        size_t mib, len;
+        char line[64], *p;
+
+        if (argc != 3 || (strcmp(argv[2], "random") != 0 && strcmp(argv[2], "text") != 0)) {
+                fprintf(stderr, "usage: bigmem MIB random|text\n");
+                return 2;
+        }
+        mib = strtoul(argv[1], NULL, 0);
+        len = mib << 20;
+        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+                fprintf(stderr, "bigmem: mmap: %m\n");
+                return 1;
+        }
+        /* Plain 4 KiB pages, as most heaps hold. */
+        madvise(p, len, MADV_NOHUGEPAGE);
+        if (strcmp(argv[2], "random") == 0)
+                fill_random(p, len);
+        else
+                fill_text(p, len);
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        printf("ready pid=%d start=%p end=%p\n", (int)getpid(), (void *)p, (void *)(p + len));
+        while (fgets(line, sizeof(line), stdin))
+                if (strncmp(line, "exit", 4) == 0)
+                        break;
+        return 0;
+}

@@ -1,0 +1,827 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-engine: the checkpoint engine against real processes (the eng-mem
+ * workload), the real kernel and a store in a temporary directory. Every
+ * checkpoint taken of a SIGSTOPped process is compared page by page with
+ * /proc/PID/mem while the process is still stopped. Needs root (ptrace of
+ * other processes, /proc/PID/mem).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tap.h"
+
+#include "checkpoint.h"
+#include "freezer.h"
+#include "macro.h"
+#include "manifest.h"
+#include "pagemap.h"
+#include "procmaps.h"
+#include "store.h"
+
+#define PAGE 4096ull
+#define MAX_NAMED 16
+
+static char workload[PATH_MAX];
+static char tmpdir[] = "/tmp/test-engine-XXXXXX";
+static char datafile[PATH_MAX];
+
+struct wl {
+        pid_t pid;
+        FILE *out;
+        int n;
+        char name[MAX_NAMED][32];
+        uint64_t start[MAX_NAMED], end[MAX_NAMED];
+};
+
+static bool wl_start(struct wl *w, const char *a1, const char *a2)
+{
+        int fds[2];
+        char line[256];
+
+        memset(w, 0, sizeof(*w));
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return false;
+        w->pid = fork();
+        if (w->pid < 0)
+                return false;
+        if (w->pid == 0) {
+                dup2(fds[1], STDOUT_FILENO);
+                execl(workload, workload, a1, a2, (char *)NULL);
+                _exit(127);
+        }
+        close(fds[1]);
+        w->out = fdopen(fds[0], "r");
+        while (fgets(line, sizeof(line), w->out)) {
+                unsigned long long s, e;
+                char name[32];
+
+                if (strncmp(line, "ready", 5) == 0)
+                        return true;
+                if (w->n < MAX_NAMED && sscanf(line, "%31s %llx %llx", name, &s, &e) == 3) {
+                        snprintf(w->name[w->n], sizeof(w->name[0]), "%s", name);
+                        w->start[w->n] = s;
+                        w->end[w->n] = e;
+                        w->n++;
+                }
+        }
+        fprintf(stderr, "# workload %s %s did not get ready\n", a1, a2);
+        return false;
+}
+
+static void wl_stop(struct wl *w)
+{
+        if (w->pid > 0) {
+                kill(w->pid, SIGKILL);
+                waitpid(w->pid, NULL, 0);
+                w->pid = 0;
+        }
+        if (w->out)
+                fclose(w->out);
+        w->out = NULL;
+}
+
+static int wl_find(const struct wl *w, const char *name)
+{
+        for (int i = 0; i < w->n; i++)
+                if (strcmp(w->name[i], name) == 0)
+                        return i;
+        return -1;
+}
+
+static char task_state(pid_t pid, pid_t tid)
+{
+        char path[96], buf[1024], *p;
+        int fd;
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return 0;
+        buf[n] = 0;
+        p = strrchr(buf, ')');
+        return p && p[1] ? p[2] : 0;
+}
+
+static long tracer_of(pid_t pid)
+{
+        char path[64], line[256];
+        long tracer = -1;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        f = fopen(path, "re");
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "TracerPid: %ld", &tracer) == 1)
+                        break;
+        fclose(f);
+        return tracer;
+}
+
+/* Wait up to 2 s for the process to reach a state letter. */
+static bool wait_state(pid_t pid, char want)
+{
+        for (int i = 0; i < 2000; i++) {
+                if (task_state(pid, pid) == want)
+                        return true;
+                usleep(1000);
+        }
+        return false;
+}
+
+static bool stop_process(pid_t pid)
+{
+        return kill(pid, SIGSTOP) == 0 && wait_state(pid, 'T');
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+        return remove(path);
+}
+
+/* ---- comparing a checkpoint with the live (stopped) process ---------------- */
+
+static bool compare_view(struct ckpt_store *s, uint64_t id, pid_t pid, uint64_t *ret_compared)
+{
+        _cleanup_(manifest_freep) struct ckpt_manifest *v = NULL;
+        _cleanup_close_ int mem = -EBADF;
+        static uint8_t want[PAGE], got[PAGE];
+        uint64_t compared = 0, mismatches = 0;
+        char path[64];
+
+        ASSERT_OK(store_view(s, id, &v));
+        ASSERT_EQ(v->kind, CKPT_MANIFEST_FULL);
+        ASSERT_EQ(v->pid, pid);
+        snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+        mem = open(path, O_RDONLY | O_CLOEXEC);
+        ASSERT(mem >= 0);
+
+        for (size_t i = 0; i < v->n_regions; i++) {
+                const struct ckpt_region *r = &v->regions[i];
+                _cleanup_close_ int file = -EBADF;
+
+                if (r->flags & CKPT_REGION_SPECIAL)
+                        continue;
+                if (r->flags & CKPT_REGION_REF) {
+                        ASSERT(r->path);
+                        file = open(r->path, O_RDONLY | O_CLOEXEC);
+                        ASSERT(file >= 0);
+                }
+                for (uint64_t a = r->start; a < r->end; a += PAGE) {
+                        const struct ckpt_page *p = manifest_find_page(v, a);
+                        ssize_t k;
+
+                        if (pread(mem, want, PAGE, (off_t)a) != (ssize_t)PAGE)
+                                continue; /* beyond the end of a file: nothing to see */
+                        if (p && p->kind == CKPT_PAGE_DATA)
+                                ASSERT_OK(store_get_page(s, v->uid, p->key, got));
+                        else if (p || !(r->flags & CKPT_REGION_REF))
+                                memset(got, 0, PAGE);
+                        else {
+                                memset(got, 0, PAGE);
+                                k = pread(file, got, PAGE, (off_t)(r->offset + (a - r->start)));
+                                ASSERT(k >= 0);
+                        }
+                        compared++;
+                        if (memcmp(want, got, PAGE) != 0) {
+                                if (mismatches++ < 5)
+                                        fprintf(stderr,
+                                                "# page 0x%llx of %s (flags 0x%x) differs%s\n",
+                                                (unsigned long long)a,
+                                                r->path ? r->path : "[anon]", r->flags,
+                                                p ? "" : " (not listed)");
+                        }
+                }
+        }
+        fprintf(stderr, "# checkpoint %llu: %llu pages compared, %llu differ\n",
+                (unsigned long long)id, (unsigned long long)compared,
+                (unsigned long long)mismatches);
+        ASSERT(compared > 0);
+        ASSERT_EQ(mismatches, 0);
+        if (ret_compared)
+                *ret_compared = compared;
+        return true;
+}
+
+/* DATA pages of the view inside [start, end). */
+static long view_data_pages(const struct ckpt_manifest *v, uint64_t start, uint64_t end)
+{
+        long n = 0;
+
+        for (size_t i = 0; i < v->n_pages; i++)
+                n += v->pages[i].addr >= start && v->pages[i].addr < end &&
+                     v->pages[i].kind == CKPT_PAGE_DATA;
+        return n;
+}
+
+static size_t catalog_size(struct ckpt_store *s)
+{
+        _cleanup_free_ struct store_catalog_entry *e = NULL;
+        size_t n = 0;
+
+        if (store_list(s, &e, &n) < 0)
+                return (size_t)-1;
+        return n;
+}
+
+static struct ckpt_store *open_store(const char *sub)
+{
+        struct ckpt_store *s = NULL;
+        char path[PATH_MAX];
+        int r;
+
+        snprintf(path, sizeof(path), "%s/%s", tmpdir, sub);
+        mkdir(path, 0700);
+        r = store_open(path, &s);
+        if (r < 0) {
+                fprintf(stderr, "# store_open('%s'): %s\n", path, strerror(-r));
+                return NULL;
+        }
+        return s;
+}
+
+/* ---- tests that need no store ----------------------------------------------- */
+
+static bool same_path(const char *a, const char *b)
+{
+        return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
+static bool test_procmaps_parse(void)
+{
+        static const char text[] =
+                "00400000-00452000 r-xp 00000000 08:02 173521      /usr/bin/dbus-daemon\n"
+                "00651000-00652000 rw-p 00051000 08:02 173521      /usr/bin/dbus-daemon\n"
+                "00e03000-00e24000 rw-p 00000000 00:00 0           [heap]\n"
+                "7f0000000000-7f0000001000 rw-s 00000000 00:01 1234  /dev/zero (deleted)\n"
+                "7f0000001000-7f0000002000 rw-s 00000000 00:01 32769 /SYSV00000000 (deleted)\n"
+                "7f0000002000-7f0000003000 rw-s 00000000 00:01 99  /memfd:eng mem (deleted)\n"
+                "7f0000003000-7f0000004000 r--p 00001000 08:02 55  /tmp/a dir/with spaces.bin\n"
+                "7f0000004000-7f0000005000 ---p 00000000 00:00 0 \n"
+                "7f0000005000-7f0000006000 r--p 00000000 08:02 56  /tmp/gone (deleted)\n"
+                "7f0000006000-7f0000007000 rw-p 00000000 00:00 0   [anon:my name]\n"
+                "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0                  [stack]\n"
+                "7ffd00100000-7ffd00102000 r--p 00000000 00:00 0                  [vvar]\n"
+                "7ffd00102000-7ffd00104000 r-xp 00000000 00:00 0                  [vdso]\n"
+                "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0          [vsyscall]\n";
+        struct ckpt_region *v = NULL;
+        size_t n = 0;
+        bool ok = false;
+
+        ASSERT_OK(procmaps_parse(text, &v, &n));
+        if (n != 14)
+                goto out;
+#define EXPECT(i, fl, pr, p)                                                   \
+        do {                                                                   \
+                if (v[i].flags != (fl) || v[i].prot != (pr) ||                 \
+                    !same_path(v[i].path, (p))) {                              \
+                        fprintf(stderr, "# line %d: flags 0x%x prot %u path '%s'\n", i, \
+                                v[i].flags, v[i].prot, v[i].path ? v[i].path : "(null)"); \
+                        goto out;                                              \
+                }                                                              \
+        } while (0)
+        EXPECT(0, CKPT_REGION_PRIVATE | CKPT_REGION_FILE, PROT_READ | PROT_EXEC,
+               "/usr/bin/dbus-daemon");
+        EXPECT(1, CKPT_REGION_PRIVATE | CKPT_REGION_FILE, PROT_READ | PROT_WRITE,
+               "/usr/bin/dbus-daemon");
+        EXPECT(2, CKPT_REGION_PRIVATE | CKPT_REGION_ANON | CKPT_REGION_HEAP,
+               PROT_READ | PROT_WRITE, "[heap]");
+        EXPECT(3, CKPT_REGION_SHARED | CKPT_REGION_ANON | CKPT_REGION_FILE, PROT_READ | PROT_WRITE,
+               "/dev/zero (deleted)");
+        EXPECT(4, CKPT_REGION_SHARED | CKPT_REGION_ANON | CKPT_REGION_FILE, PROT_READ | PROT_WRITE,
+               "/SYSV00000000 (deleted)");
+        EXPECT(5, CKPT_REGION_SHARED | CKPT_REGION_ANON | CKPT_REGION_FILE, PROT_READ | PROT_WRITE,
+               "/memfd:eng mem (deleted)");
+        EXPECT(6, CKPT_REGION_PRIVATE | CKPT_REGION_FILE, PROT_READ, "/tmp/a dir/with spaces.bin");
+        EXPECT(7, CKPT_REGION_PRIVATE | CKPT_REGION_ANON | CKPT_REGION_UNREADABLE, 0, NULL);
+        EXPECT(8, CKPT_REGION_PRIVATE | CKPT_REGION_FILE | CKPT_REGION_ANON, PROT_READ,
+               "/tmp/gone (deleted)");
+        EXPECT(9, CKPT_REGION_PRIVATE | CKPT_REGION_ANON, PROT_READ | PROT_WRITE,
+               "[anon:my name]");
+        EXPECT(10, CKPT_REGION_PRIVATE | CKPT_REGION_ANON | CKPT_REGION_STACK,
+               PROT_READ | PROT_WRITE, "[stack]");
+        EXPECT(11, CKPT_REGION_PRIVATE | CKPT_REGION_SPECIAL, PROT_READ, "[vvar]");
+        EXPECT(12, CKPT_REGION_PRIVATE | CKPT_REGION_SPECIAL, PROT_READ | PROT_EXEC, "[vdso]");
+        EXPECT(13, CKPT_REGION_PRIVATE | CKPT_REGION_SPECIAL | CKPT_REGION_UNREADABLE, PROT_EXEC,
+               "[vsyscall]");
+#undef EXPECT
+        if (v[1].offset != 0x51000 || v[1].inode != 173521 || v[1].dev != makedev(8, 2) ||
+            v[13].start != 0xffffffffff600000ull)
+                goto out;
+        ok = true;
+out:
+        procmaps_free(v, n);
+        ASSERT(ok);
+        /* Damaged input is refused. */
+        ASSERT_EQ(procmaps_parse("00400000-00300000 r-xp 00000000 08:02 1 /x\n", &v, &n),
+                  -EBADMSG);
+        ASSERT_EQ(procmaps_parse("garbage\n", &v, &n), -EBADMSG);
+        return true;
+}
+
+static bool test_procmaps_clip(void)
+{
+        struct ckpt_region regions[2] = {
+                { .start = 0x1000, .end = 0x3000, .offset = 0x10000 },
+                { .start = 0x5000, .end = 0x8000 },
+        };
+        struct ckpt_range in1[] = { { 0x1800, 0x6800 } };
+        struct ckpt_range in2[] = { { 0x2000, 0x2800 }, { 0, 0x2000 }, { 0x7000, 0x10000 } };
+        struct ckpt_range bad[] = { { 0x2000, 0x2000 } };
+        struct ckpt_range *norm = NULL, *sk = NULL;
+        struct ckpt_region *out = NULL;
+        size_t n_norm = 0, n_out = 0, n_sk = 0;
+        bool ok;
+
+        ASSERT_OK(procmaps_normalize_ranges(in1, 1, &norm, &n_norm));
+        ASSERT_OK(procmaps_clip(regions, 2, norm, n_norm, &out, &n_out, &sk, &n_sk));
+        ok = n_out == 2 && out[0].start == 0x2000 && out[0].end == 0x3000 &&
+             out[0].offset == 0x11000 && out[1].start == 0x5000 && out[1].end == 0x6000 &&
+             n_sk == 1 && sk[0].start == 0x3000 && sk[0].end == 0x5000;
+        procmaps_free(out, n_out);
+        free(sk);
+        free(norm);
+        ASSERT(ok);
+
+        /* Touching ranges merge; unmapped parts are coalesced. */
+        ASSERT_OK(procmaps_normalize_ranges(in2, 3, &norm, &n_norm));
+        ASSERT_EQ(n_norm, 2);
+        ASSERT_OK(procmaps_clip(regions, 2, norm, n_norm, &out, &n_out, &sk, &n_sk));
+        ok = n_out == 2 && out[0].start == 0x1000 && out[0].end == 0x2000 &&
+             out[1].start == 0x7000 && out[1].end == 0x8000 && n_sk == 2 && sk[0].start == 0 &&
+             sk[0].end == 0x1000 && sk[1].start == 0x8000 && sk[1].end == 0x10000;
+        procmaps_free(out, n_out);
+        free(sk);
+        free(norm);
+        ASSERT(ok);
+
+        ASSERT_EQ(procmaps_normalize_ranges(bad, 1, &norm, &n_norm), -EINVAL);
+        return true;
+}
+
+static bool test_freezer_threads(void)
+{
+        struct wl w;
+        bool ok = true;
+
+        ASSERT(wl_start(&w, "churn", "2"));
+        for (int round = 0; round < 20 && ok; round++) {
+                _cleanup_(freezer_freep) struct freezer *f = NULL;
+                DIR *d;
+                struct dirent *de;
+                size_t seen = 0, attached = 0;
+
+                if (freezer_freeze(w.pid, &f) < 0) {
+                        fprintf(stderr, "# freeze: %s\n", f ? f->error : "?");
+                        ok = false;
+                        break;
+                }
+                for (size_t i = 0; i < f->n_threads; i++)
+                        attached += f->threads[i].attached;
+                /* Every thread that exists now is held, in a ptrace stop. */
+                d = opendir("/proc/self/task");
+                {
+                        char path[64];
+                        snprintf(path, sizeof(path), "/proc/%d/task", (int)w.pid);
+                        closedir(d);
+                        d = opendir(path);
+                }
+                while (d && (de = readdir(d))) {
+                        pid_t tid = atoi(de->d_name);
+                        char st;
+
+                        if (tid <= 0)
+                                continue;
+                        seen++;
+                        st = task_state(w.pid, tid);
+                        if (st != 't') {
+                                fprintf(stderr, "# round %d: thread %d in state %c\n", round,
+                                        (int)tid, st);
+                                ok = false;
+                        }
+                }
+                if (d)
+                        closedir(d);
+                if (seen != attached || seen < 3) {
+                        fprintf(stderr, "# round %d: %zu threads seen, %zu attached\n", round,
+                                seen, attached);
+                        ok = false;
+                }
+                if (freezer_thaw(f) < 0)
+                        ok = false;
+        }
+        usleep(10000);
+        if (tracer_of(w.pid) != 0 || task_state(w.pid, w.pid) == 't')
+                ok = false;
+        wl_stop(&w);
+        return ok;
+}
+
+static bool test_freezer_stopped(void)
+{
+        _cleanup_(freezer_freep) struct freezer *f = NULL;
+        struct wl w;
+        bool ok;
+
+        ASSERT(wl_start(&w, "threads", "3"));
+        if (!stop_process(w.pid)) {
+                wl_stop(&w);
+                return false;
+        }
+        ok = freezer_freeze(w.pid, &f) == 0 && f->was_stopped &&
+             task_state(w.pid, w.pid) == 't' && freezer_thaw(f) == 0;
+        usleep(100000);
+        /* Back in group-stop, as it was, and no longer traced. */
+        ok = ok && task_state(w.pid, w.pid) == 'T' && tracer_of(w.pid) == 0;
+        kill(w.pid, SIGCONT);
+        ok = ok && wait_state(w.pid, 'S');
+        wl_stop(&w);
+        return ok;
+}
+
+static bool test_freezer_busy(void)
+{
+        _cleanup_(freezer_freep) struct freezer *f = NULL;
+        struct wl w;
+        pid_t tracer;
+        int sync[2], r;
+        char c;
+        bool ok;
+
+        ASSERT(wl_start(&w, "threads", "1"));
+        ASSERT(pipe(sync) == 0);
+        tracer = fork();
+        if (tracer == 0) {
+                if (ptrace(PTRACE_SEIZE, w.pid, NULL, NULL) < 0)
+                        _exit(1);
+                if (write(sync[1], "x", 1) != 1)
+                        _exit(1);
+                for (;;)
+                        pause();
+        }
+        close(sync[1]);
+        ok = read(sync[0], &c, 1) == 1;
+        close(sync[0]);
+        r = freezer_freeze(w.pid, &f);
+        ok = ok && r == -EBUSY && f && strstr(f->error, "already traced");
+        if (f)
+                fprintf(stderr, "# freeze: %s\n", f->error);
+        kill(tracer, SIGKILL);
+        waitpid(tracer, NULL, 0);
+        wl_stop(&w);
+        return ok;
+}
+
+static bool test_no_such_process(void)
+{
+        _cleanup_(store_freep) struct ckpt_store *s = NULL;
+        struct checkpoint_request req = {};
+        struct checkpoint_result res;
+        pid_t pid = fork();
+
+        if (pid == 0)
+                _exit(0);
+        waitpid(pid, NULL, 0);
+        req.pid = pid;
+        /* A store is not even needed to find out. */
+        ASSERT_EQ(checkpoint_run(NULL, &req, &res), -ESRCH);
+        ASSERT(strstr(res.error, "no such process"));
+        checkpoint_result_done(&res);
+        return true;
+}
+
+static bool test_eperm(void)
+{
+        struct checkpoint_request req = {};
+        struct checkpoint_result res;
+        struct wl w;
+        int r;
+
+        ASSERT(wl_start(&w, "threads", "1"));
+        req.pid = w.pid;
+        req.caller_uid = 4242;
+        r = checkpoint_run(NULL, &req, &res);
+        fprintf(stderr, "# %s\n", res.error);
+        checkpoint_result_done(&res);
+        r = r == -EPERM && strstr(res.error, "uid") && tracer_of(w.pid) == 0;
+        wl_stop(&w);
+        return r;
+}
+
+/* ---- tests with a store ------------------------------------------------------ */
+
+static bool check_regions(struct ckpt_store *s, uint64_t id, const struct wl *w)
+{
+        _cleanup_(manifest_freep) struct ckpt_manifest *v = NULL;
+        const struct ckpt_region *r;
+        int i;
+
+        ASSERT_OK(store_view(s, id, &v));
+        ASSERT_EQ(v->n_threads, 5);
+        ASSERT_EQ(v->threads[0].regs_size, 216);
+        ASSERT_EQ(v->threads[0].fpregs_size, 512);
+
+        ASSERT((i = wl_find(w, "sparse")) >= 0);
+        ASSERT((r = manifest_find_region(v, w->start[i])));
+        ASSERT_EQ(r->flags, CKPT_REGION_PRIVATE | CKPT_REGION_ANON);
+        ASSERT_EQ(view_data_pages(v, w->start[i], w->end[i]), 32);
+
+        ASSERT((i = wl_find(w, "protnone")) >= 0);
+        ASSERT((r = manifest_find_region(v, w->start[i])));
+        ASSERT(r->flags & CKPT_REGION_UNREADABLE);
+        ASSERT_EQ(view_data_pages(v, w->start[i], w->end[i]), 8);
+
+        ASSERT((i = wl_find(w, "readonly")) >= 0);
+        ASSERT_EQ(view_data_pages(v, w->start[i], w->end[i]), 8);
+
+        ASSERT((i = wl_find(w, "shared")) >= 0);
+        ASSERT((r = manifest_find_region(v, w->start[i])));
+        ASSERT(r->flags & CKPT_REGION_SHARED);
+        ASSERT_EQ(view_data_pages(v, w->start[i], w->end[i]), 8);
+
+        ASSERT((i = wl_find(w, "memfd")) >= 0);
+        ASSERT((r = manifest_find_region(v, w->start[i])));
+        ASSERT(r->flags & CKPT_REGION_SHARED);
+        ASSERT(r->path && strncmp(r->path, "/memfd:eng mem", 14) == 0);
+        ASSERT_EQ(view_data_pages(v, w->start[i], w->end[i]), 16);
+
+        ASSERT((i = wl_find(w, "file-private")) >= 0);
+        ASSERT((r = manifest_find_region(v, w->start[i])));
+        ASSERT(!(r->flags & CKPT_REGION_REF));
+        ASSERT_EQ(view_data_pages(v, w->start[i], w->end[i]), 16);
+
+        ASSERT((i = wl_find(w, "file-readonly")) >= 0);
+        ASSERT((r = manifest_find_region(v, w->start[i])));
+        ASSERT(r->flags & CKPT_REGION_REF);
+        ASSERT_EQ(r->track, CKPT_TRACK_REF);
+        ASSERT_EQ(view_data_pages(v, w->start[i], w->end[i]), 1);
+        ASSERT(manifest_find_page(v, w->start[i] + 5 * PAGE));
+        return true;
+}
+
+static bool test_checkpoint_regions(void)
+{
+        _cleanup_(store_freep) struct ckpt_store *s = open_store("regions");
+        struct checkpoint_request req = {};
+        struct checkpoint_result res = {}, res2 = {};
+        struct wl w = {};
+        bool ok = false;
+        int r;
+
+        ASSERT(s);
+        ASSERT(wl_start(&w, "regions", datafile));
+        if (!stop_process(w.pid))
+                goto out;
+        req.pid = w.pid;
+        r = checkpoint_run(s, &req, &res);
+        if (r < 0) {
+                fprintf(stderr, "# checkpoint_run: %s: %s\n", strerror(-r), res.error);
+                goto out;
+        }
+        fprintf(stderr, "# id %llu: %llu pages, %llu read, %llu bytes, pause %.3f ms\n",
+                (unsigned long long)res.id, (unsigned long long)res.pages,
+                (unsigned long long)res.pages_read, (unsigned long long)res.bytes_stored,
+                res.pause_ns / 1e6);
+        if (res.id == 0 || res.parent != 0 || res.pages_read == 0 || res.bytes_stored == 0 ||
+            res.n_skipped != 0)
+                goto out;
+        /* Still stopped as it was, and not traced any more. */
+        if (task_state(w.pid, w.pid) != 'T' || tracer_of(w.pid) != 0)
+                goto out;
+        if (!compare_view(s, res.id, w.pid, NULL) || !check_regions(s, res.id, &w))
+                goto out;
+
+        /* Nothing changed: the second checkpoint stores (almost) nothing. */
+        r = checkpoint_run(s, &req, &res2);
+        if (r < 0) {
+                fprintf(stderr, "# second checkpoint_run: %s: %s\n", strerror(-r), res2.error);
+                goto out;
+        }
+        fprintf(stderr, "# id %llu: parent %llu, %llu read, %llu bytes\n",
+                (unsigned long long)res2.id, (unsigned long long)res2.parent,
+                (unsigned long long)res2.pages_read, (unsigned long long)res2.bytes_stored);
+        if (res2.parent != res.id || res2.bytes_stored > 2 * PAGE || res2.pages != res.pages ||
+            res2.pages_read > res.pages_read)
+                goto out;
+        if (!compare_view(s, res2.id, w.pid, NULL))
+                goto out;
+        ok = task_state(w.pid, w.pid) == 'T';
+out:
+        checkpoint_result_done(&res);
+        checkpoint_result_done(&res2);
+        wl_stop(&w);
+        return ok;
+}
+
+static bool test_checkpoint_ranges(void)
+{
+        _cleanup_(store_freep) struct ckpt_store *s = open_store("ranges");
+        _cleanup_(manifest_freep) struct ckpt_manifest *v = NULL;
+        struct checkpoint_request req = {};
+        struct checkpoint_result res = {}, res2 = {};
+        struct ckpt_range ranges[2];
+        struct ckpt_range whole = { 0, 0x7ffffffff000ull };
+        struct ckpt_region *maps = NULL;
+        size_t n_maps = 0;
+        uint64_t covered = 0, skipped = 0;
+        struct wl w = {};
+        bool ok = false;
+        int i, r;
+
+        ASSERT(s);
+        ASSERT(wl_start(&w, "regions", datafile));
+        if (!stop_process(w.pid) || (i = wl_find(&w, "sparse")) < 0)
+                goto out;
+
+        /* Unaligned bounds: only pages wholly inside count. One range unmapped. */
+        ranges[0] = (struct ckpt_range){ w.start[i] + 100, w.start[i] + 64 * PAGE + 50 };
+        ranges[1] = (struct ckpt_range){ 0x1000, 0x3000 };
+        req.pid = w.pid;
+        req.ranges = ranges;
+        req.n_ranges = 2;
+        r = checkpoint_run(s, &req, &res);
+        if (r < 0) {
+                fprintf(stderr, "# checkpoint_run: %s: %s\n", strerror(-r), res.error);
+                goto out;
+        }
+        if (res.n_skipped != 1 || res.skipped[0].start != 0x1000 || res.skipped[0].end != 0x3000)
+                goto out;
+        if (store_view(s, res.id, &v) < 0 || v->n_regions != 1 ||
+            v->regions[0].start != w.start[i] + PAGE ||
+            v->regions[0].end != w.start[i] + 64 * PAGE || !(v->flags & CKPT_MF_RANGES))
+                goto out;
+        /* Touched pages 8, 16, …, 56 are inside; page 0 is not. */
+        if (view_data_pages(v, 0, UINT64_MAX) != 7 || !compare_view(s, res.id, w.pid, NULL))
+                goto out;
+
+        /* A range over the whole user address space works; the skipped parts
+         * are exactly what is not mapped. */
+        req.ranges = &whole;
+        req.n_ranges = 1;
+        r = checkpoint_run(s, &req, &res2);
+        if (r < 0) {
+                fprintf(stderr, "# checkpoint_run: %s: %s\n", strerror(-r), res2.error);
+                goto out;
+        }
+        if (res2.n_skipped < 2 || res2.skipped[0].start != 0 ||
+            res2.skipped[res2.n_skipped - 1].end != whole.end)
+                goto out;
+        if (procmaps_read(w.pid, &maps, &n_maps) < 0)
+                goto out;
+        for (size_t k = 0; k < n_maps; k++)
+                if (maps[k].end <= whole.end)
+                        covered += maps[k].end - maps[k].start;
+        for (size_t k = 0; k < res2.n_skipped; k++) {
+                skipped += res2.skipped[k].end - res2.skipped[k].start;
+                for (size_t m = 0; m < n_maps; m++)
+                        if (maps[m].start < res2.skipped[k].end &&
+                            res2.skipped[k].start < maps[m].end)
+                                goto out;
+        }
+        if (covered + skipped != whole.end)
+                goto out;
+        if (res2.parent != res.id || !compare_view(s, res2.id, w.pid, NULL))
+                goto out;
+
+        checkpoint_result_done(&res2);
+        ranges[0] = (struct ckpt_range){ 0x5000, 0x4000 };
+        req.ranges = ranges;
+        req.n_ranges = 1;
+        if (checkpoint_run(s, &req, &res2) != -EINVAL)
+                goto out;
+        ok = task_state(w.pid, w.pid) == 'T';
+out:
+        procmaps_free(maps, n_maps);
+        checkpoint_result_done(&res);
+        checkpoint_result_done(&res2);
+        wl_stop(&w);
+        return ok;
+}
+
+struct killer {
+        pid_t pid;
+        bool fired;
+};
+
+static void *killer_thread(void *arg)
+{
+        struct killer *k = arg;
+
+        /* Kill it once it is frozen (traced, in a ptrace stop). */
+        for (int i = 0; i < 200000; i++) {
+                if (task_state(k->pid, k->pid) == 't') {
+                        kill(k->pid, SIGKILL);
+                        k->fired = true;
+                        return NULL;
+                }
+                usleep(20);
+        }
+        return NULL;
+}
+
+static bool test_checkpoint_killed(void)
+{
+        _cleanup_(store_freep) struct ckpt_store *s = open_store("killed");
+        struct checkpoint_request req = {};
+        struct checkpoint_result res = {};
+        struct killer k = {};
+        pthread_t t;
+        struct wl w = {};
+        size_t before;
+        int r, status = 0;
+        bool ok = false;
+
+        ASSERT(s);
+        ASSERT(wl_start(&w, "huge", "768"));
+        before = catalog_size(s);
+        k.pid = w.pid;
+        ASSERT(pthread_create(&t, NULL, killer_thread, &k) == 0);
+        req.pid = w.pid;
+        r = checkpoint_run(s, &req, &res);
+        pthread_join(t, NULL);
+        fprintf(stderr, "# checkpoint_run: %d (%s), killer fired: %d\n", r, res.error, k.fired);
+        if (k.fired && r == -ESRCH && strstr(res.error, "exited during the checkpoint") &&
+            catalog_size(s) == before)
+                ok = true;
+        /* It died of the SIGKILL. Here the tracer is also the parent, so
+         * the engine may have reaped it already. */
+        if (waitpid(w.pid, &status, 0) == w.pid) {
+                if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+                        ok = false;
+        } else if (errno != ECHILD || kill(w.pid, 0) == 0)
+                ok = false;
+        w.pid = 0;
+        checkpoint_result_done(&res);
+        wl_stop(&w);
+        return ok;
+}
+
+int main(void)
+{
+        char self[PATH_MAX];
+        ssize_t n;
+        int fd;
+
+        if (geteuid() != 0)
+                skip_all("needs root (ptrace of other processes)");
+        n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n < 0)
+                skip_all("cannot find own path");
+        self[n] = 0;
+        snprintf(workload, sizeof(workload), "%s/../workloads/eng-mem", dirname(self));
+        if (access(workload, X_OK) < 0)
+                skip_all("workload eng-mem not built (make .output/workloads/eng-mem)");
+        if (!mkdtemp(tmpdir))
+                skip_all("cannot create a temporary directory");
+
+        /* The file behind the private file mappings: 16 pages of pattern. */
+        snprintf(datafile, sizeof(datafile), "%s/data", tmpdir);
+        fd = open(datafile, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        for (int i = 0; fd >= 0 && i < 16; i++) {
+                char page[PAGE];
+                memset(page, 'a' + i, sizeof(page));
+                if (write(fd, page, sizeof(page)) != (ssize_t)sizeof(page))
+                        break;
+        }
+        if (fd >= 0)
+                close(fd);
+
+        plan(10);
+        RUN(test_procmaps_parse);
+        RUN(test_procmaps_clip);
+        RUN(test_freezer_threads);
+        RUN(test_freezer_stopped);
+        RUN(test_freezer_busy);
+        RUN(test_no_such_process);
+        RUN(test_eperm);
+        RUN(test_checkpoint_regions);
+        RUN(test_checkpoint_ranges);
+        RUN(test_checkpoint_killed);
+
+        nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        return tap_done();
+}
