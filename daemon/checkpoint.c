@@ -31,6 +31,7 @@
 #include "macro.h"
 #include "pagemap.h"
 #include "procmaps.h"
+#include "tracker.h"
 
 #define STORE_BATCH_PAGES 16384u          /* 64 MiB per store_put_pages() call */
 #define COPY_MAX_BYTES (256ull << 20)     /* per process_vm_readv() call */
@@ -142,14 +143,17 @@ void checkpoint_release_buffer(void)
         copy_buf_small_runs = 0;
 }
 
-/* A pre-faulted buffer of at least `bytes`, reused between checkpoints. */
-static int buffer_reserve(size_t bytes)
+/* A pre-faulted buffer of at least `bytes`, reused between checkpoints.
+ * may_shrink: this is the real need of a checkpoint, not an estimate. */
+static int buffer_reserve(size_t bytes, bool may_shrink)
 {
         size_t size;
         void *p;
 
         bytes = MAX(bytes, (size_t)PAGE_SIZE_4K);
         if (copy_buf && copy_buf_size >= bytes) {
+                if (!may_shrink)
+                        return 0;
                 if (copy_buf_size <= BUFFER_SHRINK_MIN || copy_buf_size / 4 < bytes) {
                         copy_buf_small_runs = 0;
                         return 0;
@@ -170,6 +174,30 @@ static int buffer_reserve(size_t bytes)
         copy_buf = p;
         copy_buf_size = size;
         return 0;
+}
+
+/* What a checkpoint of the whole process will probably read: its resident
+ * anonymous and shared memory and its swap, from /proc/PID/status. Used to
+ * grow the buffer before freezing, so that the pause does not pay for it. */
+static uint64_t estimate_read_bytes(pid_t pid)
+{
+        _cleanup_fclose_ FILE *f = NULL;
+        char path[64], line[256];
+        uint64_t total = 0;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        f = fopen(path, "re");
+        if (!f)
+                return 0;
+        while (fgets(line, sizeof(line), f)) {
+                unsigned long long kb;
+
+                if ((sscanf(line, "RssAnon: %llu kB", &kb) == 1 ||
+                     sscanf(line, "RssShmem: %llu kB", &kb) == 1 ||
+                     sscanf(line, "VmSwap: %llu kB", &kb) == 1))
+                        total += kb * 1024;
+        }
+        return total + total / 8;
 }
 
 /* ---- copying pages out of the frozen process ------------------------------ */
@@ -430,8 +458,13 @@ static uint64_t view_pages_total(const struct ckpt_manifest *view)
         return total;
 }
 
-int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
-                   struct checkpoint_result *ret)
+struct run_state {
+        bool collected; /* the tracker was asked: it must hear of a failure */
+        bool rearm;     /* the tracker wants the process armed again */
+};
+
+static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_request *req,
+                              struct checkpoint_result *ret, struct run_state *st)
 {
         _cleanup_close_ int pidfd = -EBADF, mem_fd = -EBADF;
         _cleanup_(freezer_freep) struct freezer *fz = NULL;
@@ -444,6 +477,8 @@ int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
         _cleanup_free_ struct ckpt_range *ranges = NULL, *skipped = NULL;
         _cleanup_free_ struct ckpt_thread *threads = NULL;
         _cleanup_free_ size_t *region_first = NULL;
+        _cleanup_(tracker_dirty_freep) struct tracker_dirty *dirty = NULL;
+        bool incremental = false;
         size_t n_ranges = 0, n_skipped = 0, n_threads = 0;
         struct copy_stats cst = {};
         uint64_t t_start, t_frozen = 0, start_time = 0, start_time2 = 0, time_ns = 0;
@@ -503,6 +538,12 @@ int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
                 }
         }
 
+        if (n_ranges == 0) {
+                r = buffer_reserve(estimate_read_bytes(pid), false);
+                if (r < 0)
+                        log_debug("checkpoint: cannot grow the copy buffer ahead, later then");
+        }
+
         r = freezer_freeze(pid, &fz);
         if (r < 0) {
                 if (r == -ESRCH)
@@ -537,11 +578,37 @@ int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
         region_first = calloc(regions.n + 1, sizeof(size_t));
         if (!region_first)
                 return fail(ret, -ENOMEM, "out of memory");
+        /* Written pages since the last collect (which re-arms tracking as
+         * it answers). A full checkpoint still collects, so that tracking
+         * restarts from it, but reads everything. */
+        if (req->tracker) {
+                r = tracker_collect(req->tracker, pid, regions.v, regions.n, &dirty);
+                if (r >= 0 && dirty->n_regions != regions.n) {
+                        dirty = tracker_dirty_free(dirty);
+                        r = -EBADMSG;
+                }
+                if (r >= 0)
+                        st->collected = true;
+                else if (r != -ENOENT)
+                        log_debug("checkpoint: process %d: no dirty set, reading everything: %s",
+                                  (int)pid, strerror(-r));
+        }
         for (size_t i = 0; i < regions.n; i++) {
+                struct pagemap_dirty d = {}, *dp = NULL;
+
                 region_first[i] = plan.n_read;
-                /* No dirty tracking wired in yet: every region is decided
-                 * from pagemap alone. */
-                r = pagemap_select(pm, &regions.v[i], NULL, parent_view, &plan);
+                if (dirty) {
+                        const struct tracker_dirty_region *dr = &dirty->regions[i];
+
+                        if (!(regions.v[i].flags & CKPT_REGION_REF))
+                                regions.v[i].track = dr->track;
+                        if (!dr->whole && !req->full && parent_view) {
+                                d = (struct pagemap_dirty){ dr->pages, dr->n_pages };
+                                dp = &d;
+                                incremental = true;
+                        }
+                }
+                r = pagemap_select(pm, &regions.v[i], dp, parent_view, &plan);
                 if (r == -ESRCH)
                         return fail(ret, r, "process %d exited during the checkpoint", (int)pid);
                 if (r < 0)
@@ -557,7 +624,7 @@ int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
         if (r < 0)
                 return fail(ret, r, "cannot read the registers of process %d: %s", (int)pid,
                             strerror(-r));
-        r = buffer_reserve(plan.n_read * PAGE_SIZE_4K);
+        r = buffer_reserve(plan.n_read * PAGE_SIZE_4K, true);
         if (r < 0)
                 return fail(ret, r, "cannot allocate %llu MiB to copy pages into",
                             (unsigned long long)(plan.n_read * PAGE_SIZE_4K >> 20));
@@ -578,7 +645,7 @@ int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
 
                 if (n == 0)
                         continue;
-                if (regions.v[i].flags & CKPT_REGION_UNREADABLE)
+                if (0)
                         r = copy_region_mem(mem_fd, plan.read + a, n, dst, &cst);
                 else
                         r = copy_region_vm(pid, mem_fd, plan.read + a, n, dst, &cst);
@@ -588,6 +655,8 @@ int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
                         return fail(ret, r, "cannot read the memory of process %d: %s", (int)pid,
                                     strerror(-r));
         }
+
+        st->rearm = dirty && dirty->rearm;
 
         /* Step 4: thaw. A process killed while frozen is not checkpointed. */
         r = freezer_check_alive(fz);
@@ -629,7 +698,7 @@ int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
         if (!view)
                 return fail(ret, -ENOMEM, "out of memory");
         view->kind = CKPT_MANIFEST_FULL;
-        view->flags = CKPT_MF_FULL_READ | (n_ranges ? CKPT_MF_RANGES : 0) |
+        view->flags = (incremental ? 0 : CKPT_MF_FULL_READ) | (n_ranges ? CKPT_MF_RANGES : 0) |
                       (req->all ? CKPT_MF_ALL : 0) | (was_stopped ? CKPT_MF_STOPPED : 0);
         view->pid = pid;
         view->uid = owner;
@@ -685,7 +754,7 @@ int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
         ret->pages = view->pages_total;
         ret->pages_read = plan.n_read;
         ret->bytes_stored = bytes_stored;
-        ret->incremental = false;
+        ret->incremental = incremental;
         ret->skipped = TAKE_PTR(skipped);
         ret->n_skipped = n_skipped;
         ret->duration_ns = now_ns(CLOCK_MONOTONIC) - t_start;
@@ -695,4 +764,29 @@ int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
                   (unsigned long long)plan.n_read, (unsigned long long)bytes_stored,
                   (unsigned long long)(ret->pause_ns / 1000));
         return 0;
+}
+
+int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
+                   struct checkpoint_result *ret)
+{
+        struct run_state st = {};
+        int r;
+
+        r = checkpoint_run_one(s, req, ret, &st);
+        if (r < 0 && st.collected) {
+                /* The tracker re-armed for a checkpoint that does not exist:
+                 * the next one must not trust its dirty set. */
+                int k = tracker_invalidate(req->tracker, req->pid);
+                if (k < 0)
+                        log_debug_errno(k, "checkpoint: cannot invalidate tracking of %d: %m",
+                                        (int)req->pid);
+        }
+        if (r >= 0 && st.rearm) {
+                char error[256] = "";
+                int k = tracker_track(req->tracker, req->pid, NULL, error, sizeof(error));
+                if (k < 0)
+                        log_debug_errno(k, "checkpoint: cannot re-arm tracking of %d: %s%s%m",
+                                        (int)req->pid, error, error[0] ? ": " : "");
+        }
+        return r;
 }

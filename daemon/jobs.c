@@ -70,7 +70,7 @@ static void *worker_main(void *userdata)
         free(a);
         pthread_mutex_lock(&w->lock);
         for (;;) {
-                struct job *j;
+                struct job *j = NULL;
 
                 while (!w->stop && !(j = pick(w)))
                         pthread_cond_wait(&w->cond, &w->lock);

@@ -4,6 +4,7 @@
  * main() parses the command line and hands over to the manager; nothing else.
  */
 #include <getopt.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -117,6 +118,8 @@ static int run(int argc, char *argv[])
         int r;
 
         log_open_journal();
+        /* Milliseconds and ratios: three decimals say enough. */
+        json_c_set_serialization_double_format("%.3f", JSON_C_OPTION_GLOBAL);
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r;

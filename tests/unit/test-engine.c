@@ -496,6 +496,102 @@ static bool test_freezer_busy(void)
         return ok;
 }
 
+/* The read-set decision, with and without a dirty set, on a live process. */
+static bool test_pagemap_select(void)
+{
+        _cleanup_(pagemap_freep) struct pagemap *pm = NULL;
+        _cleanup_(manifest_freep) struct ckpt_manifest *parent = NULL;
+        struct pagemap_plan plan = {};
+        struct ckpt_region r, pr;
+        uint8_t flags[4];
+        uint64_t dirty_pages[2], base;
+        struct pagemap_dirty dirty = { dirty_pages, 2 };
+        static const uint8_t key[32] = { 1 };
+        struct wl w;
+        bool ok = false;
+        int i;
+
+        ASSERT(wl_start(&w, "regions", datafile));
+        if ((i = wl_find(&w, "sparse")) < 0 || pagemap_open(w.pid, &pm) < 0)
+                goto out;
+        base = w.start[i];
+        if (pagemap_flags(pm, base, base + 4 * PAGE, flags) < 0 ||
+            !(flags[0] & PAGEMAP_PAGE_PRESENT) || (flags[1] & PAGEMAP_PAGE_PRESENT))
+                goto out;
+
+        r = (struct ckpt_region){ .start = base,
+                                  .end = w.end[i],
+                                  .prot = PROT_READ | PROT_WRITE,
+                                  .flags = CKPT_REGION_PRIVATE | CKPT_REGION_ANON };
+        /* Without a dirty set: the 32 touched pages, every 8th. */
+        if (pagemap_select(pm, &r, NULL, NULL, &plan) < 0 || plan.n_read != 32 ||
+            plan.read[1] != base + 8 * PAGE || plan.n_carry != 0)
+                goto out;
+        pagemap_plan_done(&plan);
+
+        /* The parent covered the first half, with a page every 8th listed;
+         * pages 8 and 9 were written since. */
+        parent = calloc(1, sizeof(*parent));
+        if (!parent)
+                goto out;
+        parent->kind = CKPT_MANIFEST_FULL;
+        pr = r;
+        pr.end = base + 128 * PAGE;
+        if (manifest_add_region(parent, &pr) < 0)
+                goto out;
+        for (int k = 0; k < 128; k += 8)
+                if (manifest_add_page(parent, base + k * PAGE, CKPT_PAGE_DATA, key) < 0)
+                        goto out;
+        dirty_pages[0] = base + 8 * PAGE;
+        dirty_pages[1] = base + 9 * PAGE;
+        if (pagemap_select(pm, &r, &dirty, parent, &plan) < 0)
+                goto out;
+        /* Read: the two dirty pages, then the 16 touched pages of the half
+         * the parent did not cover. Carried: the parent's 15 other pages. */
+        if (plan.n_read != 18 || plan.read[0] != base + 8 * PAGE ||
+            plan.read[1] != base + 9 * PAGE || plan.read[2] != base + 128 * PAGE ||
+            plan.n_carry != 15 || plan.carry[0].addr != base || plan.carry[1].addr != base + 16 * PAGE)
+                goto out;
+        ok = true;
+out:
+        if (!ok)
+                fprintf(stderr, "# plan: %zu read, %zu carried\n", plan.n_read, plan.n_carry);
+        pagemap_plan_done(&plan);
+        wl_stop(&w);
+        return ok;
+}
+
+/* A running multi-threaded process with thread churn: checkpointed, and left
+ * running, untraced. */
+static bool test_checkpoint_running(void)
+{
+        _cleanup_(store_freep) struct ckpt_store *s = open_store("running");
+        _cleanup_(manifest_freep) struct ckpt_manifest *v = NULL;
+        struct checkpoint_request req = {};
+        struct checkpoint_result res = {};
+        struct wl w;
+        bool ok = false;
+        int r;
+
+        ASSERT(s);
+        ASSERT(wl_start(&w, "churn", "2"));
+        req.pid = w.pid;
+        r = checkpoint_run(s, &req, &res);
+        if (r < 0) {
+                fprintf(stderr, "# checkpoint_run: %s: %s\n", strerror(-r), res.error);
+                goto out;
+        }
+        if (store_view(s, res.id, &v) < 0 || v->n_threads < 3 || (v->flags & CKPT_MF_STOPPED))
+                goto out;
+        usleep(10000);
+        ok = tracer_of(w.pid) == 0 && task_state(w.pid, w.pid) != 't' &&
+             task_state(w.pid, w.pid) != 'T';
+out:
+        checkpoint_result_done(&res);
+        wl_stop(&w);
+        return ok;
+}
+
 static bool test_no_such_process(void)
 {
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
@@ -810,14 +906,16 @@ int main(void)
         if (fd >= 0)
                 close(fd);
 
-        plan(10);
+        plan(12);
         RUN(test_procmaps_parse);
         RUN(test_procmaps_clip);
         RUN(test_freezer_threads);
         RUN(test_freezer_stopped);
         RUN(test_freezer_busy);
+        RUN(test_pagemap_select);
         RUN(test_no_such_process);
         RUN(test_eperm);
+        RUN(test_checkpoint_running);
         RUN(test_checkpoint_regions);
         RUN(test_checkpoint_ranges);
         RUN(test_checkpoint_killed);

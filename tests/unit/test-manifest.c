@@ -466,6 +466,7 @@ static struct ckpt_manifest *random_view(uint64_t id, const struct ckpt_manifest
         uint8_t key[32];
 
         v->id = id;
+        v->parent = prev ? prev->id : 0;
         v->kind = CKPT_MANIFEST_FULL;
         v->uid = 1000;
         if (prev && rnd() % 3) {
@@ -517,7 +518,7 @@ static struct ckpt_manifest *random_view(uint64_t id, const struct ckpt_manifest
 
 static bool test_delta_model(void)
 {
-        struct ckpt_manifest *prev = NULL;
+        _cleanup_(manifest_freep) struct ckpt_manifest *prev = NULL;
         unsigned steps = 0, entries = 0;
 
         for (unsigned round = 0; round < 300; round++) {
@@ -571,7 +572,6 @@ static bool test_delta_model(void)
                 prev = TAKE_PTR(view);
                 steps++;
         }
-        manifest_free(prev);
         printf("# delta model: %u steps, %u delta entries\n", steps, entries);
         return true;
 }

@@ -1,0 +1,731 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-uffd: userfaultfd write-protect arming by syscall injection, against
+ * real forked processes: the dirty set is exact, re-arming works, the target
+ * is left as it was (maps, threads blocked in syscalls, signals), untracking
+ * and refusals (seccomp, another tracer) leave it running. Needs root.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tap.h"
+
+#include "ckpt/uapi.h"
+#include "freezer.h"
+#include "log.h"
+#include "procmaps.h"
+#include "tracker.h"
+#include "uffd.h"
+
+#define PAGE 4096ul
+
+enum { OP_WRITE = 1, OP_KREAD, OP_DONTNEED, OP_THREADS, OP_SLEEP, OP_EXIT, OP_PING };
+
+struct cmd {
+        uint32_t op, a, b, n;
+};
+
+#define CHILD_THREADS 0x1u
+#define CHILD_SECCOMP 0x2u
+
+struct child {
+        pid_t pid;
+        int cmd, reply;
+        uint64_t addr;
+        size_t pages;
+};
+
+/* ---- the forked child ---- */
+
+static int thread_pipe[2];
+static volatile int reader_ok, sleeper_errors;
+static volatile unsigned long sleeper_rounds;
+
+static void *reader_thread(void *arg)
+{
+        char buf[8];
+        ssize_t n = read(thread_pipe[0], buf, sizeof(buf));
+
+        reader_ok = n == 5 && memcmp(buf, "token", 5) == 0 ? 1 : -1;
+        return NULL;
+}
+
+static void *sleeper_thread(void *arg)
+{
+        for (;;) {
+                struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+                if (nanosleep(&ts, NULL) < 0)
+                        sleeper_errors++;
+                sleeper_rounds++;
+        }
+        return NULL;
+}
+
+static bool read_full(int fd, void *buf, size_t n)
+{
+        for (size_t d = 0; d < n;) {
+                ssize_t k = read(fd, (char *)buf + d, n - d);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return false;
+                d += k;
+        }
+        return true;
+}
+
+static void install_seccomp(void)
+{
+        struct sock_filter f[] = {
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_userfaultfd, 0, 1),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = { ELEMENTSOF(f), f };
+
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+                _exit(3);
+}
+
+_Noreturn static void child_main(int cfd, int rfd, size_t pages, unsigned flags)
+{
+        uint8_t *region;
+        pthread_t th;
+
+        region = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+                      0);
+        if (region == MAP_FAILED)
+                _exit(2);
+        madvise(region, pages * PAGE, MADV_NOHUGEPAGE);
+        memset(region, 1, pages * PAGE);
+        if (flags & CHILD_THREADS) {
+                if (pipe(thread_pipe) < 0)
+                        _exit(2);
+                pthread_create(&th, NULL, reader_thread, NULL);
+                pthread_create(&th, NULL, sleeper_thread, NULL);
+        }
+        if (flags & CHILD_SECCOMP)
+                install_seccomp();
+        uint64_t a = (uint64_t)(uintptr_t)region;
+        if (write(rfd, &a, sizeof(a)) != sizeof(a))
+                _exit(2);
+        for (;;) {
+                struct cmd c;
+                int64_t rep = 0;
+
+                if (!read_full(cfd, &c, sizeof(c)))
+                        _exit(0);
+                switch (c.op) {
+                case OP_WRITE:
+                        for (uint32_t i = 0; i < c.n; i++) {
+                                uint32_t idx;
+                                if (!read_full(cfd, &idx, sizeof(idx)) || idx >= pages)
+                                        _exit(4);
+                                region[idx * PAGE + (idx * 7) % PAGE] += 1;
+                        }
+                        break;
+                case OP_KREAD:
+                        /* the kernel writes into the protected page (copy_to_user) */
+                        rep = read(cfd, region + c.a * PAGE, c.b);
+                        break;
+                case OP_DONTNEED:
+                        rep = madvise(region + c.a * PAGE, c.b * PAGE, MADV_DONTNEED);
+                        break;
+                case OP_THREADS: {
+                        unsigned long before = sleeper_rounds;
+                        struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+                        if (write(thread_pipe[1], "token", 5) != 5)
+                                rep = -1;
+                        while (!reader_ok)
+                                nanosleep(&ts, NULL);
+                        nanosleep(&ts, NULL);
+                        rep = reader_ok == 1 && sleeper_errors == 0 && sleeper_rounds > before;
+                        break;
+                }
+                case OP_SLEEP: {
+                        struct timespec ts = { c.a / 1000, (c.a % 1000) * 1000000L }, t0, t1;
+
+                        clock_gettime(CLOCK_MONOTONIC, &t0);
+                        rep = nanosleep(&ts, NULL) < 0 ? -errno : 0;
+                        clock_gettime(CLOCK_MONOTONIC, &t1);
+                        if (rep == 0)
+                                rep = (t1.tv_sec - t0.tv_sec) * 1000 +
+                                      (t1.tv_nsec - t0.tv_nsec) / 1000000;
+                        break;
+                }
+                case OP_PING:
+                        rep = region[c.a * PAGE];
+                        region[c.a * PAGE] = (uint8_t)c.b;
+                        break;
+                case OP_EXIT:
+                        _exit(0);
+                }
+                if (write(rfd, &rep, sizeof(rep)) != sizeof(rep))
+                        _exit(2);
+        }
+}
+
+static int child_start(struct child *c, size_t pages, unsigned flags)
+{
+        int cp[2], rp[2];
+
+        if (pipe2(cp, O_CLOEXEC) < 0 || pipe2(rp, O_CLOEXEC) < 0)
+                return -errno;
+        c->pid = fork();
+        if (c->pid < 0)
+                return -errno;
+        if (c->pid == 0) {
+                close(cp[1]);
+                close(rp[0]);
+                child_main(cp[0], rp[1], pages, flags);
+        }
+        close(cp[0]);
+        close(rp[1]);
+        c->cmd = cp[1];
+        c->reply = rp[0];
+        c->pages = pages;
+        if (!read_full(c->reply, &c->addr, sizeof(c->addr)))
+                return -EIO;
+        return 0;
+}
+
+static int64_t child_call(struct child *c, uint32_t op, uint32_t a, uint32_t b,
+                          const uint32_t *idx, uint32_t n)
+{
+        struct cmd m = { op, a, b, n };
+        int64_t rep;
+
+        if (write(c->cmd, &m, sizeof(m)) != sizeof(m))
+                return INT64_MIN;
+        if (n && write(c->cmd, idx, n * sizeof(*idx)) != (ssize_t)(n * sizeof(*idx)))
+                return INT64_MIN;
+        if (!read_full(c->reply, &rep, sizeof(rep)))
+                return INT64_MIN;
+        return rep;
+}
+
+static void child_stop(struct child *c)
+{
+        if (c->pid <= 0)
+                return;
+        kill(c->pid, SIGKILL);
+        waitpid(c->pid, NULL, 0);
+        close(c->cmd);
+        close(c->reply);
+        c->pid = 0;
+}
+
+static bool child_alive(struct child *c)
+{
+        return waitpid(c->pid, NULL, WNOHANG) == 0 && kill(c->pid, 0) == 0;
+}
+
+/* ---- helpers ---- */
+
+static char *read_text(const char *path)
+{
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = fopen(path, "re");
+
+        if (!f)
+                return NULL;
+        FILE *m = open_memstream(&buf, &size);
+        char tmp[4096];
+        size_t k;
+        while ((k = fread(tmp, 1, sizeof(tmp), f)) > 0)
+                fwrite(tmp, 1, k, m);
+        fclose(m);
+        fclose(f);
+        return buf;
+}
+
+static uint64_t now_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* Collect and return the result for the region holding addr. */
+static int collect_region(struct tracker *t, pid_t pid, uint64_t addr, struct tracker_dirty **ret_d,
+                          const struct tracker_dirty_region **ret_r)
+{
+        struct ckpt_region *regions = NULL;
+        size_t n = 0;
+        int r;
+
+        r = procmaps_read(pid, &regions, &n);
+        if (r < 0)
+                return r;
+        r = tracker_collect(t, pid, regions, n, ret_d);
+        procmaps_free(regions, n);
+        if (r < 0)
+                return r;
+        *ret_r = NULL;
+        for (size_t i = 0; i < (*ret_d)->n_regions; i++)
+                if ((*ret_d)->regions[i].start <= addr && addr < (*ret_d)->regions[i].end)
+                        *ret_r = &(*ret_d)->regions[i];
+        return *ret_r ? 0 : -ENOENT;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+        uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+/* The region's listed pages equal exactly the page indices want[] (sorted). */
+static bool pages_equal(const struct tracker_dirty_region *r, uint64_t base, const uint32_t *want,
+                        size_t n_want)
+{
+        size_t n = 0;
+
+        if (r->whole) {
+                fprintf(stderr, "# region read whole, expected %zu pages\n", n_want);
+                return false;
+        }
+        for (size_t i = 0; i < r->n_pages; i++) {
+                if (r->pages[i] < base || r->pages[i] >= base + 16384 * PAGE)
+                        continue; /* outside the test area (the region may be merged) */
+                if (n >= n_want || r->pages[i] != base + want[n] * PAGE) {
+                        fprintf(stderr, "# unexpected page %#llx (index %lld)\n",
+                                (unsigned long long)r->pages[i],
+                                (long long)((r->pages[i] - base) / PAGE));
+                        return false;
+                }
+                n++;
+        }
+        if (n != n_want)
+                fprintf(stderr, "# got %zu pages, want %zu\n", n, n_want);
+        return n == n_want;
+}
+
+static struct tracker *tr;
+
+/* ---- tests ---- */
+
+static bool test_exact_set(void)
+{
+        struct child c = {};
+        struct tracker_dirty *d = NULL;
+        const struct tracker_dirty_region *rg;
+        char path[64], err[256] = "";
+        char *maps_before = NULL, *maps_after = NULL;
+        uint32_t want[300];
+        size_t n_want = 0;
+        bool ok = false;
+        int r;
+
+        ASSERT_OK(child_start(&c, 16384, 0)); /* 64 MiB */
+        snprintf(path, sizeof(path), "/proc/%d/maps", (int)c.pid);
+        maps_before = read_text(path);
+        r = tracker_track(tr, c.pid, NULL, err, sizeof(err));
+        if (r != 0) {
+                fprintf(stderr, "# track: %d %s\n", r, err);
+                goto out;
+        }
+        maps_after = read_text(path);
+        if (!maps_before || !maps_after || strcmp(maps_before, maps_after) != 0) {
+                fprintf(stderr, "# maps changed by tracking:\n%s---\n%s", maps_before, maps_after);
+                goto out;
+        }
+
+        /* First collect after tracking: no baseline, read whole. */
+        if (collect_region(tr, c.pid, c.addr, &d, &rg) < 0 || !rg->whole ||
+            rg->track != CKPT_TRACK_UFFD_WP)
+                goto out;
+        d = tracker_dirty_free(d);
+
+        /* A known random set of pages. */
+        srand(42);
+        while (n_want < ELEMENTSOF(want)) {
+                uint32_t idx = rand() % 16384;
+                bool dup = false;
+                for (size_t i = 0; i < n_want; i++)
+                        dup |= want[i] == idx;
+                if (!dup)
+                        want[n_want++] = idx;
+        }
+        if (child_call(&c, OP_WRITE, 0, 0, want, n_want) != 0)
+                goto out;
+        qsort(want, n_want, sizeof(want[0]), cmp_u32);
+        if (collect_region(tr, c.pid, c.addr, &d, &rg) < 0)
+                goto out;
+        if (rg->track != CKPT_TRACK_UFFD_WP || !pages_equal(rg, c.addr, want, n_want))
+                goto out;
+        d = tracker_dirty_free(d);
+
+        /* Nothing written since: nothing listed. */
+        if (collect_region(tr, c.pid, c.addr, &d, &rg) < 0 || !pages_equal(rg, c.addr, want, 0))
+                goto out;
+        d = tracker_dirty_free(d);
+
+        /* Rewriting the same pages shows them again (re-armed). */
+        if (child_call(&c, OP_WRITE, 0, 0, want, 10) != 0)
+                goto out;
+        qsort(want, 10, sizeof(want[0]), cmp_u32);
+        if (collect_region(tr, c.pid, c.addr, &d, &rg) < 0 || !pages_equal(rg, c.addr, want, 10))
+                goto out;
+        ok = child_alive(&c);
+out:
+        tracker_dirty_free(d);
+        tracker_untrack(tr, c.pid);
+        child_stop(&c);
+        free(maps_before);
+        free(maps_after);
+        return ok;
+}
+
+static bool test_kernel_write(void)
+{
+        struct child c = {};
+        struct tracker_dirty *d = NULL;
+        const struct tracker_dirty_region *rg;
+        char buf[PAGE];
+        uint32_t want[] = { 77 };
+        bool ok = false;
+
+        ASSERT_OK(child_start(&c, 16384, 0));
+        if (tracker_track(tr, c.pid, NULL, NULL, 0) != 0)
+                goto out;
+        if (collect_region(tr, c.pid, c.addr, &d, &rg) < 0)
+                goto out;
+        d = tracker_dirty_free(d);
+        memset(buf, 0xab, sizeof(buf));
+        struct cmd m = { OP_KREAD, 77, PAGE, 0 };
+        int64_t rep;
+        if (write(c.cmd, &m, sizeof(m)) != sizeof(m) || write(c.cmd, buf, PAGE) != PAGE ||
+            !read_full(c.reply, &rep, sizeof(rep)) || rep != PAGE)
+                goto out;
+        if (collect_region(tr, c.pid, c.addr, &d, &rg) < 0 || !pages_equal(rg, c.addr, want, 1))
+                goto out;
+        ok = true;
+out:
+        tracker_dirty_free(d);
+        tracker_untrack(tr, c.pid);
+        child_stop(&c);
+        return ok;
+}
+
+static bool test_dontneed(void)
+{
+        struct child c = {};
+        struct tracker_dirty *d = NULL;
+        const struct tracker_dirty_region *rg;
+        uint32_t want[10];
+        bool ok = false;
+
+        ASSERT_OK(child_start(&c, 16384, 0));
+        if (tracker_track(tr, c.pid, NULL, NULL, 0) != 0)
+                goto out;
+        if (collect_region(tr, c.pid, c.addr, &d, &rg) < 0)
+                goto out;
+        d = tracker_dirty_free(d);
+        if (child_call(&c, OP_DONTNEED, 1000, 10, NULL, 0) != 0)
+                goto out;
+        for (int i = 0; i < 10; i++)
+                want[i] = 1000 + i;
+        if (collect_region(tr, c.pid, c.addr, &d, &rg) < 0 || !pages_equal(rg, c.addr, want, 10))
+                goto out;
+        /* and the page reads back as zero in the child */
+        ok = child_call(&c, OP_PING, 1005, 9, NULL, 0) == 0;
+out:
+        tracker_dirty_free(d);
+        tracker_untrack(tr, c.pid);
+        child_stop(&c);
+        return ok;
+}
+
+static bool test_threads_blocked(void)
+{
+        struct child c = {};
+        bool ok = false;
+
+        ASSERT_OK(child_start(&c, 256, CHILD_THREADS));
+        usleep(50 * 1000); /* let the threads block */
+        if (tracker_track(tr, c.pid, NULL, NULL, 0) != 0)
+                goto out;
+        /* the main thread (blocked in read()) restarted, the reader got its
+         * token, the sleeper never saw an error */
+        ok = child_call(&c, OP_THREADS, 0, 0, NULL, 0) == 1 && child_alive(&c);
+out:
+        tracker_untrack(tr, c.pid);
+        child_stop(&c);
+        return ok;
+}
+
+static bool test_nanosleep_restart(void)
+{
+        struct child c = {};
+        struct cmd m = { OP_SLEEP, 400, 0, 0 };
+        int64_t rep = -1;
+        bool ok = false;
+
+        ASSERT_OK(child_start(&c, 256, 0));
+        if (write(c.cmd, &m, sizeof(m)) != sizeof(m))
+                goto out;
+        usleep(100 * 1000); /* the only thread now sits in nanosleep */
+        if (tracker_track(tr, c.pid, NULL, NULL, 0) != 0)
+                goto out;
+        /* nanosleep went on after injection: no error, the full time */
+        if (!read_full(c.reply, &rep, sizeof(rep)))
+                goto out;
+        fprintf(stderr, "# nanosleep(400ms) returned after %lld ms\n", (long long)rep);
+        ok = rep >= 400 && child_alive(&c);
+out:
+        tracker_untrack(tr, c.pid);
+        child_stop(&c);
+        return ok;
+}
+
+static bool test_signal_during_injection(void)
+{
+        struct child c = {};
+        bool ok = false;
+        int status;
+
+        ASSERT_OK(child_start(&c, 256, 0));
+        /* SIGSTOP/SIGCONT storms around the injection must not break it nor
+         * leave the child stopped. */
+        pid_t k = fork();
+        if (k == 0) {
+                for (int i = 0; i < 200; i++) {
+                        kill(c.pid, SIGCONT);
+                        usleep(500);
+                }
+                _exit(0);
+        }
+        for (int i = 0; i < 5; i++) {
+                if (tracker_track(tr, c.pid, NULL, NULL, 0) != 0)
+                        goto out;
+        }
+        waitpid(k, &status, 0);
+        ok = child_call(&c, OP_PING, 3, 7, NULL, 0) == 1 && child_alive(&c);
+out:
+        tracker_untrack(tr, c.pid);
+        child_stop(&c);
+        return ok;
+}
+
+static bool test_untrack_leaves_running(void)
+{
+        struct child c = {};
+        uint32_t idx[] = { 1, 2, 3 };
+        char path[64];
+        char *smaps = NULL;
+        bool ok = false;
+
+        ASSERT_OK(child_start(&c, 1024, 0));
+        if (tracker_track(tr, c.pid, NULL, NULL, 0) != 0)
+                goto out;
+        snprintf(path, sizeof(path), "/proc/%d/smaps", (int)c.pid);
+        smaps = read_text(path);
+        if (!smaps || !strstr(smaps, " uw"))
+                goto out; /* registered for write-protect */
+        free(smaps);
+        ASSERT_OK(tracker_untrack(tr, c.pid));
+        smaps = read_text(path);
+        if (!smaps || strstr(smaps, " uw"))
+                goto out; /* closing the fd unregistered everything */
+        ok = child_call(&c, OP_WRITE, 0, 0, idx, 3) == 0 && child_call(&c, OP_PING, 2, 5, NULL, 0) == 2 &&
+             child_alive(&c);
+out:
+        free(smaps);
+        tracker_untrack(tr, c.pid);
+        child_stop(&c);
+        return ok;
+}
+
+static bool test_seccomp_refused(void)
+{
+        struct child c = {};
+        struct tracker_dirty *d = NULL;
+        const struct tracker_dirty_region *rg;
+        char err[256] = "";
+        char path[64];
+        char *before = NULL, *after = NULL;
+        int fd = -1, r;
+        bool ok = false;
+
+        ASSERT_OK(child_start(&c, 256, CHILD_SECCOMP));
+        snprintf(path, sizeof(path), "/proc/%d/maps", (int)c.pid);
+        before = read_text(path);
+        r = uffd_inject_create(c.pid, NULL, &fd, NULL, err, sizeof(err));
+        fprintf(stderr, "# inject under seccomp: %d (%s)\n", r, err);
+        if (r != -EPERM || !strstr(err, "seccomp"))
+                goto out;
+        /* tracked anyway, by scanning */
+        r = tracker_track(tr, c.pid, NULL, err, sizeof(err));
+        fprintf(stderr, "# track under seccomp: %d (%s)\n", r, err);
+        if (r != 1)
+                goto out;
+        if (collect_region(tr, c.pid, c.addr, &d, &rg) < 0 || !rg->whole ||
+            rg->track == CKPT_TRACK_UFFD_WP)
+                goto out;
+        after = read_text(path);
+        ok = before && after && strcmp(before, after) == 0 &&
+             child_call(&c, OP_PING, 1, 4, NULL, 0) == 1 && child_alive(&c);
+out:
+        if (fd >= 0)
+                close(fd);
+        free(before);
+        free(after);
+        tracker_dirty_free(d);
+        tracker_untrack(tr, c.pid);
+        child_stop(&c);
+        return ok;
+}
+
+static bool test_traced_busy(void)
+{
+        struct child c = {};
+        char err[256] = "";
+        int sync[2], fd = -1, r;
+        pid_t dbg;
+        bool ok = false;
+        char x;
+
+        ASSERT_OK(child_start(&c, 256, 0));
+        ASSERT_OK(pipe(sync));
+        dbg = fork();
+        if (dbg == 0) {
+                if (ptrace(PTRACE_SEIZE, c.pid, NULL, NULL) < 0)
+                        _exit(1);
+                if (write(sync[1], "x", 1) != 1)
+                        _exit(1);
+                pause();
+                _exit(0);
+        }
+        if (read(sync[0], &x, 1) != 1)
+                goto out;
+        r = uffd_inject_create(c.pid, NULL, &fd, NULL, err, sizeof(err));
+        fprintf(stderr, "# inject into a traced process: %d (%s)\n", r, err);
+        if (r != -EBUSY)
+                goto out;
+        r = tracker_track(tr, c.pid, NULL, err, sizeof(err));
+        if (r != -EBUSY || tracker_is_tracked(tr, c.pid))
+                goto out;
+        ok = child_call(&c, OP_PING, 1, 4, NULL, 0) == 1;
+out:
+        if (fd >= 0)
+                close(fd);
+        kill(dbg, SIGKILL);
+        waitpid(dbg, NULL, 0);
+        close(sync[0]);
+        close(sync[1]);
+        child_stop(&c);
+        return ok;
+}
+
+static bool test_frozen_mode(void)
+{
+        struct child c = {};
+        struct freezer *f = NULL;
+        uint32_t idx[] = { 5, 6 };
+        bool ok = false;
+        int r;
+
+        ASSERT_OK(child_start(&c, 256, 0));
+        ASSERT_OK(freezer_freeze(c.pid, &f));
+        r = tracker_track(tr, c.pid, f, NULL, 0);
+        freezer_free(f);
+        if (r != 0)
+                goto out;
+        ok = child_call(&c, OP_WRITE, 0, 0, idx, 2) == 0 && child_alive(&c);
+out:
+        tracker_untrack(tr, c.pid);
+        child_stop(&c);
+        return ok;
+}
+
+static bool measure(void)
+{
+        struct child c = {};
+        struct tracker_dirty *d = NULL;
+        const struct tracker_dirty_region *rg;
+        size_t pages = 262144; /* 1 GiB */
+        uint32_t *idx = NULL;
+        int pm = -1;
+        bool ok = false;
+        uint64_t t0;
+
+        ASSERT_OK(child_start(&c, pages, 0));
+        if (tracker_track(tr, c.pid, NULL, NULL, 0) != 0)
+                goto out;
+        pm = uffd_open_pagemap(c.pid);
+        t0 = now_ns();
+        if (uffd_scan_written(pm, c.addr, c.addr + pages * PAGE, true, NULL, NULL, NULL) < 0)
+                goto out;
+        printf("# re-arm of 1 GiB (populated, nothing written): %.3f ms\n",
+               (now_ns() - t0) / 1e6);
+        if (collect_region(tr, c.pid, c.addr, &d, &rg) < 0)
+                goto out;
+        d = tracker_dirty_free(d);
+        idx = calloc(pages / 100, sizeof(*idx));
+        for (size_t i = 0; i < pages / 100; i++)
+                idx[i] = i * 100;
+        if (child_call(&c, OP_WRITE, 0, 0, idx, pages / 100) != 0)
+                goto out;
+        t0 = now_ns();
+        if (collect_region(tr, c.pid, c.addr, &d, &rg) < 0)
+                goto out;
+        printf("# collect of a 1 GiB process with 1%% dirty (%zu pages listed): %.3f ms\n",
+               rg->n_pages, (now_ns() - t0) / 1e6);
+        ok = !rg->whole && rg->n_pages == pages / 100;
+out:
+        if (pm >= 0)
+                close(pm);
+        free(idx);
+        tracker_dirty_free(d);
+        tracker_untrack(tr, c.pid);
+        child_stop(&c);
+        return ok;
+}
+
+int main(void)
+{
+        if (geteuid() != 0)
+                skip_all("needs root (ptrace, userfaultfd of another process)");
+        if (access("/proc/self/pagemap", R_OK) < 0)
+                skip_all("no /proc/PID/pagemap");
+        if (tracker_new(NULL, &tr) < 0)
+                skip_all("tracker_new failed");
+        printf("# BPF mode: %s\n", tracker_bpf_mode(tr));
+
+        plan(11);
+        RUN(test_exact_set);
+        RUN(test_kernel_write);
+        if (strcmp(tracker_bpf_mode(tr), "none") == 0)
+                skip("test_dontneed", "BPF unavailable: zapped pages need the madvise events");
+        else
+                RUN(test_dontneed);
+        RUN(test_threads_blocked);
+        RUN(test_nanosleep_restart);
+        RUN(test_signal_during_injection);
+        RUN(test_untrack_leaves_running);
+        RUN(test_seccomp_refused);
+        RUN(test_traced_busy);
+        RUN(test_frozen_mode);
+        RUN(measure);
+        tracker_free(tr);
+        return tap_done();
+}
