@@ -216,7 +216,9 @@ static __always_inline void emit(__u32 tgid, struct ckpt_event *e)
                 __sync_fetch_and_add(&s->events, 1);
 }
 
-static __always_inline int sys_enter(struct trace_event_raw_sys_enter *ctx, __u32 type)
+/* nargs: how many arguments the syscall has. The record holds only those;
+ * reading past it makes the attachment fail (-EACCES). */
+static __always_inline int sys_enter(struct trace_event_raw_sys_enter *ctx, __u32 type, int nargs)
 {
         __u64 id = bpf_get_current_pid_tgid();
         struct pending p = { .type = type };
@@ -224,9 +226,12 @@ static __always_inline int sys_enter(struct trace_event_raw_sys_enter *ctx, __u3
         if (!is_tracked(id >> 32))
                 return 0;
         p.a0 = ctx->args[0];
-        p.a1 = ctx->args[1];
-        p.a2 = ctx->args[2];
-        p.a3 = ctx->args[3];
+        if (nargs > 1)
+                p.a1 = ctx->args[1];
+        if (nargs > 2)
+                p.a2 = ctx->args[2];
+        if (nargs > 3)
+                p.a3 = ctx->args[3];
         if (type == CKPT_EV_MADVISE) {
                 switch (p.a2) {
                 case CKPT_MADV_DONTNEED:
@@ -307,11 +312,11 @@ static __always_inline int sys_exit(struct trace_event_raw_sys_exit *ctx, __u32 
         return 0;
 }
 
-#define SYSCALL_PAIR(name, type)                                                                   \
+#define SYSCALL_PAIR(name, type, nargs)                                                            \
         SEC("tracepoint/syscalls/sys_enter_" #name)                                                \
         int handle_enter_##name(struct trace_event_raw_sys_enter *ctx)                             \
         {                                                                                          \
-                return sys_enter(ctx, type);                                                       \
+                return sys_enter(ctx, type, nargs);                                                \
         }                                                                                          \
         SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
         int handle_exit_##name(struct trace_event_raw_sys_exit *ctx)                               \
@@ -319,12 +324,12 @@ static __always_inline int sys_exit(struct trace_event_raw_sys_exit *ctx, __u32 
                 return sys_exit(ctx, type);                                                        \
         }
 
-SYSCALL_PAIR(mmap, CKPT_EV_MMAP)
-SYSCALL_PAIR(munmap, CKPT_EV_MUNMAP)
-SYSCALL_PAIR(mremap, CKPT_EV_MREMAP)
-SYSCALL_PAIR(mprotect, CKPT_EV_MPROTECT)
-SYSCALL_PAIR(madvise, CKPT_EV_MADVISE)
-SYSCALL_PAIR(brk, CKPT_EV_BRK)
+SYSCALL_PAIR(mmap, CKPT_EV_MMAP, 6)
+SYSCALL_PAIR(munmap, CKPT_EV_MUNMAP, 2)
+SYSCALL_PAIR(mremap, CKPT_EV_MREMAP, 5)
+SYSCALL_PAIR(mprotect, CKPT_EV_MPROTECT, 3)
+SYSCALL_PAIR(madvise, CKPT_EV_MADVISE, 3)
+SYSCALL_PAIR(brk, CKPT_EV_BRK, 1)
 
 SEC("raw_tracepoint/sched_process_fork")
 int handle_sched_fork(struct bpf_raw_tracepoint_args *ctx)

@@ -33,11 +33,11 @@
 #include "procmaps.h"
 #include "tracker.h"
 
-#define STORE_BATCH_PAGES 16384u          /* 64 MiB per store_put_pages() call */
-#define COPY_MAX_BYTES (256ull << 20)     /* per process_vm_readv() call */
-#define BUFFER_GRAIN (2ull << 20)         /* the copy buffer grows in 2 MiB steps */
-#define BUFFER_SHRINK_MIN (64ull << 20)   /* never shrink below this */
-#define BUFFER_SHRINK_AFTER 8             /* checkpoints needing < 1/4 of it */
+#define STORE_BATCH_PAGES 16384u        /* 64 MiB per store_put_pages() call */
+#define COPY_MAX_BYTES (256ull << 20)   /* per process_vm_readv() call */
+#define BUFFER_GRAIN (2ull << 20)       /* the copy buffer grows in 2 MiB steps */
+#define BUFFER_SHRINK_MIN (64ull << 20) /* never shrink below this */
+#define BUFFER_SHRINK_AFTER 8           /* checkpoints needing < 1/4 of it */
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -167,8 +167,8 @@ static int buffer_reserve(size_t bytes, bool may_shrink)
         size = (size + BUFFER_GRAIN - 1) / BUFFER_GRAIN * BUFFER_GRAIN;
 
         checkpoint_release_buffer();
-        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-                 -1, 0);
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
+                 0);
         if (p == MAP_FAILED)
                 return -ENOMEM;
         copy_buf = p;
@@ -285,10 +285,10 @@ static int copy_region_vm(pid_t pid, int mem_fd, const uint64_t *addrs, size_t n
                                 len += PAGE_SIZE_4K;
                                 j++;
                         }
-                        remote[nr++] = (struct iovec){ (void *)(uintptr_t)start, len };
+                        remote[nr++] = (struct iovec){(void *)(uintptr_t)start, len};
                         bytes += len;
                 }
-                local = (struct iovec){ dst + i * PAGE_SIZE_4K, bytes };
+                local = (struct iovec){dst + i * PAGE_SIZE_4K, bytes};
                 k = process_vm_readv(pid, &local, 1, remote, nr, 0);
                 if (k < 0) {
                         if (errno == ESRCH)
@@ -507,8 +507,7 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
         /* Step 1: pidfd, owner check, freeze. */
         pidfd = pidfd_open_pid(pid);
         if (pidfd < 0)
-                return fail(ret, pidfd == -ESRCH ? -ESRCH : pidfd, "no such process %d",
-                            (int)pid);
+                return fail(ret, pidfd == -ESRCH ? -ESRCH : pidfd, "no such process %d", (int)pid);
         r = proc_stat_read(pid, &state, &start_time, comm);
         if (r >= 0)
                 r = status_uid(pid, &owner);
@@ -603,7 +602,7 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
                         if (!(regions.v[i].flags & CKPT_REGION_REF))
                                 regions.v[i].track = dr->track;
                         if (!dr->whole && !req->full && parent_view) {
-                                d = (struct pagemap_dirty){ dr->pages, dr->n_pages };
+                                d = (struct pagemap_dirty){dr->pages, dr->n_pages};
                                 dp = &d;
                                 incremental = true;
                         }
@@ -612,8 +611,8 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
                 if (r == -ESRCH)
                         return fail(ret, r, "process %d exited during the checkpoint", (int)pid);
                 if (r < 0)
-                        return fail(ret, r, "cannot read the pagemap of process %d: %s",
-                                    (int)pid, strerror(-r));
+                        return fail(ret, r, "cannot read the pagemap of process %d: %s", (int)pid,
+                                    strerror(-r));
         }
         region_first[regions.n] = plan.n_read;
         if (cancelled(req))
@@ -645,7 +644,7 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
 
                 if (n == 0)
                         continue;
-                if (0)
+                if (regions.v[i].flags & CKPT_REGION_UNREADABLE)
                         r = copy_region_mem(mem_fd, plan.read + a, n, dst, &cst);
                 else
                         r = copy_region_vm(pid, mem_fd, plan.read + a, n, dst, &cst);

@@ -189,7 +189,8 @@ static int note_file(struct note_buf *nb, const struct ckpt_manifest *view)
 /* Notes in the order the kernel writes them: the leader's prstatus, the
  * process-wide notes, the leader's other register sets, then every further
  * thread's prstatus and register sets. */
-static int build_notes(const struct ckpt_manifest *view, struct note_buf *nb)
+static int build_notes(const struct ckpt_manifest *view, const uint64_t *auxv, size_t auxv_words,
+                       struct note_buf *nb)
 {
         const struct ckpt_thread *leader = &view->threads[0];
         int r;
@@ -206,6 +207,11 @@ static int build_notes(const struct ckpt_manifest *view, struct note_buf *nb)
         r = note_prpsinfo(nb, view);
         if (r < 0)
                 return r;
+        if (auxv_words > 0) {
+                r = note_add(nb, NT_AUXV, auxv, auxv_words * sizeof(uint64_t));
+                if (r < 0)
+                        return r;
+        }
         r = note_file(nb, view);
         if (r < 0)
                 return r;
@@ -399,12 +405,108 @@ static enum seg_fill region_fill(struct core_writer *w, const struct ckpt_region
         return SEG_NONE;
 }
 
+/*
+ * The auxiliary vector. A checkpoint does not record it, but the process
+ * keeps it where the kernel put it at exec: near the top of the main
+ * thread's stack, after argv[] and envp[] and their NULLs. Debuggers need it
+ * (AT_ENTRY relocates a PIE executable, AT_BASE finds the dynamic linker,
+ * AT_PHDR the program headers), so it is looked for in the top pages of the
+ * stack: the kernel writes AT_PHDR, AT_PHENT = sizeof(Elf64_Phdr) and AT_PHNUM
+ * one after the other, and the vector runs back from there to the NULL that
+ * ends envp[] and forward to AT_NULL. Not found (a stack outside the
+ * checkpointed ranges, an exotic loader): no NT_AUXV, as before.
+ */
+#define AUXV_SCAN_PAGES 64u
+#define AUXV_MAX_WORDS 128u
+#define AUXV_TYPE_MAX 64u /* types in use are below this (AT_MINSIGSTKSZ is 51) */
+
+/* Whether the core will hold content at addr (a region that is written). */
+static bool core_has_page(struct core_writer *w, uint64_t addr)
+{
+        const struct ckpt_region *rg = manifest_find_region(w->view, addr);
+
+        return rg && !(rg->flags & (CKPT_REGION_SPECIAL | CKPT_REGION_UNREADABLE)) &&
+               (!(rg->flags & CKPT_REGION_REF) || rg->offset == 0);
+}
+
+static int find_auxv(struct core_writer *w, uint64_t **ret, size_t *ret_words)
+{
+        const struct ckpt_manifest *view = w->view;
+        const struct ckpt_region *stack = NULL;
+        _cleanup_free_ uint64_t *words = NULL;
+        uint64_t base;
+        size_t n, npages;
+        int r;
+
+        *ret = NULL;
+        *ret_words = 0;
+        for (size_t i = 0; i < view->n_regions; i++)
+                if ((view->regions[i].flags & CKPT_REGION_STACK) &&
+                    !(view->regions[i].flags & CKPT_REGION_UNREADABLE))
+                        stack = &view->regions[i];
+        if (!stack)
+                return 0;
+        npages = MIN((uint64_t)AUXV_SCAN_PAGES, (stack->end - stack->start) / PAGE_SIZE_4K);
+        base = stack->end - npages * PAGE_SIZE_4K;
+        words = calloc(npages, PAGE_SIZE_4K);
+        if (!words)
+                return -ENOMEM;
+        for (size_t k = first_page_at(view, base);
+             k < view->n_pages && view->pages[k].addr < stack->end; k++) {
+                if (view->pages[k].kind != CKPT_PAGE_DATA)
+                        continue;
+                r = w->reader(w->userdata, view, view->pages[k].addr,
+                              (uint8_t *)words + (view->pages[k].addr - base));
+                if (r < 0)
+                        return r;
+        }
+        n = npages * PAGE_SIZE_4K / sizeof(uint64_t);
+
+        /* From the top down: the vector is the last thing below the strings. */
+        for (size_t i = n >= 6 ? n - 6 : 0; i-- > 1;) {
+                size_t start, end;
+
+                if (words[i] != AT_PHDR || words[i + 2] != AT_PHENT ||
+                    words[i + 3] != sizeof(Elf64_Phdr) || words[i + 4] != AT_PHNUM)
+                        continue;
+                start = i;
+                while (start >= 3 && words[start - 2] != AT_NULL &&
+                       words[start - 2] < AUXV_TYPE_MAX)
+                        start -= 2;
+                if (words[start - 1] != 0) /* envp[]'s NULL */
+                        continue;
+                end = i;
+                while (end + 1 < n && words[end] != AT_NULL && end - start < AUXV_MAX_WORDS)
+                        end += 2;
+                if (end + 1 >= n || words[end] != AT_NULL)
+                        continue;
+                end += 2; /* AT_NULL is part of the vector */
+                *ret = malloc((end - start) * sizeof(uint64_t));
+                if (!*ret)
+                        return -ENOMEM;
+                memcpy(*ret, words + start, (end - start) * sizeof(uint64_t));
+                *ret_words = end - start;
+                /* The vDSO is never read (it is the kernel's, not the
+                 * process's), so the core cannot show it: a debugger told
+                 * where it is would fail to load it. Keep the entry's slot. */
+                for (size_t k = 0; k + 1 < *ret_words; k += 2)
+                        if ((*ret)[k] == AT_SYSINFO_EHDR && !core_has_page(w, (*ret)[k + 1])) {
+                                (*ret)[k] = AT_IGNORE;
+                                (*ret)[k + 1] = 0;
+                        }
+                return 1;
+        }
+        return 0;
+}
+
 int export_core_from(const struct ckpt_manifest *view, export_page_reader reader, void *userdata,
                      int fd, struct export_result *ret)
 {
         _cleanup_free_ Elf64_Phdr *ph = NULL;
         _cleanup_free_ uint8_t *batch = NULL, *scratch = NULL;
         _cleanup_free_ enum seg_fill *fill = NULL;
+        _cleanup_free_ uint64_t *auxv = NULL;
+        size_t auxv_words = 0;
         struct note_buf notes = {};
         struct core_writer w;
         Elf64_Ehdr eh = {};
@@ -436,7 +538,11 @@ int export_core_from(const struct ckpt_manifest *view, export_page_reader reader
                                   .batch = batch };
 
         /* Step 1: notes, in memory (a few KiB per thread). */
-        r = build_notes(view, &notes);
+        r = find_auxv(&w, &auxv, &auxv_words);
+        if (r < 0)
+                return set_error(ret, r, "cannot read the stack of checkpoint %llu: %s",
+                                 (unsigned long long)view->id, strerror(-r));
+        r = build_notes(view, auxv, auxv_words, &notes);
         if (r < 0) {
                 free(notes.data);
                 return set_error(ret, r, "cannot build the notes: %s", strerror(-r));

@@ -146,7 +146,7 @@ static int freezer_add(struct freezer *f, pid_t tid)
                 f->threads = t;
                 f->n_alloc = n;
         }
-        f->threads[f->n_threads++] = (struct freezer_thread){ .tid = tid, .attached = true };
+        f->threads[f->n_threads++] = (struct freezer_thread){.tid = tid, .attached = true};
         return 0;
 }
 

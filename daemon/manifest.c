@@ -344,8 +344,8 @@ int manifest_compute_delta(const struct ckpt_manifest *parent_view,
         size_t i = 0, j = 0, ri = 0, n_out = 0;
         static const uint8_t zero_key[32];
 
-        if (child_delta == parent_view || child_delta == child_view)
-                return -EINVAL;
+        /* child_delta may be child_view itself (or the parent): the new table
+         * replaces its pages only at the end. */
         for (size_t k = 1; k < np; k++)
                 if (pp[k].addr <= pp[k - 1].addr)
                         return -EINVAL;
@@ -527,8 +527,7 @@ int manifest_apply_delta(struct ckpt_manifest *view, const struct ckpt_manifest 
                 reg = region_walk(delta, &ri, e->addr);
                 if (!reg)
                         continue;
-                if (e->kind == CKPT_PAGE_DATA ||
-                    (e->kind == CKPT_PAGE_ZERO && region_is_ref(reg)))
+                if (e->kind == CKPT_PAGE_DATA || (e->kind == CKPT_PAGE_ZERO && region_is_ref(reg)))
                         out[n_out++] = *e;
         }
 
@@ -598,7 +597,7 @@ int manifest_serialize(const struct ckpt_manifest *m, void **ret_buf, size_t *re
         buf = malloc(size);
         if (!buf)
                 return -ENOMEM;
-        w = (struct wcur){ .p = buf, .size = size };
+        w = (struct wcur){.p = buf, .size = size};
 
         memcpy(h.magic, CKPT_MANIFEST_MAGIC, sizeof(h.magic));
         h.version = htole32(CKPT_MANIFEST_VERSION);
@@ -742,7 +741,7 @@ int manifest_parse(const void *buf, size_t size, struct ckpt_manifest **ret)
         if (!memchr(h.comm, 0, sizeof(h.comm)))
                 return -EBADMSG;
 
-        c = (struct rcur){ .p = buf, .off = sizeof(h), .size = size - CKPT_MANIFEST_TRAILER_SIZE };
+        c = (struct rcur){.p = buf, .off = sizeof(h), .size = size - CKPT_MANIFEST_TRAILER_SIZE};
 
         m = calloc(1, sizeof(*m));
         if (!m)

@@ -155,8 +155,7 @@ static bool flags_match(enum select_mode mode, unsigned f)
         }
 }
 
-static int pagemap_pread_flags(struct pagemap *pm, uint64_t start, uint64_t *ret_entries,
-                               size_t n)
+static int pagemap_pread_flags(struct pagemap *pm, uint64_t start, uint64_t *ret_entries, size_t n)
 {
         size_t want = n * sizeof(uint64_t), got = 0;
         off_t off = (off_t)(start / PAGE_SIZE_4K * sizeof(uint64_t));
@@ -178,7 +177,8 @@ static int pagemap_pread_flags(struct pagemap *pm, uint64_t start, uint64_t *ret
 static unsigned entry_flags(uint64_t e)
 {
         return ((e & PM_PRESENT) ? PAGEMAP_PAGE_PRESENT : 0) |
-               ((e & PM_SWAPPED) ? PAGEMAP_PAGE_SWAPPED : 0) | ((e & PM_FILE) ? PAGEMAP_PAGE_FILE : 0);
+               ((e & PM_SWAPPED) ? PAGEMAP_PAGE_SWAPPED : 0) |
+               ((e & PM_FILE) ? PAGEMAP_PAGE_FILE : 0);
 }
 
 int pagemap_flags(struct pagemap *pm, uint64_t start, uint64_t end, uint8_t *ret_flags)
@@ -249,19 +249,18 @@ static int select_scan(struct pagemap *pm, uint64_t start, uint64_t end, enum se
                         .vec = (uint64_t)(uintptr_t)vec,
                         .vec_len = SCAN_VEC,
                         .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-                        .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE |
-                                       PAGE_IS_PFNZERO,
+                        .return_mask =
+                                PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE | PAGE_IS_PFNZERO,
                 };
                 int n = ioctl(pm->fd, PAGEMAP_SCAN, &arg);
 
                 if (n < 0)
                         return negative_errno();
                 for (int i = 0; i < n; i++) {
-                        unsigned f = ((vec[i].categories & PAGE_IS_PRESENT) ? PAGEMAP_PAGE_PRESENT
-                                                                            : 0) |
-                                     ((vec[i].categories & PAGE_IS_SWAPPED) ? PAGEMAP_PAGE_SWAPPED
-                                                                            : 0) |
-                                     ((vec[i].categories & PAGE_IS_FILE) ? PAGEMAP_PAGE_FILE : 0);
+                        unsigned f =
+                                ((vec[i].categories & PAGE_IS_PRESENT) ? PAGEMAP_PAGE_PRESENT : 0) |
+                                ((vec[i].categories & PAGE_IS_SWAPPED) ? PAGEMAP_PAGE_SWAPPED : 0) |
+                                ((vec[i].categories & PAGE_IS_FILE) ? PAGEMAP_PAGE_FILE : 0);
                         /* Mapped to the shared zero page (a read fault on
                          * never-written anonymous memory): zero, not read. */
                         if (vec[i].categories & PAGE_IS_PFNZERO)

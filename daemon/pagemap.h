@@ -51,8 +51,8 @@ void pagemap_plan_done(struct pagemap_plan *p);
 
 struct pagemap {
         pid_t pid;
-        int fd;       /* /proc/PID/pagemap */
-        bool no_scan; /* PAGEMAP_SCAN unsupported: pread fallback */
+        int fd;        /* /proc/PID/pagemap */
+        bool no_scan;  /* PAGEMAP_SCAN unsupported: pread fallback */
         uint64_t *buf; /* pread chunk */
         size_t buf_entries;
 };

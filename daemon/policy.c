@@ -83,8 +83,9 @@ static int parse_address(const char *s, uint64_t *ret)
                 if (!isxdigit((unsigned char)*s))
                         return -EINVAL;
                 for (; isxdigit((unsigned char)*s); s++) {
-                        unsigned d = isdigit((unsigned char)*s) ? (unsigned)(*s - '0')
-                                                                : (unsigned)(tolower(*s) - 'a' + 10);
+                        unsigned d = isdigit((unsigned char)*s)
+                                             ? (unsigned)(*s - '0')
+                                             : (unsigned)(tolower(*s) - 'a' + 10);
                         if (v >> 60)
                                 return -ERANGE;
                         v = v << 4 | d;
@@ -101,18 +102,9 @@ static const struct {
         const char *suffix;
         uint64_t usec;
 } duration_units[] = {
-        { "us", 1ULL },
-        { "usec", 1ULL },
-        { "ms", 1000ULL },
-        { "msec", 1000ULL },
-        { "s", 1000000ULL },
-        { "sec", 1000000ULL },
-        { "m", 60000000ULL },
-        { "min", 60000000ULL },
-        { "h", 3600000000ULL },
-        { "hr", 3600000000ULL },
-        { "d", 86400000000ULL },
-        { "w", 604800000000ULL },
+        {"us", 1ULL},         {"usec", 1ULL},        {"ms", 1000ULL},       {"msec", 1000ULL},
+        {"s", 1000000ULL},    {"sec", 1000000ULL},   {"m", 60000000ULL},    {"min", 60000000ULL},
+        {"h", 3600000000ULL}, {"hr", 3600000000ULL}, {"d", 86400000000ULL}, {"w", 604800000000ULL},
 };
 
 int parse_duration_usec(const char *s, uint64_t *ret)
@@ -202,9 +194,9 @@ char *format_duration_usec(char *buf, size_t len, uint64_t usec)
                 const char *suffix;
                 uint64_t usec;
         } units[] = {
-                { "w", 604800000000ULL }, { "d", 86400000000ULL }, { "h", 3600000000ULL },
-                { "m", 60000000ULL },     { "s", 1000000ULL },     { "ms", 1000ULL },
-                { "us", 1ULL },
+                {"w", 604800000000ULL}, {"d", 86400000000ULL}, {"h", 3600000000ULL},
+                {"m", 60000000ULL},     {"s", 1000000ULL},     {"ms", 1000ULL},
+                {"us", 1ULL},
         };
         size_t used = 0;
 
@@ -233,8 +225,8 @@ char *format_duration_usec(char *buf, size_t len, uint64_t usec)
 
 static int parse_boolean(const char *s)
 {
-        static const char *const yes[] = { "1", "yes", "y", "true", "t", "on" };
-        static const char *const no[] = { "0", "no", "n", "false", "f", "off" };
+        static const char *const yes[] = {"1", "yes", "y", "true", "t", "on"};
+        static const char *const no[] = {"0", "no", "n", "false", "f", "off"};
 
         for (size_t i = 0; i < ELEMENTSOF(yes); i++)
                 if (strcasecmp(s, yes[i]) == 0)
@@ -282,10 +274,10 @@ static const char *const section_names[_SECTION_MAX] = {
 /* A key handler: 0, or a negative errno with a reason in why. */
 typedef int (*key_parser)(struct policy *p, const char *v, char *why, size_t wlen);
 
-#define WHY(r, ...)                                                            \
-        ({                                                                     \
-                snprintf(why, wlen, __VA_ARGS__);                              \
-                (r);                                                           \
+#define WHY(r, ...)                                                                                \
+        ({                                                                                         \
+                snprintf(why, wlen, __VA_ARGS__);                                                  \
+                (r);                                                                               \
         })
 
 static int strdup_to(char **dst, const char *v)
@@ -319,8 +311,9 @@ static int key_comm(struct policy *p, const char *v, char *why, size_t wlen)
 static int key_exe(struct policy *p, const char *v, char *why, size_t wlen)
 {
         if (v[0] != '/' && v[0] != '*')
-                return WHY(-EINVAL, "Exe= takes an absolute path or a glob starting with '*', "
-                                    "not '%s'",
+                return WHY(-EINVAL,
+                           "Exe= takes an absolute path or a glob starting with '*', "
+                           "not '%s'",
                            v);
         return strdup_to(&p->match_exe, v);
 }
@@ -330,8 +323,7 @@ static int key_cgroup(struct policy *p, const char *v, char *why, size_t wlen)
         size_t n = strlen(v);
 
         if (v[0] != '/')
-                return WHY(-EINVAL, "Cgroup= takes a cgroup path starting with '/', not '%s'",
-                           v);
+                return WHY(-EINVAL, "Cgroup= takes a cgroup path starting with '/', not '%s'", v);
         while (n > 1 && v[n - 1] == '/')
                 n--;
         p->match_cgroup = strndup(v, n);
@@ -351,8 +343,9 @@ static bool is_unit_name(const char *s)
 static int key_unit(struct policy *p, const char *v, char *why, size_t wlen)
 {
         if (!is_unit_name(v))
-                return WHY(-EINVAL, "Unit= takes a unit name ending in .service or .scope, "
-                                    "not '%s'",
+                return WHY(-EINVAL,
+                           "Unit= takes a unit name ending in .service or .scope, "
+                           "not '%s'",
                            v);
         return strdup_to(&p->match_unit, v);
 }
@@ -386,8 +379,9 @@ static int key_interval(struct policy *p, const char *v, char *why, size_t wlen)
         uint64_t u;
 
         if (parse_duration_usec(v, &u) < 0)
-                return WHY(-EINVAL, "Interval= takes a duration (500ms, 30s, 5m, 1h, 1d), "
-                                    "not '%s'",
+                return WHY(-EINVAL,
+                           "Interval= takes a duration (500ms, 30s, 5m, 1h, 1d), "
+                           "not '%s'",
                            v);
         if (u < POLICY_INTERVAL_MIN_USEC)
                 return WHY(-EINVAL, "Interval=%s is below the minimum of 100ms", v);
@@ -423,7 +417,13 @@ static int key_range(struct policy *p, const char *v, char *why, size_t wlen)
         if (!dash)
                 return WHY(-EINVAL, "Range= takes START-END, not '%s'", v);
         *dash = 0;
-        if (parse_address(copy, &start) < 0 || parse_address(dash + 1, &end) < 0)
+        /* "A - B" reads as well as "A-B" */
+        for (char *c = dash; c > copy && isspace((unsigned char)c[-1]); c--)
+                c[-1] = 0;
+        dash++;
+        while (isspace((unsigned char)*dash))
+                dash++;
+        if (parse_address(copy, &start) < 0 || parse_address(dash, &end) < 0)
                 return WHY(-EINVAL, "Range= takes START-END (0x1000-0x2000), not '%s'", v);
         if (start >= end)
                 return WHY(-EINVAL, "Range=%s: the start must be below the end", v);
@@ -433,7 +433,7 @@ static int key_range(struct policy *p, const char *v, char *why, size_t wlen)
         if (!a)
                 return -ENOMEM;
         p->ranges = a;
-        p->ranges[p->n_ranges++] = (struct ckpt_range){ .start = start, .end = end };
+        p->ranges[p->n_ranges++] = (struct ckpt_range){.start = start, .end = end};
         return 0;
 }
 
@@ -475,20 +475,20 @@ static const struct policy_key {
         bool repeatable;
         bool match; /* counts as a [Match] condition */
 } policy_keys[] = {
-        { SECTION_MATCH, "Pid", key_pid, false, true },
-        { SECTION_MATCH, "StartTime", key_start_time, false, false },
-        { SECTION_MATCH, "Comm", key_comm, false, true },
-        { SECTION_MATCH, "Exe", key_exe, false, true },
-        { SECTION_MATCH, "Cgroup", key_cgroup, false, true },
-        { SECTION_MATCH, "Unit", key_unit, false, true },
-        { SECTION_MATCH, "User", key_user, false, true },
-        { SECTION_CHECKPOINT, "Interval", key_interval, false, false },
-        { SECTION_CHECKPOINT, "DirtyTrigger", key_dirty_trigger, false, false },
-        { SECTION_CHECKPOINT, "Range", key_range, true, false },
-        { SECTION_CHECKPOINT, "FullEvery", key_full_every, false, false },
-        { SECTION_CHECKPOINT, "All", key_all, false, false },
-        { SECTION_RETENTION, "Keep", key_keep, false, false },
-        { SECTION_RETENTION, "MaxAge", key_max_age, false, false },
+        {SECTION_MATCH, "Pid", key_pid, false, true},
+        {SECTION_MATCH, "StartTime", key_start_time, false, false},
+        {SECTION_MATCH, "Comm", key_comm, false, true},
+        {SECTION_MATCH, "Exe", key_exe, false, true},
+        {SECTION_MATCH, "Cgroup", key_cgroup, false, true},
+        {SECTION_MATCH, "Unit", key_unit, false, true},
+        {SECTION_MATCH, "User", key_user, false, true},
+        {SECTION_CHECKPOINT, "Interval", key_interval, false, false},
+        {SECTION_CHECKPOINT, "DirtyTrigger", key_dirty_trigger, false, false},
+        {SECTION_CHECKPOINT, "Range", key_range, true, false},
+        {SECTION_CHECKPOINT, "FullEvery", key_full_every, false, false},
+        {SECTION_CHECKPOINT, "All", key_all, false, false},
+        {SECTION_RETENTION, "Keep", key_keep, false, false},
+        {SECTION_RETENTION, "MaxAge", key_max_age, false, false},
 };
 
 _printf_(6, 7) static int fail(int r, char *err, size_t err_len, const char *path, unsigned line,
@@ -533,8 +533,8 @@ static void trim(const char **s, const char **e)
                 (*e)--;
 }
 
-int policy_parse(const char *path, const char *content, size_t len, struct policy **ret,
-                 char *err, size_t err_len)
+int policy_parse(const char *path, const char *content, size_t len, struct policy **ret, char *err,
+                 size_t err_len)
 {
         _cleanup_(policy_freep) struct policy *p = NULL;
         unsigned seen[ELEMENTSOF(policy_keys)] = {}; /* line of the first assignment */
@@ -578,11 +578,11 @@ int policy_parse(const char *path, const char *content, size_t len, struct polic
                 line++;
                 pos = eol ? eol + 1 : end;
                 if ((size_t)(e - s) > POLICY_LINE_MAX)
-                        return fail(-EINVAL, err, err_len, path, line,
-                                    "line longer than %u bytes", POLICY_LINE_MAX);
+                        return fail(-EINVAL, err, err_len, path, line, "line longer than %u bytes",
+                                    POLICY_LINE_MAX);
                 if ((size_t)(e - content) > POLICY_FILE_MAX)
-                        return fail(-E2BIG, err, err_len, path, line,
-                                    "file larger than %u bytes", POLICY_FILE_MAX);
+                        return fail(-E2BIG, err, err_len, path, line, "file larger than %u bytes",
+                                    POLICY_FILE_MAX);
                 trim(&s, &e);
                 if (s == e || *s == '#' || *s == ';')
                         continue;
@@ -593,8 +593,7 @@ int policy_parse(const char *path, const char *content, size_t len, struct polic
 
                         if (e[-1] != ']' || e - s < 3)
                                 return fail(-EINVAL, err, err_len, path, line,
-                                            "bad section header '%.*s'", (int)MIN(e - s, 80),
-                                            s);
+                                            "bad section header '%.*s'", (int)MIN(e - s, 80), s);
                         n = (size_t)(e - s - 2);
                         for (int i = SECTION_MATCH; i < _SECTION_MAX; i++)
                                 if (strlen(section_names[i]) == n &&
@@ -627,8 +626,8 @@ int policy_parse(const char *path, const char *content, size_t len, struct polic
                                 return fail(-EINVAL, err, err_len, path, line,
                                             "missing key before '='");
                         if (klen >= sizeof(key))
-                                return fail(-EINVAL, err, err_len, path, line,
-                                            "unknown key '%.*s'", 40, ks);
+                                return fail(-EINVAL, err, err_len, path, line, "unknown key '%.*s'",
+                                            40, ks);
                         memcpy(key, ks, klen);
                         key[klen] = 0;
                         memcpy(value, vs, vlen);
@@ -644,8 +643,8 @@ int policy_parse(const char *path, const char *content, size_t len, struct polic
                                 break;
                         }
                 if (!k)
-                        return fail(-EINVAL, err, err_len, path, line,
-                                    "unknown key '%s' in [%s]", key, section_names[section]);
+                        return fail(-EINVAL, err, err_len, path, line, "unknown key '%s' in [%s]",
+                                    key, section_names[section]);
                 if (seen[ki] && !k->repeatable)
                         return fail(-EINVAL, err, err_len, path, line,
                                     "%s= given twice (first on line %u)", key, seen[ki]);
@@ -656,8 +655,7 @@ int policy_parse(const char *path, const char *content, size_t len, struct polic
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0)
-                        return fail(r, err, err_len, path, line, "%s",
-                                    why[0] ? why : strerror(-r));
+                        return fail(r, err, err_len, path, line, "%s", why[0] ? why : strerror(-r));
                 if (!seen[ki])
                         seen[ki] = line;
                 if (k->match)
@@ -668,8 +666,7 @@ int policy_parse(const char *path, const char *content, size_t len, struct polic
          * last line when the section is missing). */
         last_line = line ? line : 1;
         if (!any_match)
-                return fail(-EINVAL, err, err_len, path,
-                            header_line[SECTION_MATCH] ?: last_line,
+                return fail(-EINVAL, err, err_len, path, header_line[SECTION_MATCH] ?: last_line,
                             "[Match] needs at least one of Pid=, Comm=, Exe=, Cgroup=, Unit=, "
                             "User=");
         if (p->match_start_time && !p->match_pid)
@@ -705,9 +702,6 @@ int policy_load_file(const char *path, struct policy **ret, char *err, size_t er
                 return fail(-EISDIR, err, err_len, path, 0, "is a directory");
         if (!S_ISREG(st.st_mode))
                 return fail(-EBADFD, err, err_len, path, 0, "not a regular file");
-        if ((uint64_t)st.st_size > POLICY_FILE_MAX)
-                return fail(-E2BIG, err, err_len, path, 0, "larger than %u bytes",
-                            POLICY_FILE_MAX);
 
         /* Read up to one byte more than allowed: the file may grow. */
         buf = malloc(POLICY_FILE_MAX + 1);
@@ -819,7 +813,7 @@ static char *unit_from_cgroup(const char *cg)
 int proc_info_read(pid_t pid, struct proc_info *ret)
 {
         _cleanup_close_ int dir_fd = -EBADF;
-        struct proc_info info = { .pid = pid };
+        struct proc_info info = {.pid = pid};
         char path[64], buf[8192], *line;
         uint64_t again;
         ssize_t k;
@@ -1050,8 +1044,7 @@ static int collect_dir(struct policy_set *s, const char *dir, size_t dir_index,
                 if (errno == ENOENT)
                         return 0;
                 r = negative_errno();
-                snprintf(msg, sizeof(msg), "%s: cannot read the directory: %s", dir,
-                         strerror(-r));
+                snprintf(msg, sizeof(msg), "%s: cannot read the directory: %s", dir, strerror(-r));
                 return policy_set_add_error(s, dir, r, msg);
         }
         while ((errno = 0, de = readdir(d))) {
@@ -1080,7 +1073,7 @@ static int collect_dir(struct policy_set *s, const char *dir, size_t dir_index,
                         }
                         *entries = a;
                         e = &a[(*n_entries)++];
-                        *e = (struct policy_entry){ .name = strdup(de->d_name) };
+                        *e = (struct policy_entry){.name = strdup(de->d_name)};
                         if (!e->name) {
                                 free(path);
                                 (*n_entries)--;
@@ -1095,8 +1088,7 @@ static int collect_dir(struct policy_set *s, const char *dir, size_t dir_index,
                 char msg[POLICY_ERROR_MAX];
 
                 r = negative_errno();
-                snprintf(msg, sizeof(msg), "%s: cannot read the directory: %s", dir,
-                         strerror(-r));
+                snprintf(msg, sizeof(msg), "%s: cannot read the directory: %s", dir, strerror(-r));
                 r = policy_set_add_error(s, dir, r, msg);
         }
         closedir(d);
@@ -1294,8 +1286,7 @@ int policy_write_runtime(const char *dir, pid_t pid, uint64_t interval_usec, uns
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
                 return negative_errno();
-        if (fchmod(fd, 0644) < 0 || (r = write_all(fd, content, (size_t)k)) < 0 ||
-            fsync(fd) < 0) {
+        if (fchmod(fd, 0644) < 0 || (r = write_all(fd, content, (size_t)k)) < 0 || fsync(fd) < 0) {
                 r = r < 0 ? r : negative_errno();
                 unlink(tmp);
                 return r;

@@ -131,8 +131,8 @@ struct policy {
  * large), -ENOENT for an unknown User= name, -ENOMEM; err (if given) gets
  * "PATH:LINE: reason".
  */
-int policy_parse(const char *path, const char *content, size_t len, struct policy **ret,
-                 char *err, size_t err_len);
+int policy_parse(const char *path, const char *content, size_t len, struct policy **ret, char *err,
+                 size_t err_len);
 /* Read and parse a file; -errno of open/read also comes with "PATH: reason". */
 int policy_load_file(const char *path, struct policy **ret, char *err, size_t err_len);
 struct policy *policy_free(struct policy *p);
@@ -192,8 +192,7 @@ const struct policy *policy_set_match(const struct policy_set *s, pid_t pid,
 size_t policy_set_n_errors(const struct policy_set *s);
 const struct policy_error *policy_set_error(const struct policy_set *s, size_t i);
 
-#define POLICY_SET_FOREACH(p, s, i)                                            \
-        for ((i) = 0; ((p) = policy_set_get((s), (i))); (i)++)
+#define POLICY_SET_FOREACH(p, s, i) for ((i) = 0; ((p) = policy_set_get((s), (i))); (i)++)
 
 /*
  * Write DIR/pid-PID.policy (DIR is created if missing) matching PID and its

@@ -270,7 +270,7 @@ static int push_range(struct ckpt_range **v, size_t *n, size_t *n_alloc, uint64_
                 *v = t;
                 *n_alloc = k;
         }
-        (*v)[(*n)++] = (struct ckpt_range){ start, end };
+        (*v)[(*n)++] = (struct ckpt_range){start, end};
         return 0;
 }
 

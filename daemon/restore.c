@@ -238,6 +238,7 @@ int restore_run(struct ckpt_store *s, const struct restore_request *req,
         uint64_t t0 = now_ns(), t_freeze;
         char path[64];
         uid_t owner;
+        bool exact;
         int r;
 
         /* Step 1: the checkpoint and the rights. */
@@ -276,12 +277,16 @@ int restore_run(struct ckpt_store *s, const struct restore_request *req,
         r = procmaps_read(req->pid, &cur, &n_cur);
         if (r < 0)
                 goto out;
+        /* A checkpoint of the whole address space must find each region
+         * exactly as it was; one taken of ranges (its regions clipped to
+         * them) or a restore of ranges needs them mapped only. */
+        exact = req->n_ranges == 0 && !(view->flags & CKPT_MF_RANGES);
         for (size_t i = 0; i < n_chosen; i++) {
                 const struct ckpt_region *rg = &chosen[i];
 
                 if (rg->flags & CKPT_REGION_SPECIAL)
                         continue;
-                if (!shape_ok(cur, n_cur, rg->start, rg->end, req->n_ranges == 0)) {
+                if (!shape_ok(cur, n_cur, rg->start, rg->end, exact)) {
                         snprintf(ret->error, sizeof(ret->error),
                                  "region 0x%llx-0x%llx (%s) of checkpoint %llu %s in process %d; "
                                  "restrict the restore with --range to what exists",

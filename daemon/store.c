@@ -52,8 +52,8 @@
 #define ZSTD_LEVEL 1
 /* Estimated entropy (bits per byte, from a sample) above which zstd is not
  * even tried: such pages do not shrink and compressing them costs more than
- * hashing them. Random data estimates ~7.8 here. */
-#define ENTROPY_RAW_THRESHOLD 7.5
+ * hashing them. Random data estimates ~7.6 here (512 samples). */
+#define ENTROPY_RAW_THRESHOLD 7.2
 
 unsigned store_threads = 0;
 uint64_t store_pack_roll_size = 256ULL << 20;
@@ -88,10 +88,10 @@ struct pending {
 struct put_worker {
         struct sha256_ctx *sha;
         ZSTD_CCtx *zc;
-        uint8_t *cbuf;                  /* CHUNK_PAGES x PAGE compressed frames */
-        struct ckpt_pack_object *hdrs;  /* CHUNK_PAGES */
-        uint32_t *obj_page;             /* page index (in chunk) of each object */
-        struct iovec *iov;              /* 2 x CHUNK_PAGES */
+        uint8_t *cbuf;                 /* CHUNK_PAGES x PAGE compressed frames */
+        struct ckpt_pack_object *hdrs; /* CHUNK_PAGES */
+        uint32_t *obj_page;            /* page index (in chunk) of each object */
+        struct iovec *iov;             /* 2 x CHUNK_PAGES */
         MDB_txn *rtxn;
         pthread_t thread;
         struct put_job *job;
@@ -127,8 +127,8 @@ struct ckpt_store {
         bool unsynced;
         bool packs_dir_dirty;
 
-        pthread_mutex_t packs_lock;
-        int *pack_fds; /* by pack number, -EBADF when not open */
+        pthread_rwlock_t packs_lock; /* write-held to open or close a pack fd */
+        int *pack_fds;               /* by pack number, -EBADF when not open */
         size_t n_pack_fds;
 
         pthread_mutex_t dctx_lock;
@@ -189,7 +189,7 @@ static bool page_is_zero(const uint8_t *p)
         return acc == 0;
 }
 
-static float entropy_table[1025]; /* c * log2(c) */
+static float entropy_table[513]; /* c * log2(c) */
 static pthread_once_t entropy_once = PTHREAD_ONCE_INIT;
 
 /* log2 without libm (the table is built once): exponent, then the mantissa
@@ -219,19 +219,27 @@ static void entropy_init(void)
                 entropy_table[c] = (float)(c * log2_small(c));
 }
 
-/* Sample 8 consecutive bytes every 32 (1024 bytes): whole 64-bit words, so
- * arrays of small integers or pointers show their zero high bytes. */
+/* Sample 8 consecutive bytes every 64 (512 bytes): whole 64-bit words, so
+ * arrays of small integers or pointers show their zero high bytes. Two
+ * histograms halve the store-to-load dependencies on repeated bytes. */
 static bool page_looks_incompressible(const uint8_t *p)
 {
-        uint16_t h[256] = {};
+        uint16_t h0[256] = {}, h1[256] = {};
         float sum = 0;
 
-        for (size_t i = 0; i < PAGE; i += 32)
-                for (size_t k = 0; k < 8; k++)
-                        h[p[i + k]]++;
+        for (size_t i = 0; i < PAGE; i += 64) {
+                h0[p[i]]++;
+                h1[p[i + 1]]++;
+                h0[p[i + 2]]++;
+                h1[p[i + 3]]++;
+                h0[p[i + 4]]++;
+                h1[p[i + 5]]++;
+                h0[p[i + 6]]++;
+                h1[p[i + 7]]++;
+        }
         for (size_t b = 0; b < 256; b++)
-                sum += entropy_table[h[b]];
-        return 10.0f - sum / 1024.0f > ENTROPY_RAW_THRESHOLD;
+                sum += entropy_table[h0[b] + h1[b]];
+        return 9.0f - sum / 512.0f > ENTROPY_RAW_THRESHOLD;
 }
 
 static int pwrite_all(int fd, const void *buf, size_t n, uint64_t off)
@@ -428,8 +436,7 @@ static int store_grow_map(struct ckpt_store *s, uint64_t seen)
         }
         pthread_rwlock_unlock(&s->env_lock);
         if (r == 0)
-                log_debug("store: index map grown to %llu bytes",
-                          (unsigned long long)s->map_size);
+                log_debug("store: index map grown to %llu bytes", (unsigned long long)s->map_size);
         return r;
 }
 
@@ -491,7 +498,7 @@ static int index_get(struct ckpt_store *s, MDB_txn *txn, uint32_t owner, const u
                      struct pending_entry *ret)
 {
         uint8_t k[36];
-        MDB_val key = { .mv_size = sizeof(k), .mv_data = k }, val;
+        MDB_val key = {.mv_size = sizeof(k), .mv_data = k}, val;
         struct index_val iv;
         int r;
 
@@ -537,7 +544,7 @@ static int pack_get_fd(struct ckpt_store *s, uint32_t pack)
         char name[32];
         int r, fd;
 
-        pthread_mutex_lock(&s->packs_lock);
+        pthread_rwlock_wrlock(&s->packs_lock);
         r = pack_fd_slot(s, pack);
         if (r < 0)
                 goto out;
@@ -545,15 +552,38 @@ static int pack_get_fd(struct ckpt_store *s, uint32_t pack)
                 snprintf(name, sizeof(name), "pack-%08u.pack", pack);
                 fd = openat(s->packs_fd, name, O_RDONLY | O_CLOEXEC);
                 if (fd < 0) {
-                        r = errno == ENOENT ? -EBADMSG : negative_errno();
+                        r = negative_errno();
                         goto out;
                 }
                 s->pack_fds[pack] = fd;
         }
         r = s->pack_fds[pack];
 out:
-        pthread_mutex_unlock(&s->packs_lock);
+        pthread_rwlock_unlock(&s->packs_lock);
         return r;
+}
+
+/* Read from a pack while no one can close its descriptor. */
+static int pack_pread(struct ckpt_store *s, uint32_t pack, void *buf, size_t n, uint64_t off,
+                      size_t *ret_read)
+{
+        for (unsigned attempt = 0; attempt < 2; attempt++) {
+                int fd = -EBADF, r;
+
+                pthread_rwlock_rdlock(&s->packs_lock);
+                if (pack < s->n_pack_fds)
+                        fd = s->pack_fds[pack];
+                if (fd >= 0) {
+                        r = pread_all(fd, buf, n, off, ret_read);
+                        pthread_rwlock_unlock(&s->packs_lock);
+                        return r;
+                }
+                pthread_rwlock_unlock(&s->packs_lock);
+                r = pack_get_fd(s, pack);
+                if (r < 0)
+                        return r;
+        }
+        return -EBADF;
 }
 
 static int pack_create(struct ckpt_store *s, uint32_t pack)
@@ -575,13 +605,13 @@ static int pack_create(struct ckpt_store *s, uint32_t pack)
                 (void)unlinkat(s->packs_fd, name, 0);
                 return r;
         }
-        pthread_mutex_lock(&s->packs_lock);
+        pthread_rwlock_wrlock(&s->packs_lock);
         r = pack_fd_slot(s, pack);
         if (r == 0) {
                 safe_close(s->pack_fds[pack]);
                 s->pack_fds[pack] = TAKE_FD(fd);
         }
-        pthread_mutex_unlock(&s->packs_lock);
+        pthread_rwlock_unlock(&s->packs_lock);
         if (r < 0) {
                 (void)unlinkat(s->packs_fd, name, 0);
                 return r;
@@ -595,10 +625,10 @@ static void pack_remove(struct ckpt_store *s, uint32_t pack)
         char name[32];
 
         snprintf(name, sizeof(name), "pack-%08u.pack", pack);
-        pthread_mutex_lock(&s->packs_lock);
+        pthread_rwlock_wrlock(&s->packs_lock);
         if (pack < s->n_pack_fds)
                 s->pack_fds[pack] = safe_close(s->pack_fds[pack]);
-        pthread_mutex_unlock(&s->packs_lock);
+        pthread_rwlock_unlock(&s->packs_lock);
         (void)unlinkat(s->packs_fd, name, 0);
 }
 
@@ -607,9 +637,9 @@ static int pack_cur_fd(struct ckpt_store *s)
 {
         int fd;
 
-        pthread_mutex_lock(&s->packs_lock);
+        pthread_rwlock_wrlock(&s->packs_lock);
         fd = s->cur_pack < s->n_pack_fds ? s->pack_fds[s->cur_pack] : -EBADF;
-        pthread_mutex_unlock(&s->packs_lock);
+        pthread_rwlock_unlock(&s->packs_lock);
         return fd;
 }
 
@@ -629,6 +659,26 @@ static int pack_roll(struct ckpt_store *s)
         pthread_mutex_unlock(&s->pending_lock);
         log_debug("store: started pack %u", s->cur_pack);
         return 0;
+}
+
+/* Undo appends under put_lock: remove packs started since, cut the one that
+ * was current back to where it was. */
+static void packs_rollback(struct ckpt_store *s, uint32_t start_pack, uint64_t start_off,
+                           bool start_unsynced)
+{
+        int fd;
+
+        for (uint32_t p = s->cur_pack; p > start_pack; p--)
+                pack_remove(s, p);
+        pthread_mutex_lock(&s->pending_lock);
+        s->cur_pack = start_pack;
+        s->cur_off = start_off;
+        s->unsynced = start_unsynced;
+        pthread_mutex_unlock(&s->pending_lock);
+        fd = pack_cur_fd(s);
+        if (fd >= 0 && ftruncate(fd, (off_t)start_off) < 0)
+                log_debug_errno(negative_errno(),
+                                "store: cannot truncate pack %u back, ignoring: %m", start_pack);
 }
 
 /* ---------------------------------------------------------------- put path */
@@ -690,8 +740,7 @@ static int put_chunk_prepare(struct put_job *j, struct put_worker *w, size_t fir
 
         /* Dedup against the index and the pending table; keep the new ones. */
         pthread_rwlock_rdlock(&s->env_lock);
-        r = w->rtxn ? mdb_txn_renew(w->rtxn)
-                    : mdb_txn_begin(s->env, NULL, MDB_RDONLY, &w->rtxn);
+        r = w->rtxn ? mdb_txn_renew(w->rtxn) : mdb_txn_begin(s->env, NULL, MDB_RDONLY, &w->rtxn);
         if (r != 0) {
                 pthread_rwlock_unlock(&s->env_lock);
                 return mdb_to_errno(r);
@@ -788,7 +837,7 @@ static int put_chunk_write(struct put_job *j, struct put_worker *w, size_t first
                 r = pending_add(&s->pending, &e);
                 if (r < 0)
                         break;
-                w->iov[n_iov++] = (struct iovec){ (void *)h, sizeof(*h) };
+                w->iov[n_iov++] = (struct iovec){(void *)h, sizeof(*h)};
                 w->iov[n_iov++] = (struct iovec){
                         h->codec == CKPT_CODEC_ZSTD ? (void *)(w->cbuf + o * PAGE)
                                                     : (void *)(j->pages + (first + k) * PAGE),
@@ -916,26 +965,12 @@ int store_put_pages(struct ckpt_store *s, uint32_t owner, const void *pages, siz
 
         r = j.error;
         if (r < 0) {
-                int fd;
-
                 /* Leave the store as it was: drop what this call added to the
-                 * pending table, remove packs it started, cut the one it began
-                 * in back to where it was. */
+                 * pending table, then the bytes it appended. */
                 pthread_mutex_lock(&s->pending_lock);
                 pending_truncate(&s->pending, start_pending);
                 pthread_mutex_unlock(&s->pending_lock);
-                for (uint32_t p = s->cur_pack; p > start_pack; p--)
-                        pack_remove(s, p);
-                pthread_mutex_lock(&s->pending_lock);
-                s->cur_pack = start_pack;
-                s->cur_off = start_off;
-                s->unsynced = start_unsynced;
-                pthread_mutex_unlock(&s->pending_lock);
-                fd = pack_cur_fd(s);
-                if (fd >= 0 && ftruncate(fd, (off_t)start_off) < 0)
-                        log_debug_errno(negative_errno(),
-                                        "store: cannot truncate pack %u back, ignoring: %m",
-                                        start_pack);
+                packs_rollback(s, start_pack, start_off, start_unsynced);
                 log_debug_errno(r, "store: writing %zu pages failed: %m", n);
         } else if (ret_new_bytes)
                 *ret_new_bytes = j.new_bytes;
@@ -965,16 +1000,16 @@ static int lookup_in_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
 static int store_locate(struct ckpt_store *s, uint32_t owner, const uint8_t key[32],
                         struct pending_entry *ret)
 {
-        struct lookup_ctx c = { owner, key, ret };
+        struct lookup_ctx c = {owner, key, ret};
         const struct pending_entry *e;
 
         pthread_mutex_lock(&s->pending_lock);
         e = pending_find(&s->pending, owner, key);
         if (e) {
                 /* Being appended right now and not fully written yet. */
-                bool written = !(e->pack == s->cur_pack &&
-                                 e->offset + sizeof(struct ckpt_pack_object) + e->clen >
-                                         s->cur_off);
+                bool written =
+                        !(e->pack == s->cur_pack &&
+                          e->offset + sizeof(struct ckpt_pack_object) + e->clen > s->cur_off);
                 if (written)
                         *ret = *e;
                 pthread_mutex_unlock(&s->pending_lock);
@@ -1026,21 +1061,26 @@ int store_get_page(struct ckpt_store *s, uint32_t owner, const uint8_t key[32], 
         uint8_t digest[32];
         struct pending_entry e;
         size_t got;
-        int fd, r;
+        int r;
 
         if (!s || !key || !ret_page)
                 return -EINVAL;
-        r = store_locate(s, owner, key, &e);
-        if (r < 0)
-                return r;
-        if (e.clen > PAGE || (e.codec != CKPT_CODEC_RAW && e.codec != CKPT_CODEC_ZSTD))
-                return -EBADMSG;
-        fd = pack_get_fd(s, e.pack);
-        if (fd < 0)
-                return fd;
-        r = pread_all(fd, buf, sizeof(h) + e.clen, e.offset, &got);
-        if (r < 0)
-                return r;
+        for (unsigned attempt = 0;; attempt++) {
+                r = store_locate(s, owner, key, &e);
+                if (r < 0)
+                        return r;
+                if (e.clen > PAGE || (e.codec != CKPT_CODEC_RAW && e.codec != CKPT_CODEC_ZSTD))
+                        return -EBADMSG;
+                r = pack_pread(s, e.pack, buf, sizeof(h) + e.clen, e.offset, &got);
+                /* A repack moved it between the lookup and the read. */
+                if (r == -ENOENT && attempt == 0)
+                        continue;
+                if (r == -ENOENT)
+                        return -EBADMSG;
+                if (r < 0)
+                        return r;
+                break;
+        }
         if (got != sizeof(h) + e.clen)
                 return -EBADMSG; /* truncated pack */
 
@@ -1077,7 +1117,7 @@ int store_get_page(struct ckpt_store *s, uint32_t owner, const uint8_t key[32], 
 
 static int meta_get_u64(struct ckpt_store *s, MDB_txn *txn, const char *name, uint64_t *ret)
 {
-        MDB_val key = { .mv_size = strlen(name), .mv_data = (void *)name }, val;
+        MDB_val key = {.mv_size = strlen(name), .mv_data = (void *)name}, val;
         uint64_t v;
         int r;
 
@@ -1097,9 +1137,9 @@ static int meta_get_u64(struct ckpt_store *s, MDB_txn *txn, const char *name, ui
 
 static int meta_put_u64(struct ckpt_store *s, MDB_txn *txn, const char *name, uint64_t v)
 {
-        MDB_val key = { .mv_size = strlen(name), .mv_data = (void *)name };
+        MDB_val key = {.mv_size = strlen(name), .mv_data = (void *)name};
         uint64_t le = htole64(v);
-        MDB_val val = { .mv_size = sizeof(le), .mv_data = &le };
+        MDB_val val = {.mv_size = sizeof(le), .mv_data = &le};
 
         return mdb_to_errno(mdb_put(txn, s->db_meta, &key, &val, 0));
 }
@@ -1120,8 +1160,8 @@ static int commit_pending_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata
                         .codec = e->codec,
                 };
                 uint8_t k[36];
-                MDB_val key = { .mv_size = sizeof(k), .mv_data = k };
-                MDB_val val = { .mv_size = sizeof(iv), .mv_data = &iv };
+                MDB_val key = {.mv_size = sizeof(k), .mv_data = k};
+                MDB_val val = {.mv_size = sizeof(iv), .mv_data = &iv};
 
                 key_of(e->owner, e->key, k);
                 r = mdb_put(txn, s->db_objects, &key, &val, MDB_NOOVERWRITE);
@@ -1137,13 +1177,10 @@ static int commit_pending_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata
         return meta_put_u64(s, txn, "stored_bytes", stored + bytes);
 }
 
-int store_sync(struct ckpt_store *s)
+/* Called with put_lock held. */
+static int store_sync_locked(struct ckpt_store *s)
 {
         int r = 0;
-
-        if (!s)
-                return -EINVAL;
-        pthread_mutex_lock(&s->put_lock);
 
         /* Step 1: the pack bytes reach the disk. */
         if (s->unsynced) {
@@ -1191,6 +1228,17 @@ int store_sync(struct ckpt_store *s)
                 pthread_mutex_unlock(&s->pending_lock);
         }
 out:
+        return r;
+}
+
+int store_sync(struct ckpt_store *s)
+{
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        pthread_mutex_lock(&s->put_lock);
+        r = store_sync_locked(s);
         pthread_mutex_unlock(&s->put_lock);
         return r;
 }
@@ -1260,7 +1308,7 @@ static int get_entry_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
 
 int store_get_entry(struct ckpt_store *s, uint64_t id, struct store_catalog_entry *ret)
 {
-        struct entry_ctx c = { id, ret };
+        struct entry_ctx c = {id, ret};
 
         if (!s || !ret)
                 return -EINVAL;
@@ -1345,7 +1393,7 @@ static int last_of_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
 
 int store_last_of(struct ckpt_store *s, int32_t pid, uint64_t start_time, uint64_t *ret_id)
 {
-        struct last_ctx c = { pid, start_time, 0 };
+        struct last_ctx c = {pid, start_time, 0};
         int r;
 
         if (!s || !ret_id)
@@ -1436,7 +1484,7 @@ static void cache_put(struct ckpt_store *s, uint64_t id, struct ckpt_manifest *v
                         break;
         }
         manifest_free(s->cache[victim].view);
-        s->cache[victim] = (struct view_slot){ .id = id, .stamp = ++s->cache_stamp, .view = view };
+        s->cache[victim] = (struct view_slot){.id = id, .stamp = ++s->cache_stamp, .view = view};
         pthread_mutex_unlock(&s->cache_lock);
 }
 
@@ -1550,7 +1598,7 @@ struct commit_ctx {
 static int catalog_put_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
 {
         struct commit_ctx *c = userdata;
-        MDB_val key, val = { .mv_size = sizeof(*c->e), .mv_data = (void *)c->e };
+        MDB_val key, val = {.mv_size = sizeof(*c->e), .mv_data = (void *)c->e};
         uint64_t be;
 
         id_key(c->e->id, &be, &key);
@@ -1653,7 +1701,7 @@ int store_commit(struct ckpt_store *s, const struct ckpt_manifest *m)
                 .chain_depth = depth,
         };
         memcpy(e.comm, m->comm, sizeof(e.comm) - 1);
-        r = store_write_txn(s, catalog_put_txn, &(struct commit_ctx){ &e });
+        r = store_write_txn(s, catalog_put_txn, &(struct commit_ctx){&e});
         if (r < 0) {
                 char name[32];
 
@@ -1663,6 +1711,391 @@ int store_commit(struct ckpt_store *s, const struct ckpt_manifest *m)
         }
         cache_put(s, m->id, TAKE_PTR(view));
         return 0;
+}
+
+/* ---------------------------------------------------- delete and reclaim */
+
+static void cache_drop(struct ckpt_store *s, uint64_t id)
+{
+        pthread_mutex_lock(&s->cache_lock);
+        for (size_t i = 0; i < VIEW_CACHE_SIZE; i++)
+                if (s->cache[i].view && s->cache[i].id == id) {
+                        s->cache[i].view = manifest_free(s->cache[i].view);
+                        s->cache[i].id = 0;
+                }
+        pthread_mutex_unlock(&s->cache_lock);
+}
+
+static int catalog_set_full_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
+{
+        struct store_catalog_entry e;
+        struct entry_ctx c = {*(uint64_t *)userdata, &e};
+        MDB_val key, val = {.mv_size = sizeof(e), .mv_data = &e};
+        uint64_t be;
+        int r;
+
+        r = get_entry_txn(s, txn, &c);
+        if (r < 0)
+                return r;
+        e.kind = CKPT_MANIFEST_FULL;
+        e.chain_depth = 0;
+        id_key(e.id, &be, &key);
+        return mdb_to_errno(mdb_put(txn, s->db_catalog, &key, &val, 0));
+}
+
+int store_rewrite_full(struct ckpt_store *s, uint64_t id)
+{
+        _cleanup_(manifest_freep) struct ckpt_manifest *view = NULL;
+        _cleanup_free_ void *buf = NULL;
+        struct store_catalog_entry e;
+        size_t size;
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        r = store_get_entry(s, id, &e);
+        if (r < 0)
+                return r;
+        r = store_view(s, id, &view);
+        if (r < 0)
+                return r;
+        view->kind = CKPT_MANIFEST_FULL;
+        r = manifest_serialize(view, &buf, &size);
+        if (r < 0)
+                return r;
+        /* rename() replaces the DELTA atomically: readers see one or the other. */
+        r = write_manifest_file(s, id, buf, size);
+        if (r < 0)
+                return r;
+        return store_write_txn(s, catalog_set_full_txn, &id);
+}
+
+static int catalog_del_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
+{
+        MDB_val key;
+        uint64_t be;
+
+        id_key(*(uint64_t *)userdata, &be, &key);
+        return mdb_to_errno(mdb_del(txn, s->db_catalog, &key, NULL));
+}
+
+int store_remove_checkpoint(struct ckpt_store *s, uint64_t id)
+{
+        char name[32];
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        /* The catalog first: a crash in between leaves an orphaned file,
+         * never an entry without its manifest. */
+        r = store_write_txn(s, catalog_del_txn, &id);
+        if (r < 0)
+                return r;
+        cache_drop(s, id);
+        manifest_name(id, name);
+        if (unlinkat(s->manifests_fd, name, 0) < 0 && errno != ENOENT)
+                return negative_errno();
+        if (fsync(s->manifests_fd) < 0)
+                return negative_errno();
+        return 0;
+}
+
+static void object_from_kv(const MDB_val *key, const MDB_val *val, struct store_object *o)
+{
+        struct index_val iv;
+        uint32_t be;
+
+        memcpy(&be, key->mv_data, 4);
+        memcpy(&iv, val->mv_data, sizeof(iv));
+        o->owner = be32toh(be);
+        memcpy(o->key, (const uint8_t *)key->mv_data + 4, 32);
+        o->pack = le32toh(iv.pack);
+        o->offset = le64toh(iv.offset);
+        o->clen = le32toh(iv.clen);
+        o->codec = iv.codec;
+}
+
+struct foreach_ctx {
+        int (*cb)(const struct store_object *o, void *userdata);
+        void *userdata;
+        uint32_t only_pack; /* 0: all */
+        struct store_object *v;
+        size_t n, cap;
+};
+
+static int foreach_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
+{
+        struct foreach_ctx *c = userdata;
+        MDB_cursor *cur = NULL;
+        MDB_val key, val;
+        int r, k = 0;
+
+        r = mdb_cursor_open(txn, s->db_objects, &cur);
+        if (r != 0)
+                return mdb_to_errno(r);
+        for (r = mdb_cursor_get(cur, &key, &val, MDB_FIRST); r == 0;
+             r = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+                struct store_object o;
+
+                if (key.mv_size != 36 || val.mv_size != sizeof(struct index_val)) {
+                        k = -EBADMSG;
+                        break;
+                }
+                object_from_kv(&key, &val, &o);
+                if (c->cb) {
+                        k = c->cb(&o, c->userdata);
+                        if (k < 0)
+                                break;
+                        continue;
+                }
+                if (o.pack != c->only_pack)
+                        continue;
+                if (c->n == c->cap) {
+                        size_t cap = MAX((size_t)256, c->cap * 2);
+                        struct store_object *v = realloc(c->v, cap * sizeof(*v));
+
+                        if (!v) {
+                                k = -ENOMEM;
+                                break;
+                        }
+                        c->v = v;
+                        c->cap = cap;
+                }
+                c->v[c->n++] = o;
+        }
+        mdb_cursor_close(cur);
+        if (k < 0)
+                return k;
+        return r == MDB_NOTFOUND ? 0 : mdb_to_errno(r);
+}
+
+int store_foreach_object(struct ckpt_store *s,
+                         int (*cb)(const struct store_object *o, void *userdata), void *userdata)
+{
+        struct foreach_ctx c = {.cb = cb, .userdata = userdata};
+        int r;
+
+        if (!s || !cb)
+                return -EINVAL;
+        r = store_sync(s);
+        if (r < 0)
+                return r;
+        return store_read_txn(s, foreach_txn, &c);
+}
+
+struct repack_commit {
+        const struct store_object *v;
+        const uint64_t *new_off; /* UINT64_MAX: dropped */
+        const uint32_t *new_pack;
+        size_t n;
+        uint64_t removed_bytes;
+};
+
+static int repack_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
+{
+        struct repack_commit *c = userdata;
+        uint64_t stored;
+        int r;
+
+        for (size_t i = 0; i < c->n; i++) {
+                const struct store_object *o = &c->v[i];
+                uint8_t k[36];
+                MDB_val key = {.mv_size = sizeof(k), .mv_data = k};
+
+                key_of(o->owner, o->key, k);
+                if (c->new_off[i] == UINT64_MAX) {
+                        r = mdb_del(txn, s->db_objects, &key, NULL);
+                        if (r != 0 && r != MDB_NOTFOUND)
+                                return mdb_to_errno(r);
+                } else {
+                        struct index_val iv = {
+                                .pack = htole32(c->new_pack[i]),
+                                .offset = htole64(c->new_off[i]),
+                                .clen = htole32(o->clen),
+                                .codec = o->codec,
+                        };
+                        MDB_val val = {.mv_size = sizeof(iv), .mv_data = &iv};
+
+                        r = mdb_put(txn, s->db_objects, &key, &val, 0);
+                        if (r != 0)
+                                return mdb_to_errno(r);
+                }
+        }
+        r = meta_get_u64(s, txn, "stored_bytes", &stored);
+        if (r < 0)
+                return r;
+        return meta_put_u64(s, txn, "stored_bytes",
+                            stored > c->removed_bytes ? stored - c->removed_bytes : 0);
+}
+
+int store_repack(struct ckpt_store *s, uint32_t pack,
+                 bool (*live)(uint32_t owner, const uint8_t key[32], void *userdata),
+                 void *userdata, struct store_repack_result *ret)
+{
+        struct foreach_ctx c = {.only_pack = pack};
+        struct store_repack_result res = {};
+        uint8_t buf[sizeof(struct ckpt_pack_object) + PAGE];
+        _cleanup_free_ uint64_t *new_off = NULL;
+        _cleanup_free_ uint32_t *new_pack = NULL;
+        uint32_t start_pack;
+        uint64_t start_off;
+        bool start_unsynced, wrote = false;
+        int r;
+
+        if (!s || !live || pack == 0)
+                return -EINVAL;
+        pthread_mutex_lock(&s->put_lock);
+
+        /* Step 1: a clean state: everything written is in the index, and the
+         * pack to rewrite is not the one being appended to. */
+        r = store_sync_locked(s);
+        if (r < 0)
+                goto out;
+        if (pack > s->cur_pack) {
+                r = -ENOENT;
+                goto out;
+        }
+        if (pack == s->cur_pack) {
+                r = pack_roll(s);
+                if (r < 0)
+                        goto out;
+                s->unsynced = false; /* only a header so far; the dir fsync covers the name */
+        }
+        r = store_read_txn(s, foreach_txn, &c);
+        if (r < 0)
+                goto out;
+        new_off = calloc(MAX(c.n, (size_t)1), sizeof(*new_off));
+        new_pack = calloc(MAX(c.n, (size_t)1), sizeof(*new_pack));
+        if (!new_off || !new_pack) {
+                r = -ENOMEM;
+                goto out;
+        }
+
+        /* Step 2: copy the live objects, bytes as they are (a damaged one
+         * stays detectably damaged). */
+        start_pack = s->cur_pack;
+        start_off = s->cur_off;
+        start_unsynced = s->unsynced;
+        for (size_t i = 0; i < c.n; i++) {
+                const struct store_object *o = &c.v[i];
+                size_t len = sizeof(struct ckpt_pack_object) + o->clen, got = 0;
+                int fd;
+
+                new_off[i] = UINT64_MAX;
+                if (!live(o->owner, o->key, userdata) || o->clen > PAGE) {
+                        res.objects_removed++;
+                        res.bytes_removed += len;
+                        continue;
+                }
+                r = pack_pread(s, pack, buf, len, o->offset, &got);
+                if (r < 0)
+                        break;
+                if (got != len) { /* unreadable already: nothing to keep */
+                        res.objects_removed++;
+                        res.bytes_removed += len;
+                        continue;
+                }
+                if (s->cur_off >= store_pack_roll_size) {
+                        r = pack_roll(s);
+                        if (r < 0)
+                                break;
+                }
+                fd = pack_cur_fd(s);
+                r = fd < 0 ? -EBADF : pwrite_all(fd, buf, len, s->cur_off);
+                if (r < 0)
+                        break;
+                new_off[i] = s->cur_off;
+                new_pack[i] = s->cur_pack;
+                pthread_mutex_lock(&s->pending_lock);
+                s->cur_off += len;
+                if (!s->unsynced) {
+                        s->unsynced_from = s->cur_pack;
+                        s->unsynced = true;
+                }
+                pthread_mutex_unlock(&s->pending_lock);
+                res.objects_kept++;
+                wrote = true;
+        }
+
+        /* Step 3: the copies are durable before the index points at them. */
+        if (r == 0 && wrote)
+                r = store_sync_locked(s);
+        if (r == 0) {
+                struct repack_commit rc = {c.v, new_off, new_pack, c.n, res.bytes_removed};
+                r = store_write_txn(s, repack_txn, &rc);
+        }
+        if (r < 0) {
+                packs_rollback(s, start_pack, start_off, start_unsynced);
+                goto out;
+        }
+
+        /* Step 4: nothing points into the old pack any more. */
+        pack_remove(s, pack);
+        if (fsync(s->packs_fd) < 0)
+                log_debug_errno(negative_errno(), "store: fsync of packs/ failed, ignoring: %m");
+        log_debug("store: repacked pack %u: %llu kept, %llu removed", pack,
+                  (unsigned long long)res.objects_kept, (unsigned long long)res.objects_removed);
+        if (ret)
+                *ret = res;
+out:
+        pthread_mutex_unlock(&s->put_lock);
+        free(c.v);
+        return r;
+}
+
+static int packs_present(struct ckpt_store *s, uint32_t **ret, size_t *ret_n)
+{
+        _cleanup_free_ uint32_t *v = NULL;
+        size_t n = 0, cap = 0;
+        struct dirent *de;
+        DIR *d;
+        int fd;
+
+        fd = openat(s->packs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        d = fdopendir(fd);
+        if (!d) {
+                safe_close(fd);
+                return negative_errno();
+        }
+        while ((de = readdir(d))) {
+                unsigned num;
+                char tail[8];
+
+                if (sscanf(de->d_name, "pack-%8u.%7s", &num, tail) != 2 ||
+                    strcmp(tail, "pack") != 0 || num == 0)
+                        continue;
+                if (n == cap) {
+                        size_t c2 = MAX((size_t)16, cap * 2);
+                        uint32_t *v2 = realloc(v, c2 * sizeof(*v2));
+                        if (!v2) {
+                                closedir(d);
+                                return -ENOMEM;
+                        }
+                        v = v2;
+                        cap = c2;
+                }
+                v[n++] = num;
+        }
+        closedir(d);
+        /* Few packs: insertion sort. */
+        for (size_t i = 1; i < n; i++)
+                for (size_t k = i; k > 0 && v[k - 1] > v[k]; k--) {
+                        uint32_t t = v[k];
+                        v[k] = v[k - 1];
+                        v[k - 1] = t;
+                }
+        *ret = TAKE_PTR(v);
+        *ret_n = n;
+        return 0;
+}
+
+int store_list_packs(struct ckpt_store *s, uint32_t **ret, size_t *ret_n)
+{
+        if (!s || !ret || !ret_n)
+                return -EINVAL;
+        return packs_present(s, ret, ret_n);
 }
 
 /* -------------------------------------------------------------------- stats */
@@ -1707,10 +2140,18 @@ int store_stats(struct ckpt_store *s, struct store_stats *ret)
         r = store_read_txn(s, stats_txn, &st);
         if (r < 0)
                 return r;
+        {
+                _cleanup_free_ uint32_t *packs = NULL;
+                size_t n_packs = 0;
+
+                r = packs_present(s, &packs, &n_packs);
+                if (r < 0)
+                        return r;
+                st.packs = n_packs;
+        }
         pthread_mutex_lock(&s->pending_lock);
         st.objects += s->pending.n;
         st.stored_bytes += s->pending.bytes;
-        st.packs = s->cur_pack;
         pthread_mutex_unlock(&s->pending_lock);
         *ret = st;
         return 0;
@@ -1963,7 +2404,7 @@ struct ckpt_store *store_free(struct ckpt_store *s)
         pthread_rwlock_destroy(&s->env_lock);
         pthread_mutex_destroy(&s->put_lock);
         pthread_mutex_destroy(&s->pending_lock);
-        pthread_mutex_destroy(&s->packs_lock);
+        pthread_rwlock_destroy(&s->packs_lock);
         pthread_mutex_destroy(&s->dctx_lock);
         pthread_mutex_destroy(&s->cache_lock);
         free(s->dir);
@@ -1988,7 +2429,7 @@ int store_open(const char *state_dir, struct ckpt_store **ret)
         pthread_rwlock_init(&s->env_lock, NULL);
         pthread_mutex_init(&s->put_lock, NULL);
         pthread_mutex_init(&s->pending_lock, NULL);
-        pthread_mutex_init(&s->packs_lock, NULL);
+        pthread_rwlock_init(&s->packs_lock, NULL);
         pthread_mutex_init(&s->dctx_lock, NULL);
         pthread_mutex_init(&s->cache_lock, NULL);
         s->dir = strdup(state_dir);

@@ -113,3 +113,50 @@ extern unsigned store_threads;
 /* Bytes after which the current pack is closed and a new one started
  * (default 256 MiB). Read at every store_put_pages(). */
 extern uint64_t store_pack_roll_size;
+
+/*
+ * Primitives for deleting checkpoints and reclaiming space (store-gc.c).
+ * They keep the store's crash-safety order; the policy (what is live, which
+ * packs to rewrite) is the caller's.
+ */
+
+/* Rewrite checkpoint id's manifest as a FULL one (its resolved view, same id,
+ * temp + fsync + rename + dir fsync), and mark it FULL in the catalog: from
+ * then on it no longer needs its parent. */
+int store_rewrite_full(struct ckpt_store *s, uint64_t id);
+
+/* Remove id from the catalog, then its manifest file. The caller makes sure
+ * no DELTA manifest still needs it (store_rewrite_full() its children first).
+ * Objects are left alone. -ENOENT when absent. */
+int store_remove_checkpoint(struct ckpt_store *s, uint64_t id);
+
+struct store_object {
+        uint32_t owner;
+        uint8_t key[32];
+        uint32_t pack;
+        uint64_t offset; /* of the object header in the pack */
+        uint32_t clen;
+        uint8_t codec; /* CKPT_CODEC_* */
+};
+
+/* Every object of the index (written objects are synced first), by (owner,
+ * key). cb may read the store but not write to it; cb < 0 stops the walk and
+ * is returned. */
+int store_foreach_object(struct ckpt_store *s,
+                         int (*cb)(const struct store_object *o, void *userdata), void *userdata);
+
+struct store_repack_result {
+        uint64_t objects_kept, objects_removed;
+        uint64_t bytes_removed; /* headers + payloads dropped from the index */
+};
+
+/* Copy the objects of pack `pack` for which live() is true to the current
+ * pack, fsync them, point the index at the copies and drop the others from
+ * it in one transaction, and only then unlink the pack. On failure (-ENOSPC…)
+ * the store is as it was. Writers wait meanwhile; readers do not. */
+int store_repack(struct ckpt_store *s, uint32_t pack,
+                 bool (*live)(uint32_t owner, const uint8_t key[32], void *userdata),
+                 void *userdata, struct store_repack_result *ret);
+
+/* The numbers of the pack files present, ascending. Caller frees *ret. */
+int store_list_packs(struct ckpt_store *s, uint32_t **ret, size_t *ret_n);

@@ -120,7 +120,7 @@ is "GetInfo: lists org.varlink.service" \
 	"$(jq -r '.parameters.interfaces | index("org.varlink.service") != null' <<<"$r")" true
 is "GetInfo: has a version" "$(jq -r '.parameters.version | length > 0' <<<"$r")" true
 r=$(vlcall -c '{"method":"org.varlink.service.GetInterfaceDescription","parameters":{"interface":"io.ckptd"}}' "$S")
-jq -r .parameters.description <<<"$r" >"$T/desc.varlink"
+jq -j .parameters.description <<<"$r" >"$T/desc.varlink"
 check "GetInterfaceDescription: the io.ckptd interface file" \
 	diff -u "$TOP/daemon/io.ckptd.varlink" "$T/desc.varlink"
 r=$(vlcall -c '{"method":"org.varlink.service.GetInterfaceDescription","parameters":{"interface":"com.example"}}' "$S")

@@ -14,6 +14,7 @@
 #                         line, OUTPUT[H] = all lines); false on "err"
 #   kv "LINE" KEY         the value of KEY=value in LINE
 #   wl_pid H              pid of the workload
+#   wl_kill H [SIG]       kill it (SIGKILL) and reap it quietly
 # On exit: workloads and the daemon are killed, the plan "1..N" is printed,
 # and if anything failed $T (logs, store, exports) is kept in
 # tests/artifacts/NAME/. The exit status is 1 when a test failed.
@@ -202,6 +203,16 @@ start_workload() {
 	start_workload_as - "$@"
 }
 
+# wl_kill H [SIGNAL]: kill the workload (default SIGKILL) and reap it quietly.
+wl_kill() {
+	local pid=${WL_PID[$1]:-}
+	[ -n "$pid" ] || return 0
+	kill -"${2:-KILL}" "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	unset "WL_PID[$1]"
+	return 0
+}
+
 wl_pid() {
 	printf '%s' "${WL_PID[$1]}"
 }
@@ -286,6 +297,7 @@ _cleanup() {
 	for h in "${!WL_PID[@]}"; do
 		kill -KILL "${WL_PID[$h]}" 2>/dev/null
 	done
+	wait 2>/dev/null
 	if [ -n "$DAEMON_PID" ]; then
 		kill -TERM "$DAEMON_PID" 2>/dev/null
 		sleep 0.5

@@ -211,9 +211,8 @@ static bool compare_view(struct ckpt_store *s, uint64_t id, pid_t pid, uint64_t 
                                 if (mismatches++ < 5)
                                         fprintf(stderr,
                                                 "# page 0x%llx of %s (flags 0x%x) differs%s\n",
-                                                (unsigned long long)a,
-                                                r->path ? r->path : "[anon]", r->flags,
-                                                p ? "" : " (not listed)");
+                                                (unsigned long long)a, r->path ? r->path : "[anon]",
+                                                r->flags, p ? "" : " (not listed)");
                         }
                 }
         }
@@ -295,21 +294,20 @@ static bool test_procmaps_parse(void)
         ASSERT_OK(procmaps_parse(text, &v, &n));
         if (n != 14)
                 goto out;
-#define EXPECT(i, fl, pr, p)                                                   \
-        do {                                                                   \
-                if (v[i].flags != (fl) || v[i].prot != (pr) ||                 \
-                    !same_path(v[i].path, (p))) {                              \
-                        fprintf(stderr, "# line %d: flags 0x%x prot %u path '%s'\n", i, \
-                                v[i].flags, v[i].prot, v[i].path ? v[i].path : "(null)"); \
-                        goto out;                                              \
-                }                                                              \
+#define EXPECT(i, fl, pr, p)                                                                       \
+        do {                                                                                       \
+                if (v[i].flags != (fl) || v[i].prot != (pr) || !same_path(v[i].path, (p))) {       \
+                        fprintf(stderr, "# line %d: flags 0x%x prot %u path '%s'\n", i,            \
+                                v[i].flags, v[i].prot, v[i].path ? v[i].path : "(null)");          \
+                        goto out;                                                                  \
+                }                                                                                  \
         } while (0)
         EXPECT(0, CKPT_REGION_PRIVATE | CKPT_REGION_FILE, PROT_READ | PROT_EXEC,
                "/usr/bin/dbus-daemon");
         EXPECT(1, CKPT_REGION_PRIVATE | CKPT_REGION_FILE, PROT_READ | PROT_WRITE,
                "/usr/bin/dbus-daemon");
-        EXPECT(2, CKPT_REGION_PRIVATE | CKPT_REGION_ANON | CKPT_REGION_HEAP,
-               PROT_READ | PROT_WRITE, "[heap]");
+        EXPECT(2, CKPT_REGION_PRIVATE | CKPT_REGION_ANON | CKPT_REGION_HEAP, PROT_READ | PROT_WRITE,
+               "[heap]");
         EXPECT(3, CKPT_REGION_SHARED | CKPT_REGION_ANON | CKPT_REGION_FILE, PROT_READ | PROT_WRITE,
                "/dev/zero (deleted)");
         EXPECT(4, CKPT_REGION_SHARED | CKPT_REGION_ANON | CKPT_REGION_FILE, PROT_READ | PROT_WRITE,
@@ -320,8 +318,7 @@ static bool test_procmaps_parse(void)
         EXPECT(7, CKPT_REGION_PRIVATE | CKPT_REGION_ANON | CKPT_REGION_UNREADABLE, 0, NULL);
         EXPECT(8, CKPT_REGION_PRIVATE | CKPT_REGION_FILE | CKPT_REGION_ANON, PROT_READ,
                "/tmp/gone (deleted)");
-        EXPECT(9, CKPT_REGION_PRIVATE | CKPT_REGION_ANON, PROT_READ | PROT_WRITE,
-               "[anon:my name]");
+        EXPECT(9, CKPT_REGION_PRIVATE | CKPT_REGION_ANON, PROT_READ | PROT_WRITE, "[anon:my name]");
         EXPECT(10, CKPT_REGION_PRIVATE | CKPT_REGION_ANON | CKPT_REGION_STACK,
                PROT_READ | PROT_WRITE, "[stack]");
         EXPECT(11, CKPT_REGION_PRIVATE | CKPT_REGION_SPECIAL, PROT_READ, "[vvar]");
@@ -337,8 +334,7 @@ out:
         procmaps_free(v, n);
         ASSERT(ok);
         /* Damaged input is refused. */
-        ASSERT_EQ(procmaps_parse("00400000-00300000 r-xp 00000000 08:02 1 /x\n", &v, &n),
-                  -EBADMSG);
+        ASSERT_EQ(procmaps_parse("00400000-00300000 r-xp 00000000 08:02 1 /x\n", &v, &n), -EBADMSG);
         ASSERT_EQ(procmaps_parse("garbage\n", &v, &n), -EBADMSG);
         return true;
 }
@@ -346,12 +342,12 @@ out:
 static bool test_procmaps_clip(void)
 {
         struct ckpt_region regions[2] = {
-                { .start = 0x1000, .end = 0x3000, .offset = 0x10000 },
-                { .start = 0x5000, .end = 0x8000 },
+                {.start = 0x1000, .end = 0x3000, .offset = 0x10000},
+                {.start = 0x5000, .end = 0x8000},
         };
-        struct ckpt_range in1[] = { { 0x1800, 0x6800 } };
-        struct ckpt_range in2[] = { { 0x2000, 0x2800 }, { 0, 0x2000 }, { 0x7000, 0x10000 } };
-        struct ckpt_range bad[] = { { 0x2000, 0x2000 } };
+        struct ckpt_range in1[] = {{0x1800, 0x6800}};
+        struct ckpt_range in2[] = {{0x2000, 0x2800}, {0, 0x2000}, {0x7000, 0x10000}};
+        struct ckpt_range bad[] = {{0x2000, 0x2000}};
         struct ckpt_range *norm = NULL, *sk = NULL;
         struct ckpt_region *out = NULL;
         size_t n_norm = 0, n_out = 0, n_sk = 0;
@@ -427,8 +423,8 @@ static bool test_freezer_threads(void)
                 if (d)
                         closedir(d);
                 if (seen != attached || seen < 3) {
-                        fprintf(stderr, "# round %d: %zu threads seen, %zu attached\n", round,
-                                seen, attached);
+                        fprintf(stderr, "# round %d: %zu threads seen, %zu attached\n", round, seen,
+                                attached);
                         ok = false;
                 }
                 if (freezer_thaw(f) < 0)
@@ -452,8 +448,8 @@ static bool test_freezer_stopped(void)
                 wl_stop(&w);
                 return false;
         }
-        ok = freezer_freeze(w.pid, &f) == 0 && f->was_stopped &&
-             task_state(w.pid, w.pid) == 't' && freezer_thaw(f) == 0;
+        ok = freezer_freeze(w.pid, &f) == 0 && f->was_stopped && task_state(w.pid, w.pid) == 't' &&
+             freezer_thaw(f) == 0;
         usleep(100000);
         /* Back in group-stop, as it was, and no longer traced. */
         ok = ok && task_state(w.pid, w.pid) == 'T' && tracer_of(w.pid) == 0;
@@ -505,8 +501,8 @@ static bool test_pagemap_select(void)
         struct ckpt_region r, pr;
         uint8_t flags[4];
         uint64_t dirty_pages[2], base;
-        struct pagemap_dirty dirty = { dirty_pages, 2 };
-        static const uint8_t key[32] = { 1 };
+        struct pagemap_dirty dirty = {dirty_pages, 2};
+        static const uint8_t key[32] = {1};
         struct wl w;
         bool ok = false;
         int i;
@@ -519,10 +515,10 @@ static bool test_pagemap_select(void)
             !(flags[0] & PAGEMAP_PAGE_PRESENT) || (flags[1] & PAGEMAP_PAGE_PRESENT))
                 goto out;
 
-        r = (struct ckpt_region){ .start = base,
-                                  .end = w.end[i],
-                                  .prot = PROT_READ | PROT_WRITE,
-                                  .flags = CKPT_REGION_PRIVATE | CKPT_REGION_ANON };
+        r = (struct ckpt_region){.start = base,
+                                 .end = w.end[i],
+                                 .prot = PROT_READ | PROT_WRITE,
+                                 .flags = CKPT_REGION_PRIVATE | CKPT_REGION_ANON};
         /* Without a dirty set: the 32 touched pages, every 8th. */
         if (pagemap_select(pm, &r, NULL, NULL, &plan) < 0 || plan.n_read != 32 ||
             plan.read[1] != base + 8 * PAGE || plan.n_carry != 0)
@@ -550,7 +546,8 @@ static bool test_pagemap_select(void)
          * the parent did not cover. Carried: the parent's 15 other pages. */
         if (plan.n_read != 18 || plan.read[0] != base + 8 * PAGE ||
             plan.read[1] != base + 9 * PAGE || plan.read[2] != base + 128 * PAGE ||
-            plan.n_carry != 15 || plan.carry[0].addr != base || plan.carry[1].addr != base + 16 * PAGE)
+            plan.n_carry != 15 || plan.carry[0].addr != base ||
+            plan.carry[1].addr != base + 16 * PAGE)
                 goto out;
         ok = true;
 out:
@@ -740,7 +737,7 @@ static bool test_checkpoint_ranges(void)
         struct checkpoint_request req = {};
         struct checkpoint_result res = {}, res2 = {};
         struct ckpt_range ranges[2];
-        struct ckpt_range whole = { 0, 0x7ffffffff000ull };
+        struct ckpt_range whole = {0, 0x7ffffffff000ull};
         struct ckpt_region *maps = NULL;
         size_t n_maps = 0;
         uint64_t covered = 0, skipped = 0;
@@ -754,8 +751,8 @@ static bool test_checkpoint_ranges(void)
                 goto out;
 
         /* Unaligned bounds: only pages wholly inside count. One range unmapped. */
-        ranges[0] = (struct ckpt_range){ w.start[i] + 100, w.start[i] + 64 * PAGE + 50 };
-        ranges[1] = (struct ckpt_range){ 0x1000, 0x3000 };
+        ranges[0] = (struct ckpt_range){w.start[i] + 100, w.start[i] + 64 * PAGE + 50};
+        ranges[1] = (struct ckpt_range){0x1000, 0x3000};
         req.pid = w.pid;
         req.ranges = ranges;
         req.n_ranges = 2;
@@ -804,7 +801,7 @@ static bool test_checkpoint_ranges(void)
                 goto out;
 
         checkpoint_result_done(&res2);
-        ranges[0] = (struct ckpt_range){ 0x5000, 0x4000 };
+        ranges[0] = (struct ckpt_range){0x5000, 0x4000};
         req.ranges = ranges;
         req.n_ranges = 1;
         if (checkpoint_run(s, &req, &res2) != -EINVAL)

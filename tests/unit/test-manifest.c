@@ -32,16 +32,26 @@ static uint64_t rnd(void)
 static struct ckpt_manifest *sample_manifest(void)
 {
         struct ckpt_manifest *m = calloc(1, sizeof(*m));
-        struct ckpt_region r1 = { .start = 0x400000, .end = 0x402000, .offset = 0x1000,
-                                  .dev = 0x801, .inode = 1234, .prot = 5,
-                                  .flags = CKPT_REGION_PRIVATE | CKPT_REGION_FILE | CKPT_REGION_REF,
-                                  .track = CKPT_TRACK_REF, .path = "/usr/bin/true" };
-        struct ckpt_region r2 = { .start = 0x7f0000000000, .end = 0x7f0000010000, .prot = 3,
-                                  .flags = CKPT_REGION_PRIVATE | CKPT_REGION_ANON,
-                                  .track = CKPT_TRACK_UFFD_WP };
-        struct ckpt_region r3 = { .start = 0x500000, .end = 0x501000, .prot = 3,
-                                  .flags = CKPT_REGION_HEAP, .path = "" };
-        struct ckpt_thread t = { .tid = 4242, .regs_size = 216, .fpregs_size = 512 };
+        struct ckpt_region r1 = {.start = 0x400000,
+                                 .end = 0x402000,
+                                 .offset = 0x1000,
+                                 .dev = 0x801,
+                                 .inode = 1234,
+                                 .prot = 5,
+                                 .flags = CKPT_REGION_PRIVATE | CKPT_REGION_FILE | CKPT_REGION_REF,
+                                 .track = CKPT_TRACK_REF,
+                                 .path = "/usr/bin/true"};
+        struct ckpt_region r2 = {.start = 0x7f0000000000,
+                                 .end = 0x7f0000010000,
+                                 .prot = 3,
+                                 .flags = CKPT_REGION_PRIVATE | CKPT_REGION_ANON,
+                                 .track = CKPT_TRACK_UFFD_WP};
+        struct ckpt_region r3 = {.start = 0x500000,
+                                 .end = 0x501000,
+                                 .prot = 3,
+                                 .flags = CKPT_REGION_HEAP,
+                                 .path = ""};
+        struct ckpt_thread t = {.tid = 4242, .regs_size = 216, .fpregs_size = 512};
         uint8_t key[32];
 
         if (!m)
@@ -62,7 +72,7 @@ static struct ckpt_manifest *sample_manifest(void)
         m->pause_ns = 1500;
         m->duration_ns = 99999;
         m->ranges = calloc(1, sizeof(*m->ranges));
-        m->ranges[0] = (struct ckpt_range){ 0x400000, 0x7f0000010000 };
+        m->ranges[0] = (struct ckpt_range){0x400000, 0x7f0000010000};
         m->n_ranges = 1;
         if (manifest_add_region(m, &r2) < 0 || manifest_add_region(m, &r1) < 0 ||
             manifest_add_region(m, &r3) < 0)
@@ -109,7 +119,8 @@ static bool manifests_equal(const struct ckpt_manifest *a, const struct ckpt_man
         ASSERT_EQ(a->pause_ns, b->pause_ns);
         ASSERT_EQ(a->duration_ns, b->duration_ns);
         ASSERT_EQ(a->n_ranges, b->n_ranges);
-        ASSERT(a->n_ranges == 0 || memcmp(a->ranges, b->ranges, a->n_ranges * sizeof(*a->ranges)) == 0);
+        ASSERT(a->n_ranges == 0 ||
+               memcmp(a->ranges, b->ranges, a->n_ranges * sizeof(*a->ranges)) == 0);
         ASSERT_EQ(a->n_regions, b->n_regions);
         for (size_t i = 0; i < a->n_regions; i++) {
                 const struct ckpt_region *x = &a->regions[i], *y = &b->regions[i];
@@ -151,7 +162,7 @@ static bool test_track_mode_names(void)
         ASSERT_STREQ(ckpt_track_mode_to_string(CKPT_TRACK_SOFT_DIRTY), "soft-dirty");
         ASSERT_STREQ(ckpt_track_mode_to_string(CKPT_TRACK_REF), "reference");
         ASSERT(ckpt_track_mode_to_string(_CKPT_TRACK_MAX) == NULL);
-        ASSERT(ckpt_track_mode_to_string((enum ckpt_track_mode)-1) == NULL);
+        ASSERT(ckpt_track_mode_to_string((enum ckpt_track_mode) - 1) == NULL);
         return true;
 }
 
@@ -183,9 +194,9 @@ static bool test_helpers(void)
         ASSERT_EQ(manifest_find_page(m, 0x7f0000000000 + 4 * PG)->kind, CKPT_PAGE_ZERO);
         ASSERT_EQ(manifest_add_page(m, 0x1001, CKPT_PAGE_ZERO, NULL), -EINVAL);
         ASSERT_EQ(manifest_add_page(m, 0x1000, CKPT_PAGE_DATA, NULL), -EINVAL);
-        ASSERT_EQ(manifest_add_region(m, &(struct ckpt_region){ .start = 0x2000, .end = 0x2000 }),
+        ASSERT_EQ(manifest_add_region(m, &(struct ckpt_region){.start = 0x2000, .end = 0x2000}),
                   -EINVAL);
-        ASSERT_EQ(manifest_add_thread(m, &(struct ckpt_thread){ .regs_size = CKPT_REGS_MAX + 1 }),
+        ASSERT_EQ(manifest_add_thread(m, &(struct ckpt_thread){.regs_size = CKPT_REGS_MAX + 1}),
                   -EINVAL);
         return true;
 }
@@ -193,7 +204,7 @@ static bool test_helpers(void)
 static bool test_round_trip(void)
 {
         _cleanup_(manifest_freep) struct ckpt_manifest *m = sample_manifest(), *back = NULL,
-                                                        *copy = NULL;
+                                                       *copy = NULL;
         _cleanup_free_ void *buf = NULL, *buf2 = NULL;
         size_t size, size2;
 
@@ -223,7 +234,8 @@ static void resign(uint8_t *buf, size_t size)
         memcpy(&h, buf, sizeof(h));
         h.total_size = htole64(size);
         memcpy(buf, &h, sizeof(h));
-        sha256_once(buf, size - CKPT_MANIFEST_TRAILER_SIZE, buf + size - CKPT_MANIFEST_TRAILER_SIZE);
+        sha256_once(buf, size - CKPT_MANIFEST_TRAILER_SIZE,
+                    buf + size - CKPT_MANIFEST_TRAILER_SIZE);
 }
 
 static int parse_modified(const void *orig, size_t size, void (*mod)(uint8_t *buf, size_t size))
@@ -324,19 +336,19 @@ static bool test_rejects(void)
                 const char *what;
                 void (*mod)(uint8_t *, size_t);
         } cases[] = {
-                { "unknown flag", mod_flags },
-                { "unknown kind", mod_kind },
-                { "huge n_pages", mod_n_pages },
-                { "overflowing n_regions", mod_n_regions },
-                { "future version", mod_version },
-                { "empty region", mod_region_empty },
-                { "unaligned region", mod_region_unaligned },
-                { "unknown region flag", mod_region_flags },
-                { "huge path_len", mod_region_path_len },
-                { "unknown track mode", mod_region_track },
-                { "unsorted pages", mod_page_order },
-                { "unknown page kind", mod_page_kind },
-                { "unaligned page", mod_page_unaligned },
+                {"unknown flag", mod_flags},
+                {"unknown kind", mod_kind},
+                {"huge n_pages", mod_n_pages},
+                {"overflowing n_regions", mod_n_regions},
+                {"future version", mod_version},
+                {"empty region", mod_region_empty},
+                {"unaligned region", mod_region_unaligned},
+                {"unknown region flag", mod_region_flags},
+                {"huge path_len", mod_region_path_len},
+                {"unknown track mode", mod_region_track},
+                {"unsorted pages", mod_page_order},
+                {"unknown page kind", mod_page_kind},
+                {"unaligned page", mod_page_unaligned},
         };
 
         ASSERT(m);
@@ -388,8 +400,8 @@ static bool test_fuzz(void)
                                 buf[rnd() % size] ^= (uint8_t)(1u << (rnd() % 8));
                         break;
                 case 2: /* overwrite a 64-bit field with a nasty value */ {
-                        static const uint64_t nasty[] = { 0, 1, UINT64_MAX, 1ULL << 63,
-                                                          0xffffffff, 4096, 4095 };
+                        static const uint64_t nasty[] = {0,          1,    UINT64_MAX, 1ULL << 63,
+                                                         0xffffffff, 4096, 4095};
                         size_t at = rnd() % (size - 8);
                         uint64_t v = nasty[rnd() % ELEMENTSOF(nasty)];
                         memcpy(buf + at, &v, 8);
@@ -523,8 +535,8 @@ static bool test_delta_model(void)
 
         for (unsigned round = 0; round < 300; round++) {
                 _cleanup_(manifest_freep) struct ckpt_manifest *child = NULL, *delta = NULL,
-                                                                *view = NULL, *parsed = NULL,
-                                                                *canon = NULL;
+                                                               *view = NULL, *parsed = NULL,
+                                                               *canon = NULL;
                 _cleanup_free_ void *buf = NULL;
                 size_t size;
 

@@ -20,6 +20,9 @@
 #include "policy.h"
 #include "tap.h"
 
+/* Paths here are short temp paths; bounded snprintf truncation is fine. */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
 static char tmpdir[256];
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -157,72 +160,69 @@ static const struct {
         const char *want; /* the expected "PATH:LINE: ..." prefix and a word of the reason */
         int error;
 } bad_files[] = {
-        { "Comm=x\n[Checkpoint]\nInterval=1s\n", ":1: Comm= outside of a section", -EINVAL },
-        { "[Match]\nComm=x\n[Shedule]\nInterval=1s\n", ":3: unknown section [Shedule]", -EINVAL },
-        { "[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nIntervall=2s\n",
-          ":5: unknown key 'Intervall' in [Checkpoint]", -EINVAL },
-        { "[Match]\nInterval=1s\n", ":2: unknown key 'Interval' in [Match]", -EINVAL },
-        { "[Match]\nComm=x\nComm=y\n[Checkpoint]\nInterval=1s\n",
-          ":3: Comm= given twice (first on line 2)", -EINVAL },
-        { "[Match]\nComm=x\n[Checkpoint]\nInterval=1s\n\n[Checkpoint]\nInterval=2s\n",
-          ":7: Interval= given twice (first on line 4)", -EINVAL },
-        { "[Match]\nPid=abc\n[Checkpoint]\nInterval=1s\n", ":2: Pid= takes a process id",
-          -EINVAL },
-        { "[Match]\nPid=0\n[Checkpoint]\nInterval=1s\n", ":2: Pid=", -EINVAL },
-        { "[Match]\nPid=-5\n[Checkpoint]\nInterval=1s\n", ":2: Pid=", -EINVAL },
-        { "[Match]\nPid=99999999999\n[Checkpoint]\nInterval=1s\n", ":2: Pid=", -EINVAL },
-        { "[Match]\nComm=x\n[Checkpoint]\nInterval=99ms\n", ":4: Interval=99ms is below",
-          -EINVAL },
-        { "[Match]\nComm=x\n[Checkpoint]\nInterval=0\n", ":4: Interval=0 is below", -EINVAL },
-        { "[Match]\nComm=x\n[Checkpoint]\nInterval=soon\n", ":4: Interval= takes a duration",
-          -EINVAL },
-        { "[Match]\nComm=x\n[Checkpoint]\nInterval=30s # twice a minute\n",
-          ":4: Interval= takes a duration", -EINVAL },
-        { "[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nDirtyTrigger=12X\n",
-          ":5: DirtyTrigger= takes a size", -EINVAL },
-        { "[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nRange=0x2000-0x1000\n",
-          ":5: Range=0x2000-0x1000: the start must be below the end", -EINVAL },
-        { "[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nRange=0x1000\n",
-          ":5: Range= takes START-END", -EINVAL },
-        { "[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nRange=0xzz-0x1000\n",
-          ":5: Range= takes START-END", -EINVAL },
-        { "[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nRange=0x10000000000000000-0x1\n",
-          ":5: Range= takes START-END", -EINVAL },
-        { "[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nFullEvery=-1\n",
-          ":5: FullEvery= takes a count", -EINVAL },
-        { "[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nAll=maybe\n",
-          ":5: All= takes a boolean", -EINVAL },
-        { "[Match]\nComm=x\n[Checkpoint]\nInterval=1s\n[Retention]\nKeep=many\n",
-          ":6: Keep= takes a count", -EINVAL },
-        { "[Match]\nComm=x\n[Checkpoint]\nInterval=1s\n[Retention]\nMaxAge=1y\n",
-          ":6: MaxAge= takes a duration", -EINVAL },
-        { "[Match]\nExe=redis-server\n[Checkpoint]\nInterval=1s\n", ":2: Exe= takes an absolute",
-          -EINVAL },
-        { "[Match]\nCgroup=system.slice\n[Checkpoint]\nInterval=1s\n",
-          ":2: Cgroup= takes a cgroup path", -EINVAL },
-        { "[Match]\nUnit=redis\n[Checkpoint]\nInterval=1s\n", ":2: Unit= takes a unit name",
-          -EINVAL },
-        { "[Match]\nUnit=a/b.service\n[Checkpoint]\nInterval=1s\n", ":2: Unit= takes",
-          -EINVAL },
-        { "[Match]\nUser=no-such-user-ckpt\n[Checkpoint]\nInterval=1s\n",
-          ":2: User=no-such-user-ckpt: no such user", -ENOENT },
-        { "[Match]\nUser=4294967295\n[Checkpoint]\nInterval=1s\n", ":2: User= takes", -EINVAL },
-        { "[Match]\nComm=\n[Checkpoint]\nInterval=1s\n", ":2: Comm= needs a value", -EINVAL },
-        { "[Match]\nComm x\n[Checkpoint]\nInterval=1s\n", ":2: expected KEY=VALUE", -EINVAL },
-        { "[Match]\n=x\n[Checkpoint]\nInterval=1s\n", ":2: missing key", -EINVAL },
-        { "[Match\nComm=x\n", ":1: bad section header", -EINVAL },
-        { "[]\nComm=x\n", ":1: bad section header", -EINVAL },
-        { "[Match] x\nComm=x\n", ":1: bad section header", -EINVAL },
-        { "\n\n[Match]\n# nothing\n[Checkpoint]\nInterval=1s\n", ":3: [Match] needs at least one",
-          -EINVAL },
-        { "[Checkpoint]\nInterval=1s\n\n", ":3: [Match] needs at least one", -EINVAL },
-        { "[Match]\nStartTime=5\nComm=x\n[Checkpoint]\nInterval=1s\n",
-          ":1: StartTime= needs Pid=", -EINVAL },
-        { "[Match]\nComm=x\n\n[Checkpoint]\nFullEvery=2\n", ":4: [Checkpoint] Interval= is required",
-          -EINVAL },
-        { "[Match]\nComm=x\n[Retention]\nKeep=1\n", ":4: [Checkpoint] Interval= is required",
-          -EINVAL },
-        { "", ":1: [Match] needs at least one", -EINVAL },
+        {"Comm=x\n[Checkpoint]\nInterval=1s\n", ":1: Comm= outside of a section", -EINVAL},
+        {"[Match]\nComm=x\n[Shedule]\nInterval=1s\n", ":3: unknown section [Shedule]", -EINVAL},
+        {"[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nIntervall=2s\n",
+         ":5: unknown key 'Intervall' in [Checkpoint]", -EINVAL},
+        {"[Match]\nInterval=1s\n", ":2: unknown key 'Interval' in [Match]", -EINVAL},
+        {"[Match]\nComm=x\nComm=y\n[Checkpoint]\nInterval=1s\n",
+         ":3: Comm= given twice (first on line 2)", -EINVAL},
+        {"[Match]\nComm=x\n[Checkpoint]\nInterval=1s\n\n[Checkpoint]\nInterval=2s\n",
+         ":7: Interval= given twice (first on line 4)", -EINVAL},
+        {"[Match]\nPid=abc\n[Checkpoint]\nInterval=1s\n", ":2: Pid= takes a process id", -EINVAL},
+        {"[Match]\nPid=0\n[Checkpoint]\nInterval=1s\n", ":2: Pid=", -EINVAL},
+        {"[Match]\nPid=-5\n[Checkpoint]\nInterval=1s\n", ":2: Pid=", -EINVAL},
+        {"[Match]\nPid=99999999999\n[Checkpoint]\nInterval=1s\n", ":2: Pid=", -EINVAL},
+        {"[Match]\nComm=x\n[Checkpoint]\nInterval=99ms\n", ":4: Interval=99ms is below", -EINVAL},
+        {"[Match]\nComm=x\n[Checkpoint]\nInterval=0\n", ":4: Interval=0 is below", -EINVAL},
+        {"[Match]\nComm=x\n[Checkpoint]\nInterval=soon\n", ":4: Interval= takes a duration",
+         -EINVAL},
+        {"[Match]\nComm=x\n[Checkpoint]\nInterval=30s # twice a minute\n",
+         ":4: Interval= takes a duration", -EINVAL},
+        {"[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nDirtyTrigger=12X\n",
+         ":5: DirtyTrigger= takes a size", -EINVAL},
+        {"[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nRange=0x2000-0x1000\n",
+         ":5: Range=0x2000-0x1000: the start must be below the end", -EINVAL},
+        {"[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nRange=0x1000\n", ":5: Range= takes START-END",
+         -EINVAL},
+        {"[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nRange=0xzz-0x1000\n",
+         ":5: Range= takes START-END", -EINVAL},
+        {"[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nRange=0x10000000000000000-0x1\n",
+         ":5: Range= takes START-END", -EINVAL},
+        {"[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nFullEvery=-1\n",
+         ":5: FullEvery= takes a count", -EINVAL},
+        {"[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nAll=maybe\n", ":5: All= takes a boolean",
+         -EINVAL},
+        {"[Match]\nComm=x\n[Checkpoint]\nInterval=1s\n[Retention]\nKeep=many\n",
+         ":6: Keep= takes a count", -EINVAL},
+        {"[Match]\nComm=x\n[Checkpoint]\nInterval=1s\n[Retention]\nMaxAge=1y\n",
+         ":6: MaxAge= takes a duration", -EINVAL},
+        {"[Match]\nExe=redis-server\n[Checkpoint]\nInterval=1s\n", ":2: Exe= takes an absolute",
+         -EINVAL},
+        {"[Match]\nCgroup=system.slice\n[Checkpoint]\nInterval=1s\n",
+         ":2: Cgroup= takes a cgroup path", -EINVAL},
+        {"[Match]\nUnit=redis\n[Checkpoint]\nInterval=1s\n", ":2: Unit= takes a unit name",
+         -EINVAL},
+        {"[Match]\nUnit=a/b.service\n[Checkpoint]\nInterval=1s\n", ":2: Unit= takes", -EINVAL},
+        {"[Match]\nUser=no-such-user-ckpt\n[Checkpoint]\nInterval=1s\n",
+         ":2: User=no-such-user-ckpt: no such user", -ENOENT},
+        {"[Match]\nUser=4294967295\n[Checkpoint]\nInterval=1s\n", ":2: User= takes", -EINVAL},
+        {"[Match]\nComm=\n[Checkpoint]\nInterval=1s\n", ":2: Comm= needs a value", -EINVAL},
+        {"[Match]\nComm x\n[Checkpoint]\nInterval=1s\n", ":2: expected KEY=VALUE", -EINVAL},
+        {"[Match]\n=x\n[Checkpoint]\nInterval=1s\n", ":2: missing key", -EINVAL},
+        {"[Match\nComm=x\n", ":1: bad section header", -EINVAL},
+        {"[]\nComm=x\n", ":1: bad section header", -EINVAL},
+        {"[Match] x\nComm=x\n", ":1: bad section header", -EINVAL},
+        {"\n\n[Match]\n# nothing\n[Checkpoint]\nInterval=1s\n", ":3: [Match] needs at least one",
+         -EINVAL},
+        {"[Checkpoint]\nInterval=1s\n\n", ":3: [Match] needs at least one", -EINVAL},
+        {"[Match]\nStartTime=5\nComm=x\n[Checkpoint]\nInterval=1s\n",
+         ":1: StartTime= needs Pid=", -EINVAL},
+        {"[Match]\nComm=x\n\n[Checkpoint]\nFullEvery=2\n", ":4: [Checkpoint] Interval= is required",
+         -EINVAL},
+        {"[Match]\nComm=x\n[Retention]\nKeep=1\n", ":4: [Checkpoint] Interval= is required",
+         -EINVAL},
+        {"", ":1: [Match] needs at least one", -EINVAL},
 };
 
 static bool test_parse_errors(void)
@@ -237,8 +237,8 @@ static bool test_parse_errors(void)
                 r = parse_str(bad_files[i].text, &p, err, sizeof(err));
                 snprintf(want, sizeof(want), "/etc/ckptd/policy.d/t.policy%s", bad_files[i].want);
                 if (r != bad_files[i].error || p || strncmp(err, want, strlen(want)) != 0) {
-                        fprintf(stderr, "# case %zu: r=%d (want %d) err='%s' want prefix '%s'\n",
-                                i, r, bad_files[i].error, err, want);
+                        fprintf(stderr, "# case %zu: r=%d (want %d) err='%s' want prefix '%s'\n", i,
+                                r, bad_files[i].error, err, want);
                         all_ok = false;
                 }
                 policy_free(p);
@@ -291,6 +291,8 @@ static bool test_parse_nul_and_huge(void)
                 snprintf(path, sizeof(path), "%s/big.policy", tmpdir);
                 ASSERT_EQ(policy_load_file(path, &p, err, sizeof(err)), -E2BIG);
                 snprintf(want, sizeof(want), "%s:2: file larger than", path);
+                if (strncmp(err, want, strlen(want)) != 0)
+                        fprintf(stderr, "# got '%s'\n", err);
                 ASSERT(strncmp(err, want, strlen(want)) == 0);
                 ASSERT(!p);
         }
@@ -336,25 +338,36 @@ static bool test_durations(void)
                 const char *s;
                 uint64_t usec;
         } good[] = {
-                { "500ms", 500000ULL },
-                { "30s", 30000000ULL },
-                { "30", 30000000ULL },
-                { "5m", 300000000ULL },
-                { "5min", 300000000ULL },
-                { "1h", 3600000000ULL },
-                { "1d", 86400000000ULL },
-                { "2w", 1209600000000ULL },
-                { "250us", 250ULL },
-                { "1h30m", 5400000000ULL },
-                { " 1h  30m 15s ", 5415000000ULL },
-                { "0", 0ULL },
-                { "18446744073709551615us", UINT64_MAX },
+                {"500ms", 500000ULL},
+                {"30s", 30000000ULL},
+                {"30", 30000000ULL},
+                {"5m", 300000000ULL},
+                {"5min", 300000000ULL},
+                {"1h", 3600000000ULL},
+                {"1d", 86400000000ULL},
+                {"2w", 1209600000000ULL},
+                {"250us", 250ULL},
+                {"1h30m", 5400000000ULL},
+                {" 1h  30m 15s ", 5415000000ULL},
+                {"0", 0ULL},
+                {"18446744073709551615us", UINT64_MAX},
         };
         static const char *const bad[] = {
-                "",     " ",   "s",    "-1s",     "1.5s",       "1y",      "1 h",
-                "30s,", "1e3", "abc",  "0x10s",   "1hh",        "10 20 x",
-                "18446744073709551616us",  /* one more than UINT64_MAX */
-                "18446744073709551615s",   /* overflows when scaled */
+                "",
+                " ",
+                "s",
+                "-1s",
+                "1.5s",
+                "1y",
+                "1 h",
+                "30s,",
+                "1e3",
+                "abc",
+                "0x10s",
+                "1hh",
+                "10 20 x",
+                "18446744073709551616us",     /* one more than UINT64_MAX */
+                "18446744073709551615s",      /* overflows when scaled */
                 "18446744073709551615us 1us", /* overflows when added */
         };
         uint64_t v;
@@ -394,20 +407,29 @@ static bool test_sizes(void)
                 const char *s;
                 uint64_t bytes;
         } good[] = {
-                { "0", 0 },
-                { "4096", 4096 },
-                { "4096B", 4096 },
-                { "1K", 1024 },
-                { "512k", 512 << 10 },
-                { "64M", 64ULL << 20 },
-                { "64MiB", 64ULL << 20 },
-                { "64MB", 64ULL << 20 },
-                { "1G", 1ULL << 30 },
-                { "2T", 2ULL << 40 },
-                { "15E", 15ULL << 60 },
+                {"0", 0},
+                {"4096", 4096},
+                {"4096B", 4096},
+                {"1K", 1024},
+                {"512k", 512 << 10},
+                {"64M", 64ULL << 20},
+                {"64MiB", 64ULL << 20},
+                {"64MB", 64ULL << 20},
+                {"1G", 1ULL << 30},
+                {"2T", 2ULL << 40},
+                {"15E", 15ULL << 60},
         };
         static const char *const bad[] = {
-                "", "M", "-1M", "1.5M", "64 M", "64X", "64Mi", "64MiBs", "16E", "0x10",
+                "",
+                "M",
+                "-1M",
+                "1.5M",
+                "64 M",
+                "64X",
+                "64Mi",
+                "64MiBs",
+                "16E",
+                "0x10",
                 "99999999999999999999",
         };
         uint64_t v;
@@ -449,8 +471,8 @@ static bool test_set_load_override(void)
         ASSERT_OK(write_file(etc, "a.policy", GOOD("1s"), strlen(GOOD("1s"))));
         ASSERT_OK(write_file(run, "a.policy", GOOD("2s"), strlen(GOOD("2s"))));
         ASSERT_OK(write_file(etc, "b.policy", GOOD("3s"), strlen(GOOD("3s"))));
-        ASSERT_OK(write_file(etc, "c.policy", "[Match]\nComm=x\n[Checkpoint]\nInterval=fast\n",
-                             41));
+        ASSERT_OK(
+                write_file(etc, "c.policy", "[Match]\nComm=x\n[Checkpoint]\nInterval=fast\n", 41));
         ASSERT_OK(write_file(etc, "d.policy", GOOD("4s"), strlen(GOOD("4s"))));
         ASSERT_OK(write_file(run, "e.policy", GOOD("5s"), strlen(GOOD("5s"))));
         /* a bad runtime file hides the static one of the same name */
@@ -492,7 +514,9 @@ static bool test_set_load_override(void)
 
         i = 0;
         POLICY_SET_FOREACH(p, s, i)
-        ASSERT(p->name);
+        {
+                ASSERT(p->name);
+        }
         ASSERT_EQ(i, 3);
 
         ASSERT_EQ(policy_set_n_errors(s), 2);

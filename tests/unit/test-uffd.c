@@ -703,6 +703,8 @@ out:
 
 int main(void)
 {
+        if (getenv("TEST_DEBUG"))
+                log_max_level = LOG_DEBUG;
         if (geteuid() != 0)
                 skip_all("needs root (ptrace, userfaultfd of another process)");
         if (access("/proc/self/pagemap", R_OK) < 0)

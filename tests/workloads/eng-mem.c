@@ -136,7 +136,7 @@ static int regions(const char *file)
                 return 1;
         }
         fpriv = mapping(16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd);
-        fill(fpriv + 2 * PAGE, 2 * PAGE, 7); /* pages 2,3 copied on write */
+        fill(fpriv + 2 * PAGE, 2 * PAGE, 7);        /* pages 2,3 copied on write */
         (void)*(volatile char *)(fpriv + 9 * PAGE); /* page 9 only read */
         report("file-private", fpriv, 16 * PAGE);
         fro = mapping(16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd);

@@ -16,6 +16,7 @@
  *   alloc NAME anon|shared|memfd|file|heap PAGES   -> ok start= end= [path=]
  *   write NAME SEED [FIRST COUNT]       pattern SEED into pages
  *   verify NAME SEED [FIRST COUNT]      check pattern SEED (err on mismatch)
+ *   touch NAME SEED                     one distinct word per page, quickly
  *   madvise NAME dontneed|free [FIRST COUNT]
  *   mprotect NAME r|rw|none [FIRST COUNT]
  *   mremap NAME PAGES                   may move -> ok start= end=
@@ -325,6 +326,12 @@ static int command(char *line)
                                 return 1;
                         }
                 }
+        } else if (strcmp(a, "touch") == 0) {
+                if (k < 3)
+                        return -EINVAL;
+                seed = strtoull(c, NULL, 0);
+                for (size_t i = 0; i < r->pages; i++)
+                        *(uint64_t *)(r->start + i * PAGE) = mix(seed + i);
         } else if (strcmp(a, "madvise") == 0) {
                 int adv = strcmp(c, "dontneed") == 0 ? MADV_DONTNEED
                           : strcmp(c, "free") == 0   ? MADV_FREE

@@ -8,8 +8,8 @@
  * that is never written.
  *
  * Usage: stackdemo [THREADS]   (further threads, default 0, at most 64)
- * Prints "ready pid=P global=0xG threads=N tids=T1,T2,..." (the main thread
- * first; stackdemo_global holds G, a value only known at run time, and
+ * Prints, from level_three, "ready pid=P global=0xG threads=N tids=T1,T2,..."
+ * (the main thread first; stackdemo_global holds G, a value only known at run time, and
  * stackdemo_message points at a heap string "stackdemo PID"), then answers
  * each line of stdin with "ok" (or "err REASON"):
  *   set V    stackdemo_global = V (any base strtoull accepts)
@@ -35,6 +35,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static pid_t worker_tids[MAX_THREADS];
 static int n_started;
+static char ready_line[MAX_THREADS * 12 + 128];
 
 /* The empty asm after each call keeps the compiler from turning the calls
  * into jumps (tail calls), which would take the frames off the stack. */
@@ -72,6 +73,8 @@ __attribute__((noinline)) static int level_three(int depth)
 {
         char line[256];
 
+        /* Said from here, so the stack is complete once it is seen. */
+        printf("%s\n", ready_line);
         while (fgets(line, sizeof(line), stdin)) {
                 if (strncmp(line, "set ", 4) == 0) {
                         char *end;
@@ -112,7 +115,6 @@ __attribute__((noinline)) static int level_one(int depth)
 int main(int argc, char **argv)
 {
         int n = argc > 1 ? atoi(argv[1]) : 0;
-        char tids[MAX_THREADS * 12 + 16];
         size_t len;
         int r;
 
@@ -144,11 +146,12 @@ int main(int argc, char **argv)
                 pthread_cond_wait(&cond, &lock);
         pthread_mutex_unlock(&lock);
 
-        len = (size_t)snprintf(tids, sizeof(tids), "%d", (int)getpid());
+        len = (size_t)snprintf(ready_line, sizeof(ready_line), "ready pid=%d global=0x%llx "
+                               "threads=%d tids=%d", (int)getpid(),
+                               (unsigned long long)stackdemo_global, n + 1, (int)getpid());
         for (int i = 0; i < n; i++)
-                len += (size_t)snprintf(tids + len, sizeof(tids) - len, ",%d", (int)worker_tids[i]);
-        printf("ready pid=%d global=0x%llx threads=%d tids=%s\n", (int)getpid(),
-               (unsigned long long)stackdemo_global, n + 1, tids);
+                len += (size_t)snprintf(ready_line + len, sizeof(ready_line) - len, ",%d",
+                                        (int)worker_tids[i]);
 
         r = level_one(1);
         KEEP_FRAME();

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Rolling a live process back: the lab array checkpointed three times (1s, 2s,
+# last quarter 3s) is restored to each checkpoint in turn, and the process's
+# memory, read independently from /proc/PID/mem, must equal that checkpoint
+# exactly. A second restore of the same checkpoint writes nothing. A region
+# that is gone is refused unless --range narrows the restore; another user
+# may not restore into root's process.
+. "$(dirname "$0")/lib.sh"
+require_root
+require_built "$WL/lab" "$WL/memdump" "$WL/memctl"
+
+PAGES=256
+start_daemon || exit 1
+start_workload lab lab $PAGES || exit 1
+pid=$(wl_pid lab)
+start=$(kv "${READY[lab]}" start)
+end=$(kv "${READY[lab]}" end)
+
+expected() { # FILE V [QUARTER_V]
+	perl -e 'my ($n, $v, $q) = @ARGV; my $all = $n * 1024;
+		my $rest = defined $q ? $all / 4 : 0;
+		print pack("l<", $v) x ($all - $rest), pack("l<", $q // 0) x $rest;' \
+		$PAGES "$2" ${3:+"$3"} >"$1"
+}
+expected "$T/ones" 1
+expected "$T/twos" 2
+expected "$T/quarter" 2 3
+
+cp_of() { ctl_json checkpoint "$pid" --range "$start-$end" | jq -er .id; }
+wl lab "fill 1"
+a=$(cp_of)
+wl lab "fill 2"
+b=$(cp_of)
+wl lab "quarter 3"
+c=$(cp_of)
+if [ -n "$a" ] && [ -n "$b" ] && [ -n "$c" ]; then
+	ok "three checkpoints of the array ($a $b $c)"
+else
+	not_ok "three checkpoints of the array" "$(cat "$T/ctl.err")"
+	exit 1
+fi
+
+# restore_check NAME ID EXPECTED [WANT_WRITTEN]
+restore_check() {
+	local r written
+	r=$(ctl_json restore "$2" --pid "$pid")
+	if [ -z "$r" ]; then
+		not_ok "$1: restore $2" "$(cat "$T/ctl.err")"
+		return 1
+	fi
+	kill -STOP "$pid"
+	wait_state "$pid" T
+	"$WL/memdump" "$pid" "$start" "$end" "$T/mem-$2" 2>/dev/null
+	kill -CONT "$pid"
+	check "$1: memory equals checkpoint $2" files_equal "$T/mem-$2" "$3"
+	written=$(jq -r .pages_written <<<"$r")
+	if [ $# -ge 4 ]; then
+		is "$1: pages written" "$written" "$4"
+	fi
+}
+
+# From 3/4 2s + 1/4 3s back to all 1s: every page differs.
+restore_check "back to ones" "$a" "$T/ones" $PAGES
+restore_check "ones again writes nothing" "$a" "$T/ones" 0
+restore_check "forward to quarter" "$c" "$T/quarter" $PAGES
+# quarter -> twos: only the last quarter differs.
+restore_check "back to twos" "$b" "$T/twos" $((PAGES / 4))
+# The process itself still runs and sees the restored values.
+wl lab "quarter 3" && ok "the process runs on after restores" ||
+	not_ok "the process runs on after restores" "${REPLY[lab]}"
+
+# A region that no longer exists is refused; --range narrows to what exists.
+start_workload mc memctl || exit 1
+mpid=$(wl_pid mc)
+wl mc "alloc keep anon 16" && ks=$(kv "${REPLY[mc]}" start) && ke=$(kv "${REPLY[mc]}" end)
+wl mc "alloc gone anon 16"
+wl mc "write keep 7"
+wl mc "write gone 8"
+full=$(ctl_json checkpoint "$mpid" | jq -er .id)
+wl mc "write keep 9"
+wl mc "unmap gone"
+out=$(ctl restore "$full" --pid "$mpid" 2>&1)
+rc=$?
+if [ $rc != 0 ] && grep -q "not mapped\|changed shape" <<<"$out"; then
+	ok "restore refuses a region that is gone: $(head -c 160 <<<"$out")"
+else
+	not_ok "restore refuses a region that is gone" "exit $rc" "$out"
+fi
+r=$(ctl_json restore "$full" --pid "$mpid" --range "$ks-$ke")
+if [ -n "$r" ] && wl mc "verify keep 7"; then
+	ok "restore --range of what exists brings back the old content"
+else
+	not_ok "restore --range of what exists brings back the old content" \
+		"$(cat "$T/ctl.err")" "${REPLY[mc]}"
+fi
+
+# Another user may not restore into root's process.
+chmod 0777 "$T"
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$CKPTCTL" --socket "$T/sock" \
+	restore "$a" --pid "$pid" 2>&1)
+rc=$?
+if [ $rc != 0 ] && grep -qi "permission\|no such checkpoint" <<<"$out"; then
+	ok "uid 65534 may not restore into root's process"
+else
+	not_ok "uid 65534 may not restore into root's process" "exit $rc" "$out"
+fi
+stop_daemon
