@@ -95,7 +95,7 @@ static int print_json(struct ckpt_client *c)
         struct json_object *o = ckpt_client_last_reply(c);
         const char *t;
 
-        t = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+        t = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
                                                           JSON_C_TO_STRING_NOSLASHESCAPE)
               : "{}";
         puts(t ? t : "{}");
@@ -671,7 +671,7 @@ static int verb_show(int argc, char **argv)
         printf("checkpoint %" PRIu64 " of pid %d (%s), uid %u\n", s->id, (int)s->pid,
                s->comm ? s->comm : "?", s->uid);
         printf("time:     %s\n", fmt_time(b1, s->time));
-        printf("kind:     %s (%s)", s->kind ? s->kind : "?", s->incremental ? "incremental" : "full");
+        printf("kind:     %s%s", s->kind ? s->kind : "?", s->incremental ? ", incremental" : "");
         if (s->parent)
                 printf(", parent %" PRIu64, s->parent);
         printf("\npages:    %" PRIu64 " in view, %" PRIu64 " read, %s stored\n", s->pages,
@@ -763,7 +763,8 @@ static int verb_export(int argc, char **argv)
         printf("exported checkpoint %" PRIu64 " to %s (%s): %s, %" PRIu64 " pages in %zu runs\n",
                id, out, e->format ? e->format : (format == CKPT_EXPORT_CORE ? "core" : "raw"),
                fmt_size(b1, e->size), pages, e->n_written);
-        if (e->n_layout > 1)
+        /* Where each requested range landed; without ranges it is the region list. */
+        if (n_ranges > 1 && format == CKPT_EXPORT_RAW)
                 for (size_t i = 0; i < e->n_layout; i++)
                         printf("  0x%" PRIx64 "-0x%" PRIx64 " at offset %" PRIu64 "\n",
                                e->layout[i].start, e->layout[i].end, e->layout[i].offset);
@@ -898,8 +899,28 @@ static const char *json_cell(struct json_object *o, const char *key)
         return json_object_get_string(v);
 }
 
-/* An array of objects as a table, columns named after the first object's keys. */
-static int print_object_table(struct json_object *a)
+static bool json_is_zero(struct json_object *o, const char *key)
+{
+        struct json_object *v;
+
+        return !json_object_object_get_ex(o, key, &v) || !v || json_object_get_int64(v) == 0;
+}
+
+/* A row of a diff that says nothing: same state and no page counted. */
+static bool diff_row_unchanged(struct json_object *e)
+{
+        struct json_object *v;
+
+        if (json_object_object_get_ex(e, "state", &v) && v &&
+            strcmp(json_object_get_string(v), "same") != 0)
+                return false;
+        return json_is_zero(e, "changed") && json_is_zero(e, "added") &&
+               json_is_zero(e, "removed");
+}
+
+/* An array of objects as a table, columns named after the first object's keys;
+ * rows for which skip() is true are left out. */
+static int print_object_table(struct json_object *a, bool (*skip)(struct json_object *e))
 {
         const char *h[32];
         size_t n_cols = 0, n = json_object_array_length(a);
@@ -927,6 +948,9 @@ static int print_object_table(struct json_object *a)
         for (size_t i = 0; i < n; i++) {
                 struct json_object *e = json_object_array_get_idx(a, i);
                 size_t j = 0;
+
+                if (skip && skip(e))
+                        continue;
                 json_object_object_foreach(first, k2, v2)
                 {
                         (void)v2;
@@ -951,7 +975,7 @@ static int print_object(struct json_object *o)
                     json_object_array_length(v) > 0 &&
                     json_object_is_type(json_object_array_get_idx(v, 0), json_type_object)) {
                         printf("%s:\n", k);
-                        if (print_object_table(v) < 0)
+                        if (print_object_table(v, NULL) < 0)
                                 return -ENOMEM;
                 } else
                         printf("%s: %s\n", k, json_cell(o, k));
@@ -992,10 +1016,15 @@ static int verb_diff(int argc, char **argv)
 
         struct json_object *regions;
         if (json_object_object_get_ex(ckpt_client_last_reply(c), "regions", &regions) && regions &&
-            json_object_is_type(regions, json_type_array) && json_object_array_length(regions)) {
-                putchar('\n');
-                if (print_object_table(regions) < 0)
-                        return error("out of memory");
+            json_object_is_type(regions, json_type_array)) {
+                size_t shown = 0, n = json_object_array_length(regions);
+                for (size_t i = 0; i < n; i++)
+                        shown += !diff_row_unchanged(json_object_array_get_idx(regions, i));
+                if (shown > 0) {
+                        putchar('\n');
+                        if (print_object_table(regions, diff_row_unchanged) < 0)
+                                return error("out of memory");
+                }
         }
         return 0;
 }
@@ -1207,20 +1236,47 @@ static int verb_policy(int argc, char **argv)
                 return print_json(c);
 
         struct json_object *a;
-        if (strcmp(sub, "list") == 0 && json_object_object_get_ex(reply, "policies", &a) && a &&
+        /* Policies refused by the daemon, as "errors": one line each. */
+        struct json_object *errors = NULL;
+        size_t n_errors = 0;
+        if (json_object_object_get_ex(reply, "errors", &errors) && errors &&
+            json_object_is_type(errors, json_type_array))
+                n_errors = json_object_array_length(errors);
+
+        if (strcmp(sub, "check") == 0) {
+                struct json_object *okv = NULL, *msg = NULL;
+                bool good = !json_object_object_get_ex(reply, "ok", &okv) || !okv ||
+                            json_object_get_boolean(okv);
+                if (good && n_errors == 0) {
+                        printf("%s: ok\n", argv[optind + 1]);
+                        return 0;
+                }
+                for (size_t i = 0; i < n_errors; i++)
+                        fprintf(stderr, "%s\n", json_cell(json_object_array_get_idx(errors, i), "message"));
+                if (json_object_object_get_ex(reply, "error", &msg) && msg)
+                        return error("%s", json_object_get_string(msg));
+                return error("%s: invalid policy", argv[optind + 1]);
+        }
+
+        if (json_object_object_get_ex(reply, "policies", &a) && a &&
             json_object_is_type(a, json_type_array)) {
-                if (json_object_array_length(a) == 0)
+                size_t n = json_object_array_length(a);
+                if (strcmp(sub, "reload") == 0)
+                        printf("policies reloaded: %zu loaded, %zu refused\n", n, n_errors);
+                else if (n == 0)
                         printf("no policies\n");
-                else if (print_object_table(a) < 0)
+                else if (print_object_table(a, NULL) < 0)
                         return error("out of memory");
+                for (size_t i = 0; i < n_errors; i++) {
+                        struct json_object *e = json_object_array_get_idx(errors, i);
+                        printf("refused: %s\n", json_object_is_type(e, json_type_object)
+                                                         ? json_cell(e, "message")
+                                                         : json_object_get_string(e));
+                }
                 return 0;
         }
-        if (strcmp(sub, "reload") == 0 && json_object_object_length(reply) == 0) {
-                printf("policies reloaded\n");
-                return 0;
-        }
-        if (strcmp(sub, "check") == 0 && json_object_object_length(reply) == 0) {
-                printf("%s: ok\n", argv[optind + 1]);
+        if (json_object_object_length(reply) == 0) {
+                printf("%s\n", strcmp(sub, "reload") == 0 ? "policies reloaded" : "no policies");
                 return 0;
         }
         if (print_object(reply) < 0)
@@ -1286,8 +1342,8 @@ static const struct verb verbs[] = {
 
 static void verb_help(const struct verb *v)
 {
-        printf("Usage: %s [--socket PATH] [--json] %s %s\n\n%s.\n", program, v->name, v->args,
-               v->summary);
+        printf("Usage: %s [--socket PATH] [--json] %s%s%s\n\n%s.\n", program, v->name,
+               *v->args ? " " : "", v->args, v->summary);
         printf("\nOptions:\n");
         if (v->options)
                 fputs(v->options, stdout);

@@ -99,18 +99,17 @@ static int compare(const struct page_value *a, const struct page_value *b)
 static struct page_value default_value(const struct ckpt_region *rg, uint64_t addr)
 {
         if (!rg || !(rg->flags & CKPT_REGION_REF))
-                return (struct page_value){ .state = PS_NONE };
-        return (struct page_value){ .state = PS_FILE,
-                                    .file = rg,
-                                    .file_off = rg->offset + (addr - rg->start) };
+                return (struct page_value){.state = PS_NONE};
+        return (struct page_value){
+                .state = PS_FILE, .file = rg, .file_off = rg->offset + (addr - rg->start)};
 }
 
 static struct page_value listed_value(const struct ckpt_region *rg, const struct ckpt_page *p)
 {
         if (p->kind == CKPT_PAGE_DATA)
-                return (struct page_value){ .state = PS_DATA, .key = p->key };
+                return (struct page_value){.state = PS_DATA, .key = p->key};
         if (p->kind == CKPT_PAGE_ZERO)
-                return (struct page_value){ .state = PS_NONE };
+                return (struct page_value){.state = PS_NONE};
         /* Any other kind does not occur in a view; it reads as the default. */
         return default_value(rg, p->addr);
 }
@@ -135,12 +134,12 @@ static int add_entry(struct diff_builder *b, const struct ckpt_region *rg, uint6
                 b->alloc_regions = n;
         }
         e = &d->regions[d->n_regions];
-        *e = (struct diff_region){ .start = start,
-                                   .end = end,
-                                   .offset = rg->offset + (start - rg->start),
-                                   .prot = rg->prot,
-                                   .flags = rg->flags,
-                                   .state = state };
+        *e = (struct diff_region){.start = start,
+                                  .end = end,
+                                  .offset = rg->offset + (start - rg->start),
+                                  .prot = rg->prot,
+                                  .flags = rg->flags,
+                                  .state = state};
         if (rg->path) {
                 e->path = strdup(rg->path);
                 if (!e->path)
@@ -187,7 +186,7 @@ static int emit(struct diff_builder *b, uint64_t start, uint64_t end, int kind)
                 d->runs = p;
                 b->alloc_runs = na;
         }
-        d->runs[d->n_runs++] = (struct diff_run){ start, end, (uint32_t)kind };
+        d->runs[d->n_runs++] = (struct diff_run){start, end, (uint32_t)kind};
         return 0;
 }
 
@@ -226,8 +225,7 @@ static int cmp_u64(const void *x, const void *y)
         return a < b ? -1 : a > b;
 }
 
-int diff_views(const struct ckpt_manifest *a, const struct ckpt_manifest *b,
-               struct view_diff **ret)
+int diff_views(const struct ckpt_manifest *a, const struct ckpt_manifest *b, struct view_diff **ret)
 {
         _cleanup_(view_diff_freep) struct view_diff *d = NULL;
         _cleanup_free_ uint64_t *cuts = NULL;
@@ -242,7 +240,7 @@ int diff_views(const struct ckpt_manifest *a, const struct ckpt_manifest *b,
                 return -ENOMEM;
         d->from = a->id;
         d->to = b->id;
-        bld = (struct diff_builder){ .d = d };
+        bld = (struct diff_builder){.d = d};
 
         /* Step 1: every region boundary of both views, sorted, unique. */
         cuts = malloc(MAX(2 * (a->n_regions + b->n_regions), 1u) * sizeof(*cuts));
@@ -298,8 +296,8 @@ int diff_views(const struct ckpt_manifest *a, const struct ckpt_manifest *b,
                         }
                         removed_of = NULL;
                 } else {
-                        struct diff_region *last = d->n_regions > 0 ? &d->regions[d->n_regions - 1]
-                                                                    : NULL;
+                        struct diff_region *last =
+                                d->n_regions > 0 ? &d->regions[d->n_regions - 1] : NULL;
                         if (removed_of == ra && last && last->end == x) {
                                 last->end = y;
                         } else {

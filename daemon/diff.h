@@ -49,9 +49,9 @@ const char *diff_kind_to_string(enum diff_kind k);
 struct diff_region {
         uint64_t start, end;
         uint64_t offset;
-        uint32_t prot, flags; /* PROT_*, CKPT_REGION_* */
-        uint32_t state;       /* enum diff_region_state */
-        char *path;           /* NULL for anonymous memory */
+        uint32_t prot, flags;             /* PROT_*, CKPT_REGION_* */
+        uint32_t state;                   /* enum diff_region_state */
+        char *path;                       /* NULL for anonymous memory */
         uint64_t changed, added, removed; /* pages */
 };
 

@@ -47,8 +47,8 @@ struct core_writer {
         void *userdata;
         const struct ckpt_manifest *view;
         struct export_result *ret;
-        uint8_t *batch;        /* CORE_BATCH_PAGES pages waiting to be written */
-        uint64_t batch_off;    /* file offset of batch[0] */
+        uint8_t *batch;     /* CORE_BATCH_PAGES pages waiting to be written */
+        uint64_t batch_off; /* file offset of batch[0] */
         size_t batch_n;
 };
 
@@ -74,9 +74,8 @@ static int note_add(struct note_buf *nb, uint32_t type, const void *desc, size_t
 {
         size_t namesz = sizeof(CORE_NOTE_NAME);
         size_t need = sizeof(Elf64_Nhdr) + ((namesz + 3) & ~3ul) + ((descsz + 3) & ~3ul);
-        Elf64_Nhdr h = { .n_namesz = (Elf64_Word)namesz,
-                         .n_descsz = (Elf64_Word)descsz,
-                         .n_type = type };
+        Elf64_Nhdr h = {
+                .n_namesz = (Elf64_Word)namesz, .n_descsz = (Elf64_Word)descsz, .n_type = type};
         uint8_t *p;
         int r;
 
@@ -280,7 +279,7 @@ static int add_run(struct export_result *r, uint64_t addr)
                 r->written = p;
                 r->alloc_written = n;
         }
-        r->written[r->n_written++] = (struct export_run){ addr, addr + PAGE_SIZE_4K };
+        r->written[r->n_written++] = (struct export_run){addr, addr + PAGE_SIZE_4K};
         return 0;
 }
 
@@ -530,12 +529,12 @@ int export_core_from(const struct ckpt_manifest *view, export_page_reader reader
         ret->layout = calloc(MAX(view->n_regions, 1u), sizeof(*ret->layout));
         if (!batch || !scratch || !ph || !fill || !ret->layout)
                 return -ENOMEM;
-        w = (struct core_writer){ .fd = fd,
-                                  .reader = reader,
-                                  .userdata = userdata,
-                                  .view = view,
-                                  .ret = ret,
-                                  .batch = batch };
+        w = (struct core_writer){.fd = fd,
+                                 .reader = reader,
+                                 .userdata = userdata,
+                                 .view = view,
+                                 .ret = ret,
+                                 .batch = batch};
 
         /* Step 1: notes, in memory (a few KiB per thread). */
         r = find_auxv(&w, &auxv, &auxv_words);
@@ -557,10 +556,8 @@ int export_core_from(const struct ckpt_manifest *view, export_page_reader reader
         notes_off = hdr_size;
         data_off = PAGE_ALIGN_UP(notes_off + notes.size);
 
-        ph[0] = (Elf64_Phdr){ .p_type = PT_NOTE,
-                              .p_offset = notes_off,
-                              .p_filesz = notes.size,
-                              .p_align = 4 };
+        ph[0] = (Elf64_Phdr){
+                .p_type = PT_NOTE, .p_offset = notes_off, .p_filesz = notes.size, .p_align = 4};
         off = data_off;
         for (size_t i = 0; i < view->n_regions; i++) {
                 const struct ckpt_region *rg = &view->regions[i];
@@ -579,7 +576,7 @@ int export_core_from(const struct ckpt_manifest *view, export_page_reader reader
                         .p_memsz = memsz,
                         .p_align = PAGE_SIZE_4K,
                 };
-                ret->layout[i] = (struct export_extent){ rg->start, rg->end, off };
+                ret->layout[i] = (struct export_extent){rg->start, rg->end, off};
                 off += filesz;
         }
         ret->n_layout = view->n_regions;
@@ -663,8 +660,7 @@ int export_core_from(const struct ckpt_manifest *view, export_page_reader reader
         r = batch_flush(&w);
         if (r < 0)
                 return r;
-        if (fsync(fd) < 0 && errno != EINVAL && errno != EROFS)
-                {
+        if (fsync(fd) < 0 && errno != EINVAL && errno != EROFS) {
                 r = -errno;
                 return set_error(ret, r, "cannot sync the core file: %s", strerror(-r));
         }

@@ -11,6 +11,7 @@
  *   PT_NOTE data, in the kernel's order:
  *     NT_PRSTATUS (first thread = the thread-group leader)
  *     NT_PRPSINFO                       one per process
+ *     NT_AUXV                           when found on the stack (see export-core.c)
  *     NT_FILE                           one per process (file-backed regions)
  *     NT_FPREGSET (first thread)
  *     NT_PRSTATUS, NT_FPREGSET          each further thread
@@ -38,8 +39,8 @@
  * or a negative errno (-ESTALE / -ENOENT for a page of a reference region whose
  * file changed or vanished: left as a hole).
  */
-typedef int (*export_page_reader)(void *userdata, const struct ckpt_manifest *view,
-                                  uint64_t addr, void *buf);
+typedef int (*export_page_reader)(void *userdata, const struct ckpt_manifest *view, uint64_t addr,
+                                  void *buf);
 
 /*
  * Write the core file of `view` (a FULL view, from store_view()) to fd, which

@@ -37,7 +37,7 @@
  *                  match; written by `ckptctl track`
  *   Comm=GLOB      /proc/PID/comm, fnmatch(3) glob ("redis-*"), exact otherwise
  *   Exe=GLOB       the target of /proc/PID/exe, fnmatch(3) glob without flags
- *                  ('*' also matches '/'); an absolute path. A process whose
+ *                  ('*' also matches '/'), starting with '/' or '*'. A process whose
  *                  exe cannot be read (kernel thread, no permission) does not
  *                  match. A " (deleted)" suffix of the link is ignored.
  *   Cgroup=PATH    the cgroup v2 path from /proc/PID/cgroup ("0::PATH"),
@@ -99,7 +99,7 @@
 struct policy {
         char *name;   /* file name without ".policy" */
         char *path;   /* the file it came from */
-        bool runtime; /* loaded from the runtime directory (the last one given) */
+        bool runtime; /* from the last of two or more directories (/run) */
 
         /* [Match]: an unset key is 0 / NULL / false */
         pid_t match_pid;
@@ -171,8 +171,8 @@ struct policy_set;
 
 /*
  * Load every *.policy file of the directories, in order; a later directory
- * overrides the same file name of an earlier one, and the last directory is
- * the runtime one (policy->runtime). A missing directory is empty. Bad files
+ * overrides the same file name of an earlier one; with two or more, the last
+ * directory is the runtime one (policy->runtime). A missing directory is empty. Bad files
  * (and unreadable directories) go to the errors list and never stop the
  * others. Fails only for -ENOMEM.
  */

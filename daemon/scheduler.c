@@ -136,10 +136,9 @@ static void remove_tracked(struct manager *m, struct tracked *t, const char *why
         log_info("scheduler: pid %d (%s) no longer tracked: %s", (int)t->pid, t->comm, why);
         if (m->tracker)
                 (void)tracker_untrack(m->tracker, t->pid);
-        if (t->policy && strncmp(t->policy, "pid-", 4) == 0) {
-                /* A runtime policy made for this very process goes with it. */
+        /* A runtime policy made for this very process goes with it. */
+        if (strcmp(why, "exited") == 0 || (t->policy && strncmp(t->policy, "pid-", 4) == 0))
                 (void)policy_remove_runtime(m->opts.runtime_policy_dir, t->pid);
-        }
         if (!t->policy)
                 save_manual(m);
         tracked_free(t);
@@ -212,9 +211,15 @@ static struct tracked *add_tracked(struct manager *m, pid_t pid, const char *pol
         int r;
 
         if (t) {
-                /* Known already: a policy may take over a hand-tracked one. */
-                if (policy && !t->policy)
+                /* Known already: the policy asked for now wins (a runtime
+                 * policy made for this pid over one that matched its comm). */
+                if (policy && (!t->policy || strcmp(t->policy, policy) != 0)) {
+                        bool was_manual = !t->policy;
+                        free(t->policy);
                         t->policy = strdup(policy);
+                        if (was_manual)
+                                save_manual(m);
+                }
                 t->armed = armed;
                 schedule(t);
                 return t;

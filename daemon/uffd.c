@@ -644,7 +644,13 @@ static int pagemap_scan(int pagemap_fd, uint64_t start, uint64_t end, uint64_t f
                         .end = end,
                         .vec = pages ? (uint64_t)(uintptr_t)vec : 0,
                         .vec_len = pages ? ELEMENTSOF(vec) : 0,
+                        /* Never holes: matching them would install
+                         * write-protect markers in every unpopulated page,
+                         * page tables for the whole range. A hole that
+                         * gets written becomes a fresh page without the
+                         * write-protect bit, so it still reads WRITTEN. */
                         .category_mask = PAGE_IS_WRITTEN,
+                        .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
                         .return_mask = PAGE_IS_WRITTEN,
                 };
                 int n = ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);

@@ -7,8 +7,8 @@
 #  - sd_notify: READY=1, STATUS=, WATCHDOG=1 (only when WATCHDOG_PID is ckptd's
 #    own pid) and STOPPING=1 on SIGTERM reach a NOTIFY_SOCKET of our own;
 #  - the unit's CapabilityBoundingSet= is enough to checkpoint and track a
-#    process of another user, and each of CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH
-#    and CAP_KILL is needed for it.
+#    process of another user, and each of CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH,
+#    CAP_KILL (for that) and CAP_BPF, CAP_PERFMON (for BPF) is needed.
 . "$(dirname "$0")/lib.sh"
 require_root
 require_built "$WL/notify-listen" "$WL/memctl"
@@ -267,6 +267,22 @@ for c in sys_ptrace dac_read_search kill; do
 		else
 			ok "without cap_$c a checkpoint of another user's process fails ($(head -c 120 "$T/no-$c.out"))"
 		fi
+		stop_daemon
+	else
+		not_ok "ckptd starts without cap_$c" "$(tail -n 20 "$T/ckptd-no-$c.log")"
+		stop_daemon
+	fi
+done
+
+# CAP_BPF and CAP_PERFMON: without either, BPF is lost (when it works at all).
+for c in bpf perfmon; do
+	case "$filtered" in *"+$c"*) ;; *) continue ;; esac
+	if [ -z "$full_bpf" ] || [ "$full_bpf" = none ]; then
+		skip "without cap_$c BPF is not loaded" "BPF does not load here even with every capability"
+		continue
+	fi
+	if run_caps "no-$c" "$(printf '%s' "$filtered" | sed "s/,+$c//")"; then
+		is "without cap_$c BPF is not loaded" "$(ctl status | sed -n 's/^bpf: *//p')" none
 		stop_daemon
 	else
 		not_ok "ckptd starts without cap_$c" "$(tail -n 20 "$T/ckptd-no-$c.log")"

@@ -107,7 +107,7 @@ fi
 # ---- incremental: a tracked process, the value changed, a delta ----
 if ctl track "$pid" >"$T/track.out" 2>&1; then
 	checkpoint "$pid" || exit 1
-	value2=0x0ddba11$(printf '%04x' $((pid & 0xffff)))77
+	value2=0xd0ddba11$(printf '%04x' $((pid & 0xffff)))77
 	wl sd "set $value2" || not_ok "set the global again" "${REPLY[sd]}"
 	in_read "$pid"
 	checkpoint "$pid" || exit 1

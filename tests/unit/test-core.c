@@ -68,7 +68,7 @@ static bool demo_start(struct demo *d, int threads)
         size_t n = 0;
         char *p;
 
-        *d = (struct demo){ .in = -EBADF, .out = -EBADF };
+        *d = (struct demo){.in = -EBADF, .out = -EBADF};
         ASSERT(pipe2(to, O_CLOEXEC) == 0);
         ASSERT(pipe2(from, O_CLOEXEC) == 0);
         snprintf(arg, sizeof(arg), "%d", threads);
@@ -294,8 +294,8 @@ static bool core_notes(const struct core_file *c, struct note *ret, size_t max, 
 
                 ASSERT(n < max);
                 ASSERT(desc_at + h->n_descsz <= np->p_offset + np->p_filesz);
-                ret[n++] = (struct note){ h->n_type, (const char *)c->map + name_at,
-                                          c->map + desc_at, h->n_descsz };
+                ret[n++] = (struct note){h->n_type, (const char *)c->map + name_at,
+                                         c->map + desc_at, h->n_descsz};
                 at = desc_at + ((h->n_descsz + 3u) & ~3u);
         }
         ASSERT_EQ(at, np->p_offset + np->p_filesz);
@@ -357,10 +357,10 @@ static int pattern_reader(void *userdata, const struct ckpt_manifest *view, uint
 
 static bool build_hand_view(struct ckpt_manifest *m)
 {
-        static const uint8_t key[32] = { 1 };
+        static const uint8_t key[32] = {1};
         struct ckpt_region rg;
-        struct ckpt_thread t = { .regs_size = sizeof(struct user_regs_struct),
-                                 .fpregs_size = sizeof(struct user_fpregs_struct) };
+        struct ckpt_thread t = {.regs_size = sizeof(struct user_regs_struct),
+                                .fpregs_size = sizeof(struct user_fpregs_struct)};
         struct user_regs_struct regs = {};
 
         m->id = 7;
@@ -371,37 +371,35 @@ static bool build_hand_view(struct ckpt_manifest *m)
         snprintf(m->comm, sizeof(m->comm), "handview");
 
         /* 16 anonymous pages: data at 0, 1, 5, 15; a listed zero page at 2. */
-        rg = (struct ckpt_region){ .start = ANON_START,
-                                   .end = ANON_START + 16 * PAGE_SIZE_4K,
-                                   .prot = PROT_READ | PROT_WRITE,
-                                   .flags = CKPT_REGION_PRIVATE | CKPT_REGION_ANON };
+        rg = (struct ckpt_region){.start = ANON_START,
+                                  .end = ANON_START + 16 * PAGE_SIZE_4K,
+                                  .prot = PROT_READ | PROT_WRITE,
+                                  .flags = CKPT_REGION_PRIVATE | CKPT_REGION_ANON};
         ASSERT_OK(manifest_add_region(m, &rg));
         /* A file mapping by reference, at offset 0 of an ELF file: header only. */
-        rg = (struct ckpt_region){ .start = FILE_START,
-                                   .end = FILE_START + 4 * PAGE_SIZE_4K,
-                                   .prot = PROT_READ | PROT_EXEC,
-                                   .flags = CKPT_REGION_PRIVATE | CKPT_REGION_FILE |
-                                            CKPT_REGION_REF,
-                                   .track = CKPT_TRACK_REF,
-                                   .inode = 1,
-                                   .path = stackdemo };
+        rg = (struct ckpt_region){.start = FILE_START,
+                                  .end = FILE_START + 4 * PAGE_SIZE_4K,
+                                  .prot = PROT_READ | PROT_EXEC,
+                                  .flags = CKPT_REGION_PRIVATE | CKPT_REGION_FILE | CKPT_REGION_REF,
+                                  .track = CKPT_TRACK_REF,
+                                  .inode = 1,
+                                  .path = stackdemo};
         ASSERT_OK(manifest_add_region(m, &rg));
         /* By reference with one page copied on write: written in full. */
-        rg = (struct ckpt_region){ .start = RELRO_START,
-                                   .end = RELRO_START + 3 * PAGE_SIZE_4K,
-                                   .offset = 2 * PAGE_SIZE_4K,
-                                   .prot = PROT_READ,
-                                   .flags = CKPT_REGION_PRIVATE | CKPT_REGION_FILE |
-                                            CKPT_REGION_REF,
-                                   .track = CKPT_TRACK_REF,
-                                   .inode = 1,
-                                   .path = stackdemo };
+        rg = (struct ckpt_region){.start = RELRO_START,
+                                  .end = RELRO_START + 3 * PAGE_SIZE_4K,
+                                  .offset = 2 * PAGE_SIZE_4K,
+                                  .prot = PROT_READ,
+                                  .flags = CKPT_REGION_PRIVATE | CKPT_REGION_FILE | CKPT_REGION_REF,
+                                  .track = CKPT_TRACK_REF,
+                                  .inode = 1,
+                                  .path = stackdemo};
         ASSERT_OK(manifest_add_region(m, &rg));
-        rg = (struct ckpt_region){ .start = VDSO_START,
-                                   .end = VDSO_START + 2 * PAGE_SIZE_4K,
-                                   .prot = PROT_READ | PROT_EXEC,
-                                   .flags = CKPT_REGION_PRIVATE | CKPT_REGION_SPECIAL,
-                                   .path = (char *)"[vdso]" };
+        rg = (struct ckpt_region){.start = VDSO_START,
+                                  .end = VDSO_START + 2 * PAGE_SIZE_4K,
+                                  .prot = PROT_READ | PROT_EXEC,
+                                  .flags = CKPT_REGION_PRIVATE | CKPT_REGION_SPECIAL,
+                                  .path = (char *)"[vdso]"};
         ASSERT_OK(manifest_add_region(m, &rg));
 
         ASSERT_OK(manifest_add_page(m, ANON_START, CKPT_PAGE_DATA, key));
@@ -477,10 +475,8 @@ static bool test_layout(void)
         if (c.ph[1].p_filesz != 16 * 4096 || c.ph[2].p_filesz != 4096 ||
             c.ph[3].p_filesz != 3 * 4096 || c.ph[4].p_filesz != 0) {
                 fprintf(stderr, "# filesz %llu %llu %llu %llu\n",
-                        (unsigned long long)c.ph[1].p_filesz,
-                        (unsigned long long)c.ph[2].p_filesz,
-                        (unsigned long long)c.ph[3].p_filesz,
-                        (unsigned long long)c.ph[4].p_filesz);
+                        (unsigned long long)c.ph[1].p_filesz, (unsigned long long)c.ph[2].p_filesz,
+                        (unsigned long long)c.ph[3].p_filesz, (unsigned long long)c.ph[4].p_filesz);
                 goto out;
         }
 
@@ -520,8 +516,8 @@ static bool test_layout(void)
         if (res.n_written < 4 || res.written[0].start != ANON_START ||
             res.written[0].end != ANON_START + 2 * 4096 ||
             res.written[1].start != ANON_START + 5 * 4096 ||
-            res.written[2].start != ANON_START + 15 * 4096 ||
-            res.written[3].start != FILE_START || res.written[3].end != FILE_START + 4096) {
+            res.written[2].start != ANON_START + 15 * 4096 || res.written[3].start != FILE_START ||
+            res.written[3].end != FILE_START + 4096) {
                 fprintf(stderr, "# written runs are wrong (%zu)\n", res.n_written);
                 goto out;
         }
@@ -533,8 +529,8 @@ static bool test_layout(void)
         if (!core_notes(&c, notes, ELEMENTSOF(notes), &n_notes))
                 goto out;
         {
-                static const uint32_t types[] = { NT_PRSTATUS, NT_PRPSINFO, NT_FILE,
-                                                  NT_FPREGSET, NT_PRSTATUS, NT_FPREGSET };
+                static const uint32_t types[] = {NT_PRSTATUS, NT_PRPSINFO, NT_FILE,
+                                                 NT_FPREGSET, NT_PRSTATUS, NT_FPREGSET};
                 struct elf_prstatus st0, st1;
                 struct user_regs_struct r0, r1;
                 struct elf_prpsinfo ps;
@@ -633,7 +629,7 @@ static bool test_extnum(void)
         _cleanup_(manifest_freep) struct ckpt_manifest *m = calloc(1, sizeof(*m));
         _cleanup_close_ int fd = -EBADF;
         struct export_result res = {};
-        struct ckpt_thread t = { .tid = 1, .regs_size = 216 };
+        struct ckpt_thread t = {.tid = 1, .regs_size = 216};
         struct core_file c = {};
         const size_t n = 70000;
         bool ok_ = false;
@@ -646,11 +642,11 @@ static bool test_extnum(void)
         m->regions = calloc(n, sizeof(*m->regions));
         ASSERT(m->regions);
         for (size_t i = 0; i < n; i++)
-                m->regions[i] = (struct ckpt_region){ .start = 0x1000000ull + i * 8192,
-                                                      .end = 0x1000000ull + i * 8192 + 4096,
-                                                      .prot = PROT_READ,
-                                                      .flags = CKPT_REGION_PRIVATE |
-                                                               CKPT_REGION_ANON };
+                m->regions[i] =
+                        (struct ckpt_region){.start = 0x1000000ull + i * 8192,
+                                             .end = 0x1000000ull + i * 8192 + 4096,
+                                             .prot = PROT_READ,
+                                             .flags = CKPT_REGION_PRIVATE | CKPT_REGION_ANON};
         m->n_regions = n;
         fd = open(tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
         ASSERT(fd >= 0);
@@ -659,7 +655,8 @@ static bool test_extnum(void)
         ASSERT_EQ(calls, 0);
         if (!core_file_open(fd, &c))
                 goto out;
-        if (c.eh->e_phnum != PN_XNUM || c.nph != n + 1 || c.ph[n].p_vaddr != m->regions[n - 1].start)
+        if (c.eh->e_phnum != PN_XNUM || c.nph != n + 1 ||
+            c.ph[n].p_vaddr != m->regions[n - 1].start)
                 goto out;
         ok_ = true;
 out:
@@ -684,7 +681,7 @@ static int mem_reader(void *userdata, const struct ckpt_manifest *view, uint64_t
  * readable listed page by page (non-zero pages as DATA). */
 static bool build_live_view(struct freezer *f, int mem, struct ckpt_manifest *m)
 {
-        static const uint8_t key[32] = { 2 };
+        static const uint8_t key[32] = {2};
         struct ckpt_region *regions = NULL;
         _cleanup_free_ uint8_t *buf = malloc(4096), *fbuf = malloc(4096);
         size_t n = 0;
@@ -716,8 +713,8 @@ static bool build_live_view(struct freezer *f, int mem, struct ckpt_manifest *m)
                         if (ffd < 0)
                                 goto out;
                         for (uint64_t a = rg.start; a < rg.end; a += 4096) {
-                                ssize_t k = pread(ffd, fbuf, 4096,
-                                                  (off_t)(rg.offset + a - rg.start));
+                                ssize_t k =
+                                        pread(ffd, fbuf, 4096, (off_t)(rg.offset + a - rg.start));
                                 if (k < 0 || pread(mem, buf, 4096, (off_t)a) != 4096)
                                         continue;
                                 memset(fbuf + k, 0, 4096 - (size_t)k);
@@ -738,9 +735,9 @@ static bool build_live_view(struct freezer *f, int mem, struct ckpt_manifest *m)
                 }
         }
         for (size_t i = 0; i < f->n_threads; i++) {
-                struct ckpt_thread t = { .tid = f->threads[i].tid,
-                                         .regs_size = sizeof(struct user_regs_struct),
-                                         .fpregs_size = sizeof(struct user_fpregs_struct) };
+                struct ckpt_thread t = {.tid = f->threads[i].tid,
+                                        .regs_size = sizeof(struct user_regs_struct),
+                                        .fpregs_size = sizeof(struct user_fpregs_struct)};
                 if (ptrace(PTRACE_GETREGS, t.tid, NULL, t.regs) < 0 ||
                     ptrace(PTRACE_GETFPREGS, t.tid, NULL, t.fpregs) < 0) {
                         fprintf(stderr, "# ptrace getregs %d: %m\n", (int)t.tid);

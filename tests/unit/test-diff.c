@@ -49,7 +49,7 @@ static struct value page_value(const struct ckpt_manifest *m, uint64_t addr)
 {
         const struct ckpt_region *rg = manifest_find_region(m, addr);
         const struct ckpt_page *p;
-        struct value v = { .state = ST_NONE };
+        struct value v = {.state = ST_NONE};
 
         if (!rg)
                 return v;
@@ -156,7 +156,8 @@ static bool check_diff(const struct ckpt_manifest *a, const struct ckpt_manifest
                         }
                 }
                 ASSERT_EQ(e->state, want);
-                ASSERT((!e->path && !rg->path) || (e->path && rg->path && !strcmp(e->path, rg->path)));
+                ASSERT((!e->path && !rg->path) ||
+                       (e->path && rg->path && !strcmp(e->path, rg->path)));
                 n_b++;
         }
 
@@ -204,7 +205,7 @@ static bool check_diff(const struct ckpt_manifest *a, const struct ckpt_manifest
 
 /* ---- building views ---- */
 
-static const char *const paths[] = { "/usr/lib/libA.so", "/usr/lib/libB.so", "/bin/prog" };
+static const char *const paths[] = {"/usr/lib/libA.so", "/usr/lib/libB.so", "/bin/prog"};
 
 static void key_of(uint8_t key[32], unsigned v)
 {
@@ -216,12 +217,12 @@ static void key_of(uint8_t key[32], unsigned v)
 static bool add_region(struct ckpt_manifest *m, uint64_t start, uint64_t end, uint32_t flags,
                        const char *path, uint64_t offset, uint32_t prot)
 {
-        struct ckpt_region rg = { .start = start,
-                                  .end = end,
-                                  .offset = offset,
-                                  .prot = prot,
-                                  .flags = flags,
-                                  .path = (char *)path };
+        struct ckpt_region rg = {.start = start,
+                                 .end = end,
+                                 .offset = offset,
+                                 .prot = prot,
+                                 .flags = flags,
+                                 .path = (char *)path};
         if (flags & CKPT_REGION_REF) {
                 rg.track = CKPT_TRACK_REF;
                 rg.dev = 8;
@@ -263,8 +264,8 @@ static bool random_view(struct ckpt_manifest *m, uint64_t id)
                                 return false;
                 } else if (kind == 1) {
                         if (!add_region(m, at * P, (at + len) * P,
-                                        CKPT_REGION_PRIVATE | CKPT_REGION_FILE,
-                                        paths[rndn(3)], rndn(3) * P, PROT_READ | PROT_WRITE))
+                                        CKPT_REGION_PRIVATE | CKPT_REGION_FILE, paths[rndn(3)],
+                                        rndn(3) * P, PROT_READ | PROT_WRITE))
                                 return false;
                 } else if (kind == 2) {
                         /* Offsets chosen so that two views often agree. */
@@ -309,8 +310,8 @@ static bool test_identical(void)
 
         ASSERT(a);
         if (!add_region(a, 0x1000, 0x5000, CKPT_REGION_PRIVATE | CKPT_REGION_ANON, NULL, 0, 3) ||
-            !add_region(a, 0x8000, 0xa000,
-                        CKPT_REGION_PRIVATE | CKPT_REGION_FILE | CKPT_REGION_REF, paths[0], 0, 5) ||
+            !add_region(a, 0x8000, 0xa000, CKPT_REGION_PRIVATE | CKPT_REGION_FILE | CKPT_REGION_REF,
+                        paths[0], 0, 5) ||
             !add_data(a, 0x2000, 1) || !add_data(a, 0x9000, 2))
                 return false;
         ASSERT_OK(diff_views(a, a, &d));

@@ -20,7 +20,7 @@
 
 int main(int argc, char *argv[])
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         int fd, one = 1, seconds = 60;
         time_t deadline;
 
@@ -51,14 +51,14 @@ int main(int argc, char *argv[])
                         struct cmsghdr h;
                         char b[CMSG_SPACE(sizeof(struct ucred))];
                 } control = {};
-                struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
+                struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
                 struct msghdr mh = {
                         .msg_iov = &iov,
                         .msg_iovlen = 1,
                         .msg_control = &control,
                         .msg_controllen = sizeof(control),
                 };
-                struct pollfd pfd = { .fd = fd, .events = POLLIN };
+                struct pollfd pfd = {.fd = fd, .events = POLLIN};
                 struct cmsghdr *c;
                 pid_t pid = 0;
                 ssize_t n;

@@ -30,7 +30,7 @@
 volatile uint64_t stackdemo_global;
 char *stackdemo_message;
 
-static int block_pipe[2] = { -1, -1 };
+static int block_pipe[2] = {-1, -1};
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static pid_t worker_tids[MAX_THREADS];
@@ -146,9 +146,11 @@ int main(int argc, char **argv)
                 pthread_cond_wait(&cond, &lock);
         pthread_mutex_unlock(&lock);
 
-        len = (size_t)snprintf(ready_line, sizeof(ready_line), "ready pid=%d global=0x%llx "
-                               "threads=%d tids=%d", (int)getpid(),
-                               (unsigned long long)stackdemo_global, n + 1, (int)getpid());
+        len = (size_t)snprintf(ready_line, sizeof(ready_line),
+                               "ready pid=%d global=0x%llx "
+                               "threads=%d tids=%d",
+                               (int)getpid(), (unsigned long long)stackdemo_global, n + 1,
+                               (int)getpid());
         for (int i = 0; i < n; i++)
                 len += (size_t)snprintf(ready_line + len, sizeof(ready_line) - len, ",%d",
                                         (int)worker_tids[i]);

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The scheduler: a policy file with Interval=1s picks up a running process by
+# its comm and checkpoints it every second, keeping only the newest Keep=;
+# a bad policy file is reported with file:line and does not stop the others;
+# `ckptctl track --every` writes a runtime policy that goes when the process
+# exits; after a restart of ckptd a hand-tracked process is tracked again.
+. "$(dirname "$0")/lib.sh"
+require_root
+require_built "$WL/lab" "$WL/memctl"
+
+mkdir -p "$T/policy" "$T/run-policy"
+cat >"$T/policy/lab.policy" <<'P'
+# every second, the newest three
+[Match]
+Comm=lab
+[Checkpoint]
+Interval=1s
+[Retention]
+Keep=3
+P
+cat >"$T/policy/broken.policy" <<'P'
+[Match]
+Comm=whatever
+[Checkpoint]
+Interval=soon
+P
+start_daemon --runtime-policy-dir "$T/run-policy" || exit 1
+
+start_workload lab lab 32 || exit 1
+pid=$(wl_pid lab)
+
+# The scan finds it within ~2 s; then one checkpoint a second.
+n=0
+for i in $(seq 1 100); do
+	n=$(ctl_json list "$pid" | jq '.checkpoints | length')
+	[ "${n:-0}" -ge 2 ] && break
+	sleep 0.1
+done
+if [ "${n:-0}" -ge 2 ]; then
+	ok "a policy matching comm 'lab' checkpoints it on schedule"
+else
+	not_ok "a policy matching comm 'lab' checkpoints it on schedule" "$(tail -n 20 "$T/ckptd.log")"
+fi
+st=$(ctl_json status)
+is "status lists the process under policy 'lab'" \
+	"$(jq -r --argjson p "$pid" '.processes[] | select(.pid == $p) | .policy' <<<"$st")" lab
+due=$(jq -r --argjson p "$pid" '.processes[] | select(.pid == $p) | .next_due' <<<"$st")
+[ -n "$due" ] && [ "$due" != null ] && ok "status shows the next due time ($due)" ||
+	not_ok "status shows the next due time" "$st"
+
+sleep 4.5
+n=$(ctl_json list "$pid" | jq '.checkpoints | length')
+last=$(ctl_json list "$pid" | jq '.checkpoints[-1].id')
+if [ "${n:-0}" -ge 1 ] && [ "${n:-0}" -le 3 ] && [ "${last:-0}" -ge 5 ]; then
+	ok "retention keeps the newest 3 ($n kept, newest id $last)"
+else
+	not_ok "retention keeps the newest 3" "kept $n, newest $last" "$(grep -i delet "$T/ckptd.log" | tail -n 5)"
+fi
+# The survivors are readable: the oldest kept one may have been a delta.
+first=$(ctl_json list "$pid" | jq '.checkpoints[0].id')
+check "the oldest kept checkpoint is readable" ctl show "$first"
+
+pl=$(ctl_json policy list)
+err=$(jq -r '.errors[0].error' <<<"$pl")
+case "$err" in
+*broken.policy:4:*) ok "the bad policy is reported with file:line ($err)" ;;
+*) not_ok "the bad policy is reported with file:line" "$pl" ;;
+esac
+grep -q "broken.policy:4" "$T/ckptd.log" && ok "the bad policy is in the log" ||
+	not_ok "the bad policy is in the log"
+
+# A new policy file is picked up without a restart (inotify).
+start_workload mc memctl || exit 1
+mpid=$(wl_pid mc)
+cat >"$T/policy/mc.policy.tmp" <<P
+[Match]
+Pid=$mpid
+[Checkpoint]
+Interval=500ms
+P
+mv "$T/policy/mc.policy.tmp" "$T/policy/mc.policy"
+n=0
+for i in $(seq 1 60); do
+	n=$(ctl_json list "$mpid" | jq '.checkpoints | length')
+	[ "${n:-0}" -ge 1 ] && break
+	sleep 0.1
+done
+[ "${n:-0}" -ge 1 ] && ok "a policy file added later is picked up (inotify)" ||
+	not_ok "a policy file added later is picked up (inotify)" "$(tail -n 20 "$T/ckptd.log")"
+rm -f "$T/policy/mc.policy"
+sleep 0.5
+st=$(ctl_json status)
+is "removing the policy lets the process go" \
+	"$(jq --argjson p "$mpid" '[.processes[] | select(.pid == $p)] | length' <<<"$st")" 0
+
+# track --every writes a runtime policy, removed when the process exits.
+start_workload tr lab 8 || exit 1
+tpid=$(wl_pid tr)
+check "track --every 1s" ctl track "$tpid" --every 1s --keep 2
+[ -f "$T/run-policy/pid-$tpid.policy" ] && ok "a runtime policy was written" ||
+	not_ok "a runtime policy was written" "$(ls "$T/run-policy")"
+sleep 1.5
+n=$(ctl_json list "$tpid" | jq '.checkpoints | length')
+[ "${n:-0}" -ge 1 ] && ok "the runtime policy checkpoints it ($n)" ||
+	not_ok "the runtime policy checkpoints it"
+wl tr exit
+sleep 0.5
+[ ! -f "$T/run-policy/pid-$tpid.policy" ] && ok "the runtime policy goes with the process" ||
+	not_ok "the runtime policy goes with the process"
+n=$(ctl_json list "$tpid" | jq '.checkpoints | length')
+[ "${n:-0}" -ge 1 ] && ok "its checkpoints are kept after it exits" ||
+	not_ok "its checkpoints are kept after it exits"
+
+# A process tracked by hand is tracked again after a restart.
+start_workload hand memctl || exit 1
+hpid=$(wl_pid hand)
+check "track by hand" ctl track "$hpid"
+stop_daemon
+start_daemon --runtime-policy-dir "$T/run-policy" || exit 1
+for i in $(seq 1 50); do
+	st=$(ctl_json status)
+	[ "$(jq --argjson p "$hpid" '[.processes[] | select(.pid == $p)] | length' <<<"$st")" = 1 ] && break
+	sleep 0.1
+done
+is "after a restart the hand-tracked process is tracked again" \
+	"$(jq --argjson p "$hpid" '[.processes[] | select(.pid == $p)] | length' <<<"$st")" 1
+note=$(jq -r --argjson p "$hpid" '.processes[] | select(.pid == $p) | .note' <<<"$st")
+case "$note" in *restart*) ok "status says the next checkpoint reads everything" ;;
+*) not_ok "status says the next checkpoint reads everything" "$st" ;; esac
+stop_daemon
