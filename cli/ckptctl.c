@@ -95,7 +95,8 @@ static int print_json(struct ckpt_client *c)
         struct json_object *o = ckpt_client_last_reply(c);
         const char *t;
 
-        t = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+        t = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                          JSON_C_TO_STRING_SPACED |
                                                           JSON_C_TO_STRING_NOSLASHESCAPE)
               : "{}";
         puts(t ? t : "{}");
@@ -442,7 +443,10 @@ static int common_option(int opt, char **argv)
         return -1;
 }
 
-#define HELP_OPT {"help", no_argument, NULL, 'h'}
+#define HELP_OPT                                                                                   \
+        {                                                                                          \
+                "help", no_argument, NULL, 'h'                                                     \
+        }
 
 static int want_args(int argc, char **argv, int min, int max)
 {
@@ -497,8 +501,8 @@ static int verb_status(int argc, char **argv)
                 ckpt_status_free(s);
                 return 0;
         }
-        static const char *const h[] = {"PID",  "COMM",  "UID",        "TRACKING", "POLICY",
-                                        "DIRTY", "FAULTS", "LAST", "PAUSE",   "NEXT"};
+        static const char *const h[] = {"PID",   "COMM",   "UID",  "TRACKING", "POLICY",
+                                        "DIRTY", "FAULTS", "LAST", "PAUSE",    "NEXT"};
         static const bool right[] = {true, false, true, false, false,
                                      true, true,  true, true,  false};
         _cleanup_table_ struct table t = {.n_cols = ELEMENTSOF(h), .headers = h, .right = right};
@@ -589,8 +593,7 @@ static int verb_list(int argc, char **argv)
         static const struct option opts[] = {HELP_OPT, {}};
         static const char *const h[] = {"ID",   "PARENT", "PID",  "COMM",   "TIME",
                                         "KIND", "PAGES",  "READ", "STORED", "PAUSE"};
-        static const bool right[] = {true, true, true, false, false,
-                                     false, true, true, true,  true};
+        static const bool right[] = {true, true, true, false, false, false, true, true, true, true};
         _cleanup_client_ struct ckpt_client *c = NULL;
         _cleanup_table_ struct table t = {.n_cols = ELEMENTSOF(h), .headers = h, .right = right};
         struct ckpt_list *l = NULL;
@@ -914,8 +917,7 @@ static bool diff_row_unchanged(struct json_object *e)
         if (json_object_object_get_ex(e, "state", &v) && v &&
             strcmp(json_object_get_string(v), "same") != 0)
                 return false;
-        return json_is_zero(e, "changed") && json_is_zero(e, "added") &&
-               json_is_zero(e, "removed");
+        return json_is_zero(e, "changed") && json_is_zero(e, "added") && json_is_zero(e, "removed");
 }
 
 /* An array of objects as a table, columns named after the first object's keys;
@@ -1219,8 +1221,7 @@ static int verb_policy(int argc, char **argv)
                         return EXIT_FAILURE;
                 if (json_object_object_add(params, "path",
                                            json_object_new_string(abs ? abs : path)) < 0 ||
-                    json_object_object_add(params, "content", json_object_new_string(content)) <
-                            0)
+                    json_object_object_add(params, "content", json_object_new_string(content)) < 0)
                         return error("out of memory");
                 method = "io.ckptd.CheckPolicy";
         } else
@@ -1252,7 +1253,8 @@ static int verb_policy(int argc, char **argv)
                         return 0;
                 }
                 for (size_t i = 0; i < n_errors; i++)
-                        fprintf(stderr, "%s\n", json_cell(json_object_array_get_idx(errors, i), "message"));
+                        fprintf(stderr, "%s\n",
+                                json_cell(json_object_array_get_idx(errors, i), "message"));
                 if (json_object_object_get_ex(reply, "error", &msg) && msg)
                         return error("%s", json_object_get_string(msg));
                 return error("%s: invalid policy", argv[optind + 1]);
@@ -1270,8 +1272,8 @@ static int verb_policy(int argc, char **argv)
                 for (size_t i = 0; i < n_errors; i++) {
                         struct json_object *e = json_object_array_get_idx(errors, i);
                         printf("refused: %s\n", json_object_is_type(e, json_type_object)
-                                                         ? json_cell(e, "message")
-                                                         : json_object_get_string(e));
+                                                        ? json_cell(e, "message")
+                                                        : json_object_get_string(e));
                 }
                 return 0;
         }

@@ -131,8 +131,8 @@ PUBLIC const char *ckpt_last_reply_json(const struct ckpt_client *c)
 {
         if (!c || !c->last_reply)
                 return NULL;
-        return json_object_to_json_string_ext(c->last_reply, JSON_C_TO_STRING_PLAIN |
-                                                                     JSON_C_TO_STRING_NOSLASHESCAPE);
+        return json_object_to_json_string_ext(
+                c->last_reply, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
 struct json_object *ckpt_client_last_reply(struct ckpt_client *c)
@@ -871,8 +871,8 @@ oom:
 
 /* ---- Track / Untrack ---- */
 
-PUBLIC int ckpt_track(struct ckpt_client *c, pid_t pid, int uffd, uint64_t every_sec,
-                      uint64_t keep, char **ret_tracking)
+PUBLIC int ckpt_track(struct ckpt_client *c, pid_t pid, int uffd, uint64_t every_sec, uint64_t keep,
+                      char **ret_tracking)
 {
         _cleanup_json_ struct json_object *params = NULL, *reply = NULL;
         int r;
@@ -1040,8 +1040,8 @@ PUBLIC int ckpt_diff(struct ckpt_client *c, uint64_t from, uint64_t to, struct c
         d->added = get_u64(reply, "added");
         d->removed = get_u64(reply, "removed");
         a = get_array(reply, "regions", &d->n_regions);
-        d->regions_json = strdup(a ? json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN)
-                                   : "[]");
+        d->regions_json =
+                strdup(a ? json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN) : "[]");
         if (!d->regions_json) {
                 ckpt_diff_free(d);
                 return OOM(c);
@@ -1114,7 +1114,8 @@ PUBLIC int ckpt_gc(struct ckpt_client *c, int64_t keep, int64_t max_age_sec,
                 return -EINVAL;
         params = json_object_new_object();
         if (!params || (keep >= 0 && add(params, "keep", json_object_new_int64(keep)) < 0) ||
-            (max_age_sec >= 0 && add(params, "max_age_sec", json_object_new_int64(max_age_sec)) < 0))
+            (max_age_sec >= 0 &&
+             add(params, "max_age_sec", json_object_new_int64(max_age_sec)) < 0))
                 return OOM(c);
         r = ckpt_client_call(c, "io.ckptd.GC", params, NULL, 0, &reply);
         if (r < 0 || !ret)

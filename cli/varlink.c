@@ -220,8 +220,8 @@ static int fill(struct varlink_client *c)
                                         return set_broken(c, r);
                                 continue;
                         }
-                        return set_broken(c, set_error(c, r, "cannot receive from ckptd: %s",
-                                                       strerror(-r)));
+                        return set_broken(
+                                c, set_error(c, r, "cannot receive from ckptd: %s", strerror(-r)));
                 }
                 /* Replies carry no descriptors: close any, so none leak. */
                 for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
@@ -293,8 +293,8 @@ static int receive(struct varlink_client *c, struct json_object **ret)
         }
         if (!json_object_is_type(o, json_type_object)) {
                 json_object_put(o);
-                return set_broken(c, set_error(c, -EBADMSG,
-                                               "malformed reply from ckptd: not a JSON object"));
+                return set_broken(
+                        c, set_error(c, -EBADMSG, "malformed reply from ckptd: not a JSON object"));
         }
         *ret = o;
         return 0;
@@ -327,8 +327,7 @@ static int call_internal(struct varlink_client *c, const char *method, struct js
                 return set_error(c, -ENOMEM, "out of memory");
         if (json_object_object_add(msg, "method", json_object_new_string(method)) < 0 ||
             json_object_object_add(msg, "parameters",
-                                   params ? json_object_get(params) : json_object_new_object()) <
-                    0)
+                                   params ? json_object_get(params) : json_object_new_object()) < 0)
                 return set_error(c, -ENOMEM, "out of memory");
         if (more && json_object_object_add(msg, "more", json_object_new_boolean(true)) < 0)
                 return set_error(c, -ENOMEM, "out of memory");

@@ -1605,6 +1605,29 @@ static int catalog_put_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
         return mdb_to_errno(mdb_put(txn, s->db_catalog, &key, &val, MDB_NOOVERWRITE));
 }
 
+/* Every DATA key a manifest lists must be an object of its owner. */
+static int keys_present_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
+{
+        const struct ckpt_manifest *m = userdata;
+
+        for (size_t i = 0; i < m->n_pages; i++) {
+                int r;
+
+                if (m->pages[i].kind != CKPT_PAGE_DATA)
+                        continue;
+                r = index_get(s, txn, m->uid, m->pages[i].key, NULL);
+                if (r == -ENOENT)
+                        return log_debug_errno(-ENOKEY,
+                                               "store: manifest %llu lists page %#llx, which is "
+                                               "not an object of uid %u",
+                                               (unsigned long long)m->id,
+                                               (unsigned long long)m->pages[i].addr, m->uid);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int next_id_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
 {
         return meta_get_u64(s, txn, "next_id", userdata);
@@ -1637,8 +1660,11 @@ int store_commit(struct ckpt_store *s, const struct ckpt_manifest *m)
         if (r != -ENOENT)
                 return r;
 
-        /* Step 1: every object the manifest points at is durable. */
+        /* Step 1: every object the manifest points at is durable (and there). */
         r = store_sync(s);
+        if (r < 0)
+                return r;
+        r = store_read_txn(s, keys_present_txn, (void *)m);
         if (r < 0)
                 return r;
 

@@ -160,3 +160,9 @@ int store_repack(struct ckpt_store *s, uint32_t pack,
 
 /* The numbers of the pack files present, ascending. Caller frees *ret. */
 int store_list_packs(struct ckpt_store *s, uint32_t **ret, size_t *ret_n);
+
+/* store_commit() errors beyond the obvious: -EINVAL (invalid manifest, id not
+ * from store_alloc_id(), parent of another uid), -EEXIST (id committed
+ * already), -ENOKEY (a DATA page that is not an object of m->uid), -ENOENT
+ * (parent not in the catalog). A DELTA whose chain would reach
+ * CKPT_FULL_EVERY, or one without a parent, is written as FULL. */

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -712,6 +713,135 @@ static bool test_delete_and_repack(void)
         return true;
 }
 
+struct conc {
+        struct ckpt_store *s;
+        uint32_t owner;
+        const uint8_t *known; /* 32 pages stored before the threads start */
+        const struct ckpt_page *known_ret;
+        volatile int *stop;
+        bool ok;
+};
+
+static void *conc_writer(void *userdata)
+{
+        struct conc *c = userdata;
+        uint8_t *pages = malloc(64 * PG), back[PG];
+        struct ckpt_page ret[64];
+        uint64_t seed = c->owner * 7919;
+
+        c->ok = pages != NULL;
+        for (int round = 0; round < 20 && c->ok; round++) {
+                for (size_t i = 0; i < 64 * PG; i += 8) {
+                        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+                        memcpy(pages + i, &seed, 8);
+                }
+                if (store_put_pages(c->s, c->owner, pages, 64, ret, NULL) < 0)
+                        c->ok = false;
+                for (int i = 0; i < 64 && c->ok; i += 7)
+                        if (store_get_page(c->s, c->owner, ret[i].key, back) < 0 ||
+                            memcmp(back, pages + i * PG, PG) != 0)
+                                c->ok = false;
+        }
+        free(pages);
+        return NULL;
+}
+
+static void *conc_reader(void *userdata)
+{
+        struct conc *c = userdata;
+        uint8_t back[PG];
+
+        c->ok = true;
+        while (!*c->stop && c->ok)
+                for (int i = 0; i < 32 && c->ok; i++)
+                        if (store_get_page(c->s, c->owner, c->known_ret[i].key, back) < 0 ||
+                            memcmp(back, c->known + i * PG, PG) != 0)
+                                c->ok = false;
+        return NULL;
+}
+
+static void *conc_syncer(void *userdata)
+{
+        struct conc *c = userdata;
+        struct store_stats st;
+        uint64_t id;
+
+        c->ok = true;
+        while (!*c->stop && c->ok)
+                if (store_sync(c->s) < 0 || store_stats(c->s, &st) < 0 ||
+                    store_alloc_id(c->s, &id) < 0)
+                        c->ok = false;
+        return NULL;
+}
+
+static bool test_concurrency(void)
+{
+        _cleanup_(store_freep) struct ckpt_store *s = NULL;
+        _cleanup_free_ char *dir = new_dir();
+        static uint8_t known[32 * PG];
+        struct ckpt_page known_ret[32];
+        volatile int stop = 0;
+        struct conc c[4];
+        pthread_t t[4];
+        struct store_stats st;
+
+        ASSERT(dir);
+        fill_random(known, sizeof(known));
+        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_put_pages(s, 5, known, 32, known_ret, NULL));
+        for (int i = 0; i < 4; i++)
+                c[i] = (struct conc){s, i < 2 ? 1 + i : 5, known, known_ret, &stop, false};
+        ASSERT_EQ(pthread_create(&t[0], NULL, conc_writer, &c[0]), 0);
+        ASSERT_EQ(pthread_create(&t[1], NULL, conc_writer, &c[1]), 0);
+        ASSERT_EQ(pthread_create(&t[2], NULL, conc_reader, &c[2]), 0);
+        ASSERT_EQ(pthread_create(&t[3], NULL, conc_syncer, &c[3]), 0);
+        pthread_join(t[0], NULL);
+        pthread_join(t[1], NULL);
+        stop = 1;
+        pthread_join(t[2], NULL);
+        pthread_join(t[3], NULL);
+        for (int i = 0; i < 4; i++)
+                ASSERT(c[i].ok);
+        ASSERT_OK(store_sync(s));
+        ASSERT_OK(store_stats(s, &st));
+        ASSERT_EQ(st.objects, 32 + 2 * 20 * 64);
+        return true;
+}
+
+static bool test_commit_checks(void)
+{
+        _cleanup_(store_freep) struct ckpt_store *s = NULL;
+        _cleanup_free_ char *dir = new_dir();
+        _cleanup_(manifest_freep) struct ckpt_manifest *m = calloc(1, sizeof(*m));
+        uint8_t page[PG];
+        struct ckpt_page ret;
+        uint64_t id;
+
+        ASSERT(dir && m);
+        fill_random(page, PG);
+        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_put_pages(s, 1000, page, 1, &ret, NULL));
+        ASSERT_OK(store_alloc_id(s, &id));
+        m->id = id;
+        m->kind = CKPT_MANIFEST_DELTA; /* no parent: written as FULL */
+        m->uid = 2000;                 /* not the owner of the page */
+        ASSERT_OK(manifest_add_region(
+                m, &(struct ckpt_region){.start = R0, .end = R0 + PG, .prot = 3}));
+        ASSERT_OK(manifest_add_page(m, R0, CKPT_PAGE_DATA, ret.key));
+        ASSERT_EQ(store_commit(s, m), -ENOKEY);
+        m->uid = 1000;
+        m->parent = id + 1;
+        ASSERT_EQ(store_commit(s, m), -EINVAL); /* parent after the child */
+        m->parent = 0;
+        ASSERT_OK(store_commit(s, m));
+        {
+                _cleanup_(manifest_freep) struct ckpt_manifest *l = NULL;
+                ASSERT_OK(store_load(s, id, &l));
+                ASSERT_EQ(l->kind, CKPT_MANIFEST_FULL);
+        }
+        return true;
+}
+
 static double cpu_now(void)
 {
         struct timespec t;
@@ -808,7 +938,7 @@ int main(void)
                 printf("1..0 # SKIP cannot create a temporary directory\n");
                 return 77;
         }
-        plan(9);
+        plan(11);
         RUN(test_round_trip_and_zero);
         RUN(test_dedup_per_owner);
         RUN(test_corruption);
@@ -816,6 +946,8 @@ int main(void)
         RUN(test_reopen_lock_and_temps);
         RUN(test_pack_roll);
         RUN(test_delete_and_repack);
+        RUN(test_concurrency);
+        RUN(test_commit_checks);
         if (geteuid() == 0)
                 RUN(test_enospc);
         else

@@ -539,13 +539,17 @@ static bool test_untrack_leaves_running(void)
                 goto out;
         snprintf(path, sizeof(path), "/proc/%d/smaps", (int)c.pid);
         smaps = read_text(path);
-        if (!smaps || !strstr(smaps, " uw"))
-                goto out; /* registered for write-protect */
+        if (!smaps || !strstr(smaps, " uw")) {
+                fprintf(stderr, "# no region registered for write-protect\n");
+                goto out;
+        }
         free(smaps);
         ASSERT_OK(tracker_untrack(tr, c.pid));
         smaps = read_text(path);
-        if (!smaps || strstr(smaps, " uw"))
+        if (!smaps || strstr(smaps, " uw")) {
+                fprintf(stderr, "# still registered after untrack:\n%s", smaps);
                 goto out; /* closing the fd unregistered everything */
+        }
         ok = child_call(&c, OP_WRITE, 0, 0, idx, 3) == 0 && child_call(&c, OP_PING, 2, 5, NULL, 0) == 2 &&
              child_alive(&c);
 out:
