@@ -750,12 +750,18 @@ static int verb_export(int argc, char **argv)
                 return EXIT_FAILURE;
 
         /* Opened here, as the calling user: the daemon only writes through it. */
+        struct stat st;
+        bool created = stat(out, &st) < 0 && errno == ENOENT;
         fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0600);
         if (fd < 0)
                 return error("cannot open '%s': %m", out);
         r = ckpt_export(c, id, format, fd, ranges, n_ranges, &e);
-        if (r < 0)
+        if (r < 0) {
+                /* Do not leave an empty file behind that looks like a result. */
+                if (created)
+                        (void)unlink(out);
                 return client_error(c, r);
+        }
         if (arg_json) {
                 ckpt_export_info_free(e);
                 return print_json(c);
@@ -935,8 +941,7 @@ static int print_object_table(struct json_object *a, bool (*skip)(struct json_ob
         upper = malloc(4096);
         if (!upper)
                 return -ENOMEM;
-        json_object_object_foreach(first, k, _v)
-        {
+        json_object_object_foreach (first, k, _v) {
                 (void)_v;
                 size_t l = strlen(k);
                 if (n_cols == ELEMENTSOF(h) || used + l + 1 > 4096)
@@ -953,8 +958,7 @@ static int print_object_table(struct json_object *a, bool (*skip)(struct json_ob
 
                 if (skip && skip(e))
                         continue;
-                json_object_object_foreach(first, k2, v2)
-                {
+                json_object_object_foreach (first, k2, v2) {
                         (void)v2;
                         if (j++ == n_cols)
                                 break;
@@ -971,8 +975,7 @@ static int print_object(struct json_object *o)
 {
         if (!o)
                 return 0;
-        json_object_object_foreach(o, k, v)
-        {
+        json_object_object_foreach (o, k, v) {
                 if (v && json_object_is_type(v, json_type_array) &&
                     json_object_array_length(v) > 0 &&
                     json_object_is_type(json_object_array_get_idx(v, 0), json_type_object)) {

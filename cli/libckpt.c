@@ -929,7 +929,8 @@ PUBLIC int ckpt_track_self(struct ckpt_client *c, char **ret_tracking)
         r = ckpt_track(c, getpid(), uffd, 0, 0, ret_tracking);
         /* A daemon that cannot use our descriptor can still arm tracking itself. */
         if (r < 0 && uffd >= 0 && c && c->error_name &&
-            strcmp(c->error_name, CKPT_ERR_TRACKING_FAILED) == 0)
+            (strcmp(c->error_name, CKPT_ERR_TRACKING_FAILED) == 0 ||
+             strcmp(c->error_name, VARLINK_ERR_INVALID_PARAMETER) == 0))
                 r = ckpt_track(c, getpid(), -1, 0, 0, ret_tracking);
         return r;
 }

@@ -106,6 +106,8 @@ int process_owner(pid_t pid, uid_t *ret_uid)
         if (pid <= 0)
                 return -ESRCH;
         pidfd = pidfd_open_pid(pid);
+        if (pidfd == -EINVAL)
+                return -ESRCH; /* a thread id */
         if (pidfd < 0)
                 return pidfd;
         r = status_uid(pid, &uid);
@@ -506,8 +508,10 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
 
         /* Step 1: pidfd, owner check, freeze. */
         pidfd = pidfd_open_pid(pid);
+        if (pidfd == -EINVAL)
+                return fail(ret, -ESRCH, "%d is a thread, not a process", (int)pid);
         if (pidfd < 0)
-                return fail(ret, pidfd == -ESRCH ? -ESRCH : pidfd, "no such process %d", (int)pid);
+                return fail(ret, pidfd, "no such process %d", (int)pid);
         r = proc_stat_read(pid, &state, &start_time, comm);
         if (r >= 0)
                 r = status_uid(pid, &owner);

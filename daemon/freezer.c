@@ -136,7 +136,9 @@ static struct freezer_thread *freezer_find(struct freezer *f, pid_t tid)
         return NULL;
 }
 
-static int freezer_add(struct freezer *f, pid_t tid)
+/* Room for one more thread, made before seizing it: once seized, a thread
+ * must be recorded, or it would stay traced. */
+static int freezer_reserve(struct freezer *f)
 {
         if (f->n_threads == f->n_alloc) {
                 size_t n = f->n_alloc ? f->n_alloc * 2 : 16;
@@ -146,7 +148,6 @@ static int freezer_add(struct freezer *f, pid_t tid)
                 f->threads = t;
                 f->n_alloc = n;
         }
-        f->threads[f->n_threads++] = (struct freezer_thread){.tid = tid, .attached = true};
         return 0;
 }
 
@@ -193,15 +194,13 @@ static int freezer_wait_stop(struct freezer *f, struct freezer_thread *t)
                 }
                 if (!WIFSTOPPED(status))
                         continue;
-                if ((status >> 16) == PTRACE_EVENT_STOP)
-                        /* Our interrupt, or group-stop (WSTOPSIG = the stop signal). */
-                        return 1;
-                if ((status >> 16) == 0) {
-                        /* Signal-delivery-stop: stopped too; the signal goes back on detach. */
+                /* PTRACE_EVENT_STOP: our interrupt, or group-stop (WSTOPSIG
+                 * is then the stop signal). Event 0: a signal-delivery-stop,
+                 * stopped as well; the signal goes back on detach. Other
+                 * events are not enabled. */
+                if ((status >> 16) == 0)
                         t->pending_signal = WSTOPSIG(status);
-                        return 1;
-                }
-                /* Other events are not enabled. */
+                t->stopped = true;
                 return 1;
         }
 }
@@ -213,6 +212,9 @@ static int freezer_seize(struct freezer *f, pid_t tid)
         char state;
         int r;
 
+        r = freezer_reserve(f);
+        if (r < 0)
+                return r;
         if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) < 0) {
                 int e = errno;
 
@@ -237,11 +239,7 @@ static int freezer_seize(struct freezer *f, pid_t tid)
                 return -EPERM;
         }
 
-        r = freezer_add(f, tid);
-        if (r < 0) {
-                ptrace(PTRACE_DETACH, tid, NULL, NULL);
-                return r;
-        }
+        f->threads[f->n_threads++] = (struct freezer_thread){.tid = tid, .attached = true};
         if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0 && errno != ESRCH)
                 return negative_errno();
         return 1;
@@ -389,6 +387,10 @@ int freezer_thaw(struct freezer *f)
                 struct freezer_thread *t = &f->threads[i];
 
                 if (!t->attached)
+                        continue;
+                /* Seized and interrupted, but a failure came before we
+                 * waited for its stop: only a stopped tracee can be detached. */
+                if (!t->stopped && freezer_wait_stop(f, t) <= 0)
                         continue;
                 attached++;
                 t->attached = false;

@@ -35,6 +35,7 @@ struct freezer_thread {
         pid_t tid;
         int pending_signal; /* re-injected on detach (0: none) */
         bool attached;
+        bool stopped; /* its stop was reported to us */
 };
 
 struct freezer {

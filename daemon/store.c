@@ -43,7 +43,6 @@
 #define CHUNK_PAGES 256u /* pages hashed/compressed/written as one unit of work */
 #define MAX_THREADS 16u
 #define VIEW_CACHE_SIZE 4u
-#define MAP_SIZE_INITIAL (64ULL << 30) /* sparse: only what is used takes disk */
 #define CHAIN_MAX 100000u
 #define STORE_FORMAT 1u
 /* zstd level 1: on 4 KiB pages, level 3 compresses no better here and costs
@@ -57,6 +56,7 @@
 
 unsigned store_threads = 0;
 uint64_t store_pack_roll_size = 256ULL << 20;
+uint64_t store_map_size = 64ULL << 30; /* sparse: only what is used takes disk */
 
 /* Index value, as stored in LMDB (little-endian, packed). */
 struct index_val {
@@ -2322,7 +2322,7 @@ static int open_env(struct ckpt_store *s, const char *path)
         r = mdb_to_errno(mdb_env_create(&s->env));
         if (r < 0)
                 return r;
-        s->map_size = MAP_SIZE_INITIAL;
+        s->map_size = MAX(store_map_size, (uint64_t)1 << 20);
         r = mdb_to_errno(mdb_env_set_maxdbs(s->env, 4));
         if (r == 0)
                 r = mdb_to_errno(mdb_env_set_maxreaders(s->env, 512));

@@ -166,3 +166,7 @@ int store_list_packs(struct ckpt_store *s, uint32_t **ret, size_t *ret_n);
  * already), -ENOKEY (a DATA page that is not an object of m->uid), -ENOENT
  * (parent not in the catalog). A DELTA whose chain would reach
  * CKPT_FULL_EVERY, or one without a parent, is written as FULL. */
+
+/* Initial size of the index's memory map (default 64 GiB, sparse); it
+ * doubles whenever a transaction finds it full. Read by store_open(). */
+extern uint64_t store_map_size;

@@ -742,6 +742,61 @@ static int bpf_take(struct tracker *t, pid_t pid, uint64_t **pages, size_t *n, s
         return 0;
 }
 
+int tracker_bpf_pages(struct tracker *t, pid_t pid, uint64_t **ret_pages, size_t *ret_n)
+{
+        _cleanup_free_ uint64_t *pages = NULL;
+        struct ckpt_dirty_key key, next;
+        size_t n = 0, n_alloc = 0;
+        bool first = true;
+        int dfd, r = 0;
+
+        if (!t->skel)
+                return -EOPNOTSUPP;
+        pthread_mutex_lock(&t->lock);
+        dfd = bpf_map__fd(t->skel->maps.dirty);
+        while (r >= 0 && bpf_map_get_next_key(dfd, first ? NULL : &key, &next) == 0) {
+                struct ckpt_dirty_bits b;
+
+                first = false;
+                key = next;
+                if (key.tgid != (__u32)pid || bpf_map_lookup_elem(dfd, &key, &b) < 0)
+                        continue;
+                for (unsigned w = 0; r >= 0 && w < CKPT_WINDOW_WORDS; w++)
+                        for (uint64_t bits = b.bits[w]; r >= 0 && bits; bits &= bits - 1)
+                                r = uffd_pages_push(
+                                        &pages, &n, &n_alloc,
+                                        (key.window << CKPT_WINDOW_SHIFT) +
+                                                ((uint64_t)(w * 64 + __builtin_ctzll(bits))
+                                                 << 12));
+        }
+        pthread_mutex_unlock(&t->lock);
+        if (r < 0)
+                return r;
+        sort_unique(pages, &n);
+        *ret_pages = TAKE_PTR(pages);
+        *ret_n = n;
+        return 0;
+}
+
+int tracker_prog_stats(struct tracker *t, tracker_prog_stats_fn fn, void *userdata)
+{
+        struct bpf_program *prog;
+
+        if (!t->skel)
+                return -EOPNOTSUPP;
+        bpf_object__for_each_program(prog, t->skel->obj)
+        {
+                struct bpf_prog_info info = {};
+                __u32 len = sizeof(info);
+                int fd = bpf_program__fd(prog);
+
+                if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+                        continue;
+                fn(bpf_program__name(prog), info.run_time_ns, info.run_cnt, userdata);
+        }
+        return 0;
+}
+
 /* Add the pages of ranges[] inside [start, end) to the region's list.
  * Returns 1 when there are too many to list: read the region whole. */
 static int add_ranges(const struct ranges *rs, struct tracker_dirty_region *out, size_t *n_alloc)

@@ -101,6 +101,18 @@ bool tracker_is_tracked(struct tracker *t, pid_t pid);
 
 int tracker_get_stats(struct tracker *t, pid_t pid, struct tracker_stats *ret);
 
+/* The pages the BPF write-fault bitmaps hold for pid right now (sorted,
+ * malloc'ed), without resetting them: an estimate of the dirty size between
+ * checkpoints (faults only; the collect is authoritative). -EOPNOTSUPP
+ * without BPF. */
+int tracker_bpf_pages(struct tracker *t, pid_t pid, uint64_t **ret_pages, size_t *ret_n);
+
+/* Run-time figures of each loaded BPF program (needs
+ * kernel.bpf_stats_enabled=1 to count). */
+typedef void (*tracker_prog_stats_fn)(const char *name, uint64_t run_time_ns, uint64_t run_cnt,
+                                      void *userdata);
+int tracker_prog_stats(struct tracker *t, tracker_prog_stats_fn fn, void *userdata);
+
 /* Forget what the next collect would have said: it reads everything. The
  * engine calls it when a checkpoint is not committed after a collect. */
 int tracker_invalidate(struct tracker *t, pid_t pid);

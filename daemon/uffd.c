@@ -688,21 +688,15 @@ int uffd_register_wp(int uffd, int pagemap_fd, uint64_t start, uint64_t end)
 
         if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0)
                 return negative_errno();
-        /* Protect everything now present; unpopulated pages count as
-         * protected (UFFD_FEATURE_WP_UNPOPULATED). */
+        /* Protect every page now present or swapped. Never UFFDIO_WRITEPROTECT
+         * here: with UFFD_FEATURE_WP_UNPOPULATED it puts a marker in every
+         * unpopulated page of the range, which for a large sparse mapping
+         * means page tables for all of it. */
         r = pagemap_scan(pagemap_fd, start, end, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, NULL,
                          NULL, NULL);
         if (r < 0) {
-                struct uffdio_writeprotect wp = {
-                        .range = { .start = start, .len = end - start },
-                        .mode = UFFDIO_WRITEPROTECT_MODE_WP,
-                };
-
-                if (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) < 0) {
-                        r = negative_errno();
-                        uffd_unregister(uffd, start, end);
-                        return r;
-                }
+                uffd_unregister(uffd, start, end);
+                return r;
         }
         return 0;
 }

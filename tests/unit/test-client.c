@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -662,11 +664,154 @@ static bool test_connect_missing_socket(void)
         return true;
 }
 
+/* ---- ckptctl against the fake peer ---- */
+
+struct listener {
+        int fd;
+        pthread_t thread;
+        struct peer peer;
+        char dir[64], path[128];
+        void (*run)(struct peer *p);
+};
+
+static void *listener_main(void *userdata)
+{
+        struct listener *l = userdata;
+
+        l->peer.fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+        if (l->peer.fd < 0) {
+                l->peer.failed = true;
+                return NULL;
+        }
+        l->run(&l->peer);
+        return NULL;
+}
+
+static bool listener_start(struct listener *l, void (*run)(struct peer *p))
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+        memset(l, 0, sizeof(*l));
+        l->peer.passed_fd = -1;
+        l->peer.fd = -1;
+        l->run = run;
+        snprintf(l->dir, sizeof(l->dir), "/tmp/test-client-XXXXXX");
+        if (!mkdtemp(l->dir))
+                return false;
+        snprintf(l->path, sizeof(l->path), "%s/s", l->dir);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", l->path);
+        l->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (l->fd < 0 || bind(l->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+            listen(l->fd, 1) < 0)
+                return false;
+        return pthread_create(&l->thread, NULL, listener_main, l) == 0;
+}
+
+static bool listener_stop(struct listener *l)
+{
+        pthread_join(l->thread, NULL);
+        if (l->peer.fd >= 0)
+                close(l->peer.fd);
+        close(l->fd);
+        unlink(l->path);
+        rmdir(l->dir);
+        return !l->peer.failed;
+}
+
+/* Run ckptctl with args; its stdout and stderr in out, its exit status returned. */
+static int run_ckptctl(const char *ckptctl, const char *args, char *out, size_t size)
+{
+        char cmd[512];
+        size_t len = 0;
+        FILE *f;
+        int st;
+
+        snprintf(cmd, sizeof(cmd), "%s %s 2>&1", ckptctl, args);
+        f = popen(cmd, "r");
+        if (!f)
+                return -1;
+        while (len + 1 < size) {
+                size_t n = fread(out + len, 1, size - 1 - len, f);
+                if (n == 0)
+                        break;
+                len += n;
+        }
+        out[len] = 0;
+        st = pclose(f);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void run_ctl_checkpoint(struct peer *p)
+{
+        if (!peer_expect_call(p))
+                return;
+        peer_send(p, "{\"parameters\":{\"id\":7,\"pid\":1234,\"parent\":6,\"incremental\":true,"
+                     "\"pages\":2560,\"pages_read\":12,\"bytes_stored\":49152,"
+                     "\"pause_ms\":0.41,\"duration_ms\":3.2,"
+                     "\"skipped\":[{\"start\":\"0x0\",\"end\":\"0x400000\"}]}}");
+}
+
+static void run_ctl_error(struct peer *p)
+{
+        if (!peer_expect_call(p))
+                return;
+        peer_send(p, "{\"error\":\"io.ckptd.NoSuchProcess\",\"parameters\":{\"pid\":1234}}");
+}
+
+static bool test_ckptctl(void)
+{
+        const char *ckptctl = ".output/ckptctl";
+        struct listener l;
+        char out[4096], args[256];
+        int rc;
+
+        /* Human output of a checkpoint, and the call it made. */
+        ASSERT(listener_start(&l, run_ctl_checkpoint));
+        snprintf(args, sizeof(args), "checkpoint 1234 --socket %s --range 0x1000-0x3000", l.path);
+        rc = run_ckptctl(ckptctl, args, out, sizeof(out));
+        ASSERT(listener_stop(&l));
+        ASSERT_EQ(rc, 0);
+        ASSERT_STREQ(out, "checkpoint 7 of pid 1234 (incremental, parent 6): 2560 pages, 12 read, "
+                          "48.0 KiB stored, pause 0.41 ms, took 3.20 ms\n"
+                          "skipped 0x0-0x400000 (not mapped)\n");
+        ASSERT(strstr(l.peer.call, "\"ranges\":[{\"start\":\"0x1000\",\"end\":\"0x3000\"}]"));
+
+        /* --json after the command: the parameters as sent. */
+        ASSERT(listener_start(&l, run_ctl_checkpoint));
+        snprintf(args, sizeof(args), "--socket %s checkpoint 1234 --json", l.path);
+        rc = run_ckptctl(ckptctl, args, out, sizeof(out));
+        ASSERT(listener_stop(&l));
+        ASSERT_EQ(rc, 0);
+        ASSERT(out[0] == '{' && strstr(out, "\"pages_read\": 12") && strstr(out, "\"skipped\""));
+
+        /* A daemon error: one line, exit status 1. */
+        ASSERT(listener_start(&l, run_ctl_error));
+        snprintf(args, sizeof(args), "--socket %s checkpoint 1234", l.path);
+        rc = run_ckptctl(ckptctl, args, out, sizeof(out));
+        ASSERT(listener_stop(&l));
+        ASSERT_EQ(rc, 1);
+        ASSERT_STREQ(out, "ckptctl: no such process 1234 (io.ckptd.NoSuchProcess)\n");
+
+        /* No daemon, and usage errors (which never connect). */
+        rc = run_ckptctl(ckptctl, "--socket /nonexistent/ckptd.sock status", out, sizeof(out));
+        ASSERT_EQ(rc, 1);
+        ASSERT_STREQ(out, "ckptctl: cannot connect to /nonexistent/ckptd.sock: No such file or "
+                          "directory (is ckptd running?)\n");
+        rc = run_ckptctl(ckptctl,
+                         "--socket /nonexistent/ckptd.sock checkpoint 1 --range 0x2000-0x1000", out,
+                         sizeof(out));
+        ASSERT_EQ(rc, 2);
+        ASSERT_STREQ(out, "ckptctl: invalid range '0x2000-0x1000': start must be below end\n");
+        rc = run_ckptctl(ckptctl, "frobnicate", out, sizeof(out));
+        ASSERT_EQ(rc, 2);
+        return true;
+}
+
 int main(void)
 {
         signal(SIGPIPE, SIG_IGN);
         alarm(120); /* a framing bug that hangs must fail the test, not the run */
-        plan(13);
+        plan(14);
         RUN(test_split_byte_by_byte);
         RUN(test_two_messages_in_one_read);
         RUN(test_oversized_reply);
@@ -680,5 +825,9 @@ int main(void)
         RUN(test_checkpoint_and_list);
         RUN(test_checkpoint_range_self);
         RUN(test_connect_missing_socket);
+        if (access(".output/ckptctl", X_OK) == 0)
+                RUN(test_ckptctl);
+        else
+                skip("test_ckptctl", ".output/ckptctl not built");
         return tap_done();
 }

@@ -842,6 +842,42 @@ static bool test_commit_checks(void)
         return true;
 }
 
+static bool test_index_growth(void)
+{
+        _cleanup_(store_freep) struct ckpt_store *s = NULL;
+        _cleanup_free_ char *dir = new_dir();
+        _cleanup_free_ uint8_t *pages = NULL;
+        _cleanup_free_ struct ckpt_page *ret = NULL;
+        uint64_t saved = store_map_size;
+        const size_t n = 40000; /* ~3 MiB of index in a 1 MiB map */
+        struct store_stats st;
+        uint8_t back[PG];
+
+        pages = calloc(n, PG);
+        ret = calloc(n, sizeof(*ret));
+        ASSERT(dir && pages && ret);
+        for (size_t i = 0; i < n; i++) {
+                uint64_t v = i + 1;
+                memcpy(pages + i * PG + (i % 512) * 8, &v, 8); /* distinct, compressible */
+        }
+        store_map_size = 1 << 20;
+        ASSERT_OK(store_open(dir, &s));
+        store_map_size = saved;
+        ASSERT_OK(store_put_pages(s, 1000, pages, n, ret, NULL));
+        ASSERT_OK(store_sync(s));
+        ASSERT_OK(store_stats(s, &st));
+        ASSERT_EQ(st.objects, n);
+        /* The data file cannot outgrow the map: it grew. */
+        ASSERT(file_size_at(dir, "index/data.mdb") > (1 << 20));
+        s = store_free(s);
+        ASSERT_OK(store_open(dir, &s));
+        for (size_t i = 0; i < n; i += 997) {
+                ASSERT_OK(store_get_page(s, 1000, ret[i].key, back));
+                ASSERT(memcmp(back, pages + i * PG, PG) == 0);
+        }
+        return true;
+}
+
 static double cpu_now(void)
 {
         struct timespec t;
@@ -938,7 +974,7 @@ int main(void)
                 printf("1..0 # SKIP cannot create a temporary directory\n");
                 return 77;
         }
-        plan(11);
+        plan(12);
         RUN(test_round_trip_and_zero);
         RUN(test_dedup_per_owner);
         RUN(test_corruption);
@@ -948,6 +984,7 @@ int main(void)
         RUN(test_delete_and_repack);
         RUN(test_concurrency);
         RUN(test_commit_checks);
+        RUN(test_index_growth);
         if (geteuid() == 0)
                 RUN(test_enospc);
         else

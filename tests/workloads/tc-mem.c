@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * tc-mem: a scripted mutator for the memory changes memctl does not make:
+ * transparent huge pages, MAP_SHARED file mappings (written through the
+ * mapping and through pwrite(2)), a brk that grows and shrinks, and sparse
+ * one-word writes. It owns its named regions and its own part of the heap;
+ * it never looks at a checkpointer.
+ *
+ * Page contents are the same pseudo-random pattern of (seed, page index) as
+ * memctl's, so a test can predict them. Prints "ready pid=P", then one
+ * command per line of stdin; each answer ends with "ok [key=value...]" or
+ * "err REASON".
+ *   alloc NAME anon|fileshared PAGES    -> ok start= end= [path=]
+ *   thp NAME MIB                        2 MiB-aligned, MADV_HUGEPAGE -> ok start= end=
+ *   write NAME SEED [FIRST COUNT]       pattern SEED into pages
+ *   verify NAME SEED [FIRST COUNT]      check pattern SEED
+ *   poke NAME SEED STRIDE               one 8-byte word every STRIDE bytes
+ *   pwrite NAME SEED FIRST COUNT        write the pattern into the backing file
+ *   hugeinfo NAME                       -> ok thp_kib= (AnonHugePages of the region)
+ *   brk PAGES                           grow (PAGES > 0, new pages patterned with
+ *                                       seed 0xb4c) or shrink -> ok start= top=
+ *   exit
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define PAGE 4096UL
+#define HUGE (2UL << 20)
+#define MAX_REGIONS 16
+
+struct region {
+        char name[32];
+        char *start;
+        size_t pages;
+        int fd;
+        char path[256];
+};
+
+static struct region regions[MAX_REGIONS];
+static uintptr_t brk_start, brk_top; /* the part of the heap this program grew */
+
+static uint64_t mix(uint64_t x)
+{
+        x ^= x >> 30;
+        x *= 0xbf58476d1ce4e5b9ULL;
+        x ^= x >> 27;
+        x *= 0x94d049bb133111ebULL;
+        x ^= x >> 31;
+        return x;
+}
+
+static void pattern_page(void *page, uint64_t seed, size_t index)
+{
+        uint64_t *w = page, x = mix(seed * 0x9e3779b97f4a7c15ULL + index + 1);
+
+        for (size_t i = 0; i < PAGE / 8; i++) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                w[i] = x;
+        }
+}
+
+static struct region *find(const char *name)
+{
+        for (int i = 0; i < MAX_REGIONS; i++)
+                if (regions[i].start && strcmp(regions[i].name, name) == 0)
+                        return &regions[i];
+        return NULL;
+}
+
+static struct region *slot(const char *name)
+{
+        if (find(name))
+                return NULL;
+        for (int i = 0; i < MAX_REGIONS; i++)
+                if (!regions[i].start) {
+                        memset(&regions[i], 0, sizeof(regions[i]));
+                        regions[i].fd = -1;
+                        snprintf(regions[i].name, sizeof(regions[i].name), "%s", name);
+                        return &regions[i];
+                }
+        return NULL;
+}
+
+static int clip(const struct region *r, long first, long count, size_t *ret_first,
+                size_t *ret_count)
+{
+        if (first < 0)
+                first = 0, count = (long)r->pages;
+        if (count < 0 || (size_t)first + (size_t)count > r->pages)
+                return -ERANGE;
+        *ret_first = (size_t)first;
+        *ret_count = (size_t)count;
+        return 0;
+}
+
+static int do_alloc(struct region *r, const char *kind, size_t pages)
+{
+        size_t len = pages * PAGE;
+        void *p;
+
+        if (pages == 0)
+                return -EINVAL;
+        if (strcmp(kind, "anon") == 0) {
+                p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        } else if (strcmp(kind, "fileshared") == 0) {
+                const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+                char buf[PAGE], name[sizeof(r->name)];
+
+                memcpy(name, r->name, sizeof(name));
+                snprintf(r->path, sizeof(r->path), "%s/tc-mem-%d-%s.XXXXXX", dir, (int)getpid(),
+                         name);
+                r->fd = mkostemp(r->path, O_CLOEXEC);
+                if (r->fd < 0)
+                        return -errno;
+                for (size_t i = 0; i < pages; i++) {
+                        pattern_page(buf, 0xf11e, i);
+                        if (pwrite(r->fd, buf, PAGE, (off_t)(i * PAGE)) != (ssize_t)PAGE)
+                                return -EIO;
+                }
+                p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+        } else {
+                return -EINVAL;
+        }
+        if (p == MAP_FAILED)
+                return -errno;
+        r->start = p;
+        r->pages = pages;
+        return 0;
+}
+
+static int do_thp(struct region *r, size_t mib)
+{
+        size_t len = mib << 20;
+        uintptr_t a;
+        char *p;
+
+        if (mib == 0 || mib % 2)
+                return -EINVAL;
+        p = mmap(NULL, len + HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+                return -errno;
+        a = ((uintptr_t)p + HUGE - 1) & ~(HUGE - 1);
+        if (a > (uintptr_t)p)
+                munmap(p, a - (uintptr_t)p);
+        if ((uintptr_t)p + len + HUGE > a + len)
+                munmap((char *)a + len, (uintptr_t)p + len + HUGE - (a + len));
+        if (madvise((void *)a, len, MADV_HUGEPAGE) < 0)
+                return -errno;
+        r->start = (char *)a;
+        r->pages = len / PAGE;
+        return 0;
+}
+
+/* AnonHugePages of the smaps entries inside the region, in KiB. */
+static long huge_kib(const struct region *r)
+{
+        uintptr_t lo = (uintptr_t)r->start, hi = lo + r->pages * PAGE, s = 0, e = 0, s2, e2;
+        char line[512];
+        long total = 0, v;
+        FILE *f = fopen("/proc/self/smaps", "re");
+
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof(line), f)) {
+                /* sscanf stores the first field even when the second fails */
+                if (sscanf(line, "%lx-%lx ", &s2, &e2) == 2) {
+                        s = s2, e = e2;
+                        continue;
+                }
+                if (sscanf(line, "AnonHugePages: %ld kB", &v) == 1 && s >= lo && e <= hi)
+                        total += v;
+        }
+        fclose(f);
+        return total;
+}
+
+static int do_brk(long pages)
+{
+        uintptr_t cur = (uintptr_t)sbrk(0);
+
+        if (brk_start == 0) {
+                brk_start = (cur + PAGE - 1) & ~(PAGE - 1);
+                if (sbrk((intptr_t)(brk_start - cur)) == (void *)-1)
+                        return -ENOMEM;
+                brk_top = brk_start;
+        } else if (cur != brk_top) {
+                return -EBUSY; /* someone else moved the break */
+        }
+        if (pages >= 0) {
+                if (sbrk(pages * (intptr_t)PAGE) == (void *)-1)
+                        return -ENOMEM;
+                for (long i = 0; i < pages; i++)
+                        pattern_page((char *)brk_top + i * PAGE, 0xb4c,
+                                     (brk_top - brk_start) / PAGE + (size_t)i);
+                brk_top += (uintptr_t)pages * PAGE;
+        } else {
+                if ((uintptr_t)(-pages) * PAGE > brk_top - brk_start)
+                        return -ERANGE;
+                if (sbrk(pages * (intptr_t)PAGE) == (void *)-1)
+                        return -ENOMEM;
+                brk_top -= (uintptr_t)(-pages) * PAGE;
+        }
+        return 0;
+}
+
+static int command(char *line)
+{
+        char a[64] = "", b[64] = "", c[64] = "";
+        long first = -1, count = -1;
+        struct region *r;
+        uint64_t seed;
+        size_t f, n;
+        int k, e;
+
+        k = sscanf(line, "%63s %63s %63s %ld %ld", a, b, c, &first, &count);
+        if (k < 2)
+                return -EINVAL;
+        if (strcmp(a, "brk") == 0) {
+                e = do_brk(strtol(b, NULL, 0));
+                if (e < 0)
+                        return e;
+                printf("ok start=%#lx top=%#lx\n", (unsigned long)brk_start,
+                       (unsigned long)brk_top);
+                return 0;
+        }
+        if (strcmp(a, "alloc") == 0 || strcmp(a, "thp") == 0) {
+                if (k < 3)
+                        return -EINVAL;
+                r = slot(b);
+                if (!r)
+                        return -EEXIST;
+                if (a[0] == 't')
+                        e = do_thp(r, strtoul(c, NULL, 0));
+                else
+                        e = k < 4 ? -EINVAL : do_alloc(r, c, (size_t)first);
+                if (e < 0) {
+                        if (r->fd >= 0)
+                                close(r->fd);
+                        if (r->path[0])
+                                unlink(r->path);
+                        memset(r, 0, sizeof(*r));
+                        return e;
+                }
+                printf("ok start=%p end=%p%s%s\n", (void *)r->start,
+                       (void *)(r->start + r->pages * PAGE), r->path[0] ? " path=" : "", r->path);
+                return 0;
+        }
+        r = find(b);
+        if (!r)
+                return -ENOENT;
+        if (strcmp(a, "hugeinfo") == 0) {
+                printf("ok thp_kib=%ld\n", huge_kib(r));
+                return 0;
+        }
+        if (k < 3)
+                return -EINVAL;
+        seed = strtoull(c, NULL, 0);
+        if (strcmp(a, "poke") == 0) {
+                size_t stride = (size_t)first;
+
+                if (stride < 8 || stride % 8)
+                        return -EINVAL;
+                for (size_t off = 0; off < r->pages * PAGE; off += stride)
+                        *(uint64_t *)(r->start + off) = mix(seed + off);
+        } else if (strcmp(a, "write") == 0 || strcmp(a, "verify") == 0 ||
+                   strcmp(a, "pwrite") == 0) {
+                static char want[PAGE];
+
+                if (clip(r, first, count, &f, &n) < 0)
+                        return -ERANGE;
+                for (size_t i = f; i < f + n; i++) {
+                        if (a[0] == 'w') {
+                                pattern_page(r->start + i * PAGE, seed, i);
+                                continue;
+                        }
+                        pattern_page(want, seed, i);
+                        if (a[0] == 'p') {
+                                if (r->fd < 0)
+                                        return -EBADF;
+                                if (pwrite(r->fd, want, PAGE, (off_t)(i * PAGE)) != (ssize_t)PAGE)
+                                        return -EIO;
+                        } else if (memcmp(want, r->start + i * PAGE, PAGE) != 0) {
+                                printf("err mismatch page=%zu\n", i);
+                                return 1;
+                        }
+                }
+        } else {
+                return -EINVAL;
+        }
+        printf("ok\n");
+        return 0;
+}
+
+static void cleanup(void)
+{
+        for (int i = 0; i < MAX_REGIONS; i++)
+                if (regions[i].path[0])
+                        unlink(regions[i].path);
+}
+
+int main(void)
+{
+        char line[512];
+
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        atexit(cleanup);
+        printf("ready pid=%d\n", (int)getpid());
+        while (fgets(line, sizeof(line), stdin)) {
+                int r;
+
+                if (strncmp(line, "exit", 4) == 0) {
+                        printf("ok\n");
+                        return 0;
+                }
+                r = command(line);
+                if (r < 0)
+                        printf("err %s\n", strerror(-r));
+        }
+        return 0;
+}
