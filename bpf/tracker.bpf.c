@@ -108,7 +108,7 @@ static __always_inline void set_overflow(__u32 tgid, __u32 flag)
 
 static __always_inline void mark_dirty(__u32 tgid, __u64 addr)
 {
-        struct ckpt_dirty_key key = { .tgid = tgid, .window = addr >> CKPT_WINDOW_SHIFT };
+        struct ckpt_dirty_key key = {.tgid = tgid, .window = addr >> CKPT_WINDOW_SHIFT};
         struct ckpt_proc_stats *s = stats_of(tgid);
         __u32 page = (addr >> 12) & (CKPT_WINDOW_PAGES - 1);
         __u64 bit = 1ULL << (page & 63), old;
@@ -221,7 +221,7 @@ static __always_inline void emit(__u32 tgid, struct ckpt_event *e)
 static __always_inline int sys_enter(struct trace_event_raw_sys_enter *ctx, __u32 type, int nargs)
 {
         __u64 id = bpf_get_current_pid_tgid();
-        struct pending p = { .type = type };
+        struct pending p = {.type = type};
 
         if (!is_tracked(id >> 32))
                 return 0;
@@ -336,7 +336,7 @@ int handle_sched_fork(struct bpf_raw_tracepoint_args *ctx)
 {
         struct task_struct *parent = (struct task_struct *)ctx->args[0];
         struct task_struct *child = (struct task_struct *)ctx->args[1];
-        struct ckpt_event e = { .type = CKPT_EV_FORK };
+        struct ckpt_event e = {.type = CKPT_EV_FORK};
         __u32 ptgid = BPF_CORE_READ(parent, tgid);
         __u32 ctgid = BPF_CORE_READ(child, tgid);
 
@@ -354,7 +354,7 @@ SEC("tracepoint/sched/sched_process_exec")
 int handle_sched_exec(void *ctx)
 {
         __u64 id = bpf_get_current_pid_tgid();
-        struct ckpt_event e = { .type = CKPT_EV_EXEC };
+        struct ckpt_event e = {.type = CKPT_EV_EXEC};
 
         if (!is_tracked(id >> 32))
                 return 0;
@@ -370,7 +370,7 @@ int handle_sched_exit(void *ctx)
 {
         __u64 id = bpf_get_current_pid_tgid();
         struct task_struct *task;
-        struct ckpt_event e = { .type = CKPT_EV_EXIT };
+        struct ckpt_event e = {.type = CKPT_EV_EXIT};
         int live;
 
         if (!is_tracked(id >> 32))

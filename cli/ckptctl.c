@@ -277,7 +277,7 @@ static const char *fmt_ms(char buf[static 32], double ms)
 {
         if (ms < 0)
                 snprintf(buf, 32, "-");
-        else if (ms < 10)
+        else if (ms < 1)
                 snprintf(buf, 32, "%.2f ms", ms);
         else if (ms < 10000)
                 snprintf(buf, 32, "%.1f ms", ms);

@@ -244,7 +244,7 @@ PUBLIC int ckpt_call(struct ckpt_client *c, const char *method, const char *para
         return 0;
 }
 
-/* ---- JSON <-> C helpers (lenient: a missing optional field reads as 0/NULL) ---- */
+/* ---- JSON <-> C conversion (lenient: a missing optional field reads as 0/NULL) ---- */
 
 static struct json_object *field(struct json_object *o, const char *key)
 {

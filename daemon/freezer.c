@@ -165,8 +165,8 @@ static void freezer_reap(pid_t tid)
                 }
                 if (WIFEXITED(status) || WIFSIGNALED(status))
                         return;
-                /* A last stop (e.g. PTRACE_EVENT_EXIT is not enabled, so
-                 * unexpected): let it go on. */
+                /* It stopped instead (our interrupt came first): let it
+                 * go, the pending kill then takes it. */
                 if (WIFSTOPPED(status) && ptrace(PTRACE_DETACH, tid, NULL, NULL) == 0)
                         return;
         }

@@ -6,7 +6,8 @@
  * written since the parent checkpoint.
  *
  *   region kind                      pages read (without a dirty set)
- *   private anonymous (any prot)     present or swapped (never-touched pages are zero)
+ *   private anonymous (any prot)     present or swapped (never-touched pages, and
+ *                                    pages mapping the shared zero page, are zero)
  *   private file, read-only, REF     only copied-on-write pages (present, not file)
  *   private file, writable           every page (what the process sees)
  *   shared (shm, memfd, /dev/zero)   every page

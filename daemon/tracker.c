@@ -91,6 +91,16 @@ static int ranges_add(struct ranges *r, uint64_t start, uint64_t end)
         return 0;
 }
 
+static void ranges_drop_inside(struct ranges *r, uint64_t start, uint64_t end)
+{
+        size_t k = 0;
+
+        for (size_t i = 0; i < r->n; i++)
+                if (r->v[i].start < start || r->v[i].end > end)
+                        r->v[k++] = r->v[i];
+        r->n = k;
+}
+
 static void ranges_clear(struct ranges *r)
 {
         free(r->v);
@@ -331,22 +341,23 @@ static void apply_event(struct tracker *t, const struct ckpt_event *e)
                         r = ranges_add(&p->forced, e->start, e->new_start);
                 break;
         case CKPT_EV_MUNMAP:
-                /* Lazily freed ranges unmapped entirely need no more care. */
-                for (size_t i = 0; i < p->lazy.n;) {
-                        if (p->lazy.v[i].start >= e->start &&
-                            p->lazy.v[i].end <= PAGE_ALIGN_UP(e->start + e->len))
-                                p->lazy.v[i] = p->lazy.v[--p->lazy.n];
-                        else
-                                i++;
-                }
+                /* Ranges unmapped entirely need no more care. */
+                ranges_drop_inside(&p->lazy, e->start, PAGE_ALIGN_UP(e->start + e->len));
+                ranges_drop_inside(&p->forced, e->start, PAGE_ALIGN_UP(e->start + e->len));
                 break;
         case CKPT_EV_EXEC:
                 p->rearm = true;
                 p->need_full = true;
                 break;
         case CKPT_EV_EXIT:
-                if (e->arg)
+                if (e->arg) {
+                        __u32 key = e->tgid;
+
+                        /* The pid may be reused: stop recording it now. */
                         p->exited = true;
+                        if (t->skel)
+                                bpf_map_delete_elem(bpf_map__fd(t->skel->maps.tracked), &key);
+                }
                 break;
         default:
                 break;
@@ -820,6 +831,24 @@ static int add_ranges(const struct ranges *rs, struct tracker_dirty_region *out,
         return 0;
 }
 
+/* Drop the ranges that the collected regions (sorted) cover entirely; the
+ * others still have pages nobody has reported. */
+static void keep_uncovered(struct ranges *rs, const struct ckpt_region *regions, size_t n)
+{
+        size_t k = 0;
+
+        for (size_t i = 0; i < rs->n; i++) {
+                uint64_t cur = rs->v[i].start;
+
+                for (size_t j = 0; j < n && cur < rs->v[i].end; j++)
+                        if (regions[j].start <= cur && cur < regions[j].end)
+                                cur = regions[j].end;
+                if (cur < rs->v[i].end)
+                        rs->v[k++] = rs->v[i];
+        }
+        rs->n = k;
+}
+
 int tracker_collect(struct tracker *t, pid_t pid, const struct ckpt_region *regions, size_t n,
                     struct tracker_dirty **ret)
 {
@@ -846,6 +875,10 @@ int tracker_collect(struct tracker *t, pid_t pid, const struct ckpt_region *regi
         p = tracker_find(t, pid);
         if (!p) {
                 r = -ENOENT;
+                goto out;
+        }
+        if (p->exited) {
+                r = -ESRCH;
                 goto out;
         }
         r = bpf_take(t, pid, &bpf_pages, &n_bpf, &a_bpf, &overflow);
@@ -951,7 +984,7 @@ int tracker_collect(struct tracker *t, pid_t pid, const struct ckpt_region *regi
                                       : d->regions[i].n_pages;
         d->rearm = p->rearm;
         p->need_full = p->rearm; /* after an exec, until re-armed */
-        p->forced.n = 0;
+        keep_uncovered(&p->forced, regions, n);
         p->collects++;
         p->last_dirty = d->n_dirty;
         r = 0;

@@ -52,9 +52,9 @@ struct tracker_options {
 /* Per-process figures, for status. */
 struct tracker_stats {
         uint64_t write_faults, dirty_marks, events, lost_events, lost_marks;
-        uint32_t overflow;     /* CKPT_PROC_OVERFLOW_* not yet collected */
-        uint32_t mode;         /* enum ckpt_track_mode of the process as a whole */
-        uint64_t collects;     /* tracker_collect() calls */
+        uint32_t overflow;      /* CKPT_PROC_OVERFLOW_* not yet collected */
+        uint32_t mode;          /* enum ckpt_track_mode of the process as a whole */
+        uint64_t collects;      /* tracker_collect() calls */
         uint64_t regions_armed; /* regions registered on the uffd */
         uint64_t last_dirty;    /* dirty pages in the last collect */
 };

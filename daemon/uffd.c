@@ -130,9 +130,15 @@ static int seccomp_run(const struct sock_filter *prog, size_t n, const struct se
                 case BPF_ALU:
                         src = BPF_SRC(f->code) == BPF_X ? X : k;
                         switch (BPF_OP(f->code)) {
-                        case BPF_ADD: A += src; break;
-                        case BPF_SUB: A -= src; break;
-                        case BPF_MUL: A *= src; break;
+                        case BPF_ADD:
+                                A += src;
+                                break;
+                        case BPF_SUB:
+                                A -= src;
+                                break;
+                        case BPF_MUL:
+                                A *= src;
+                                break;
                         case BPF_DIV:
                                 if (src == 0)
                                         return -EINVAL;
@@ -143,13 +149,26 @@ static int seccomp_run(const struct sock_filter *prog, size_t n, const struct se
                                         return -EINVAL;
                                 A %= src;
                                 break;
-                        case BPF_OR: A |= src; break;
-                        case BPF_AND: A &= src; break;
-                        case BPF_XOR: A ^= src; break;
-                        case BPF_LSH: A = src < 32 ? A << src : 0; break;
-                        case BPF_RSH: A = src < 32 ? A >> src : 0; break;
-                        case BPF_NEG: A = -A; break;
-                        default: return -EINVAL;
+                        case BPF_OR:
+                                A |= src;
+                                break;
+                        case BPF_AND:
+                                A &= src;
+                                break;
+                        case BPF_XOR:
+                                A ^= src;
+                                break;
+                        case BPF_LSH:
+                                A = src < 32 ? A << src : 0;
+                                break;
+                        case BPF_RSH:
+                                A = src < 32 ? A >> src : 0;
+                                break;
+                        case BPF_NEG:
+                                A = -A;
+                                break;
+                        default:
+                                return -EINVAL;
                         }
                         break;
                 case BPF_JMP: {
@@ -160,11 +179,20 @@ static int seccomp_run(const struct sock_filter *prog, size_t n, const struct se
                         case BPF_JA:
                                 pc += k;
                                 continue;
-                        case BPF_JEQ: cond = A == src; break;
-                        case BPF_JGT: cond = A > src; break;
-                        case BPF_JGE: cond = A >= src; break;
-                        case BPF_JSET: cond = (A & src) != 0; break;
-                        default: return -EINVAL;
+                        case BPF_JEQ:
+                                cond = A == src;
+                                break;
+                        case BPF_JGT:
+                                cond = A > src;
+                                break;
+                        case BPF_JGE:
+                                cond = A >= src;
+                                break;
+                        case BPF_JSET:
+                                cond = (A & src) != 0;
+                                break;
+                        default:
+                                return -EINVAL;
                         }
                         pc += cond ? f->jt : f->jf;
                         break;
@@ -356,7 +384,7 @@ static int find_vdso_syscall(pid_t pid, uint64_t *ret)
         _cleanup_free_ uint8_t *buf = malloc(end - start);
         if (!buf)
                 return -ENOMEM;
-        struct iovec local = { buf, end - start }, remote = { (void *)start, end - start };
+        struct iovec local = {buf, end - start}, remote = {(void *)start, end - start};
         ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
         if (n < 2)
                 return -ENOENT;
@@ -416,7 +444,7 @@ static int poke_words(pid_t tid, uint64_t addr, const uint64_t *words, size_t n)
 static int inject_in_thread(struct injector *in, int pidfd, int *ret_fd, uint64_t *ret_features,
                             char *error, size_t error_size)
 {
-        struct uffdio_api api = { .api = UFFD_API };
+        struct uffdio_api api = {.api = UFFD_API};
         uint64_t words[3], saved_words[3], stack_addr;
         _cleanup_close_ int fd = -EBADF;
         bool poked = false;
@@ -446,8 +474,8 @@ static int inject_in_thread(struct injector *in, int pidfd, int *ret_fd, uint64_
 
         for (int attempt = 0; attempt < 2; attempt++) {
                 api.api = UFFD_API;
-                api.features = UFFD_WANTED_FEATURES |
-                               (attempt == 0 ? UFFD_FEATURE_WP_HUGETLBFS_SHMEM : 0);
+                api.features =
+                        UFFD_WANTED_FEATURES | (attempt == 0 ? UFFD_FEATURE_WP_HUGETLBFS_SHMEM : 0);
                 api.ioctls = 0;
                 memcpy(words, &api, sizeof(api));
                 r = poke_words(in->tid, stack_addr, words, 3);
@@ -512,7 +540,7 @@ int uffd_inject_create(pid_t pid, struct freezer *frozen, int *ret_fd, uint64_t 
 {
         _cleanup_(freezer_freep) struct freezer *own = NULL;
         _cleanup_close_ int pidfd = -EBADF;
-        struct injector in = { .pid = pid };
+        struct injector in = {.pid = pid};
         struct freezer *f = frozen;
         char value[32];
         int r;
@@ -583,14 +611,18 @@ int uffd_inject_create(pid_t pid, struct freezer *frozen, int *ret_fd, uint64_t 
 
         /* Step 1 (second part): the seccomp filters must let our calls pass. */
         struct seccomp_data calls[3] = {
-                { .nr = SYS_userfaultfd, .arch = AUDIT_ARCH_X86_64,
-                  .instruction_pointer = in.syscall_ip,
-                  .args = { O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY } },
-                { .nr = SYS_ioctl, .arch = AUDIT_ARCH_X86_64,
-                  .instruction_pointer = in.syscall_ip,
-                  .args = { 3, UFFDIO_API, (in.saved.rsp - 128 - sizeof(struct uffdio_api)) & ~7ULL } },
-                { .nr = SYS_close, .arch = AUDIT_ARCH_X86_64, .instruction_pointer = in.syscall_ip,
-                  .args = { 3 } },
+                {.nr = SYS_userfaultfd,
+                 .arch = AUDIT_ARCH_X86_64,
+                 .instruction_pointer = in.syscall_ip,
+                 .args = {O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY}},
+                {.nr = SYS_ioctl,
+                 .arch = AUDIT_ARCH_X86_64,
+                 .instruction_pointer = in.syscall_ip,
+                 .args = {3, UFFDIO_API, (in.saved.rsp - 128 - sizeof(struct uffdio_api)) & ~7ULL}},
+                {.nr = SYS_close,
+                 .arch = AUDIT_ARCH_X86_64,
+                 .instruction_pointer = in.syscall_ip,
+                 .args = {3}},
         };
         r = seccomp_check(pid, in.tid, calls, ELEMENTSOF(calls), error, error_size);
         if (r < 0)
@@ -681,7 +713,7 @@ int uffd_scan_written(int pagemap_fd, uint64_t start, uint64_t end, bool rearm, 
 int uffd_register_wp(int uffd, int pagemap_fd, uint64_t start, uint64_t end)
 {
         struct uffdio_register reg = {
-                .range = { .start = start, .len = end - start },
+                .range = {.start = start, .len = end - start},
                 .mode = UFFDIO_REGISTER_MODE_WP,
         };
         int r;
@@ -703,7 +735,7 @@ int uffd_register_wp(int uffd, int pagemap_fd, uint64_t start, uint64_t end)
 
 int uffd_unregister(int uffd, uint64_t start, uint64_t end)
 {
-        struct uffdio_range range = { .start = start, .len = end - start };
+        struct uffdio_range range = {.start = start, .len = end - start};
 
         if (ioctl(uffd, UFFDIO_UNREGISTER, &range) < 0)
                 return negative_errno();

@@ -4,8 +4,8 @@
  * the ptrace syscall injection that creates a userfaultfd inside the target,
  * the UFFDIO_REGISTER / write-protect calls made on it from the daemon side,
  * and PAGEMAP_SCAN walks of /proc/PID/pagemap. It keeps no state of its own;
- * the tracker holds the fds. Threads are held with the freezer module. It never leaves the target traced, stopped, with
- * a changed register, a changed byte of memory or an extra mapping or fd.
+ * the tracker holds the fds. Threads are held with the freezer module. It never leaves the target
+ * traced, stopped, with a changed register, a changed byte of memory or an extra mapping or fd.
  *
  * Injection, step by step (uffd_inject_create):
  *   1. Refuse early, touching nothing: already traced (-EBUSY), a seccomp

@@ -19,7 +19,7 @@
 
 struct ckpt_dirty_key {
         __u32 tgid;
-        __u32 pad; /* always 0 */
+        __u32 pad;    /* always 0 */
         __u64 window; /* address >> CKPT_WINDOW_SHIFT */
 };
 
@@ -59,8 +59,8 @@ struct ckpt_event {
         __u32 child; /* CKPT_EV_FORK: tgid of the child */
         __u64 start, len;
         __u64 new_start, new_len;
-        __u64 arg; /* prot, advice, mmap flags, exit: group dead */
-        __s64 ret; /* the syscall's return value */
+        __u64 arg;     /* prot, advice, mmap flags, exit: group dead */
+        __s64 ret;     /* the syscall's return value */
         __u64 time_ns; /* bpf_ktime_get_ns() */
 };
 

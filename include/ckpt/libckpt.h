@@ -31,7 +31,7 @@
  *   io.ckptd.CorruptObject -EBADMSG    io.ckptd.ShapeMismatch -EILSEQ
  *   io.ckptd.TooManyRequests -EAGAIN   io.ckptd.ShuttingDown -ESHUTDOWN
  *   io.ckptd.Failed -EIO               org.varlink.service.MethodNotFound -EOPNOTSUPP
- *   org.varlink.service.InvalidParameter -EINVAL, ProtocolError -EPROTO,
+ *   org.varlink.service.InvalidParameter -EINVAL, io.ckptd.ProtocolError -EPROTO,
  *   anything else -EREMOTEIO. Transport: -ECONNRESET (daemon closed the
  *   connection), -EMSGSIZE (reply over CKPT_MAX_MESSAGE), -EBADMSG (reply not
  *   valid JSON), -ENOTCONN (the connection broke earlier).

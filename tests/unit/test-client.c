@@ -670,7 +670,7 @@ struct listener {
         int fd;
         pthread_t thread;
         struct peer peer;
-        char dir[64], path[128];
+        char dir[32], path[64];
         void (*run)(struct peer *p);
 };
 
@@ -772,7 +772,7 @@ static bool test_ckptctl(void)
         ASSERT(listener_stop(&l));
         ASSERT_EQ(rc, 0);
         ASSERT_STREQ(out, "checkpoint 7 of pid 1234 (incremental, parent 6): 2560 pages, 12 read, "
-                          "48.0 KiB stored, pause 0.41 ms, took 3.20 ms\n"
+                          "48.0 KiB stored, pause 0.41 ms, took 3.2 ms\n"
                           "skipped 0x0-0x400000 (not mapped)\n");
         ASSERT(strstr(l.peer.call, "\"ranges\":[{\"start\":\"0x1000\",\"end\":\"0x3000\"}]"));
 

@@ -32,7 +32,17 @@
 
 #define PAGE 4096ul
 
-enum { OP_WRITE = 1, OP_KREAD, OP_DONTNEED, OP_THREADS, OP_SLEEP, OP_EXIT, OP_PING };
+enum {
+        OP_WRITE = 1,
+        OP_KREAD,
+        OP_DONTNEED,
+        OP_THREADS,
+        OP_SLEEP,
+        OP_EXIT,
+        OP_PING,
+        OP_REMAP,
+        OP_EXEC
+};
 
 struct cmd {
         uint32_t op, a, b, n;
@@ -66,7 +76,7 @@ static void *reader_thread(void *arg)
 static void *sleeper_thread(void *arg)
 {
         for (;;) {
-                struct timespec ts = { 0, 20 * 1000 * 1000 };
+                struct timespec ts = {0, 20 * 1000 * 1000};
 
                 if (nanosleep(&ts, NULL) < 0)
                         sleeper_errors++;
@@ -96,7 +106,7 @@ static void install_seccomp(void)
                 BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
                 BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         };
-        struct sock_fprog prog = { ELEMENTSOF(f), f };
+        struct sock_fprog prog = {ELEMENTSOF(f), f};
 
         prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
         if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
@@ -149,7 +159,7 @@ _Noreturn static void child_main(int cfd, int rfd, size_t pages, unsigned flags)
                         break;
                 case OP_THREADS: {
                         unsigned long before = sleeper_rounds;
-                        struct timespec ts = { 0, 100 * 1000 * 1000 };
+                        struct timespec ts = {0, 100 * 1000 * 1000};
 
                         if (write(thread_pipe[1], "token", 5) != 5)
                                 rep = -1;
@@ -160,7 +170,7 @@ _Noreturn static void child_main(int cfd, int rfd, size_t pages, unsigned flags)
                         break;
                 }
                 case OP_SLEEP: {
-                        struct timespec ts = { c.a / 1000, (c.a % 1000) * 1000000L }, t0, t1;
+                        struct timespec ts = {c.a / 1000, (c.a % 1000) * 1000000L}, t0, t1;
 
                         clock_gettime(CLOCK_MONOTONIC, &t0);
                         rep = nanosleep(&ts, NULL) < 0 ? -errno : 0;
@@ -174,6 +184,19 @@ _Noreturn static void child_main(int cfd, int rfd, size_t pages, unsigned flags)
                         rep = region[c.a * PAGE];
                         region[c.a * PAGE] = (uint8_t)c.b;
                         break;
+                case OP_REMAP:
+                        /* a new mapping in the very same place */
+                        munmap(region, pages * PAGE);
+                        rep = mmap(region, pages * PAGE, PROT_READ | PROT_WRITE,
+                                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == region
+                                      ? 0
+                                      : -1;
+                        madvise(region, pages * PAGE, MADV_NOHUGEPAGE);
+                        memset(region, 2, pages * PAGE);
+                        break;
+                case OP_EXEC:
+                        execl("/bin/sleep", "sleep", "30", (char *)NULL);
+                        _exit(5);
                 case OP_EXIT:
                         _exit(0);
                 }
@@ -206,10 +229,10 @@ static int child_start(struct child *c, size_t pages, unsigned flags)
         return 0;
 }
 
-static int64_t child_call(struct child *c, uint32_t op, uint32_t a, uint32_t b,
-                          const uint32_t *idx, uint32_t n)
+static int64_t child_call(struct child *c, uint32_t op, uint32_t a, uint32_t b, const uint32_t *idx,
+                          uint32_t n)
 {
-        struct cmd m = { op, a, b, n };
+        struct cmd m = {op, a, b, n};
         int64_t rep;
 
         if (write(c->cmd, &m, sizeof(m)) != sizeof(m))
@@ -401,7 +424,7 @@ static bool test_kernel_write(void)
         struct tracker_dirty *d = NULL;
         const struct tracker_dirty_region *rg;
         char buf[PAGE];
-        uint32_t want[] = { 77 };
+        uint32_t want[] = {77};
         bool ok = false;
 
         ASSERT_OK(child_start(&c, 16384, 0));
@@ -411,7 +434,7 @@ static bool test_kernel_write(void)
                 goto out;
         d = tracker_dirty_free(d);
         memset(buf, 0xab, sizeof(buf));
-        struct cmd m = { OP_KREAD, 77, PAGE, 0 };
+        struct cmd m = {OP_KREAD, 77, PAGE, 0};
         int64_t rep;
         if (write(c.cmd, &m, sizeof(m)) != sizeof(m) || write(c.cmd, buf, PAGE) != PAGE ||
             !read_full(c.reply, &rep, sizeof(rep)) || rep != PAGE)
@@ -476,7 +499,7 @@ out:
 static bool test_nanosleep_restart(void)
 {
         struct child c = {};
-        struct cmd m = { OP_SLEEP, 400, 0, 0 };
+        struct cmd m = {OP_SLEEP, 400, 0, 0};
         int64_t rep = -1;
         bool ok = false;
 
@@ -529,7 +552,7 @@ out:
 static bool test_untrack_leaves_running(void)
 {
         struct child c = {};
-        uint32_t idx[] = { 1, 2, 3 };
+        uint32_t idx[] = {1, 2, 3};
         char path[64];
         char *smaps = NULL;
         bool ok = false;
@@ -550,8 +573,8 @@ static bool test_untrack_leaves_running(void)
                 fprintf(stderr, "# still registered after untrack:\n%s", smaps);
                 goto out; /* closing the fd unregistered everything */
         }
-        ok = child_call(&c, OP_WRITE, 0, 0, idx, 3) == 0 && child_call(&c, OP_PING, 2, 5, NULL, 0) == 1 &&
-             child_alive(&c);
+        ok = child_call(&c, OP_WRITE, 0, 0, idx, 3) == 0 &&
+             child_call(&c, OP_PING, 2, 5, NULL, 0) == 1 && child_alive(&c);
 out:
         free(smaps);
         tracker_untrack(tr, c.pid);
@@ -644,7 +667,7 @@ static bool test_frozen_mode(void)
 {
         struct child c = {};
         struct freezer *f = NULL;
-        uint32_t idx[] = { 5, 6 };
+        uint32_t idx[] = {5, 6};
         bool ok = false;
         int r;
 
@@ -656,6 +679,98 @@ static bool test_frozen_mode(void)
                 goto out;
         ok = child_call(&c, OP_WRITE, 0, 0, idx, 2) == 0 && child_alive(&c);
 out:
+        tracker_untrack(tr, c.pid);
+        child_stop(&c);
+        return ok;
+}
+
+static bool test_new_mapping(void)
+{
+        struct child c = {};
+        struct tracker_dirty *d = NULL;
+        const struct tracker_dirty_region *rg;
+        uint32_t want[] = {2, 3, 4000};
+        bool ok = false;
+
+        ASSERT_OK(child_start(&c, 16384, 0));
+        if (tracker_track(tr, c.pid, NULL, NULL, 0) != 0)
+                goto out;
+        if (collect_region(tr, c.pid, c.addr, &d, &rg) < 0)
+                goto out;
+        d = tracker_dirty_free(d);
+        /* munmap + mmap at the same place: the maps look the same, but the
+         * registration is gone and every page changed */
+        if (child_call(&c, OP_REMAP, 0, 0, NULL, 0) != 0)
+                goto out;
+        if (collect_region(tr, c.pid, c.addr, &d, &rg) < 0 || !rg->whole ||
+            rg->track != CKPT_TRACK_UFFD_WP)
+                goto out;
+        d = tracker_dirty_free(d);
+        /* and it is armed again: exact from now on */
+        if (child_call(&c, OP_WRITE, 0, 0, want, ELEMENTSOF(want)) != 0)
+                goto out;
+        if (collect_region(tr, c.pid, c.addr, &d, &rg) < 0 ||
+            !pages_equal(rg, c.addr, want, ELEMENTSOF(want)))
+                goto out;
+        ok = true;
+out:
+        tracker_dirty_free(d);
+        tracker_untrack(tr, c.pid);
+        child_stop(&c);
+        return ok;
+}
+
+static bool test_exec_rearm(void)
+{
+        struct child c = {};
+        struct ckpt_region *regions = NULL;
+        struct tracker_dirty *d = NULL;
+        struct cmd m = {OP_EXEC, 0, 0, 0};
+        size_t n = 0;
+        bool ok = false, all_whole = true;
+        char exe[64], buf[256];
+
+        ASSERT_OK(child_start(&c, 256, 0));
+        if (tracker_track(tr, c.pid, NULL, NULL, 0) != 0)
+                goto out;
+        if (write(c.cmd, &m, sizeof(m)) != sizeof(m))
+                goto out;
+        snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)c.pid);
+        for (int i = 0; i < 200; i++) {
+                ssize_t k = readlink(exe, buf, sizeof(buf) - 1);
+                if (k > 0 && (buf[k] = 0, strstr(buf, "sleep")))
+                        break;
+                usleep(10 * 1000);
+        }
+        usleep(50 * 1000);
+        if (procmaps_read(c.pid, &regions, &n) < 0 ||
+            tracker_collect(tr, c.pid, regions, n, &d) < 0)
+                goto out;
+        for (size_t i = 0; i < d->n_regions; i++)
+                all_whole &= d->regions[i].whole;
+        if (!d->rearm || !all_whole) {
+                fprintf(stderr, "# after exec: rearm %d, all whole %d\n", d->rearm, all_whole);
+                goto out;
+        }
+        d = tracker_dirty_free(d);
+        /* re-arming the new image works, and gives lists again */
+        if (tracker_track(tr, c.pid, NULL, NULL, 0) != 0)
+                goto out;
+        if (tracker_collect(tr, c.pid, regions, n, &d) < 0)
+                goto out;
+        d = tracker_dirty_free(d);
+        procmaps_free(regions, n);
+        regions = NULL;
+        if (procmaps_read(c.pid, &regions, &n) < 0 ||
+            tracker_collect(tr, c.pid, regions, n, &d) < 0)
+                goto out;
+        ok = !d->rearm;
+        for (size_t i = 0; i < d->n_regions; i++)
+                if (d->regions[i].track == CKPT_TRACK_UFFD_WP && d->regions[i].whole)
+                        ok = false;
+out:
+        procmaps_free(regions, n);
+        tracker_dirty_free(d);
         tracker_untrack(tr, c.pid);
         child_stop(&c);
         return ok;
@@ -730,7 +845,7 @@ int main(void)
                 skip_all("tracker_new failed");
         printf("# BPF mode: %s\n", tracker_bpf_mode(tr));
 
-        plan(11);
+        plan(13);
         RUN(test_exact_set);
         RUN(test_kernel_write);
         if (strcmp(tracker_bpf_mode(tr), "none") == 0)
@@ -744,6 +859,8 @@ int main(void)
         RUN(test_seccomp_refused);
         RUN(test_traced_busy);
         RUN(test_frozen_mode);
+        RUN(test_new_mapping);
+        RUN(test_exec_rearm);
         RUN(measure);
         tracker_free(tr);
         return tap_done();

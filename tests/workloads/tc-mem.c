@@ -17,8 +17,9 @@
  *   poke NAME SEED STRIDE               one 8-byte word every STRIDE bytes
  *   pwrite NAME SEED FIRST COUNT        write the pattern into the backing file
  *   hugeinfo NAME                       -> ok thp_kib= (AnonHugePages of the region)
- *   brk PAGES                           grow (PAGES > 0, new pages patterned with
- *                                       seed 0xb4c) or shrink -> ok start= top=
+ *   brk PAGES [SEED]                    grow (PAGES > 0; new pages get pattern SEED
+ *                                       unless SEED is 0 or absent) or shrink
+ *                                       -> ok start= top=
  *   exit
  */
 #include <errno.h>
@@ -182,7 +183,7 @@ static long huge_kib(const struct region *r)
         return total;
 }
 
-static int do_brk(long pages)
+static int do_brk(long pages, uint64_t seed)
 {
         uintptr_t cur = (uintptr_t)sbrk(0);
 
@@ -197,8 +198,8 @@ static int do_brk(long pages)
         if (pages >= 0) {
                 if (sbrk(pages * (intptr_t)PAGE) == (void *)-1)
                         return -ENOMEM;
-                for (long i = 0; i < pages; i++)
-                        pattern_page((char *)brk_top + i * PAGE, 0xb4c,
+                for (long i = 0; seed && i < pages; i++)
+                        pattern_page((char *)brk_top + i * PAGE, seed,
                                      (brk_top - brk_start) / PAGE + (size_t)i);
                 brk_top += (uintptr_t)pages * PAGE;
         } else {
@@ -224,7 +225,7 @@ static int command(char *line)
         if (k < 2)
                 return -EINVAL;
         if (strcmp(a, "brk") == 0) {
-                e = do_brk(strtol(b, NULL, 0));
+                e = do_brk(strtol(b, NULL, 0), k >= 3 ? strtoull(c, NULL, 0) : 0);
                 if (e < 0)
                         return e;
                 printf("ok start=%#lx top=%#lx\n", (unsigned long)brk_start,

@@ -1,0 +1,417 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Incremental checkpoints are exactly right: one case per way memory can
+# change between two checkpoints of a tracked process. For every checkpoint
+# the process is stopped (SIGSTOP), checkpointed, and every region `show`
+# lists is exported and compared with /proc/PID/mem read by memdump; any page
+# the tracking missed fails. The checkpoints after the first must also be
+# incremental: they read far fewer pages than the process holds.
+. "$(dirname "$0")/lib.sh"
+require_root
+require_bpf
+require_built "$WL/memctl" "$WL/memdump" "$WL/tc-mem"
+
+# ---- the oracle -------------------------------------------------------------
+
+# page_desc FILE OFFSET: "zero" or the first 16 bytes of the page, in hex.
+page_desc() {
+	local h
+	h=$(od -An -v -tx1 -j "$2" -N 4096 "$1" | tr -d ' \n')
+	case "$h" in *[1-9a-f]*) printf '%s...' "${h:0:32}" ;; *) printf zero ;; esac
+}
+
+# compare_checkpoint PID ID: every non-special region of checkpoint ID,
+# exported from the store, equals /proc/PID/mem now. On a difference
+# ORACLE_DIAG holds the first differing pages: address, region, tracking
+# mode, what the checkpoint had and what memory holds.
+compare_checkpoint() {
+	local pid=$1 id=$2 sj ej row s e track flags path i total=0 size
+	local -a rows args offs
+	ORACLE_DIAG=()
+	sj=$(ctl_json show "$id")
+	mapfile -t rows < <(jq -r '.regions[] | select((.flags | index("special")) | not)
+		| "\(.start) \(.end) \(.tracking) \(.flags | join(",")) \(.path // "-")"' <<<"$sj" 2>/dev/null)
+	if [ ${#rows[@]} = 0 ]; then
+		ORACLE_DIAG=("show $id: no regions" "$sj" "$(cat "$T/ctl.err")")
+		return 1
+	fi
+	: >"$T/mem.bin"
+	for row in "${rows[@]}"; do
+		read -r s e _ <<<"$row"
+		args+=(--range "$s-$e")
+		offs+=("$total")
+		total=$((total + e - s))
+		"$WL/memdump" "$pid" "$s" "$e" "$T/md.bin" 2>>"$T/memdump.err" || {
+			ORACLE_DIAG=("memdump $pid $s $e failed: $(tail -n 1 "$T/memdump.err")")
+			return 1
+		}
+		cat "$T/md.bin" >>"$T/mem.bin"
+	done
+	rm -f "$T/exp.bin"
+	ej=$(ctl_json export "$id" --out "$T/exp.bin" "${args[@]}")
+	size=$(jq -r .size <<<"$ej" 2>/dev/null)
+	if [ "$size" != "$total" ]; then
+		ORACLE_DIAG=("export of $id: size '$size', want $total" "$ej" "$(cat "$T/ctl.err")")
+		return 1
+	fi
+	truncate -s "$total" "$T/exp.bin" # trailing holes
+	cmp -s "$T/exp.bin" "$T/mem.bin" && return 0
+
+	# Describe the first differing pages.
+	local -a pages
+	local p off a r k ndiff
+	mapfile -t pages < <(cmp -l "$T/exp.bin" "$T/mem.bin" 2>/dev/null | head -n 2000000 |
+		awk '{ p = int(($1 - 1) / 4096); if (p != last) { print p; last = p } }')
+	ndiff=${#pages[@]}
+	ORACLE_DIAG=("checkpoint $id differs from memory in $ndiff page(s) (first ones below)")
+	for p in "${pages[@]:0:6}"; do
+		off=$((p * 4096))
+		k=0
+		for i in "${!offs[@]}"; do
+			[ "${offs[$i]}" -le "$off" ] && k=$i
+		done
+		read -r s e track flags path <<<"${rows[$k]}"
+		a=$(hex $((s + off - offs[k])))
+		ORACLE_DIAG+=("page $a in region $s-$e [$flags $path] tracking=$track:"
+			"  checkpoint: $(page_desc "$T/exp.bin" "$off")"
+			"  memory:     $(page_desc "$T/mem.bin" "$off")")
+	done
+	cp "$T/exp.bin" "$T/export-$id.bin"
+	cp "$T/mem.bin" "$T/memory-$id.bin"
+	printf '%s\n' "$sj" >"$T/show-$id.json"
+	return 1
+}
+
+# oracle PID LABEL [CHECKPOINT ARGS...]: stop PID, checkpoint it, compare
+# the checkpoint with memory, continue it; one TAP line. Sets CP_ID,
+# CP_PAGES, CP_READ and CP_INCR. On a difference a --full checkpoint of the
+# same frozen moment tells a tracking miss from an engine fault.
+oracle() {
+	local pid=$1 label=$2 cj st rc=0 fid
+	shift 2
+	CP_ID= CP_PAGES=0 CP_READ=0 CP_INCR=
+	kill -STOP "$pid"
+	if ! wait_state "$pid" T; then
+		kill -CONT "$pid"
+		not_ok "$label: process stops" "state $(proc_state "$pid")"
+		return 1
+	fi
+	cj=$(ctl_json checkpoint "$pid" "$@")
+	CP_ID=$(jq -er .id <<<"$cj" 2>/dev/null)
+	if [ -z "$CP_ID" ]; then
+		kill -CONT "$pid"
+		not_ok "$label: checkpoint" "$cj" "$(cat "$T/ctl.err")"
+		return 1
+	fi
+	CP_PAGES=$(jq -r .pages <<<"$cj")
+	CP_READ=$(jq -r .pages_read <<<"$cj")
+	CP_INCR=$(jq -r .incremental <<<"$cj")
+	compare_checkpoint "$pid" "$CP_ID" || rc=1
+	if [ $rc = 1 ]; then
+		local saved=("${ORACLE_DIAG[@]}")
+		fid=$(ctl_json checkpoint "$pid" --full | jq -r '.id // empty')
+		if [ -n "$fid" ] && compare_checkpoint "$pid" "$fid"; then
+			saved+=("a --full checkpoint ($fid) of the same moment equals memory: tracking missed the pages")
+		else
+			saved+=("a --full checkpoint (${fid:-failed}) of the same moment differs too")
+		fi
+		ORACLE_DIAG=("${saved[@]}")
+	fi
+	st=$(proc_state "$pid")
+	kill -CONT "$pid"
+	if [ $rc = 0 ]; then
+		ok "$label: checkpoint $CP_ID equals memory (read $CP_READ of $CP_PAGES pages)"
+	else
+		not_ok "$label: checkpoint $CP_ID equals memory (read $CP_READ of $CP_PAGES pages)" \
+			"${ORACLE_DIAG[@]}"
+	fi
+	[ "$st" = T ] || not_ok "$label: process still stopped after the checkpoint" "state $st"
+	return $rc
+}
+
+# incremental LABEL [MAX]: the last checkpoint was incremental and read at
+# most MAX pages (default a quarter of the process's pages).
+incremental() {
+	local max=${2:-$((CP_PAGES / 4))}
+	if [ "$CP_INCR" = true ] && [ "$CP_READ" -le "$max" ]; then
+		ok "$1: incremental, read $CP_READ pages (<= $max)"
+	else
+		not_ok "$1: incremental, read $CP_READ pages (<= $max)" \
+			"incremental=$CP_INCR pages=$CP_PAGES pages_read=$CP_READ"
+	fi
+}
+
+# do_wl H CMD...: run workload commands; a failing one is a failing test.
+do_wl() {
+	local h=$1 c
+	shift
+	for c in "$@"; do
+		wl "$h" "$c" || {
+			not_ok "$h: '$c'" "${REPLY[$h]}"
+			return 1
+		}
+	done
+}
+
+# begin H PROG [SETUP...]: start a workload, run setup commands, track it and
+# take the first checkpoint (the baseline, compared too). Sets PID.
+begin() {
+	local h=$1 prog=$2 tj mode
+	shift 2
+	start_workload "$h" "$prog" || return 1
+	PID=$(wl_pid "$h")
+	do_wl "$h" "$@" || return 1
+	tj=$(ctl_json track "$PID")
+	mode=$(jq -r .tracking <<<"$tj" 2>/dev/null)
+	if [ "$mode" != uffd-wp ]; then
+		not_ok "$h: track $PID with uffd-wp" "$tj" "$(cat "$T/ctl.err")"
+		return 1
+	fi
+	oracle "$PID" "$h: baseline"
+}
+
+# ---- the cases --------------------------------------------------------------
+
+start_daemon || exit 1
+diag "THP: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo absent)"
+
+# Threads writing, then a single page, then nothing at all.
+if begin thr memctl "alloc a anon 256" "write a 1"; then
+	do_wl thr "threads a 4 2"
+	oracle "$PID" "threads: 4 threads rewrite 256 pages" && incremental "threads"
+	do_wl thr "write a 3 100 1" "threads a 3 4" "write a 5 7 1"
+	oracle "$PID" "threads: one page, then 3 threads, then one page again"
+	do_wl thr "alloc b anon 32" "threads b 8 6"
+	oracle "$PID" "threads: a region mapped after track, written by 8 threads"
+	do_wl thr "write a 7 200 1"
+	oracle "$PID" "threads: a single page" && incremental "single page" 64
+	oracle "$PID" "threads: nothing changed" && incremental "nothing changed" 64
+	do_wl thr "verify a 7 200 1" "verify a 4 0 7" "verify b 6"
+	wl_kill thr
+fi
+
+# The kernel writes into the buffer (read(2) from a pipe): no user fault.
+if begin kern memctl "alloc a anon 32" "write a 1"; then
+	do_wl kern "pipe a 2"
+	oracle "$PID" "kernel writes: read() into 32 pages" && incremental "kernel writes"
+	do_wl kern "pipe a 3"
+	oracle "$PID" "kernel writes: again after re-arming"
+	wl_kill kern
+fi
+
+# madvise makes pages zero (DONTNEED) or lazily zero (FREE) without a write.
+if begin madv memctl "alloc a anon 64" "write a 1"; then
+	do_wl madv "madvise a dontneed 10 20"
+	oracle "$PID" "madvise: DONTNEED 20 pages" && incremental "DONTNEED"
+	do_wl madv "madvise a free 40 10"
+	oracle "$PID" "madvise: FREE 10 pages"
+	do_wl madv "write a 2 12 3" "write a 3 42 2"
+	oracle "$PID" "madvise: writes into DONTNEED and FREE pages" && incremental "after madvise"
+	do_wl madv "madvise a dontneed 0 64"
+	oracle "$PID" "madvise: DONTNEED the whole region"
+	wl_kill madv
+fi
+
+# mprotect: rw -> r -> rw, written before and after; PROT_NONE and back.
+if begin prot memctl "alloc a anon 32" "write a 1"; then
+	do_wl prot "write a 2 0 2" "mprotect a r 0 16"
+	oracle "$PID" "mprotect: written, then made read-only" && incremental "mprotect r"
+	do_wl prot "mprotect a rw 0 16" "write a 3 0 4"
+	oracle "$PID" "mprotect: writable again and written"
+	do_wl prot "mprotect a none 8 8"
+	oracle "$PID" "mprotect: PROT_NONE in the middle"
+	do_wl prot "mprotect a rw 8 8" "write a 4 8 8"
+	oracle "$PID" "mprotect: PROT_NONE back to rw and written" && incremental "mprotect rw"
+	do_wl prot "write a 5 20 1"
+	oracle "$PID" "mprotect: a later single write" && incremental "after mprotect" 64
+	wl_kill prot
+fi
+
+# mremap: grow (in place or moved), shrink, and writes after it.
+if begin mrem memctl "alloc a anon 16" "write a 1" "alloc g anon 16" "write g 2"; then
+	do_wl mrem "mremap a 64"
+	moved=$(kv "${REPLY[mrem]}" start)
+	do_wl mrem "write a 3 16 8"
+	oracle "$PID" "mremap: grown to 64 pages (start $moved), new pages written"
+	do_wl mrem "mremap a 8"
+	oracle "$PID" "mremap: shrunk to 8 pages"
+	do_wl mrem "write a 4 0 2" "mremap g 512"
+	oracle "$PID" "mremap: written after the move, second region grown" && incremental "mremap"
+	do_wl mrem "write g 5 300 3" "verify a 4 0 2" "verify g 2 0 16"
+	oracle "$PID" "mremap: writes into the grown region" && incremental "after mremap" 64
+	wl_kill mrem
+fi
+
+# munmap + mmap at the same address: new content and untouched zero pages.
+if begin remap memctl "alloc a anon 32" "write a 1"; then
+	do_wl remap "remap a" "write a 2 0 8"
+	oracle "$PID" "remap: unmapped and mapped again, 8 of 32 pages written"
+	do_wl remap "remap a"
+	oracle "$PID" "remap: mapped again, nothing written (all zero)"
+	do_wl remap "write a 3 30 1"
+	oracle "$PID" "remap: one write after the remap" && incremental "after remap" 64
+	wl_kill remap
+fi
+
+# fork: the child writes its copy-on-write pages; the parent is unchanged.
+if begin fork memctl "alloc a anon 32" "write a 1"; then
+	do_wl fork "fork a 2"
+	child=$(kv "${REPLY[fork]}" child)
+	sleep 0.2 # the child writes after fork() returns
+	oracle "$PID" "fork: parent after the child's COW writes" && incremental "fork parent" 64
+	do_wl fork "verify a 1"
+	if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
+		oracle "$child" "fork: the child itself (untracked, full)"
+	else
+		not_ok "fork: child $child exists"
+	fi
+	do_wl fork "write a 3 0 2"
+	oracle "$PID" "fork: the parent writes after the fork" && incremental "parent writes" 64
+	wl_kill fork
+fi
+
+# Transparent huge pages: one word written per 2 MiB page.
+if [ "$(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)" = "always madvise [never]" ] ||
+	[ ! -e /sys/kernel/mm/transparent_hugepage/enabled ]; then
+	skip "transparent huge pages" "THP is off on this kernel"
+elif begin thp tc-mem "thp pre 8" "poke pre 1 2097152"; then
+	do_wl thp "hugeinfo pre"
+	diag "huge pages before track: $(kv "${REPLY[thp]}" thp_kib) KiB"
+	do_wl thp "poke pre 2 2097152"
+	oracle "$PID" "THP: one word per huge page, region armed at track"
+	incremental "THP written" $((CP_PAGES / 2))
+	do_wl thp "thp post 8" "poke post 3 2097152" "hugeinfo post"
+	kib=$(kv "${REPLY[thp]}" thp_kib)
+	if [ "${kib:-0}" -gt 0 ]; then
+		ok "THP: the kernel gave $kib KiB of huge pages to the new region"
+	else
+		diag "THP: no huge page was allocated for the new region (thp_kib=$kib)"
+	fi
+	oracle "$PID" "THP: a huge-page region mapped after track"
+	do_wl thp "poke post 4 2097152" "poke pre 5 4096"
+	oracle "$PID" "THP: rewritten, and one word per 4 KiB in the first"
+	do_wl thp "poke post 6 1048576"
+	oracle "$PID" "THP: two words per huge page" && incremental "THP" $((CP_PAGES / 2))
+	wl_kill thp
+fi
+
+# MAP_SHARED anonymous memory and a memfd, written by the process and by a
+# forked child sharing them.
+if begin shm memctl "alloc s shared 64" "write s 1" "alloc m memfd 64" "write m 2"; then
+	do_wl shm "write s 3 4 4" "threads m 2 4"
+	oracle "$PID" "shared: the process writes shared anon and memfd" && incremental "shared"
+	do_wl shm "fork s 5" "fork m 6"
+	oracle "$PID" "shared: a second process wrote both"
+	do_wl shm "verify s 5" "verify m 6"
+	wl_kill shm
+fi
+
+# brk growing (written or not) and shrinking.
+if begin brk tc-mem "brk 16 1"; then
+	do_wl brk "brk 8 2"
+	oracle "$PID" "brk: grown by 8 written pages" && incremental "brk grow"
+	do_wl brk "brk -12"
+	oracle "$PID" "brk: shrunk by 12 pages"
+	do_wl brk "brk 8"
+	oracle "$PID" "brk: grown again by 8 pages left zero"
+	do_wl brk "brk 4 3" "brk -2" "brk 1"
+	oracle "$PID" "brk: grown, shrunk and grown in one interval" && incremental "brk"
+	wl_kill brk
+fi
+
+# The stack grows down into new pages.
+if begin stk memctl; then
+	do_wl stk "stack 512"
+	oracle "$PID" "stack: grown by 512 KiB" && incremental "stack"
+	do_wl stk "stack 64"
+	oracle "$PID" "stack: used again (64 KiB)"
+	wl_kill stk
+fi
+
+# A private file mapping: COW writes, and the file changed underneath the
+# pages the process never wrote (they show the file's new bytes).
+if begin fpriv memctl "alloc f file 32" "write f 1 0 4"; then
+	path=$(kv "${OUTPUT[fpriv]}" path)
+	do_wl fpriv "write f 2 8 8"
+	oracle "$PID" "file private: COW writes" && incremental "file COW"
+	do_wl fpriv "write f 3 0 1"
+	oracle "$PID" "file private: written again" && incremental "file COW again" 64
+	if [ -n "$path" ]; then
+		head -c 8192 /dev/urandom | dd of="$path" bs=4096 seek=20 conv=notrunc status=none
+		oracle "$PID" "file private: the file changed under unwritten pages"
+	else
+		not_ok "file private: memctl gave the file's path" "${OUTPUT[fpriv]}"
+	fi
+	wl_kill fpriv
+fi
+
+# A shared file mapping: writes through it, pwrite(2) into the file, and a
+# second process writing the file.
+if begin fshr tc-mem "alloc f fileshared 32" "write f 1 0 4"; then
+	path=$(kv "${OUTPUT[fshr]}" path)
+	do_wl fshr "write f 2 8 8"
+	oracle "$PID" "file shared: writes through the mapping" && incremental "file shared"
+	do_wl fshr "pwrite f 3 16 2"
+	oracle "$PID" "file shared: pwrite into the file"
+	head -c 4096 /dev/urandom | dd of="$path" bs=4096 seek=30 conv=notrunc status=none
+	oracle "$PID" "file shared: another process wrote the file"
+	do_wl fshr "verify f 3 16 2" "verify f 2 8 8"
+	wl_kill fshr
+fi
+
+# untrack: the process runs on, writes correctly, and checkpoints are full.
+if begin untr memctl "alloc a anon 64" "write a 1"; then
+	do_wl untr "write a 2 0 4"
+	oracle "$PID" "untrack: tracked write" && incremental "before untrack" 64
+	check "untrack $PID" ctl untrack "$PID"
+	do_wl untr "write a 3 4 8" "threads a 2 4" "verify a 4"
+	oracle "$PID" "untrack: after untrack"
+	is "untrack: the checkpoint after untrack reads everything" "$CP_INCR" false
+	tp=$(awk '/^TracerPid:/ {print $2}' "/proc/$PID/status")
+	is "untrack: no tracer left" "$tp" 0
+	wl_kill untr
+fi
+
+# The daemon dies (SIGKILL) while a process is tracked: the process goes on
+# unaffected and its address space shows nothing left behind.
+if start_workload kill memctl && do_wl kill "alloc a anon 64" "write a 1" "alloc b anon 8"; then
+	PID=$(wl_pid kill)
+	sed 's/ \+/ /g' "/proc/$PID/maps" >"$T/maps.before"
+	if [ "$(ctl_json track "$PID" | jq -r .tracking)" = uffd-wp ]; then
+		oracle "$PID" "daemon killed: baseline"
+		do_wl kill "write a 2 0 8"
+		oracle "$PID" "daemon killed: a tracked write" && incremental "daemon killed" 64
+		do_wl kill "write a 3 8 8"
+		kill -KILL "$DAEMON_PID"
+		wait "$DAEMON_PID" 2>/dev/null
+		DAEMON_PID=
+		sleep 0.3
+		if do_wl kill "write a 4 16 16" "threads a 3 5" "verify a 5" "verify b 0" \
+			"pipe b 6" "verify b 6"; then
+			ok "daemon killed: the process writes and verifies its memory"
+		fi
+		if wait_state "$PID" SR; then
+			ok "daemon killed: the process runs"
+		else
+			not_ok "daemon killed: the process runs" "state $(proc_state "$PID")"
+		fi
+		tp=$(awk '/^TracerPid:/ {print $2}' "/proc/$PID/status")
+		is "daemon killed: no tracer left" "$tp" 0
+		sed 's/ \+/ /g' "/proc/$PID/maps" >"$T/maps.after"
+		if cmp -s "$T/maps.before" "$T/maps.after"; then
+			ok "daemon killed: /proc/PID/maps as before track"
+		else
+			not_ok "daemon killed: /proc/PID/maps as before track" \
+				"$(diff "$T/maps.before" "$T/maps.after")"
+		fi
+		if ls -l "/proc/$PID/fd" | grep -q userfaultfd; then
+			not_ok "daemon killed: no userfaultfd left in the process" \
+				"$(ls -l "/proc/$PID/fd")"
+		else
+			ok "daemon killed: no userfaultfd left in the process"
+		fi
+	else
+		not_ok "daemon killed: track $PID" "$(cat "$T/ctl.err")"
+	fi
+	wl_kill kill
+fi
