@@ -463,6 +463,7 @@ static uint64_t view_pages_total(const struct ckpt_manifest *view)
 struct run_state {
         bool collected; /* the tracker was asked: it must hear of a failure */
         bool rearm;     /* the tracker wants the process armed again */
+        bool frozen;    /* the freeze succeeded: -ESRCH means it died meanwhile */
 };
 
 static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_request *req,
@@ -553,6 +554,7 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
                         return fail(ret, r, "process %d exited during the checkpoint", (int)pid);
                 return fail(ret, r, "%s", fz ? fz->error : strerror(-r));
         }
+        st->frozen = true;
         t_frozen = now_ns(CLOCK_MONOTONIC);
         time_ns = now_ns(CLOCK_REALTIME);
         was_stopped = fz->was_stopped;
@@ -776,6 +778,10 @@ int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
         int r;
 
         r = checkpoint_run_one(s, req, ret, &st);
+        if (r == -ESRCH && st.frozen)
+                /* Whichever step noticed it: say what happened. */
+                snprintf(ret->error, sizeof(ret->error), "process %d exited during the checkpoint",
+                         (int)req->pid);
         if (r < 0 && st.collected) {
                 /* The tracker re-armed for a checkpoint that does not exist:
                  * the next one must not trust its dirty set. */

@@ -244,10 +244,6 @@ static void reply_errno(struct call *c, int r, pid_t pid, uint64_t id, const cha
         case -ENOTRECOVERABLE:
                 name = CKPT_ERR_SHAPE;
                 break;
-        case -EOPNOTSUPP:
-                name = CKPT_ERR_TRACKING_FAILED;
-                json_object_object_add(p, "pid", json_object_new_int(pid));
-                break;
         default:
                 name = CKPT_ERR_FAILED;
         }

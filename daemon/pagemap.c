@@ -14,44 +14,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "ckpt/uapi.h" /* PAGEMAP_SCAN where <linux/fs.h> lacks it */
 #include "log.h"
 #include "macro.h"
-
-/* FIXME: Debian 12's linux-libc-dev (6.1) lacks PAGEMAP_SCAN (Linux 6.7);
- * drop these once the build baseline has <linux/fs.h> from 6.7. */
-#ifndef PAGEMAP_SCAN
-#define PAGE_IS_WPALLOWED (1 << 0)
-#define PAGE_IS_WRITTEN (1 << 1)
-#define PAGE_IS_FILE (1 << 2)
-#define PAGE_IS_PRESENT (1 << 3)
-#define PAGE_IS_SWAPPED (1 << 4)
-#define PAGE_IS_PFNZERO (1 << 5)
-#define PAGE_IS_HUGE (1 << 6)
-#define PAGE_IS_SOFT_DIRTY (1 << 7)
-
-struct page_region {
-        uint64_t start;
-        uint64_t end;
-        uint64_t categories;
-};
-
-struct pm_scan_arg {
-        uint64_t size;
-        uint64_t flags;
-        uint64_t start;
-        uint64_t end;
-        uint64_t walk_end;
-        uint64_t vec;
-        uint64_t vec_len;
-        uint64_t max_pages;
-        uint64_t category_inverted;
-        uint64_t category_mask;
-        uint64_t category_anyof_mask;
-        uint64_t return_mask;
-};
-
-#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
-#endif
 
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAPPED (1ULL << 62)

@@ -464,6 +464,16 @@ int tracker_track(struct tracker *t, pid_t pid, struct freezer *frozen, char *re
                 return r;
         }
 
+        /* Re-arming: let go of the old userfaultfd first, or its
+         * registrations would make the new one's fail with EBUSY. */
+        pthread_mutex_lock(&t->lock);
+        old = tracker_find(t, tgid);
+        if (old) {
+                old->uffd = safe_close(old->uffd);
+                old->need_full = true;
+        }
+        pthread_mutex_unlock(&t->lock);
+
         p = calloc(1, sizeof(*p));
         if (!p)
                 return -ENOMEM;
