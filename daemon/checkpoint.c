@@ -539,6 +539,11 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
                                   "checkpoint: %s",
                                   (unsigned long long)parent_id, strerror(-r));
                         parent_id = 0;
+                } else if (parent_view->uid != owner) {
+                        /* The process changed owner (setuid): deduplication
+                         * and chains never cross owners, so start afresh. */
+                        parent_view = manifest_free(parent_view);
+                        parent_id = 0;
                 }
         }
 
