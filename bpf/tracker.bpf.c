@@ -337,11 +337,13 @@ int handle_sched_fork(struct bpf_raw_tracepoint_args *ctx)
         struct task_struct *parent = (struct task_struct *)ctx->args[0];
         struct task_struct *child = (struct task_struct *)ctx->args[1];
         struct ckpt_event e = {.type = CKPT_EV_FORK};
-        __u32 ptgid = BPF_CORE_READ(parent, tgid);
-        __u32 ctgid = BPF_CORE_READ(child, tgid);
+        __u32 ptgid = BPF_CORE_READ(parent, tgid), ctgid;
 
-        if (ptgid == ctgid || !is_tracked(ptgid))
+        if (!is_tracked(ptgid))
                 return 0;
+        ctgid = BPF_CORE_READ(child, tgid);
+        if (ptgid == ctgid)
+                return 0; /* a new thread, not a new process */
         e.tgid = ptgid;
         e.tid = BPF_CORE_READ(parent, pid);
         e.child = ctgid;

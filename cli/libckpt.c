@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/userfaultfd.h>
@@ -925,14 +926,23 @@ PUBLIC int ckpt_track_self(struct ckpt_client *c, char **ret_tracking)
         _cleanup_close_ int uffd = -EBADF;
         int r;
 
+        if (ret_tracking)
+                *ret_tracking = NULL;
+        if (!c)
+                return -EINVAL;
         uffd = self_uffd();
-        r = ckpt_track(c, getpid(), uffd, 0, 0, ret_tracking);
-        /* A daemon that cannot use our descriptor can still arm tracking itself. */
-        if (r < 0 && uffd >= 0 && c && c->error_name &&
-            (strcmp(c->error_name, CKPT_ERR_TRACKING_FAILED) == 0 ||
-             strcmp(c->error_name, VARLINK_ERR_INVALID_PARAMETER) == 0))
-                r = ckpt_track(c, getpid(), -1, 0, 0, ret_tracking);
-        return r;
+        if (uffd >= 0) {
+                r = ckpt_track(c, getpid(), uffd, 0, 0, ret_tracking);
+                if (r >= 0)
+                        return 1;
+                /* A daemon that cannot use our descriptor can still arm
+                 * tracking itself; any other refusal is final. */
+                if (!c->error_name || (strcmp(c->error_name, CKPT_ERR_TRACKING_FAILED) != 0 &&
+                                       strcmp(c->error_name, VARLINK_ERR_INVALID_PARAMETER) != 0))
+                        return r;
+        }
+        r = ckpt_track(c, getpid(), -1, 0, 0, ret_tracking);
+        return r < 0 ? r : 0;
 }
 
 PUBLIC int ckpt_untrack(struct ckpt_client *c, pid_t pid)
@@ -1003,6 +1013,60 @@ PUBLIC int ckpt_restore_range(struct ckpt_client *c, uint64_t id, void *start, v
         struct ckpt_addr_range r = {(uint64_t)(uintptr_t)start, (uint64_t)(uintptr_t)end};
 
         return ckpt_restore(c, id, getpid(), 0, &r, 1, NULL);
+}
+
+PUBLIC int ckpt_restore_range_to(struct ckpt_client *c, uint64_t id, uint64_t src_start,
+                                 uint64_t src_end, void *dst)
+{
+        _cleanup_close_ int fd = -EBADF;
+        struct ckpt_addr_range r;
+        uint64_t skip, len, done = 0;
+        int k;
+
+        if (!c)
+                return -EINVAL;
+        if (src_start >= src_end)
+                return fail(c, -EINVAL,
+                            "invalid range 0x%" PRIx64 "-0x%" PRIx64 ": start must be below end",
+                            src_start, src_end);
+        if (!dst)
+                return fail(c, -EFAULT, "no destination");
+        r.start = PAGE_ALIGN_UP(src_start);
+        r.end = PAGE_ALIGN_DOWN(src_end);
+        if (r.start >= r.end || r.start < src_start)
+                return 0; /* no whole page in the range: nothing was checkpointed */
+        skip = r.start - src_start;
+        len = r.end - r.start;
+
+        fd = memfd_create("ckpt-restore", MFD_CLOEXEC);
+        if (fd < 0) {
+                k = negative_errno();
+                return fail(c, k, "cannot create a memory file: %s", strerror(-k));
+        }
+        /* One range: byte (addr - r.start) of the file holds the byte at addr;
+         * pages the checkpoint has no data for are holes, which read as zeros. */
+        k = ckpt_export(c, id, CKPT_EXPORT_RAW, fd, &r, 1, NULL);
+        if (k < 0)
+                return k;
+        while (done < len) {
+                size_t n = (size_t)MIN(len - done, (uint64_t)(1u << 30));
+                ssize_t got = pread(fd, (char *)dst + skip + done, n, (off_t)done);
+
+                if (got < 0 && errno == EINTR)
+                        continue;
+                if (got < 0) {
+                        k = negative_errno();
+                        return fail(c, k, "cannot copy checkpoint %" PRIu64 " into %p: %s", id,
+                                    (void *)((char *)dst + skip + done), strerror(-k));
+                }
+                if (got == 0) {
+                        /* The file ended early: the rest are holes. */
+                        memset((char *)dst + skip + done, 0, (size_t)(len - done));
+                        break;
+                }
+                done += (uint64_t)got;
+        }
+        return 0;
 }
 
 /* ---- Diff ---- */

@@ -273,7 +273,7 @@ struct track_job {
         uint64_t start_time; /* 0: any */
         char *policy;
         char *note;
-        int armed;
+        int uffd; /* passed by the process itself, or -EBADF */
         char error[256];
 };
 
@@ -293,7 +293,13 @@ static void track_job_run(struct job *j)
                 j->result = 1;
                 return;
         }
-        j->result = tracker_track(tj->m->tracker, tj->pid, 0, tj->error, sizeof(tj->error));
+        if (tj->uffd >= 0)
+                /* Cooperative: the process armed its own userfaultfd; no ptrace. */
+                j->result = tracker_track_uffd(tj->m->tracker, tj->pid, TAKE_FD(tj->uffd),
+                                               tj->error, sizeof(tj->error));
+        else
+                j->result = tracker_track(tj->m->tracker, tj->pid, 0, tj->error,
+                                          sizeof(tj->error));
 }
 
 static void track_job_done(struct job *j)
@@ -349,6 +355,7 @@ static void track_job_done(struct job *j)
                 }
                 call_unref(tj->call);
         }
+        safe_close(tj->uffd);
         free(tj->policy);
         free(tj->note);
         free(tj);
@@ -356,15 +363,17 @@ static void track_job_done(struct job *j)
 }
 
 static void submit_track(struct manager *m, struct call *c, pid_t pid, uint64_t start_time,
-                         const char *policy, const char *note)
+                         const char *policy, const char *note, int uffd)
 {
         struct track_job *tj = calloc(1, sizeof(*tj));
 
         if (!tj) {
+                safe_close(uffd);
                 if (c)
                         call_error(c, "io.ckptd.Failed", NULL);
                 return;
         }
+        tj->uffd = uffd;
         tj->m = m;
         tj->call = c ? call_ref(c) : NULL;
         tj->pid = pid;
@@ -381,28 +390,21 @@ void scheduler_track_call(struct manager *m, struct call *c, pid_t pid, int uffd
         char path[512], err[POLICY_ERROR_MAX];
         int r;
 
-        if (uffd >= 0) {
-                /* Cooperative tracking: the process registered its own
-                 * userfaultfd and hands it over. */
-                safe_close(uffd);
-                call_errorf(c, "io.ckptd.TrackingFailed", "reason",
-                            "passing a userfaultfd is not supported by this ckptd");
-                return;
-        }
         if (every_usec) {
                 r = policy_write_runtime(m->opts.runtime_policy_dir, pid, every_usec, keep, path,
                                          sizeof(path));
                 if (r < 0) {
+                        safe_close(uffd);
                         call_errorf(c, r == -ESRCH ? "io.ckptd.NoSuchProcess" : "io.ckptd.Failed",
                                     "reason", "cannot write a runtime policy: %s", strerror(-r));
                         return;
                 }
                 scheduler_reload(m);
                 snprintf(err, sizeof(err), "pid-%d", (int)pid);
-                submit_track(m, c, pid, 0, err, NULL);
+                submit_track(m, c, pid, 0, err, NULL, uffd);
                 return;
         }
-        submit_track(m, c, pid, 0, NULL, NULL);
+        submit_track(m, c, pid, 0, NULL, NULL, uffd);
 }
 
 void scheduler_untrack_call(struct manager *m, struct call *c, pid_t pid)
@@ -592,7 +594,7 @@ static void scan_processes(struct manager *m)
                                  * every scan. */
                                 m->refused[m->n_refused++] =
                                         (struct refused_proc){ pid, info.start_time };
-                                submit_track(m, NULL, pid, info.start_time, p->name, NULL);
+                                submit_track(m, NULL, pid, info.start_time, p->name, NULL, -EBADF);
                         }
                 }
                 proc_info_done(&info);
@@ -700,7 +702,8 @@ static void restore_manual(struct manager *m)
                         continue;
                 submit_track(m, NULL, pid, st, NULL,
                              "tracking re-armed after a restart of ckptd: the next checkpoint "
-                             "reads everything");
+                             "reads everything",
+                             -EBADF);
         }
 }
 

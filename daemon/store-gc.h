@@ -44,3 +44,46 @@ struct store_gc_result {
 };
 
 int store_gc(struct ckpt_store *s, struct store_gc_result *ret);
+
+/*
+ * Parents. When a checkpoint is deleted, every child (DELTA or FULL) is
+ * rewritten as a FULL manifest with parent 0 (store_detach()): the catalog
+ * never names a parent that does not exist, so `list` shows none, and verify
+ * can require that every DELTA's parent is in the catalog.
+ *
+ * gc and checkpoints at the same time. The mark (every DATA key of every
+ * manifest, per owner) is a snapshot; meanwhile a checkpoint may store a page
+ * whose object the mark found dead (a dedup hit on a page of a deleted
+ * checkpoint) and commit a manifest naming it. So, for the length of a gc
+ * (store_gc_begin() .. store_gc_end(), store.h):
+ *   - store_put_pages() records every key it returns, new or dedup hit, before
+ *     it releases put_lock;
+ *   - store_commit() records its manifest's DATA keys and checks they are in
+ *     the index under put_lock too;
+ *   - store_repack() holds put_lock from its live() calls to its index commit,
+ *     and live() is "marked, or recorded".
+ * A key handed out before a repack is recorded before that repack decides,
+ * so it is kept; one handed out after it was dropped is written again (the
+ * dedup lookup no longer finds it). store_gc_begin() waits for the commits
+ * that started before it, so the mark sees them in the catalog. What remains
+ * is a checkpoint that stored its pages before the gc began and commits after
+ * a repack dropped one of them: its store_commit() fails with -ENOKEY (the
+ * keys are checked under put_lock), so no committed manifest ever names a
+ * missing object.
+ *
+ * Crash safety: gc writes nothing itself; store_repack() orders copy, fsync,
+ * index commit, unlink. store_open() removes manifest files without a catalog
+ * entry (a commit or delete a crash interrupted).
+ */
+
+/* A set of (owner, sha256) keys. */
+struct store_keyset;
+int store_keyset_new(struct store_keyset **ret);
+struct store_keyset *store_keyset_free(struct store_keyset *k);
+/* 1: added, 0: present already, -ENOMEM. */
+int store_keyset_add(struct store_keyset *k, uint32_t owner, const uint8_t key[32]);
+bool store_keyset_contains(const struct store_keyset *k, uint32_t owner, const uint8_t key[32]);
+size_t store_keyset_size(const struct store_keyset *k);
+
+/* Problems store_verify() lists at most (then "and N more problems"). */
+#define STORE_VERIFY_MAX_PROBLEMS 1000u

@@ -13,9 +13,16 @@
  * fsyncs the packs and only then commits the pending entries to LMDB in one
  * write transaction, so the index never points at bytes that are not durable.
  *
- * Locks, outer to inner: put_lock (one writer of packs) -> env_lock (read-held
- * around every LMDB transaction, write-held only to grow the map) ->
- * pending_lock / packs_lock / cache_lock / dctx_lock (leaves).
+ * Locks, outer to inner: commit_lock (read-held by every store_commit(),
+ * write-held by whole-store operations: delete, the start of a gc, verify's
+ * listing) -> put_lock (one writer of packs) -> env_lock (read-held around
+ * every LMDB transaction, write-held only to grow the map) -> pending_lock /
+ * packs_lock / cache_lock / dctx_lock / gc_lock (leaves).
+ *
+ * While a gc is under way (store_gc_begin() .. store_gc_end()), every key
+ * store_put_pages() returns and every DATA key of a manifest store_commit()
+ * commits is recorded in gc_keys, under put_lock, which store_repack() holds
+ * from its live() calls to its index commit: see store-gc.h.
  */
 #include "store.h"
 
@@ -38,6 +45,7 @@
 #include "log.h"
 #include "macro.h"
 #include "sha256.h"
+#include "store-gc.h"
 
 #define PAGE 4096u
 #define CHUNK_PAGES 256u /* pages hashed/compressed/written as one unit of work */
@@ -138,6 +146,13 @@ struct ckpt_store {
         pthread_mutex_t cache_lock;
         struct view_slot cache[VIEW_CACHE_SIZE];
         uint64_t cache_stamp;
+
+        pthread_rwlock_t commit_lock;
+
+        pthread_mutex_t gc_lock;
+        unsigned gc_active;             /* gcs under way */
+        struct store_keyset *gc_keys;   /* keys handed out or committed meanwhile */
+        bool gc_keys_failed;            /* out of memory: everything counts as live */
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -681,6 +696,73 @@ static void packs_rollback(struct ckpt_store *s, uint32_t start_pack, uint64_t s
                                 "store: cannot truncate pack %u back, ignoring: %m", start_pack);
 }
 
+/* ---------------------------------------------------------------- gc guard */
+
+static void gc_note_pages(struct ckpt_store *s, uint32_t owner, const struct ckpt_page *v, size_t n)
+{
+        pthread_mutex_lock(&s->gc_lock);
+        if (s->gc_active > 0 && !s->gc_keys_failed)
+                for (size_t i = 0; i < n; i++) {
+                        if (v[i].kind != CKPT_PAGE_DATA)
+                                continue;
+                        if (store_keyset_add(s->gc_keys, owner, v[i].key) < 0) {
+                                s->gc_keys_failed = true;
+                                break;
+                        }
+                }
+        pthread_mutex_unlock(&s->gc_lock);
+}
+
+int store_gc_begin(struct ckpt_store *s)
+{
+        if (!s)
+                return -EINVAL;
+        pthread_mutex_lock(&s->gc_lock);
+        if (s->gc_active++ == 0) {
+                s->gc_keys_failed = false;
+                if (store_keyset_new(&s->gc_keys) < 0)
+                        s->gc_keys_failed = true;
+        }
+        pthread_mutex_unlock(&s->gc_lock);
+        /* Commits that started before saw no gc: let them reach the catalog,
+         * where the mark finds them. Later ones record their keys. */
+        pthread_rwlock_wrlock(&s->commit_lock);
+        pthread_rwlock_unlock(&s->commit_lock);
+        return 0;
+}
+
+void store_gc_end(struct ckpt_store *s)
+{
+        if (!s)
+                return;
+        pthread_mutex_lock(&s->gc_lock);
+        if (s->gc_active > 0 && --s->gc_active == 0) {
+                s->gc_keys = store_keyset_free(s->gc_keys);
+                s->gc_keys_failed = false;
+        }
+        pthread_mutex_unlock(&s->gc_lock);
+}
+
+bool store_gc_protected(struct ckpt_store *s, uint32_t owner, const uint8_t key[32])
+{
+        bool r;
+
+        pthread_mutex_lock(&s->gc_lock);
+        r = s->gc_keys_failed || (s->gc_keys && store_keyset_contains(s->gc_keys, owner, key));
+        pthread_mutex_unlock(&s->gc_lock);
+        return r;
+}
+
+void store_block_commits(struct ckpt_store *s)
+{
+        pthread_rwlock_wrlock(&s->commit_lock);
+}
+
+void store_unblock_commits(struct ckpt_store *s)
+{
+        pthread_rwlock_unlock(&s->commit_lock);
+}
+
 /* ---------------------------------------------------------------- put path */
 
 struct put_job {
@@ -972,8 +1054,14 @@ int store_put_pages(struct ckpt_store *s, uint32_t owner, const void *pages, siz
                 pthread_mutex_unlock(&s->pending_lock);
                 packs_rollback(s, start_pack, start_off, start_unsynced);
                 log_debug_errno(r, "store: writing %zu pages failed: %m", n);
-        } else if (ret_new_bytes)
-                *ret_new_bytes = j.new_bytes;
+        } else {
+                /* Still under put_lock: a repack deciding what lives either
+                 * ran before this call (and an object it dropped was written
+                 * again) or sees these keys. */
+                gc_note_pages(s, owner, ret, n);
+                if (ret_new_bytes)
+                        *ret_new_bytes = j.new_bytes;
+        }
         pthread_mutex_unlock(&s->put_lock);
         pthread_mutex_destroy(&j.lock);
         pthread_cond_destroy(&j.cond);
@@ -1017,6 +1105,28 @@ static int store_locate(struct ckpt_store *s, uint32_t owner, const uint8_t key[
         }
         pthread_mutex_unlock(&s->pending_lock);
         return store_read_txn(s, lookup_in_txn, &c);
+}
+
+int store_locate_object(struct ckpt_store *s, uint32_t owner, const uint8_t key[32],
+                        struct store_object *ret)
+{
+        struct pending_entry e;
+        int r;
+
+        if (!s || !key || !ret)
+                return -EINVAL;
+        r = store_locate(s, owner, key, &e);
+        if (r < 0)
+                return r;
+        *ret = (struct store_object){
+                .owner = owner,
+                .pack = e.pack,
+                .offset = e.offset,
+                .clen = e.clen,
+                .codec = e.codec,
+        };
+        memcpy(ret->key, key, 32);
+        return 0;
 }
 
 int store_has_page(struct ckpt_store *s, uint32_t owner, const uint8_t key[32])
@@ -1633,7 +1743,13 @@ static int next_id_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
         return meta_get_u64(s, txn, "next_id", userdata);
 }
 
-int store_commit(struct ckpt_store *s, const struct ckpt_manifest *m)
+/* Under put_lock: what a gc under way must keep from now on. */
+static void gc_note_manifest(struct ckpt_store *s, const struct ckpt_manifest *m)
+{
+        gc_note_pages(s, m->uid, m->pages, m->n_pages);
+}
+
+static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m)
 {
         _cleanup_(manifest_freep) struct ckpt_manifest *view = NULL;
         _cleanup_free_ void *buf = NULL;
@@ -1660,11 +1776,16 @@ int store_commit(struct ckpt_store *s, const struct ckpt_manifest *m)
         if (r != -ENOENT)
                 return r;
 
-        /* Step 1: every object the manifest points at is durable (and there). */
-        r = store_sync(s);
-        if (r < 0)
-                return r;
-        r = store_read_txn(s, keys_present_txn, (void *)m);
+        /* Step 1: every object the manifest points at is durable (and there),
+         * and a gc under way keeps them: put_lock orders this against a
+         * repack as a whole (what it found live up to its index commit). */
+        pthread_mutex_lock(&s->put_lock);
+        r = store_sync_locked(s);
+        if (r == 0) {
+                gc_note_manifest(s, m);
+                r = store_read_txn(s, keys_present_txn, (void *)m);
+        }
+        pthread_mutex_unlock(&s->put_lock);
         if (r < 0)
                 return r;
 
@@ -1739,6 +1860,18 @@ int store_commit(struct ckpt_store *s, const struct ckpt_manifest *m)
         return 0;
 }
 
+int store_commit(struct ckpt_store *s, const struct ckpt_manifest *m)
+{
+        int r;
+
+        if (!s || !m)
+                return -EINVAL;
+        pthread_rwlock_rdlock(&s->commit_lock);
+        r = commit_locked(s, m);
+        pthread_rwlock_unlock(&s->commit_lock);
+        return r;
+}
+
 /* ---------------------------------------------------- delete and reclaim */
 
 static void cache_drop(struct ckpt_store *s, uint64_t id)
@@ -1752,10 +1885,16 @@ static void cache_drop(struct ckpt_store *s, uint64_t id)
         pthread_mutex_unlock(&s->cache_lock);
 }
 
+struct set_full_ctx {
+        uint64_t id;
+        bool detach;
+};
+
 static int catalog_set_full_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
 {
+        struct set_full_ctx *f = userdata;
         struct store_catalog_entry e;
-        struct entry_ctx c = {*(uint64_t *)userdata, &e};
+        struct entry_ctx c = {f->id, &e};
         MDB_val key, val = {.mv_size = sizeof(e), .mv_data = &e};
         uint64_t be;
         int r;
@@ -1765,11 +1904,13 @@ static int catalog_set_full_txn(struct ckpt_store *s, MDB_txn *txn, void *userda
                 return r;
         e.kind = CKPT_MANIFEST_FULL;
         e.chain_depth = 0;
+        if (f->detach)
+                e.parent = 0;
         id_key(e.id, &be, &key);
         return mdb_to_errno(mdb_put(txn, s->db_catalog, &key, &val, 0));
 }
 
-int store_rewrite_full(struct ckpt_store *s, uint64_t id)
+static int rewrite_full(struct ckpt_store *s, uint64_t id, bool detach)
 {
         _cleanup_(manifest_freep) struct ckpt_manifest *view = NULL;
         _cleanup_free_ void *buf = NULL;
@@ -1786,6 +1927,8 @@ int store_rewrite_full(struct ckpt_store *s, uint64_t id)
         if (r < 0)
                 return r;
         view->kind = CKPT_MANIFEST_FULL;
+        if (detach)
+                view->parent = 0;
         r = manifest_serialize(view, &buf, &size);
         if (r < 0)
                 return r;
@@ -1793,7 +1936,19 @@ int store_rewrite_full(struct ckpt_store *s, uint64_t id)
         r = write_manifest_file(s, id, buf, size);
         if (r < 0)
                 return r;
-        return store_write_txn(s, catalog_set_full_txn, &id);
+        if (detach)
+                cache_drop(s, id); /* the cached view names the parent */
+        return store_write_txn(s, catalog_set_full_txn, &(struct set_full_ctx){id, detach});
+}
+
+int store_rewrite_full(struct ckpt_store *s, uint64_t id)
+{
+        return rewrite_full(s, id, false);
+}
+
+int store_detach(struct ckpt_store *s, uint64_t id)
+{
+        return rewrite_full(s, id, true);
 }
 
 static int catalog_del_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
@@ -2221,6 +2376,99 @@ static int remove_stale_temps(struct ckpt_store *s)
         return 0;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+        return x < y ? -1 : x > y;
+}
+
+/* The ids of the manifest files present, ascending. */
+static int manifests_present(struct ckpt_store *s, uint64_t **ret, size_t *ret_n)
+{
+        _cleanup_free_ uint64_t *v = NULL;
+        size_t n = 0, cap = 0;
+        struct dirent *de;
+        DIR *d;
+        int fd;
+
+        fd = openat(s->manifests_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        d = fdopendir(fd);
+        if (!d) {
+                safe_close(fd);
+                return negative_errno();
+        }
+        while ((de = readdir(d))) {
+                unsigned long long id;
+                char *end;
+
+                if (strlen(de->d_name) != 20 || strspn(de->d_name, "0123456789") != 20)
+                        continue;
+                id = strtoull(de->d_name, &end, 10);
+                if (*end || id == 0)
+                        continue;
+                if (n == cap) {
+                        size_t c2 = MAX((size_t)64, cap * 2);
+                        uint64_t *v2 = realloc(v, c2 * sizeof(*v2));
+                        if (!v2) {
+                                closedir(d);
+                                return -ENOMEM;
+                        }
+                        v = v2;
+                        cap = c2;
+                }
+                v[n++] = id;
+        }
+        closedir(d);
+        if (n > 1)
+                qsort(v, n, sizeof(*v), cmp_u64);
+        *ret = TAKE_PTR(v);
+        *ret_n = n;
+        return 0;
+}
+
+int store_list_manifests(struct ckpt_store *s, uint64_t **ret, size_t *ret_n)
+{
+        if (!s || !ret || !ret_n)
+                return -EINVAL;
+        return manifests_present(s, ret, ret_n);
+}
+
+/* A manifest file without a catalog entry was left by a commit (never
+ * acknowledged) or a delete that a crash interrupted: no one refers to it.
+ * Only at open, when no commit can be between its two steps. */
+static int remove_orphan_manifests(struct ckpt_store *s)
+{
+        _cleanup_free_ uint64_t *ids = NULL;
+        size_t n = 0;
+        bool removed = false;
+        int r;
+
+        r = manifests_present(s, &ids, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                struct store_catalog_entry e;
+                char name[32];
+
+                r = store_get_entry(s, ids[i], &e);
+                if (r == 0)
+                        continue;
+                if (r != -ENOENT)
+                        return r;
+                manifest_name(ids[i], name);
+                log_debug("store: removing manifest '%s', which is not in the catalog", name);
+                if (unlinkat(s->manifests_fd, name, 0) < 0 && errno != ENOENT)
+                        return negative_errno();
+                removed = true;
+        }
+        if (removed && fsync(s->manifests_fd) < 0)
+                return negative_errno();
+        return 0;
+}
+
 /* The highest pack number present (0: none). */
 static int find_last_pack(struct ckpt_store *s, uint32_t *ret)
 {
@@ -2433,6 +2681,9 @@ struct ckpt_store *store_free(struct ckpt_store *s)
         pthread_rwlock_destroy(&s->packs_lock);
         pthread_mutex_destroy(&s->dctx_lock);
         pthread_mutex_destroy(&s->cache_lock);
+        pthread_rwlock_destroy(&s->commit_lock);
+        pthread_mutex_destroy(&s->gc_lock);
+        store_keyset_free(s->gc_keys);
         free(s->dir);
         free(s);
         return NULL;
@@ -2458,6 +2709,17 @@ int store_open(const char *state_dir, struct ckpt_store **ret)
         pthread_rwlock_init(&s->packs_lock, NULL);
         pthread_mutex_init(&s->dctx_lock, NULL);
         pthread_mutex_init(&s->cache_lock, NULL);
+        {
+                pthread_rwlockattr_t a;
+
+                /* A delete or a gc waiting to start must not starve behind a
+                 * stream of commits. */
+                pthread_rwlockattr_init(&a);
+                pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+                pthread_rwlock_init(&s->commit_lock, &a);
+                pthread_rwlockattr_destroy(&a);
+        }
+        pthread_mutex_init(&s->gc_lock, NULL);
         s->dir = strdup(state_dir);
         if (!s->dir)
                 return -ENOMEM;
@@ -2490,6 +2752,9 @@ int store_open(const char *state_dir, struct ckpt_store **ret)
         r = open_env(s, index_path);
         if (r < 0)
                 return log_debug_errno(r, "store: cannot open index '%s': %m", index_path);
+        r = remove_orphan_manifests(s);
+        if (r < 0)
+                return log_debug_errno(r, "store: cannot tidy the manifests: %m");
         r = open_current_pack(s);
         if (r < 0)
                 return log_debug_errno(r, "store: cannot open the current pack: %m");

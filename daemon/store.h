@@ -170,3 +170,32 @@ int store_list_packs(struct ckpt_store *s, uint32_t **ret, size_t *ret_n);
 /* Initial size of the index's memory map (default 64 GiB, sparse); it
  * doubles whenever a transaction finds it full. Read by store_open(). */
 extern uint64_t store_map_size;
+
+/* Rewrite checkpoint id as a FULL manifest without a parent (its view, same
+ * id, temp + fsync + rename + dir fsync) and set its catalog entry's parent
+ * to 0: done to the children of a checkpoint being deleted, so that no entry
+ * names a parent that no longer exists. */
+int store_detach(struct ckpt_store *s, uint64_t id);
+
+/* Where an object is (written objects not yet in the index included):
+ * -ENOENT when absent. */
+int store_locate_object(struct ckpt_store *s, uint32_t owner, const uint8_t key[32],
+                        struct store_object *ret);
+
+/* The ids of the manifest files present (catalog or not), ascending. Caller
+ * frees *ret. */
+int store_list_manifests(struct ckpt_store *s, uint64_t **ret, size_t *ret_n);
+
+/* Whole-store operations (delete, verify's listing) hold this: no
+ * store_commit() is under way meanwhile, and none starts. */
+void store_block_commits(struct ckpt_store *s);
+void store_unblock_commits(struct ckpt_store *s);
+
+/* The gc guard (see store-gc.h): between store_gc_begin() and store_gc_end()
+ * every key store_put_pages() returns and every DATA key of a manifest
+ * store_commit() commits is recorded, and store_gc_protected() says so.
+ * store_gc_begin() returns once every commit that started before it has
+ * reached the catalog. Calls nest (several gcs at once). */
+int store_gc_begin(struct ckpt_store *s);
+void store_gc_end(struct ckpt_store *s);
+bool store_gc_protected(struct ckpt_store *s, uint32_t owner, const uint8_t key[32]);

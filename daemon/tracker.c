@@ -23,6 +23,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "ckpt/uapi.h"
 #include "log.h"
 #include "macro.h"
 #include "procmaps.h"
@@ -50,9 +51,9 @@ struct ranges {
 struct tproc {
         pid_t pid; /* tgid */
         int pidfd, uffd, pagemap_fd;
-        uint32_t mode;     /* enum ckpt_track_mode of the process */
-        bool need_full;    /* next collect reads everything */
-        bool rearm;        /* the address space was replaced */
+        uint32_t mode;  /* enum ckpt_track_mode of the process */
+        bool need_full; /* next collect reads everything */
+        bool rearm;     /* the address space was replaced */
         bool exited;
         struct ranges forced; /* touched by events since the last collect */
         struct ranges lazy;   /* MADV_FREE: may turn to zero at any time */
@@ -87,7 +88,7 @@ static int ranges_add(struct ranges *r, uint64_t start, uint64_t end)
                 r->v = v;
                 r->n_alloc = k;
         }
-        r->v[r->n++] = (struct range){ PAGE_ALIGN_DOWN(start), PAGE_ALIGN_UP(end) };
+        r->v[r->n++] = (struct range){PAGE_ALIGN_DOWN(start), PAGE_ALIGN_UP(end)};
         return 0;
 }
 
@@ -448,8 +449,62 @@ _printf_(3, 4) static void set_error(char *error, size_t size, const char *fmt, 
         va_end(ap);
 }
 
+/* A descriptor handed over by a process: a userfaultfd with async write-protect? */
+static int check_passed_uffd(int fd)
+{
+        _cleanup_fclose_ FILE *f = NULL;
+        char path[64], link[64], line[128];
+        unsigned long long features = 0;
+        ssize_t k;
+
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        k = readlink(path, link, sizeof(link) - 1);
+        if (k < 0)
+                return negative_errno();
+        link[k] = 0;
+        if (strcmp(link, "anon_inode:[userfaultfd]") != 0)
+                return -EBADF;
+        snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+        f = fopen(path, "re");
+        if (!f)
+                return negative_errno();
+        /* "API:\t<api>:<features>:<ioctls>" in hex */
+        while (fgets(line, sizeof(line), f)) {
+                unsigned long long api;
+
+                if (sscanf(line, "API: %llx:%llx", &api, &features) == 2)
+                        break;
+        }
+        if (!(features & UFFD_FEATURE_WP_ASYNC) || !(features & UFFD_FEATURE_WP_UNPOPULATED))
+                return -EOPNOTSUPP;
+        return 0;
+}
+
+static int track_internal(struct tracker *t, pid_t pid, struct freezer *frozen, int passed_uffd,
+                          char *ret_error, size_t error_size);
+
 int tracker_track(struct tracker *t, pid_t pid, struct freezer *frozen, char *ret_error,
                   size_t error_size)
+{
+        return track_internal(t, pid, frozen, -EBADF, ret_error, error_size);
+}
+
+int tracker_track_uffd(struct tracker *t, pid_t pid, int uffd, char *ret_error, size_t error_size)
+{
+        int r = check_passed_uffd(uffd);
+
+        if (r < 0) {
+                set_error(ret_error, error_size,
+                          r == -EOPNOTSUPP ? "the userfaultfd lacks async write-protect features"
+                                           : "the descriptor is not a userfaultfd");
+                safe_close(uffd);
+                return r;
+        }
+        return track_internal(t, pid, NULL, uffd, ret_error, error_size);
+}
+
+static int track_internal(struct tracker *t, pid_t pid, struct freezer *frozen, int passed_uffd,
+                          char *ret_error, size_t error_size)
 {
         struct tproc *p = NULL, *old;
         struct ckpt_region *regions = NULL;
@@ -460,6 +515,7 @@ int tracker_track(struct tracker *t, pid_t pid, struct freezer *frozen, char *re
 
         r = read_tgid(pid, &tgid);
         if (r < 0) {
+                safe_close(passed_uffd);
                 set_error(ret_error, error_size, "process %d: %s", (int)pid, strerror(-r));
                 return r;
         }
@@ -475,11 +531,14 @@ int tracker_track(struct tracker *t, pid_t pid, struct freezer *frozen, char *re
         pthread_mutex_unlock(&t->lock);
 
         p = calloc(1, sizeof(*p));
-        if (!p)
+        if (!p) {
+                safe_close(passed_uffd);
                 return -ENOMEM;
+        }
         p->pid = tgid;
         p->uffd = p->pagemap_fd = -EBADF;
         p->need_full = true;
+        p->uffd = passed_uffd; /* ours now, closed with p */
         p->pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
         if (p->pidfd < 0) {
                 r = negative_errno();
@@ -510,7 +569,9 @@ int tracker_track(struct tracker *t, pid_t pid, struct freezer *frozen, char *re
                 goto fail;
         }
 
-        if (t->opts.no_uffd) {
+        if (p->uffd >= 0)
+                r = 0; /* handed over by the process itself */
+        else if (t->opts.no_uffd) {
                 r = -EOPNOTSUPP;
                 snprintf(why, sizeof(why), "userfaultfd disabled");
         } else
@@ -787,8 +848,7 @@ int tracker_bpf_pages(struct tracker *t, pid_t pid, uint64_t **ret_pages, size_t
                                 r = uffd_pages_push(
                                         &pages, &n, &n_alloc,
                                         (key.window << CKPT_WINDOW_SHIFT) +
-                                                ((uint64_t)(w * 64 + __builtin_ctzll(bits))
-                                                 << 12));
+                                                ((uint64_t)(w * 64 + __builtin_ctzll(bits)) << 12));
         }
         pthread_mutex_unlock(&t->lock);
         if (r < 0)
@@ -897,8 +957,7 @@ int tracker_collect(struct tracker *t, pid_t pid, const struct ckpt_region *regi
         sort_unique(bpf_pages, &n_bpf);
         full = p->need_full || overflow || p->rearm;
         if (overflow)
-                log_debug("tracker: process %d: BPF maps overflowed, reading everything",
-                          (int)pid);
+                log_debug("tracker: process %d: BPF maps overflowed, reading everything", (int)pid);
 
         /* Step 2: per region, PAGEMAP_SCAN (re-arming) or registration. */
         for (size_t i = 0; i < n; i++) {

@@ -16,7 +16,15 @@
  *               mmap, mremap, brk) touched since the last collect.
  *   SOFT_DIRTY  no userfaultfd, but the kernel has soft-dirty: pagemap bit 55,
  *               then clear_refs 4.
- *   SCAN        nothing can tell: read the whole region.
+ *   SCAN        nothing can tell: read the whole region. Always so for shared
+ *               mappings (shm, memfd, MAP_SHARED): another process can write
+ *               them through its own page tables, which no protection of this
+ *               process sees. Also for non-writable mappings never registered.
+ * Pages that madvise(MADV_FREE) handed to the kernel are listed at every
+ * collect until the range is unmapped (reclaim may zero them silently).
+ * Without BPF (mode "none") madvise zaps are not seen: pages zapped by
+ * MADV_DONTNEED read as unchanged; the engine should treat a page that is
+ * neither present nor swapped but had data in the parent as zero.
  * A region is also read whole when it is new (just registered), on the first
  * collect after tracker_track(), after the BPF maps overflowed, after an exec,
  * or after tracker_invalidate().
@@ -94,6 +102,12 @@ void tracker_set_handler(struct tracker *t, tracker_event_handler_t h, void *use
  */
 int tracker_track(struct tracker *t, pid_t pid, struct freezer *frozen, char *ret_error,
                   size_t error_size);
+/* Cooperative tracking: the process created its own userfaultfd (async
+ * write-protect features, UFFDIO_API done) and handed it over; uffd is taken
+ * (closed on error too). No ptrace at all. Returns like tracker_track();
+ * -EBADF: not a userfaultfd, -EOPNOTSUPP: without the async features. */
+int tracker_track_uffd(struct tracker *t, pid_t pid, int uffd, char *ret_error, size_t error_size);
+
 /* Stop tracking: the userfaultfd is closed (the kernel unregisters it), the
  * process keeps running unaffected. -ENOENT if not tracked. */
 int tracker_untrack(struct tracker *t, pid_t pid);

@@ -62,7 +62,8 @@ int main(int argc, char **argv)
                 printf("not tracked (%s): every checkpoint reads the whole range\n",
                        ckpt_last_error(c));
         else
-                printf("tracked (%s)\n", tracking);
+                printf("tracked (%s, %s)\n", tracking,
+                       r > 0 ? "with its own userfaultfd" : "armed by the daemon");
 
         r = ckpt_checkpoint_range(c, a, a + size, 0, &first);
         if (r < 0) {

@@ -304,7 +304,9 @@ CKPT_PUBLIC int ckpt_track(struct ckpt_client *c, pid_t pid, int uffd, uint64_t 
  * Track the calling process cooperatively: create a userfaultfd in this
  * process (write-protect, async mode) and hand it to the daemon. Falls back to
  * ckpt_track(c, getpid(), -1, ...) where the kernel or a seccomp filter refuses
- * userfaultfd.
+ * userfaultfd, or the daemon cannot use the passed descriptor
+ * (io.ckptd.TrackingFailed, InvalidParameter). Returns 1 when the daemon took
+ * this process's own userfaultfd, 0 when it armed tracking itself.
  */
 CKPT_PUBLIC int ckpt_track_self(struct ckpt_client *c, char **ret_tracking);
 
@@ -327,8 +329,26 @@ CKPT_PUBLIC int ckpt_restore(struct ckpt_client *c, uint64_t id, pid_t pid, unsi
                              const struct ckpt_addr_range *ranges, size_t n_ranges,
                              struct ckpt_restore_info **ret);
 
-/* Reload [start, end) of the calling process's own memory from checkpoint id. */
+/* Reload [start, end) of the calling process's own memory from checkpoint id
+ * (the daemon writes the pages back at the addresses they were saved from). */
 CKPT_PUBLIC int ckpt_restore_range(struct ckpt_client *c, uint64_t id, void *start, void *end);
+
+/*
+ * Copy the range [src_start, src_end) of checkpoint id into this process's
+ * memory at dst, wherever dst lies: src_* are addresses of the checkpointed
+ * process (which may be gone), dst receives the byte saved at src_start + k at
+ * dst + k. This is how a restarted program reloads a buffer that now lives at
+ * another address. Only the pages wholly inside the source range are copied
+ * (the pages a checkpoint of that range holds); bytes of partial pages at its
+ * edges are left as they are. A page the checkpoint holds no data for (all
+ * zeros, or not mapped when it was taken) is copied as zeros. Done within the
+ * library: the range is exported (raw) into an anonymous memory file and read
+ * from there, so the daemon never writes into this process and dst needs no
+ * particular alignment. Errors: those of ckpt_export(); -EFAULT when dst is
+ * not writable memory of this process.
+ */
+CKPT_PUBLIC int ckpt_restore_range_to(struct ckpt_client *c, uint64_t id, uint64_t src_start,
+                                      uint64_t src_end, void *dst);
 
 CKPT_PUBLIC struct ckpt_restore_info *ckpt_restore_info_free(struct ckpt_restore_info *r);
 

@@ -296,8 +296,8 @@ _cleanup() {
 	local rc=$? h
 	for h in "${!WL_PID[@]}"; do
 		kill -KILL "${WL_PID[$h]}" 2>/dev/null
+		wait "${WL_PID[$h]}" 2>/dev/null
 	done
-	wait 2>/dev/null
 	if [ -n "$DAEMON_PID" ]; then
 		kill -TERM "$DAEMON_PID" 2>/dev/null
 		sleep 0.5

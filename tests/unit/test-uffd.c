@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -41,7 +42,8 @@ enum {
         OP_EXIT,
         OP_PING,
         OP_REMAP,
-        OP_EXEC
+        OP_EXEC,
+        OP_SELFUFFD
 };
 
 struct cmd {
@@ -194,6 +196,16 @@ _Noreturn static void child_main(int cfd, int rfd, size_t pages, unsigned flags)
                         madvise(region, pages * PAGE, MADV_NOHUGEPAGE);
                         memset(region, 2, pages * PAGE);
                         break;
+                case OP_SELFUFFD: {
+                        /* what a cooperative process (the client library) does */
+                        struct uffdio_api api = {.api = UFFD_API,
+                                                 .features = UFFD_FEATURE_WP_ASYNC |
+                                                             UFFD_FEATURE_WP_UNPOPULATED};
+                        int fd = (int)syscall(SYS_userfaultfd,
+                                              O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+                        rep = fd >= 0 && ioctl(fd, UFFDIO_API, &api) == 0 ? fd : -1;
+                        break;
+                }
                 case OP_EXEC:
                         execl("/bin/sleep", "sleep", "30", (char *)NULL);
                         _exit(5);
@@ -790,6 +802,47 @@ out:
         return ok;
 }
 
+static bool test_passed_uffd(void)
+{
+        struct child c = {};
+        struct tracker_dirty *d = NULL;
+        const struct tracker_dirty_region *rg;
+        uint32_t want[] = {11, 12, 13, 9000};
+        int pidfd = -1, fd, p[2];
+        int64_t target_fd;
+        bool ok = false;
+
+        ASSERT_OK(child_start(&c, 16384, 0));
+        /* not a userfaultfd: refused */
+        ASSERT_OK(pipe2(p, O_CLOEXEC));
+        close(p[1]);
+        if (tracker_track_uffd(tr, c.pid, p[0], NULL, 0) != -EBADF || tracker_is_tracked(tr, c.pid))
+                goto out;
+        target_fd = child_call(&c, OP_SELFUFFD, 0, 0, NULL, 0);
+        pidfd = (int)syscall(SYS_pidfd_open, c.pid, 0);
+        if (target_fd < 0 || pidfd < 0)
+                goto out;
+        fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)target_fd, 0);
+        if (fd < 0 || tracker_track_uffd(tr, c.pid, fd, NULL, 0) != 0)
+                goto out;
+        if (collect_region(tr, c.pid, c.addr, &d, &rg) < 0)
+                goto out;
+        d = tracker_dirty_free(d);
+        if (child_call(&c, OP_WRITE, 0, 0, want, ELEMENTSOF(want)) != 0)
+                goto out;
+        if (collect_region(tr, c.pid, c.addr, &d, &rg) < 0 || rg->track != CKPT_TRACK_UFFD_WP ||
+            !pages_equal(rg, c.addr, want, ELEMENTSOF(want)))
+                goto out;
+        ok = true;
+out:
+        if (pidfd >= 0)
+                close(pidfd);
+        tracker_dirty_free(d);
+        tracker_untrack(tr, c.pid);
+        child_stop(&c);
+        return ok;
+}
+
 static bool measure(void)
 {
         struct child c = {};
@@ -861,7 +914,7 @@ int main(void)
                 skip_all("tracker_new failed");
         printf("# BPF mode: %s\n", tracker_bpf_mode(tr));
 
-        plan(13);
+        plan(14);
         RUN(test_exact_set);
         RUN(test_kernel_write);
         if (strcmp(tracker_bpf_mode(tr), "none") == 0)
@@ -877,6 +930,7 @@ int main(void)
         RUN(test_frozen_mode);
         RUN(test_new_mapping);
         RUN(test_exec_rearm);
+        RUN(test_passed_uffd);
         RUN(measure);
         tracker_free(tr);
         return tap_done();
