@@ -274,6 +274,7 @@ struct track_job {
         char *policy;
         char *note;
         int uffd; /* passed by the process itself, or -EBADF */
+        bool cooperative;
         char error[256];
 };
 
@@ -310,7 +311,10 @@ static void track_job_done(struct job *j)
 
         if (j->result >= 0)
                 t = add_tracked(m, tj->pid, tj->policy, j->result == 0,
-                                tj->note ? tj->note : (j->result == 1 ? tj->error : NULL));
+                                tj->note                  ? tj->note
+                                : j->result == 1          ? tj->error
+                                : tj->cooperative         ? "userfaultfd passed by the process"
+                                                          : NULL);
         if (j->result >= 0 && !t) {
                 j->result = -ESRCH;
                 if (m->tracker)
@@ -374,6 +378,7 @@ static void submit_track(struct manager *m, struct call *c, pid_t pid, uint64_t 
                 return;
         }
         tj->uffd = uffd;
+        tj->cooperative = uffd >= 0;
         tj->m = m;
         tj->call = c ? call_ref(c) : NULL;
         tj->pid = pid;
