@@ -838,6 +838,7 @@ static void restore_job_done(struct job *j)
                 json_object_object_add(p, "pages_written", json_uint(rj->res.pages_written));
                 json_object_object_add(p, "pages_compared", json_uint(rj->res.pages_compared));
                 json_object_object_add(p, "bytes_written", json_uint(rj->res.bytes_written));
+                json_object_object_add(p, "tracked", json_object_new_boolean(rj->res.used_tracking));
                 json_object_object_add(p, "pause_ms",
                                        json_object_new_double(ns_to_ms(rj->res.pause_ns)));
                 call_reply(rj->call, p);

@@ -14,6 +14,7 @@
 #include "macro.h"
 #include "pagemap.h"
 #include "procmaps.h"
+#include "tracker.h"
 
 #define CHUNK_PAGES 256u
 
@@ -167,6 +168,165 @@ static int compare_run(struct ckpt_store *s, const struct ckpt_manifest *view,
         return 0;
 }
 
+/* The content a page must have, read and verified; 0 zero, 1 data. */
+static int want_page(struct ckpt_store *s, const struct ckpt_manifest *view, uint64_t addr,
+                     void *want, struct restore_result *ret)
+{
+        int r = export_read_page(s, view, addr, want);
+
+        if (r < 0)
+                snprintf(ret->error, sizeof(ret->error),
+                         "cannot read page 0x%llx of checkpoint %llu: %s",
+                         (unsigned long long)addr, (unsigned long long)view->id,
+                         r == -EBADMSG ? "object is corrupt" : strerror(-r));
+        else if (r == 0)
+                memset(want, 0, PAGE_SIZE_4K);
+        return r;
+}
+
+/* Compare only the candidate pages (sorted) of a region with the process. */
+static int compare_pages(struct ckpt_store *s, const struct ckpt_manifest *view,
+                         const struct ckpt_region *rg, int mem_fd, const uint64_t *cand,
+                         size_t n, struct write_set *ws, struct restore_result *ret)
+{
+        uint8_t cur[PAGE_SIZE_4K], want[PAGE_SIZE_4K];
+        int r;
+
+        for (size_t i = 0; i < n; i++) {
+                uint64_t addr = cand[i];
+
+                if ((rg->flags & CKPT_REGION_REF) && !manifest_find_page(view, addr))
+                        continue;
+                r = want_page(s, view, addr, want, ret);
+                if (r < 0)
+                        return r;
+                if (pread(mem_fd, cur, PAGE_SIZE_4K, (off_t)addr) != (ssize_t)PAGE_SIZE_4K) {
+                        r = errno ? -errno : -EIO;
+                        snprintf(ret->error, sizeof(ret->error),
+                                 "cannot read the process's memory at 0x%llx: %s",
+                                 (unsigned long long)addr, strerror(-r));
+                        return r;
+                }
+                ret->pages_compared++;
+                if (memcmp(cur, want, PAGE_SIZE_4K) == 0)
+                        continue;
+                r = write_set_add(ws, addr, want);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static size_t lower_bound(const struct ckpt_manifest *v, uint64_t addr)
+{
+        size_t lo = 0, hi = v->n_pages;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (v->pages[mid].addr < addr)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
+static bool same_entry(const struct ckpt_page *a, const struct ckpt_page *b)
+{
+        bool za = !a || a->kind == CKPT_PAGE_ZERO, zb = !b || b->kind == CKPT_PAGE_ZERO;
+
+        if (za || zb)
+                return za && zb;
+        return a->kind == b->kind && memcmp(a->key, b->key, sizeof(a->key)) == 0;
+}
+
+static int push_addr(uint64_t **v, size_t *n, size_t *alloc, uint64_t addr)
+{
+        if (*n == *alloc) {
+                size_t na = MAX(64u, *alloc * 2);
+                uint64_t *p = realloc(*v, na * sizeof(*p));
+                if (!p)
+                        return -ENOMEM;
+                *v = p;
+                *alloc = na;
+        }
+        (*v)[(*n)++] = addr;
+        return 0;
+}
+
+static int cmp_addr(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+/*
+ * The pages of [start, end) that can differ between the process and the
+ * checkpoint `view`, given `latest` (the newest checkpoint of the process,
+ * whose content the process held at its end) and the pages written since
+ * (`dirty`, sorted): where view and latest differ, and what was written.
+ * Returns 1 when the whole range must be compared instead.
+ */
+static int candidates(const struct ckpt_manifest *view, const struct ckpt_manifest *latest,
+                      const struct tracker_dirty_region *dirty, uint64_t start, uint64_t end,
+                      uint64_t **ret, size_t *ret_n)
+{
+        _cleanup_free_ uint64_t *v = NULL;
+        size_t n = 0, alloc = 0, i, j;
+        uint64_t covered = start;
+        int r;
+
+        if (!dirty || dirty->whole)
+                return 1;
+        /* latest must cover the range: otherwise its content there is unknown. */
+        for (size_t k = 0; k < latest->n_regions && covered < end; k++)
+                if (latest->regions[k].start <= covered && latest->regions[k].end > covered)
+                        covered = latest->regions[k].end;
+        if (covered < end)
+                return 1;
+
+        i = lower_bound(view, start);
+        j = lower_bound(latest, start);
+        while ((i < view->n_pages && view->pages[i].addr < end) ||
+               (j < latest->n_pages && latest->pages[j].addr < end)) {
+                uint64_t a = i < view->n_pages && view->pages[i].addr < end ? view->pages[i].addr
+                                                                           : UINT64_MAX;
+                uint64_t b = j < latest->n_pages && latest->pages[j].addr < end
+                                     ? latest->pages[j].addr
+                                     : UINT64_MAX;
+                const struct ckpt_page *pa = a <= b ? &view->pages[i] : NULL;
+                const struct ckpt_page *pb = b <= a ? &latest->pages[j] : NULL;
+                uint64_t addr = MIN(a, b);
+
+                if (!same_entry(pa, pb)) {
+                        r = push_addr(&v, &n, &alloc, addr);
+                        if (r < 0)
+                                return r;
+                }
+                if (pa)
+                        i++;
+                if (pb)
+                        j++;
+        }
+        for (size_t k = 0; k < dirty->n_pages; k++)
+                if (dirty->pages[k] >= start && dirty->pages[k] < end) {
+                        r = push_addr(&v, &n, &alloc, dirty->pages[k]);
+                        if (r < 0)
+                                return r;
+                }
+        if (n > 1) {
+                size_t w = 1;
+                qsort(v, n, sizeof(*v), cmp_addr);
+                for (size_t k = 1; k < n; k++)
+                        if (v[k] != v[w - 1])
+                                v[w++] = v[k];
+                n = w;
+        }
+        *ret = TAKE_PTR(v);
+        *ret_n = n;
+        return 0;
+}
+
 static int write_all(int mem_fd, const struct write_set *ws, struct restore_result *ret)
 {
         for (size_t i = 0; i < ws->n;) {
@@ -227,7 +387,8 @@ static int restore_registers(struct freezer *f, const struct ckpt_manifest *view
 int restore_run(struct ckpt_store *s, const struct restore_request *req,
                 struct restore_result *ret)
 {
-        _cleanup_(manifest_freep) struct ckpt_manifest *view = NULL;
+        _cleanup_(manifest_freep) struct ckpt_manifest *view = NULL, *latest = NULL;
+        _cleanup_(tracker_dirty_freep) struct tracker_dirty *dirty = NULL;
         _cleanup_(freezer_freep) struct freezer *f = NULL;
         _cleanup_(pagemap_freep) struct pagemap *pm = NULL;
         _cleanup_free_ struct ckpt_range *norm = NULL, *skipped = NULL;
@@ -237,8 +398,10 @@ int restore_run(struct ckpt_store *s, const struct restore_request *req,
         struct write_set ws = {};
         uint64_t t0 = now_ns(), t_freeze;
         char path[64];
+        uint64_t start_time = 0, latest_id = 0;
         uid_t owner;
         bool exact;
+        char state;
         int r;
 
         /* Step 1: the checkpoint and the rights. */
@@ -311,15 +474,39 @@ int restore_run(struct ckpt_store *s, const struct restore_request *req,
                 r = -errno;
                 goto out;
         }
+        /* With tracking, only what differs between the checkpoint and the
+         * newest one of this process, plus what was written since, can
+         * differ now: the cost follows the change. The tracker is only
+         * peeked at: what it reports stays for the next checkpoint, and the
+         * pages written here become dirty through the write itself. */
+        if (req->tracker && tracker_is_tracked(req->tracker, req->pid) &&
+            proc_stat_read(req->pid, &state, &start_time, NULL) >= 0 &&
+            view->pid == req->pid && view->start_time == start_time &&
+            store_last_of(s, req->pid, start_time, &latest_id) >= 0 &&
+            store_view(s, latest_id, &latest) >= 0 &&
+            tracker_peek(req->tracker, req->pid, chosen, n_chosen, &dirty) >= 0)
+                ret->used_tracking = true;
+
         for (size_t i = 0; i < n_chosen; i++) {
+                _cleanup_free_ uint64_t *cand = NULL;
+                size_t n_cand = 0;
+
                 if (chosen[i].flags & CKPT_REGION_SPECIAL)
                         continue;
                 if (req->cancel && *req->cancel) {
                         r = -ECANCELED;
                         goto out;
                 }
-                r = compare_run(s, view, &chosen[i], pm, mem_fd, chosen[i].start, chosen[i].end,
-                                &ws, ret);
+                r = ret->used_tracking ? candidates(view, latest, &dirty->regions[i],
+                                                    chosen[i].start, chosen[i].end, &cand, &n_cand)
+                                       : 1;
+                if (r < 0)
+                        goto out;
+                if (r == 0)
+                        r = compare_pages(s, view, &chosen[i], mem_fd, cand, n_cand, &ws, ret);
+                else
+                        r = compare_run(s, view, &chosen[i], pm, mem_fd, chosen[i].start,
+                                        chosen[i].end, &ws, ret);
                 if (r < 0)
                         goto out;
         }

@@ -763,7 +763,7 @@ static void sort_unique(uint64_t *v, size_t *n)
 /* Take (and reset) the BPF bitmaps and the overflow flags of a process.
  * Lock held. Pages go to *pages (unsorted). */
 static int bpf_take(struct tracker *t, pid_t pid, uint64_t **pages, size_t *n, size_t *n_alloc,
-                    bool *ret_overflow)
+                    bool peek, bool *ret_overflow)
 {
         int dfd, sfd, r;
         struct ckpt_dirty_key key, next, *keys = NULL;
@@ -780,8 +780,10 @@ static int bpf_take(struct tracker *t, pid_t pid, uint64_t **pages, size_t *n, s
 
         if (bpf_map_lookup_elem(sfd, &tgid, &s) == 0 && s.overflow) {
                 *ret_overflow = true;
-                s.overflow = 0;
-                bpf_map_update_elem(sfd, &tgid, &s, BPF_EXIST);
+                if (!peek) {
+                        s.overflow = 0;
+                        bpf_map_update_elem(sfd, &tgid, &s, BPF_EXIST);
+                }
         }
 
         while (bpf_map_get_next_key(dfd, first ? NULL : &key, &next) == 0) {
@@ -805,7 +807,8 @@ static int bpf_take(struct tracker *t, pid_t pid, uint64_t **pages, size_t *n, s
         for (size_t i = 0; i < n_keys; i++) {
                 struct ckpt_dirty_bits b;
 
-                if (bpf_map_lookup_and_delete_elem(dfd, &keys[i], &b) < 0)
+                if ((peek ? bpf_map_lookup_elem(dfd, &keys[i], &b)
+                          : bpf_map_lookup_and_delete_elem(dfd, &keys[i], &b)) < 0)
                         continue;
                 for (unsigned w = 0; w < CKPT_WINDOW_WORDS; w++)
                         for (uint64_t bits = b.bits[w]; bits; bits &= bits - 1) {
@@ -919,8 +922,10 @@ static void keep_uncovered(struct ranges *rs, const struct ckpt_region *regions,
         rs->n = k;
 }
 
-int tracker_collect(struct tracker *t, pid_t pid, const struct ckpt_region *regions, size_t n,
-                    struct tracker_dirty **ret)
+/* peek: report without consuming anything: nothing is re-protected,
+ * registered, reset or forgotten, so the next collect still sees it all. */
+static int collect(struct tracker *t, pid_t pid, const struct ckpt_region *regions, size_t n,
+                   bool peek, struct tracker_dirty **ret)
 {
         _cleanup_free_ uint64_t *bpf_pages = NULL;
         size_t n_bpf = 0, a_bpf = 0, j = 0;
@@ -951,7 +956,7 @@ int tracker_collect(struct tracker *t, pid_t pid, const struct ckpt_region *regi
                 r = -ESRCH;
                 goto out;
         }
-        r = bpf_take(t, pid, &bpf_pages, &n_bpf, &a_bpf, &overflow);
+        r = bpf_take(t, pid, &bpf_pages, &n_bpf, &a_bpf, peek, &overflow);
         if (r < 0)
                 goto out;
         sort_unique(bpf_pages, &n_bpf);
@@ -974,8 +979,8 @@ int tracker_collect(struct tracker *t, pid_t pid, const struct ckpt_region *regi
                         continue;
 
                 if (p->mode == CKPT_TRACK_UFFD_WP && p->uffd >= 0) {
-                        r = uffd_scan_written(p->pagemap_fd, rg->start, rg->end, true, &out->pages,
-                                              &out->n_pages, &a_pages);
+                        r = uffd_scan_written(p->pagemap_fd, rg->start, rg->end, !peek,
+                                              &out->pages, &out->n_pages, &a_pages);
                         if (r == -ESRCH) {
                                 /* The address space we armed is gone (exec). */
                                 p->rearm = true;
@@ -988,7 +993,7 @@ int tracker_collect(struct tracker *t, pid_t pid, const struct ckpt_region *regi
                                 free(out->pages);
                                 out->pages = NULL;
                                 out->n_pages = 0;
-                                if (!region_wants_uffd(rg))
+                                if (peek || !region_wants_uffd(rg))
                                         continue;
                                 r = uffd_register_wp(p->uffd, p->pagemap_fd, rg->start, rg->end);
                                 if (r >= 0) {
@@ -1001,6 +1006,8 @@ int tracker_collect(struct tracker *t, pid_t pid, const struct ckpt_region *regi
                                 goto out;
                         out->track = CKPT_TRACK_UFFD_WP;
                 } else if (p->mode == CKPT_TRACK_SOFT_DIRTY) {
+                        if (peek)
+                                continue; /* no way to look without clearing */
                         if (!(rg->prot & PROT_WRITE) && !full)
                                 continue;
                         r = uffd_soft_dirty_scan(p->pagemap_fd, rg->start, rg->end, &out->pages,
@@ -1044,7 +1051,7 @@ int tracker_collect(struct tracker *t, pid_t pid, const struct ckpt_region *regi
                 sort_unique(out->pages, &out->n_pages);
                 out->whole = false;
         }
-        if (p->mode == CKPT_TRACK_SOFT_DIRTY && !gone)
+        if (p->mode == CKPT_TRACK_SOFT_DIRTY && !gone && !peek)
                 uffd_soft_dirty_clear(pid);
 
         for (size_t i = 0; i < n; i++)
@@ -1052,19 +1059,33 @@ int tracker_collect(struct tracker *t, pid_t pid, const struct ckpt_region *regi
                                       ? (d->regions[i].end - d->regions[i].start) / PAGE_SIZE_4K
                                       : d->regions[i].n_pages;
         d->rearm = p->rearm;
-        p->need_full = p->rearm; /* after an exec, until re-armed */
-        keep_uncovered(&p->forced, regions, n);
-        p->collects++;
-        p->last_dirty = d->n_dirty;
+        if (!peek) {
+                p->need_full = p->rearm; /* after an exec, until re-armed */
+                keep_uncovered(&p->forced, regions, n);
+                p->collects++;
+                p->last_dirty = d->n_dirty;
+        }
         r = 0;
 out:
         dispatch_and_unlock(t);
         if (r < 0) {
-                if (p)
+                if (p && !peek)
                         tracker_invalidate(t, pid);
                 tracker_dirty_free(d);
                 return r;
         }
         *ret = d;
         return 0;
+}
+
+int tracker_collect(struct tracker *t, pid_t pid, const struct ckpt_region *regions, size_t n,
+                    struct tracker_dirty **ret)
+{
+        return collect(t, pid, regions, n, false, ret);
+}
+
+int tracker_peek(struct tracker *t, pid_t pid, const struct ckpt_region *regions, size_t n,
+                 struct tracker_dirty **ret)
+{
+        return collect(t, pid, regions, n, true, ret);
 }

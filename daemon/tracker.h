@@ -173,3 +173,14 @@ static inline void tracker_dirty_freep(struct tracker_dirty **d)
  */
 int tracker_collect(struct tracker *t, pid_t pid, const struct ckpt_region *regions, size_t n,
                     struct tracker_dirty **ret);
+
+/*
+ * The same answer as tracker_collect() would give now, without consuming it:
+ * nothing is re-protected, registered or reset, so the next collect still
+ * reports every page reported here. For a restore, which must know what the
+ * process wrote since its last checkpoint but leaves that to the next one.
+ * Soft-dirty regions are reported whole (reading clears nothing, but there is
+ * no cheaper way to look).
+ */
+int tracker_peek(struct tracker *t, pid_t pid, const struct ckpt_region *regions, size_t n,
+                 struct tracker_dirty **ret);

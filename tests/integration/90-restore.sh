@@ -70,6 +70,45 @@ restore_check "back to twos" "$b" "$T/twos" $((PAGES / 4))
 wl lab "quarter 3" && ok "the process runs on after restores" ||
 	not_ok "the process runs on after restores" "${REPLY[lab]}"
 
+# Tracked, a rollback compares only what changed: the pages that differ
+# between the checkpoint and the newest one, plus those written since.
+check "track the lab" ctl track "$pid"
+wl lab "fill 5"
+t1=$(cp_of)
+wl lab "quarter 6"
+t2=$(cp_of)
+wl lab "fill 7"
+r=$(ctl_json restore "$t2" --pid "$pid")
+is "tracked rollback uses the tracking" "$(jq -r .tracked <<<"$r")" true
+cmpd=$(jq -r .pages_compared <<<"$r")
+if [ "${cmpd:-999999}" -le $((PAGES + 2)) ] && [ "$(jq -r .pages_written <<<"$r")" = $PAGES ]; then
+	ok "tracked rollback after every page changed compares $cmpd pages, writes $PAGES"
+else
+	not_ok "tracked rollback after every page changed" "$r"
+fi
+expected "$T/fq" 5 6
+kill -STOP "$pid"; wait_state "$pid" T
+"$WL/memdump" "$pid" "$start" "$end" "$T/mem-t2" 2>/dev/null
+kill -CONT "$pid"
+check "tracked rollback: memory equals the checkpoint" files_equal "$T/mem-t2" "$T/fq"
+# Nothing written since: back to t1 compares only the quarter that differs.
+r=$(ctl_json restore "$t1" --pid "$pid")
+cmpd=$(jq -r .pages_compared <<<"$r")
+if [ "$(jq -r .tracked <<<"$r")" = true ] && [ "${cmpd:-999}" -le $((PAGES / 4 + PAGES / 4 + 2)) ]; then
+	ok "rollback to the one before compares only what changed ($cmpd pages)"
+else
+	not_ok "rollback to the one before compares only what changed" "$r"
+fi
+expected "$T/fives" 5
+kill -STOP "$pid"; wait_state "$pid" T
+"$WL/memdump" "$pid" "$start" "$end" "$T/mem-t1" 2>/dev/null
+kill -CONT "$pid"
+check "second tracked rollback: memory equals the checkpoint" files_equal "$T/mem-t1" "$T/fives"
+# The next checkpoint must see the restored pages as written.
+t3=$(cp_of)
+ctl export "$t3" --out "$T/exp-t3" --range "$start-$end" >/dev/null
+check "the checkpoint after a rollback holds the restored memory" files_equal "$T/exp-t3" "$T/fives"
+
 # A region that no longer exists is refused; --range narrows to what exists.
 start_workload mc memctl || exit 1
 mpid=$(wl_pid mc)
