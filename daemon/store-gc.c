@@ -195,6 +195,37 @@ int store_keyset_add(struct store_keyset *k, uint32_t owner, const uint8_t key[3
         return keyset_add_slot(k, owner, key, &slot);
 }
 
+int store_keyset_remove(struct store_keyset *k, uint32_t owner, const uint8_t key[32])
+{
+        uint8_t packed[36];
+        size_t mask, i, j;
+        bool found;
+
+        if (!k || !key)
+                return 0;
+        keyset_pack(owner, key, packed);
+        i = keyset_slot(k, packed, &found);
+        if (!found)
+                return 0;
+        /* Backward shift: move up every later entry of the run whose home
+         * slot does not lie in (i, j], so that no probe stops early. */
+        mask = k->n_slots - 1;
+        for (j = (i + 1) & mask; k->used[j]; j = (j + 1) & mask) {
+                size_t h = keyset_hash(keyset_owner(k->keys[j]), k->keys[j] + 4) & mask;
+                bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
+
+                if (stays)
+                        continue;
+                memcpy(k->keys[i], k->keys[j], 36);
+                if (k->values)
+                        k->values[i] = k->values[j];
+                i = j;
+        }
+        k->used[i] = 0;
+        k->n--;
+        return 1;
+}
+
 bool store_keyset_contains(const struct store_keyset *k, uint32_t owner, const uint8_t key[32])
 {
         uint8_t packed[36];
@@ -217,7 +248,9 @@ size_t store_keyset_size(const struct store_keyset *k)
 int store_delete(struct ckpt_store *s, uint64_t id)
 {
         _cleanup_free_ struct store_catalog_entry *list = NULL;
+        _cleanup_(manifest_freep) struct ckpt_manifest *view = NULL;
         struct store_catalog_entry e;
+        bool broken;
         size_t n = 0;
         int r;
 
@@ -233,6 +266,13 @@ int store_delete(struct ckpt_store *s, uint64_t id)
         r = store_list(s, &list, &n);
         if (r < 0)
                 goto out;
+        /* A checkpoint whose own view is damaged can still be deleted (that
+         * is how a store is cleaned up); its DELTA children were unreadable
+         * already and stay so. */
+        r = store_view(s, id, &view);
+        if (r == -ENOMEM)
+                goto out;
+        broken = r == -EBADMSG || r == -ENOENT;
 
         /* Step 1: every child stands alone (a DELTA becomes its FULL view);
          * a crash after any of them leaves both readable. */
@@ -240,10 +280,16 @@ int store_delete(struct ckpt_store *s, uint64_t id)
                 if (list[i].parent != id || list[i].id == id)
                         continue;
                 r = store_detach(s, list[i].id);
+                if (r == -EBADMSG && broken) {
+                        log_debug("store: checkpoint %" PRIu64 " stays unreadable: its parent "
+                                  "%" PRIu64 " is damaged",
+                                  list[i].id, id);
+                        continue;
+                }
                 if (r < 0) {
-                        log_debug_errno(r, "store: cannot rewrite checkpoint %" PRIu64
-                                           " on its own: %m",
-                                        list[i].id);
+                        log_debug_errno(
+                                r, "store: cannot rewrite checkpoint %" PRIu64 " on its own: %m",
+                                list[i].id);
                         goto out;
                 }
         }
@@ -327,8 +373,7 @@ static void problem_manifest(struct verifier *v, uint64_t id, int r)
         if (what)
                 problem(v, "checkpoint %" PRIu64 ": %s", id, what);
         else
-                problem(v, "checkpoint %" PRIu64 ": manifest cannot be read: %s", id,
-                        strerror(-r));
+                problem(v, "checkpoint %" PRIu64 ": manifest cannot be read: %s", id, strerror(-r));
 }
 
 static bool pack_present(const struct verifier *v, uint32_t pack)
@@ -629,7 +674,9 @@ static int verify_all(struct verifier *v)
                 }
                 k = (size_t)(p - ids);
                 if (!readable[k]) {
-                        problem(v, "checkpoint %" PRIu64 ": its chain is broken at checkpoint %" PRIu64,
+                        problem(v,
+                                "checkpoint %" PRIu64
+                                ": its chain is broken at checkpoint %" PRIu64,
                                 ids[i], parents[i]);
                         readable[i] = false;
                 }
@@ -688,8 +735,7 @@ int store_verify(struct ckpt_store *s, uint64_t id, struct store_verify_result *
         if (r == 0 && v.error < 0)
                 r = v.error;
         if (r == 0 && v.more > 0) {
-                struct store_problem *p = realloc(res.problems,
-                                                  (res.n_problems + 1) * sizeof(*p));
+                struct store_problem *p = realloc(res.problems, (res.n_problems + 1) * sizeof(*p));
                 char *what = NULL;
 
                 if (!p || asprintf(&what, "and %zu more problems", v.more) < 0) {
@@ -735,8 +781,7 @@ static bool gc_live(uint32_t owner, const uint8_t key[32], void *userdata)
 {
         struct gc_ctx *c = userdata;
 
-        return store_keyset_contains(c->marked, owner, key) ||
-               store_gc_protected(c->s, owner, key);
+        return store_keyset_contains(c->marked, owner, key) || store_gc_protected(c->s, owner, key);
 }
 
 /* Mark: every DATA key of every manifest, per owner. The catalog's

@@ -52,24 +52,26 @@ int store_gc(struct ckpt_store *s, struct store_gc_result *ret);
  * can require that every DELTA's parent is in the catalog.
  *
  * gc and checkpoints at the same time. The mark (every DATA key of every
- * manifest, per owner) is a snapshot; meanwhile a checkpoint may store a page
- * whose object the mark found dead (a dedup hit on a page of a deleted
- * checkpoint) and commit a manifest naming it. So, for the length of a gc
- * (store_gc_begin() .. store_gc_end(), store.h):
- *   - store_put_pages() records every key it returns, new or dedup hit, before
- *     it releases put_lock;
- *   - store_commit() records its manifest's DATA keys and checks they are in
- *     the index under put_lock too;
- *   - store_repack() holds put_lock from its live() calls to its index commit,
- *     and live() is "marked, or recorded".
+ * manifest, per owner) is a snapshot, and a checkpoint stores its pages
+ * before it commits its manifest: a page may be new, or a dedup hit on an
+ * object the mark finds dead (a page of a deleted checkpoint). So (store.h):
+ *   - store_put_pages() records every key it returns, new or dedup hit, in a
+ *     set of keys in flight, before it releases put_lock; store_commit()
+ *     takes the keys its manifest lists out of it. Each gc start turns that
+ *     set into the previous generation and drops the one before: a key stored
+ *     and never committed is kept through one more gc, then given up on.
+ *   - while a gc is under way, store_commit() records its manifest's keys
+ *     and checks they are in the index, under put_lock;
+ *   - store_gc_begin() waits for commits that started before it, so the mark
+ *     finds them in the catalog;
+ *   - store_repack() holds put_lock from its live() calls to its index
+ *     commit, and live() is "marked, in flight, or committed meanwhile".
  * A key handed out before a repack is recorded before that repack decides,
  * so it is kept; one handed out after it was dropped is written again (the
- * dedup lookup no longer finds it). store_gc_begin() waits for the commits
- * that started before it, so the mark sees them in the catalog. What remains
- * is a checkpoint that stored its pages before the gc began and commits after
- * a repack dropped one of them: its store_commit() fails with -ENOKEY (the
- * keys are checked under put_lock), so no committed manifest ever names a
- * missing object.
+ * dedup lookup no longer finds it). What remains is a checkpoint whose pages
+ * were stored before the gc before last began and that commits only now: its
+ * store_commit() fails with -ENOKEY (the keys are checked under put_lock), so
+ * no committed manifest ever names a missing object.
  *
  * Crash safety: gc writes nothing itself; store_repack() orders copy, fsync,
  * index commit, unlink. store_open() removes manifest files without a catalog
@@ -82,6 +84,9 @@ int store_keyset_new(struct store_keyset **ret);
 struct store_keyset *store_keyset_free(struct store_keyset *k);
 /* 1: added, 0: present already, -ENOMEM. */
 int store_keyset_add(struct store_keyset *k, uint32_t owner, const uint8_t key[32]);
+/* 1: removed, 0: absent (k may be NULL). */
+int store_keyset_remove(struct store_keyset *k, uint32_t owner, const uint8_t key[32]);
+/* k may be NULL: false. */
 bool store_keyset_contains(const struct store_keyset *k, uint32_t owner, const uint8_t key[32]);
 size_t store_keyset_size(const struct store_keyset *k);
 

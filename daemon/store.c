@@ -19,10 +19,11 @@
  * every LMDB transaction, write-held only to grow the map) -> pending_lock /
  * packs_lock / cache_lock / dctx_lock / gc_lock (leaves).
  *
- * While a gc is under way (store_gc_begin() .. store_gc_end()), every key
- * store_put_pages() returns and every DATA key of a manifest store_commit()
- * commits is recorded in gc_keys, under put_lock, which store_repack() holds
- * from its live() calls to its index commit: see store-gc.h.
+ * The gc guard (store-gc.h): store_put_pages() records every key it returns
+ * in `fresh` until a commit lists it; store_gc_begin() turns `fresh` into
+ * `stale` (dropping the previous `stale`); while a gc is under way the keys of
+ * every manifest committed are also recorded in gc_keys. All under put_lock,
+ * which store_repack() holds from its live() calls to its index commit.
  */
 #include "store.h"
 
@@ -150,9 +151,11 @@ struct ckpt_store {
         pthread_rwlock_t commit_lock;
 
         pthread_mutex_t gc_lock;
-        unsigned gc_active;             /* gcs under way */
-        struct store_keyset *gc_keys;   /* keys handed out or committed meanwhile */
-        bool gc_keys_failed;            /* out of memory: everything counts as live */
+        unsigned gc_active;           /* gcs under way */
+        struct store_keyset *gc_keys; /* keys committed since the gc began */
+        struct store_keyset *fresh;   /* keys stored since the last gc began, not committed */
+        struct store_keyset *stale;   /* the same, from the gc before */
+        bool gc_keys_failed, fresh_failed, stale_failed; /* out of memory: all is live */
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -698,18 +701,43 @@ static void packs_rollback(struct ckpt_store *s, uint32_t start_pack, uint64_t s
 
 /* ---------------------------------------------------------------- gc guard */
 
-static void gc_note_pages(struct ckpt_store *s, uint32_t owner, const struct ckpt_page *v, size_t n)
+static void keys_add(struct store_keyset **k, bool *failed, uint32_t owner,
+                     const struct ckpt_page *v, size_t n)
+{
+        if (*failed)
+                return;
+        if (!*k && store_keyset_new(k) < 0) {
+                *failed = true;
+                return;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (v[i].kind == CKPT_PAGE_DATA && store_keyset_add(*k, owner, v[i].key) < 0) {
+                        *failed = true;
+                        return;
+                }
+}
+
+/* Under put_lock: keys store_put_pages() hands out. */
+static void gc_note_put(struct ckpt_store *s, uint32_t owner, const struct ckpt_page *v, size_t n)
 {
         pthread_mutex_lock(&s->gc_lock);
-        if (s->gc_active > 0 && !s->gc_keys_failed)
-                for (size_t i = 0; i < n; i++) {
-                        if (v[i].kind != CKPT_PAGE_DATA)
-                                continue;
-                        if (store_keyset_add(s->gc_keys, owner, v[i].key) < 0) {
-                                s->gc_keys_failed = true;
-                                break;
-                        }
-                }
+        keys_add(&s->fresh, &s->fresh_failed, owner, v, n);
+        pthread_mutex_unlock(&s->gc_lock);
+}
+
+/* Under put_lock: the keys of a manifest being committed. A gc under way
+ * keeps them; they are no longer only in flight. */
+static void gc_note_commit(struct ckpt_store *s, const struct ckpt_manifest *m)
+{
+        pthread_mutex_lock(&s->gc_lock);
+        if (s->gc_active > 0)
+                keys_add(&s->gc_keys, &s->gc_keys_failed, m->uid, m->pages, m->n_pages);
+        for (size_t i = 0; i < m->n_pages; i++) {
+                if (m->pages[i].kind != CKPT_PAGE_DATA)
+                        continue;
+                store_keyset_remove(s->fresh, m->uid, m->pages[i].key);
+                store_keyset_remove(s->stale, m->uid, m->pages[i].key);
+        }
         pthread_mutex_unlock(&s->gc_lock);
 }
 
@@ -722,6 +750,12 @@ int store_gc_begin(struct ckpt_store *s)
                 s->gc_keys_failed = false;
                 if (store_keyset_new(&s->gc_keys) < 0)
                         s->gc_keys_failed = true;
+                /* Stored before the previous gc began and still not
+                 * committed: given up on. */
+                store_keyset_free(s->stale);
+                s->stale = TAKE_PTR(s->fresh);
+                s->stale_failed = s->fresh_failed;
+                s->fresh_failed = false;
         }
         pthread_mutex_unlock(&s->gc_lock);
         /* Commits that started before saw no gc: let them reach the catalog,
@@ -748,7 +782,10 @@ bool store_gc_protected(struct ckpt_store *s, uint32_t owner, const uint8_t key[
         bool r;
 
         pthread_mutex_lock(&s->gc_lock);
-        r = s->gc_keys_failed || (s->gc_keys && store_keyset_contains(s->gc_keys, owner, key));
+        r = s->gc_keys_failed || s->fresh_failed || s->stale_failed ||
+            store_keyset_contains(s->gc_keys, owner, key) ||
+            store_keyset_contains(s->fresh, owner, key) ||
+            store_keyset_contains(s->stale, owner, key);
         pthread_mutex_unlock(&s->gc_lock);
         return r;
 }
@@ -1058,7 +1095,7 @@ int store_put_pages(struct ckpt_store *s, uint32_t owner, const void *pages, siz
                 /* Still under put_lock: a repack deciding what lives either
                  * ran before this call (and an object it dropped was written
                  * again) or sees these keys. */
-                gc_note_pages(s, owner, ret, n);
+                gc_note_put(s, owner, ret, n);
                 if (ret_new_bytes)
                         *ret_new_bytes = j.new_bytes;
         }
@@ -1743,12 +1780,6 @@ static int next_id_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
         return meta_get_u64(s, txn, "next_id", userdata);
 }
 
-/* Under put_lock: what a gc under way must keep from now on. */
-static void gc_note_manifest(struct ckpt_store *s, const struct ckpt_manifest *m)
-{
-        gc_note_pages(s, m->uid, m->pages, m->n_pages);
-}
-
 static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m)
 {
         _cleanup_(manifest_freep) struct ckpt_manifest *view = NULL;
@@ -1782,7 +1813,7 @@ static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m)
         pthread_mutex_lock(&s->put_lock);
         r = store_sync_locked(s);
         if (r == 0) {
-                gc_note_manifest(s, m);
+                gc_note_commit(s, m);
                 r = store_read_txn(s, keys_present_txn, (void *)m);
         }
         pthread_mutex_unlock(&s->put_lock);
@@ -2684,6 +2715,8 @@ struct ckpt_store *store_free(struct ckpt_store *s)
         pthread_rwlock_destroy(&s->commit_lock);
         pthread_mutex_destroy(&s->gc_lock);
         store_keyset_free(s->gc_keys);
+        store_keyset_free(s->fresh);
+        store_keyset_free(s->stale);
         free(s->dir);
         free(s);
         return NULL;

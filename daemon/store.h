@@ -191,11 +191,12 @@ int store_list_manifests(struct ckpt_store *s, uint64_t **ret, size_t *ret_n);
 void store_block_commits(struct ckpt_store *s);
 void store_unblock_commits(struct ckpt_store *s);
 
-/* The gc guard (see store-gc.h): between store_gc_begin() and store_gc_end()
- * every key store_put_pages() returns and every DATA key of a manifest
- * store_commit() commits is recorded, and store_gc_protected() says so.
- * store_gc_begin() returns once every commit that started before it has
- * reached the catalog. Calls nest (several gcs at once). */
+/* The gc guard (see store-gc.h): keys store_put_pages() returned and no
+ * commit listed since (this generation and the one before), and, between
+ * store_gc_begin() and store_gc_end(), every DATA key of a manifest
+ * store_commit() commits: store_gc_protected() says so. store_gc_begin()
+ * starts a generation and returns once every commit that started before it
+ * has reached the catalog. Calls nest (several gcs at once). */
 int store_gc_begin(struct ckpt_store *s);
 void store_gc_end(struct ckpt_store *s);
 bool store_gc_protected(struct ckpt_store *s, uint32_t owner, const uint8_t key[32]);
