@@ -466,6 +466,24 @@ struct run_state {
         bool frozen;    /* the freeze succeeded: -ESRCH means it died meanwhile */
 };
 
+/* Where the time of a checkpoint goes, for the debug log. */
+struct phases {
+        uint64_t last;
+        char text[256];
+        size_t len;
+};
+
+static void phase_mark(struct phases *ph, const char *name)
+{
+        uint64_t now = now_ns(CLOCK_MONOTONIC);
+        int n = snprintf(ph->text + ph->len, sizeof(ph->text) - ph->len, "%s%s %.1f",
+                         ph->len ? ", " : "", name, (now - ph->last) / 1e6);
+
+        if (n > 0 && ph->len + n < sizeof(ph->text))
+                ph->len += n;
+        ph->last = now;
+}
+
 static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_request *req,
                               struct checkpoint_result *ret, struct run_state *st)
 {
@@ -484,6 +502,7 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
         bool incremental = false;
         size_t n_ranges = 0, n_skipped = 0, n_threads = 0;
         struct copy_stats cst = {};
+        struct phases ph = {};
         uint64_t t_start, t_frozen = 0, start_time = 0, start_time2 = 0, time_ns = 0;
         uint64_t parent_id = 0, bytes_stored = 0, id = 0;
         bool was_stopped;
@@ -494,6 +513,7 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
 
         *ret = (struct checkpoint_result){};
         t_start = now_ns(CLOCK_MONOTONIC);
+        ph.last = t_start;
 
         if (pid <= 0)
                 return fail(ret, -ESRCH, "no such process %d", (int)pid);
@@ -508,6 +528,7 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
         }
 
         /* Step 1: pidfd, owner check, freeze. */
+        phase_mark(&ph, "start");
         pidfd = pidfd_open_pid(pid);
         if (pidfd == -EINVAL)
                 return fail(ret, -ESRCH, "%d is a thread, not a process", (int)pid);
@@ -568,6 +589,7 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
         if (r < 0 || start_time2 != start_time || pidfd_check(pidfd) < 0)
                 return fail(ret, -ESRCH, "process %d exited during the checkpoint", (int)pid);
 
+        phase_mark(&ph, "parent+freeze");
         /* Step 2: the maps, and which pages to read. */
         r = procmaps_read(pid, &maps.v, &maps.n);
         if (r == -ESRCH)
@@ -668,6 +690,7 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
 
         st->rearm = dirty && dirty->rearm;
 
+        phase_mark(&ph, "maps+select+copy");
         /* Step 4: thaw. A process killed while frozen is not checkpointed. */
         r = freezer_check_alive(fz);
         if (r >= 0)
@@ -682,6 +705,7 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
                           (int)pid, (unsigned long long)cst.fallback,
                           (unsigned long long)cst.unreadable);
 
+        phase_mark(&ph, "thaw");
         /* Step 5: hash, compress, store; the manifest; commit. */
         results = calloc(MAX(plan.n_read, (size_t)1), sizeof(*results));
         if (!results)
@@ -704,6 +728,7 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
                         results[i + k].addr = plan.read[i + k];
         }
 
+        phase_mark(&ph, "store");
         view = calloc(1, sizeof(*view));
         if (!view)
                 return fail(ret, -ENOMEM, "out of memory");
@@ -755,9 +780,12 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
                 delta->kind = CKPT_MANIFEST_DELTA;
                 delta->parent = parent_id;
         }
+        phase_mark(&ph, "view+delta");
         r = store_commit(s, delta ? delta : view);
         if (r < 0)
                 return fail(ret, r, "cannot commit the checkpoint: %s", strerror(-r));
+        phase_mark(&ph, "commit");
+        log_debug("checkpoint: process %d phases (ms): %s", (int)pid, ph.text);
 
         ret->id = id;
         ret->parent = parent_id;
