@@ -782,6 +782,14 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
         }
         phase_mark(&ph, "view+delta");
         r = store_commit(s, delta ? delta : view);
+        if (r == -ENOENT && delta) {
+                /* The parent was deleted meanwhile (retention, gc): the full
+                 * view stands on its own. */
+                log_debug("checkpoint: parent %llu deleted meanwhile, committing a full manifest",
+                          (unsigned long long)parent_id);
+                parent_id = 0;
+                r = store_commit(s, view);
+        }
         if (r < 0)
                 return fail(ret, r, "cannot commit the checkpoint: %s", strerror(-r));
         phase_mark(&ph, "commit");

@@ -421,6 +421,14 @@ static int check_object(struct verifier *v, uint32_t owner, const uint8_t key[32
                 problem(v, "object %" PRIu32 "/%s: cannot be read: %s", owner, hex, strerror(-r));
                 return 1;
         }
+        if (r == -EBADMSG && !pack_present(v, o.pack)) {
+                /* A gc may have written it to a pack started since. */
+                free(v->packs);
+                v->packs = NULL;
+                v->n_packs = 0;
+                if (store_list_packs(v->s, &v->packs, &v->n_packs) < 0)
+                        return -ENOMEM;
+        }
         if (r == -EBADMSG && !pack_present(v, o.pack))
                 problem(v,
                         "object %" PRIu32 "/%s in pack-%08" PRIu32 ".pack at offset %" PRIu64

@@ -73,6 +73,12 @@ int store_gc(struct ckpt_store *s, struct store_gc_result *ret);
  * store_commit() fails with -ENOKEY (the keys are checked under put_lock), so
  * no committed manifest ever names a missing object.
  *
+ * Sweep: a pack older than the one being appended to is rewritten when it
+ * holds any dead object (or removed when it holds none at all); the current
+ * one only when a quarter of its bytes are dead. One gc runs at a time, and
+ * it refuses (-EBADMSG) while a catalog entry's manifest cannot be read: it
+ * cannot know what that one refers to (verify names it; delete it first).
+ *
  * Crash safety: gc writes nothing itself; store_repack() orders copy, fsync,
  * index commit, unlink. store_open() removes manifest files without a catalog
  * entry (a commit or delete a crash interrupted).

@@ -142,9 +142,16 @@ w() {
 r() { printf '%d' $((RANDOM % $1)); }
 seed() { printf '%d' $((RANDOM * 32768 + RANDOM + 1)); }
 
+# The workloads run from private copies: a rebuild of the tree while the
+# test runs must not replace the executables they map.
+mkdir -p "$T/bin"
+cp "$WL/memctl" "$WL/tc-mem" "$T/bin/"
+MEMCTL=$(realpath --relative-to="$WL" "$T/bin/memctl")
+TCMEM=$(realpath --relative-to="$WL" "$T/bin/tc-mem")
+
 start_daemon || exit 1
-start_workload m memctl || exit 1
-start_workload t tc-mem || exit 1
+start_workload m "$MEMCTL" || exit 1
+start_workload t "$TCMEM" || exit 1
 MPID=$(wl_pid m)
 TPID=$(wl_pid t)
 

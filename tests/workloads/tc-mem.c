@@ -17,6 +17,7 @@
  *   poke NAME SEED STRIDE               one 8-byte word every STRIDE bytes
  *   pwrite NAME SEED FIRST COUNT        write the pattern into the backing file
  *   hugeinfo NAME                       -> ok thp_kib= (AnonHugePages of the region)
+ *   sum NAME                            read every word, write nothing -> ok sum=
  *   brk PAGES [SEED]                    grow (PAGES > 0; new pages get pattern SEED
  *                                       unless SEED is 0 or absent) or shrink
  *                                       -> ok start= top=
@@ -259,6 +260,15 @@ static int command(char *line)
                 return -ENOENT;
         if (strcmp(a, "hugeinfo") == 0) {
                 printf("ok thp_kib=%ld\n", huge_kib(r));
+                return 0;
+        }
+        if (strcmp(a, "sum") == 0) {
+                const volatile uint64_t *w = (const volatile uint64_t *)r->start;
+                uint64_t sum = 0;
+
+                for (size_t i = 0; i < r->pages * PAGE / 8; i++)
+                        sum += w[i];
+                printf("ok sum=%#llx\n", (unsigned long long)sum);
                 return 0;
         }
         if (k < 3)
