@@ -132,6 +132,9 @@ void checkpoint_result_done(struct checkpoint_result *r)
 
 /* ---- the copy buffer ------------------------------------------------------ */
 
+/* Reserved ahead of an incremental checkpoint. */
+#define BUFFER_INCREMENTAL_MIN (64u << 20)
+
 static __thread uint8_t *copy_buf;
 static __thread size_t copy_buf_size;
 static __thread unsigned copy_buf_small_runs;
@@ -568,8 +571,18 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
                 }
         }
 
+        /* Grow the copy buffer before freezing, so that the pause does not
+         * pay for faulting it in: to the resident size for a checkpoint that
+         * reads everything; for an incremental one the dirty set is small and
+         * the buffer kept from the last checkpoint is usually enough (if not,
+         * it grows during the pause). */
         if (n_ranges == 0) {
-                r = buffer_reserve(estimate_read_bytes(pid), false);
+                bool incremental_expected = req->tracker && parent_id != 0 && !req->full &&
+                                            tracker_is_tracked(req->tracker, pid);
+
+                r = buffer_reserve(incremental_expected ? BUFFER_INCREMENTAL_MIN
+                                                        : estimate_read_bytes(pid),
+                                   false);
                 if (r < 0)
                         log_debug("checkpoint: cannot grow the copy buffer ahead, later then");
         }
@@ -755,7 +768,9 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
                 if (r < 0)
                         return fail(ret, r, "cannot build the manifest: %s", strerror(-r));
         }
-        r = build_view_pages(view, results, plan.n_read, plan.carry, plan.n_carry);
+        r = pagemap_plan_resolve_carry(&plan, parent_view);
+        if (r >= 0)
+                r = build_view_pages(view, results, plan.n_read, plan.carry, plan.n_carry);
         if (r < 0)
                 return fail(ret, r, "cannot build the manifest: %s", strerror(-r));
         view->pages_total = view_pages_total(view);

@@ -38,6 +38,7 @@ void pagemap_plan_done(struct pagemap_plan *p)
                 return;
         free(p->read);
         free(p->carry);
+        free(p->carry_runs);
         *p = (struct pagemap_plan){};
 }
 
@@ -88,6 +89,25 @@ static int plan_add_read(struct pagemap_plan *p, uint64_t start, uint64_t end)
         }
         for (uint64_t a = start; a < end; a += PAGE_SIZE_4K)
                 p->read[p->n_read++] = a;
+        return 0;
+}
+
+static int plan_add_carry_run(struct pagemap_plan *p, uint64_t start, uint64_t end)
+{
+        if (p->n_carry_runs > 0 && p->carry_runs[p->n_carry_runs - 1].end == start) {
+                p->carry_runs[p->n_carry_runs - 1].end = end;
+                return 0;
+        }
+        if (p->n_carry_runs == p->n_carry_runs_alloc) {
+                size_t k = p->n_carry_runs_alloc ? p->n_carry_runs_alloc * 2 : 64;
+                struct ckpt_range *t = reallocarray(p->carry_runs, k, sizeof(*t));
+
+                if (!t)
+                        return -ENOMEM;
+                p->carry_runs = t;
+                p->n_carry_runs_alloc = k;
+        }
+        p->carry_runs[p->n_carry_runs++] = (struct ckpt_range){ start, end };
         return 0;
 }
 
@@ -320,23 +340,59 @@ int pagemap_select(struct pagemap *pm, const struct ckpt_region *r,
                         continue;
                 }
                 b = MIN(pr->end, r->end);
-                for (; a < b; a += PAGE_SIZE_4K) {
-                        const struct ckpt_page *pg;
+                /* Covered by the parent: read what was written, carry the rest
+                 * (resolved after the thaw). */
+                while (di < dirty->n_pages && dirty->pages[di] < a)
+                        di++;
+                for (; di < dirty->n_pages && dirty->pages[di] < b; di++) {
+                        k = plan_add_read(plan, dirty->pages[di], dirty->pages[di] + PAGE_SIZE_4K);
+                        if (k < 0)
+                                return k;
+                }
+                k = plan_add_carry_run(plan, a, b);
+                if (k < 0)
+                        return k;
+                a = b;
+        }
+        return 0;
+}
 
-                        while (di < dirty->n_pages && dirty->pages[di] < a)
-                                di++;
-                        if (di < dirty->n_pages && dirty->pages[di] == a) {
-                                k = plan_add_read(plan, a, a + PAGE_SIZE_4K);
-                                if (k < 0)
-                                        return k;
-                                continue;
-                        }
-                        pg = manifest_find_page(parent_view, a);
-                        if (pg) {
-                                k = plan_add_carry(plan, pg);
-                                if (k < 0)
-                                        return k;
-                        }
+static size_t page_lower_bound(const struct ckpt_manifest *v, uint64_t addr)
+{
+        size_t lo = 0, hi = v->n_pages;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (v->pages[mid].addr < addr)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
+int pagemap_plan_resolve_carry(struct pagemap_plan *plan, const struct ckpt_manifest *parent_view)
+{
+        size_t ri = 0;
+        int k;
+
+        if (!parent_view)
+                return 0;
+        for (size_t c = 0; c < plan->n_carry_runs; c++) {
+                uint64_t start = plan->carry_runs[c].start, end = plan->carry_runs[c].end;
+
+                for (size_t i = page_lower_bound(parent_view, start);
+                     i < parent_view->n_pages && parent_view->pages[i].addr < end; i++) {
+                        uint64_t a = parent_view->pages[i].addr;
+
+                        while (ri < plan->n_read && plan->read[ri] < a)
+                                ri++;
+                        if (ri < plan->n_read && plan->read[ri] == a)
+                                continue; /* read again: the new content wins */
+                        k = plan_add_carry(plan, &parent_view->pages[i]);
+                        if (k < 0)
+                                return k;
                 }
         }
         return 0;

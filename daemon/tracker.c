@@ -64,6 +64,7 @@ struct tracker {
         pthread_mutex_t lock;
         struct tracker_options opts;
         struct tracker_bpf *skel;
+        bool batch_ok; /* the kernel has batch map operations (until one fails) */
         struct ring_buffer *rb;
         const char *bpf_mode;
         tracker_event_handler_t handler;
@@ -207,6 +208,7 @@ int tracker_new(const struct tracker_options *o, struct tracker **ret)
         t = calloc(1, sizeof(*t));
         if (!t)
                 return -ENOMEM;
+        t->batch_ok = true;
         pthread_mutex_init(&t->lock, NULL);
         if (o)
                 t->opts = *o;
@@ -762,6 +764,88 @@ static void sort_unique(uint64_t *v, size_t *n)
 
 /* Take (and reset) the BPF bitmaps and the overflow flags of a process.
  * Lock held. Pages go to *pages (unsorted). */
+/* The bits of one window, as page addresses. */
+static int push_window(const struct ckpt_dirty_key *k, const struct ckpt_dirty_bits *b,
+                       uint64_t **pages, size_t *n, size_t *n_alloc)
+{
+        for (unsigned w = 0; w < CKPT_WINDOW_WORDS; w++)
+                for (uint64_t bits = b->bits[w]; bits; bits &= bits - 1) {
+                        unsigned bit = (unsigned)__builtin_ctzll(bits);
+                        uint64_t addr = (k->window << CKPT_WINDOW_SHIFT) +
+                                        ((uint64_t)(w * 64 + bit) << 12);
+                        int r = uffd_pages_push(pages, n, n_alloc, addr);
+
+                        if (r < 0)
+                                return r;
+                }
+        return 0;
+}
+
+#define BATCH_ENTRIES 4096u
+
+/*
+ * Read the dirty windows of tgid with the batch operations: a few system
+ * calls for the whole map instead of two per window. Only while the process
+ * is frozen (its threads cannot fault, so nothing is set between the read and
+ * the delete). -EOPNOTSUPP: the kernel has no batch operations for this map;
+ * the caller walks it key by key.
+ */
+static int bpf_take_batch(int dfd, __u32 tgid, bool peek, uint64_t **pages, size_t *n,
+                          size_t *n_alloc)
+{
+        _cleanup_free_ struct ckpt_dirty_key *keys = NULL, *mine = NULL;
+        _cleanup_free_ struct ckpt_dirty_bits *vals = NULL;
+        size_t n_mine = 0, a_mine = 0;
+        __u64 in_batch = 0, out_batch = 0;
+        bool first = true, done = false;
+        LIBBPF_OPTS(bpf_map_batch_opts, opts);
+        int r;
+
+        keys = calloc(BATCH_ENTRIES, sizeof(*keys));
+        vals = calloc(BATCH_ENTRIES, sizeof(*vals));
+        if (!keys || !vals)
+                return -ENOMEM;
+        while (!done) {
+                __u32 count = BATCH_ENTRIES;
+
+                r = bpf_map_lookup_batch(dfd, first ? NULL : &in_batch, &out_batch, keys, vals,
+                                         &count, &opts);
+                if (r < 0 && errno != ENOENT)
+                        return errno == EINVAL || errno == 524 /* ENOTSUPP */ || errno == EOPNOTSUPP
+                                       ? -EOPNOTSUPP
+                                       : -errno;
+                done = r < 0; /* ENOENT: this was the last batch */
+                first = false;
+                in_batch = out_batch;
+                for (__u32 i = 0; i < count; i++) {
+                        if (keys[i].tgid != tgid)
+                                continue;
+                        r = push_window(&keys[i], &vals[i], pages, n, n_alloc);
+                        if (r < 0)
+                                return r;
+                        if (peek)
+                                continue;
+                        if (n_mine == a_mine) {
+                                size_t k = a_mine ? a_mine * 2 : 64;
+                                struct ckpt_dirty_key *v = reallocarray(mine, k, sizeof(*v));
+
+                                if (!v)
+                                        return -ENOMEM;
+                                mine = v;
+                                a_mine = k;
+                        }
+                        mine[n_mine++] = keys[i];
+                }
+        }
+        for (size_t i = 0; i < n_mine; i += BATCH_ENTRIES) {
+                __u32 count = (__u32)MIN((size_t)BATCH_ENTRIES, n_mine - i);
+
+                if (bpf_map_delete_batch(dfd, mine + i, &count, &opts) < 0 && errno != ENOENT)
+                        return -errno;
+        }
+        return 0;
+}
+
 static int bpf_take(struct tracker *t, pid_t pid, uint64_t **pages, size_t *n, size_t *n_alloc,
                     bool peek, bool *ret_overflow)
 {
@@ -784,6 +868,14 @@ static int bpf_take(struct tracker *t, pid_t pid, uint64_t **pages, size_t *n, s
                         s.overflow = 0;
                         bpf_map_update_elem(sfd, &tgid, &s, BPF_EXIST);
                 }
+        }
+
+        if (t->batch_ok) {
+                r = bpf_take_batch(dfd, tgid, peek, pages, n, n_alloc);
+                if (r != -EOPNOTSUPP)
+                        return r;
+                t->batch_ok = false;
+                *n = 0;
         }
 
         while (bpf_map_get_next_key(dfd, first ? NULL : &key, &next) == 0) {
