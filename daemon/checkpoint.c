@@ -469,6 +469,49 @@ struct run_state {
         bool frozen;    /* the freeze succeeded: -ESRCH means it died meanwhile */
 };
 
+/* A DELTA manifest against parent_view: the header, regions, ranges and
+ * threads of view, and only the pages that changed. */
+static int delta_of(const struct ckpt_manifest *parent_view, const struct ckpt_manifest *view,
+                    uint64_t parent_id, struct ckpt_manifest **ret)
+{
+        _cleanup_(manifest_freep) struct ckpt_manifest *d = NULL;
+        int r;
+
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        *d = *view;
+        d->ranges = NULL;
+        d->regions = NULL;
+        d->threads = NULL;
+        d->pages = NULL;
+        d->n_ranges = d->n_regions = d->n_threads = d->n_pages = 0;
+        if (view->n_ranges) {
+                d->ranges = calloc(view->n_ranges, sizeof(*d->ranges));
+                if (!d->ranges)
+                        return -ENOMEM;
+                memcpy(d->ranges, view->ranges, view->n_ranges * sizeof(*d->ranges));
+                d->n_ranges = view->n_ranges;
+        }
+        for (size_t i = 0; i < view->n_regions; i++) {
+                r = manifest_add_region(d, &view->regions[i]);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < view->n_threads; i++) {
+                r = manifest_add_thread(d, &view->threads[i]);
+                if (r < 0)
+                        return r;
+        }
+        r = manifest_compute_delta(parent_view, view, d);
+        if (r < 0)
+                return r;
+        d->kind = CKPT_MANIFEST_DELTA;
+        d->parent = parent_id;
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
 /* Where the time of a checkpoint goes, for the debug log. */
 struct phases {
         uint64_t last;
@@ -787,24 +830,27 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
         view->duration_ns = now_ns(CLOCK_MONOTONIC) - t_start;
 
         if (parent_id != 0) {
-                r = manifest_dup(view, &delta);
-                if (r >= 0)
-                        r = manifest_compute_delta(parent_view, view, delta);
+                r = delta_of(parent_view, view, parent_id, &delta);
                 if (r < 0)
                         return fail(ret, r, "cannot compute the delta: %s", strerror(-r));
-                delta->kind = CKPT_MANIFEST_DELTA;
-                delta->parent = parent_id;
         }
         phase_mark(&ph, "view+delta");
-        r = store_commit(s, delta ? delta : view);
-        if (r == -ENOENT && delta) {
-                /* The parent was deleted meanwhile (retention, gc): the full
-                 * view stands on its own. */
-                log_debug("checkpoint: parent %llu deleted meanwhile, committing a full manifest",
-                          (unsigned long long)parent_id);
-                parent_id = 0;
+        ret->pages = view->pages_total;
+        if (delta) {
+                /* The store keeps the view we built (no chain to resolve again). */
+                r = store_commit_view(s, delta, view);
+                if (r == -ENOENT) {
+                        /* The parent was deleted meanwhile (retention, gc): the
+                         * full view stands on its own. */
+                        log_debug("checkpoint: parent %llu deleted meanwhile, committing a full "
+                                  "manifest",
+                                  (unsigned long long)parent_id);
+                        parent_id = 0;
+                        r = store_commit(s, view);
+                } else
+                        view = NULL; /* taken */
+        } else
                 r = store_commit(s, view);
-        }
         if (r < 0)
                 return fail(ret, r, "cannot commit the checkpoint: %s", strerror(-r));
         phase_mark(&ph, "commit");
@@ -812,7 +858,6 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
 
         ret->id = id;
         ret->parent = parent_id;
-        ret->pages = view->pages_total;
         ret->pages_read = plan.n_read;
         ret->bytes_stored = bytes_stored;
         ret->incremental = incremental;

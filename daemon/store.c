@@ -1780,9 +1780,10 @@ static int next_id_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
         return meta_get_u64(s, txn, "next_id", userdata);
 }
 
-static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m)
+static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m,
+                         struct ckpt_manifest *given_view)
 {
-        _cleanup_(manifest_freep) struct ckpt_manifest *view = NULL;
+        _cleanup_(manifest_freep) struct ckpt_manifest *view = given_view;
         _cleanup_free_ void *buf = NULL;
         struct store_catalog_entry e = {}, pe;
         const struct ckpt_manifest *to_write = m;
@@ -1827,12 +1828,14 @@ static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m)
                         return r;
                 if (pe.uid != m->uid)
                         return -EINVAL;
-                r = store_view(s, m->parent, &view);
-                if (r < 0)
-                        return r;
-                r = manifest_apply_delta(view, m);
-                if (r < 0)
-                        return r;
+                if (!view) {
+                        r = store_view(s, m->parent, &view);
+                        if (r < 0)
+                                return r;
+                        r = manifest_apply_delta(view, m);
+                        if (r < 0)
+                                return r;
+                }
                 depth = pe.chain_depth + 1;
                 if (depth >= CKPT_FULL_EVERY) {
                         /* A complete table bounds the chain for readers. */
@@ -1840,6 +1843,7 @@ static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m)
                         to_write = view;
                 }
         } else {
+                view = manifest_free(view);
                 r = manifest_dup(m, &view);
                 if (r < 0)
                         return r;
@@ -1898,7 +1902,37 @@ int store_commit(struct ckpt_store *s, const struct ckpt_manifest *m)
         if (!s || !m)
                 return -EINVAL;
         pthread_rwlock_rdlock(&s->commit_lock);
-        r = commit_locked(s, m);
+        r = commit_locked(s, m, NULL);
+        pthread_rwlock_unlock(&s->commit_lock);
+        return r;
+}
+
+int store_commit_view(struct ckpt_store *s, const struct ckpt_manifest *m,
+                      struct ckpt_manifest *view)
+{
+        int r;
+
+        if (!s || !m || !view) {
+                manifest_free(view);
+                return -EINVAL;
+        }
+        view->id = m->id;
+        view->parent = m->parent;
+        view->kind = CKPT_MANIFEST_FULL;
+        pthread_rwlock_rdlock(&s->commit_lock);
+        if (m->parent != 0) {
+                struct store_catalog_entry pe;
+
+                /* Deleted meanwhile: say so and leave the view to the caller,
+                 * which can commit it on its own. Deletes wait for commit_lock,
+                 * so it cannot go between here and the commit. */
+                r = store_get_entry(s, m->parent, &pe);
+                if (r < 0) {
+                        pthread_rwlock_unlock(&s->commit_lock);
+                        return r;
+                }
+        }
+        r = commit_locked(s, m, view);
         pthread_rwlock_unlock(&s->commit_lock);
         return r;
 }

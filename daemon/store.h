@@ -69,6 +69,14 @@ int store_alloc_id(struct ckpt_store *s, uint64_t *ret_id);
  * store_alloc_id(). */
 int store_commit(struct ckpt_store *s, const struct ckpt_manifest *m);
 
+/* The same, for a caller that already holds the checkpoint's FULL view (the
+ * parent's view with m applied): the store takes it instead of resolving the
+ * chain again, and keeps it for store_view(). It is freed on every return but
+ * one: -ENOENT when m's parent is not (or no longer) in the catalog; the
+ * caller may then commit the view itself as a FULL manifest. */
+int store_commit_view(struct ckpt_store *s, const struct ckpt_manifest *m,
+                      struct ckpt_manifest *view);
+
 /* The manifest as written (FULL or DELTA). -ENOENT, -EBADMSG. */
 int store_load(struct ckpt_store *s, uint64_t id, struct ckpt_manifest **ret);
 

@@ -542,6 +542,11 @@ static bool test_pagemap_select(void)
         dirty_pages[1] = base + 9 * PAGE;
         if (pagemap_select(pm, &r, &dirty, parent, &plan) < 0)
                 goto out;
+        /* While frozen only the runs to carry are noted; after the thaw they
+         * become the parent's entries. */
+        if (plan.n_carry != 0 || plan.n_carry_runs != 1 ||
+            pagemap_plan_resolve_carry(&plan, parent) < 0)
+                goto out;
         /* Read: the two dirty pages, then the 16 touched pages of the half
          * the parent did not cover. Carried: the parent's 15 other pages. */
         if (plan.n_read != 18 || plan.read[0] != base + 8 * PAGE ||
