@@ -118,11 +118,19 @@ int export_raw(struct ckpt_store *s, const struct ckpt_manifest *view,
                 for (; a < end; a += PAGE_SIZE_4K) {
                         r = export_read_page(s, view, a, buf);
                         if (r == -ESTALE || r == -ENOENT) {
-                                /* A file mapping whose file changed or vanished:
-                                 * leave a hole rather than wrong bytes. */
-                                log_debug("export: page 0x%llx of a changed file left as a hole",
-                                          (unsigned long long)a);
-                                continue;
+                                /* A region recorded by reference whose file was
+                                 * replaced or removed: its bytes are gone. Say
+                                 * so rather than write zeroes in their place. */
+                                const struct ckpt_region *rg = manifest_find_region(view, a);
+
+                                snprintf(ret->error, sizeof(ret->error),
+                                         "page 0x%llx of '%s' was recorded by reference and the "
+                                         "file has been %s since checkpoint %llu (checkpoint "
+                                         "--all stores such pages)",
+                                         (unsigned long long)a, rg && rg->path ? rg->path : "?",
+                                         r == -ESTALE ? "replaced" : "removed",
+                                         (unsigned long long)view->id);
+                                return -ESTALE;
                         }
                         if (r < 0) {
                                 snprintf(ret->error, sizeof(ret->error),

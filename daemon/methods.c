@@ -244,6 +244,9 @@ static void reply_errno(struct call *c, int r, pid_t pid, uint64_t id, const cha
         case -ENOTRECOVERABLE:
                 name = CKPT_ERR_SHAPE;
                 break;
+        case -ESTALE:
+                name = CKPT_ERR_FAILED;
+                break;
         default:
                 name = CKPT_ERR_FAILED;
         }

@@ -93,14 +93,31 @@ static int ranges_add(struct ranges *r, uint64_t start, uint64_t end)
         return 0;
 }
 
-static void ranges_drop_inside(struct ranges *r, uint64_t start, uint64_t end)
+/* Take [start, end) out of every range, splitting one that it cuts in two. */
+static int ranges_subtract(struct ranges *r, uint64_t start, uint64_t end)
 {
-        size_t k = 0;
+        struct ranges out = {};
 
-        for (size_t i = 0; i < r->n; i++)
-                if (r->v[i].start < start || r->v[i].end > end)
-                        r->v[k++] = r->v[i];
-        r->n = k;
+        for (size_t i = 0; i < r->n; i++) {
+                struct range v = r->v[i];
+                int k = 0;
+
+                if (v.end <= start || v.start >= end) {
+                        k = ranges_add(&out, v.start, v.end);
+                } else {
+                        if (v.start < start)
+                                k = ranges_add(&out, v.start, start);
+                        if (k >= 0 && v.end > end)
+                                k = ranges_add(&out, end, v.end);
+                }
+                if (k < 0) {
+                        free(out.v);
+                        return k;
+                }
+        }
+        free(r->v);
+        *r = out;
+        return 0;
 }
 
 static void ranges_clear(struct ranges *r)
@@ -344,9 +361,13 @@ static void apply_event(struct tracker *t, const struct ckpt_event *e)
                         r = ranges_add(&p->forced, e->start, e->new_start);
                 break;
         case CKPT_EV_MUNMAP:
-                /* Ranges unmapped entirely need no more care. */
-                ranges_drop_inside(&p->lazy, e->start, PAGE_ALIGN_UP(e->start + e->len));
-                ranges_drop_inside(&p->forced, e->start, PAGE_ALIGN_UP(e->start + e->len));
+                /* What is unmapped needs no more care; a range cut by the
+                 * unmap (an aligned allocation trimming its head and tail,
+                 * as malloc arenas are made) keeps only what is still
+                 * mapped, or it would force its region whole forever. */
+                r = ranges_subtract(&p->lazy, e->start, PAGE_ALIGN_UP(e->start + e->len));
+                if (r >= 0)
+                        r = ranges_subtract(&p->forced, e->start, PAGE_ALIGN_UP(e->start + e->len));
                 break;
         case CKPT_EV_EXEC:
                 p->rearm = true;
@@ -1114,7 +1135,13 @@ static int collect(struct tracker *t, pid_t pid, const struct ckpt_region *regio
                 } else
                         continue;
 
-                if (full) {
+                /* A page of a private file mapping that the process never
+                 * wrote is the file's page: it changes with the file, and no
+                 * write fault or soft-dirty bit says so. Such regions are read
+                 * whole (and stay armed). FIXME: list only the pages that are
+                 * not private copies (PAGE_IS_FILE, holes). */
+                if (full || (rg->flags & (CKPT_REGION_FILE | CKPT_REGION_PRIVATE)) ==
+                                    (CKPT_REGION_FILE | CKPT_REGION_PRIVATE)) {
                         free(out->pages);
                         out->pages = NULL;
                         out->n_pages = 0;

@@ -681,7 +681,14 @@ static int pagemap_scan(int pagemap_fd, uint64_t start, uint64_t end, uint64_t f
                          * page tables for the whole range. A hole that
                          * gets written becomes a fresh page without the
                          * write-protect bit, so it still reads WRITTEN. */
-                        .category_mask = PAGE_IS_WRITTEN,
+                        .category_mask = PAGE_IS_WRITTEN | PAGE_IS_PFNZERO,
+                        /* ...and not the shared zero page: a read of a
+                         * never-written page (by the process, or through
+                         * /proc/PID/mem) maps it without the write-protect
+                         * bit, yet nothing was written. A later write
+                         * replaces it with a page of its own, which then
+                         * reads WRITTEN. */
+                        .category_inverted = PAGE_IS_PFNZERO,
                         .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
                         .return_mask = PAGE_IS_WRITTEN,
                 };
