@@ -864,20 +864,29 @@ static int put_chunk_prepare(struct put_job *j, struct put_worker *w, size_t fir
                 pthread_rwlock_unlock(&s->env_lock);
                 return mdb_to_errno(r);
         }
-        pthread_mutex_lock(&s->pending_lock);
+        /* The pending table under its lock, the index without it (LMDB
+         * readers do not block each other). An object that moves from the
+         * pending table to the index in between is found in the index; one
+         * that another thread adds meanwhile is caught again when written. */
         {
                 size_t keep = 0;
 
+                pthread_mutex_lock(&s->pending_lock);
+                for (size_t o = 0; o < n_obj; o++)
+                        if (!pending_find(&s->pending, j->owner,
+                                          j->ret[first + w->obj_page[o]].key))
+                                w->obj_page[keep++] = w->obj_page[o];
+                pthread_mutex_unlock(&s->pending_lock);
+                n_obj = keep;
+
+                keep = 0;
                 for (size_t o = 0; o < n_obj; o++) {
                         const uint8_t *key = j->ret[first + w->obj_page[o]].key;
 
-                        if (pending_find(&s->pending, j->owner, key))
-                                continue;
                         r = index_get(s, w->rtxn, j->owner, key, NULL);
                         if (r == 0)
                                 continue;
                         if (r != -ENOENT) {
-                                pthread_mutex_unlock(&s->pending_lock);
                                 mdb_txn_reset(w->rtxn);
                                 pthread_rwlock_unlock(&s->env_lock);
                                 return r;
@@ -886,7 +895,6 @@ static int put_chunk_prepare(struct put_job *j, struct put_worker *w, size_t fir
                 }
                 n_obj = keep;
         }
-        pthread_mutex_unlock(&s->pending_lock);
         mdb_txn_reset(w->rtxn);
         pthread_rwlock_unlock(&s->env_lock);
 
@@ -973,6 +981,9 @@ static int put_chunk_write(struct put_job *j, struct put_worker *w, size_t first
         r = pwritev_all(fd, w->iov, n_iov, off);
         if (r < 0)
                 return r;
+        /* Start the write-back now, so that the fsync before the commit
+         * finds most of it done: the disk works while we hash. */
+        (void)sync_file_range(fd, (off64_t)off, (off64_t)bytes, SYNC_FILE_RANGE_WRITE);
 
         pthread_mutex_lock(&s->pending_lock);
         s->cur_off = off + bytes;
