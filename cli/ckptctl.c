@@ -459,20 +459,29 @@ static int want_args(int argc, char **argv, int min, int max)
         return -1;
 }
 
-/* ---- verbs ---- */
-
-static int verb_status(int argc, char **argv)
+/* A verb with no option but --help, and min to max arguments: an exit status,
+ * or -1 to go on. */
+static int only_args(int argc, char **argv, int min, int max)
 {
         static const struct option opts[] = {HELP_OPT, {}};
-        _cleanup_client_ struct ckpt_client *c = NULL;
-        struct ckpt_status *s = NULL;
-        char b1[32], b2[32], b3[32];
         int opt, r;
 
         while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
                 if ((r = common_option(opt, argv)) >= 0)
                         return r;
-        if ((r = want_args(argc, argv, 0, 0)) >= 0)
+        return want_args(argc, argv, min, max);
+}
+
+/* ---- verbs ---- */
+
+static int verb_status(int argc, char **argv)
+{
+        _cleanup_client_ struct ckpt_client *c = NULL;
+        struct ckpt_status *s = NULL;
+        char b1[32], b2[32], b3[32];
+        int r;
+
+        if ((r = only_args(argc, argv, 0, 0)) >= 0)
                 return r;
         if (open_client(&c) != 0)
                 return EXIT_FAILURE;
@@ -590,7 +599,6 @@ static int verb_checkpoint(int argc, char **argv)
 
 static int verb_list(int argc, char **argv)
 {
-        static const struct option opts[] = {HELP_OPT, {}};
         static const char *const h[] = {"ID",   "PARENT", "PID",  "COMM",   "TIME",
                                         "KIND", "PAGES",  "READ", "STORED", "PAUSE"};
         static const bool right[] = {true, true, true, false, false, false, true, true, true, true};
@@ -599,12 +607,9 @@ static int verb_list(int argc, char **argv)
         struct ckpt_list *l = NULL;
         char b1[32];
         pid_t pid = 0;
-        int opt, r;
+        int r;
 
-        while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
-                if ((r = common_option(opt, argv)) >= 0)
-                        return r;
-        if ((r = want_args(argc, argv, 0, 1)) >= 0)
+        if ((r = only_args(argc, argv, 0, 1)) >= 0)
                 return r;
         if (optind < argc && parse_pid(argv[optind], &pid) < 0)
                 return usage_error("invalid process id '%s'", argv[optind]);
@@ -643,7 +648,6 @@ static int verb_list(int argc, char **argv)
 
 static int verb_show(int argc, char **argv)
 {
-        static const struct option opts[] = {HELP_OPT, {}};
         static const char *const h[] = {"START-END", "PROT", "PATH", "TRACKING", "PAGES"};
         static const bool right[] = {false, false, false, false, true};
         _cleanup_client_ struct ckpt_client *c = NULL;
@@ -651,12 +655,9 @@ static int verb_show(int argc, char **argv)
         struct ckpt_checkpoint_detail *d = NULL;
         char b1[32], b2[32], b3[32];
         uint64_t id;
-        int opt, r;
+        int r;
 
-        while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
-                if ((r = common_option(opt, argv)) >= 0)
-                        return r;
-        if ((r = want_args(argc, argv, 1, 1)) >= 0)
+        if ((r = only_args(argc, argv, 1, 1)) >= 0)
                 return r;
         if (parse_id(argv[optind], &id) < 0)
                 return usage_error("invalid checkpoint id '%s'", argv[optind]);
@@ -823,15 +824,11 @@ static int verb_track(int argc, char **argv)
 
 static int verb_untrack(int argc, char **argv)
 {
-        static const struct option opts[] = {HELP_OPT, {}};
         _cleanup_client_ struct ckpt_client *c = NULL;
         pid_t pid;
-        int opt, r;
+        int r;
 
-        while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
-                if ((r = common_option(opt, argv)) >= 0)
-                        return r;
-        if ((r = want_args(argc, argv, 1, 1)) >= 0)
+        if ((r = only_args(argc, argv, 1, 1)) >= 0)
                 return r;
         if (parse_pid(argv[optind], &pid) < 0)
                 return usage_error("invalid process id '%s'", argv[optind]);
@@ -990,16 +987,12 @@ static int print_object(struct json_object *o)
 
 static int verb_diff(int argc, char **argv)
 {
-        static const struct option opts[] = {HELP_OPT, {}};
         _cleanup_client_ struct ckpt_client *c = NULL;
         struct ckpt_diff *d = NULL;
         uint64_t from, to;
-        int opt, r;
+        int r;
 
-        while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
-                if ((r = common_option(opt, argv)) >= 0)
-                        return r;
-        if ((r = want_args(argc, argv, 2, 2)) >= 0)
+        if ((r = only_args(argc, argv, 2, 2)) >= 0)
                 return r;
         if (parse_id(argv[optind], &from) < 0)
                 return usage_error("invalid checkpoint id '%s'", argv[optind]);
@@ -1036,16 +1029,12 @@ static int verb_diff(int argc, char **argv)
 
 static int verb_verify(int argc, char **argv)
 {
-        static const struct option opts[] = {HELP_OPT, {}};
         _cleanup_client_ struct ckpt_client *c = NULL;
         struct ckpt_verify_info *v = NULL;
         uint64_t id = 0;
-        int opt, r;
+        int r;
 
-        while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
-                if ((r = common_option(opt, argv)) >= 0)
-                        return r;
-        if ((r = want_args(argc, argv, 0, 1)) >= 0)
+        if ((r = only_args(argc, argv, 0, 1)) >= 0)
                 return r;
         if (optind < argc && parse_id(argv[optind], &id) < 0)
                 return usage_error("invalid checkpoint id '%s'", argv[optind]);
@@ -1126,15 +1115,11 @@ static int verb_gc(int argc, char **argv)
 
 static int verb_delete(int argc, char **argv)
 {
-        static const struct option opts[] = {HELP_OPT, {}};
         _cleanup_client_ struct ckpt_client *c = NULL;
         uint64_t id;
-        int opt, r;
+        int r;
 
-        while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
-                if ((r = common_option(opt, argv)) >= 0)
-                        return r;
-        if ((r = want_args(argc, argv, 1, 1)) >= 0)
+        if ((r = only_args(argc, argv, 1, 1)) >= 0)
                 return r;
         if (parse_id(argv[optind], &id) < 0)
                 return usage_error("invalid checkpoint id '%s'", argv[optind]);
@@ -1190,16 +1175,14 @@ static int read_policy_file(const char *path, char **ret)
 
 static int verb_policy(int argc, char **argv)
 {
-        static const struct option opts[] = {HELP_OPT, {}};
         _cleanup_client_ struct ckpt_client *c = NULL;
         _cleanup_json_ struct json_object *params = NULL, *reply = NULL;
         _cleanup_free_ char *content = NULL;
         const char *sub, *method;
-        int opt, r;
+        int r;
 
-        while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
-                if ((r = common_option(opt, argv)) >= 0)
-                        return r;
+        if ((r = only_args(argc, argv, 0, INT_MAX)) >= 0)
+                return r;
         if (optind >= argc)
                 return usage_error("policy: missing subcommand (list, check FILE, reload)");
         sub = argv[optind];
@@ -1291,13 +1274,9 @@ static int verb_policy(int argc, char **argv)
 
 static int verb_inspect(int argc, char **argv)
 {
-        static const struct option opts[] = {HELP_OPT, {}};
-        int opt, r;
+        int r;
 
-        while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
-                if ((r = common_option(opt, argv)) >= 0)
-                        return r;
-        if ((r = want_args(argc, argv, 1, 1)) >= 0)
+        if ((r = only_args(argc, argv, 1, 1)) >= 0)
                 return r;
         return error("inspect: not supported yet");
 }

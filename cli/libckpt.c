@@ -459,6 +459,23 @@ static int add_ranges(struct ckpt_client *c, struct json_object *o,
 
 #define OOM(c) fail(c, -ENOMEM, "out of memory")
 
+/* Call method with the one parameter {key: value}, or with none when key is
+ * NULL (value is then NULL too). Takes value. */
+static int call_with(struct ckpt_client *c, const char *method, const char *key,
+                     struct json_object *value, struct json_object **ret_reply)
+{
+        _cleanup_json_ struct json_object *params = NULL;
+
+        params = json_object_new_object();
+        if (!params) {
+                json_object_put(value);
+                return OOM(c);
+        }
+        if (key && add(params, key, value) < 0)
+                return OOM(c);
+        return ckpt_client_call(c, method, params, NULL, 0, ret_reply);
+}
+
 /* ---- GetStatus ---- */
 
 PUBLIC struct ckpt_status *ckpt_status_free(struct ckpt_status *s)
@@ -660,7 +677,7 @@ PUBLIC struct ckpt_list *ckpt_list_free(struct ckpt_list *l)
 
 PUBLIC int ckpt_list(struct ckpt_client *c, pid_t pid, struct ckpt_list **ret)
 {
-        _cleanup_json_ struct json_object *params = NULL, *reply = NULL;
+        _cleanup_json_ struct json_object *reply = NULL;
         struct ckpt_list *l;
         struct json_object *a;
         size_t n;
@@ -672,10 +689,8 @@ PUBLIC int ckpt_list(struct ckpt_client *c, pid_t pid, struct ckpt_list **ret)
                 return -EINVAL;
         if (pid < 0)
                 return fail(c, -EINVAL, "invalid process id %d", (int)pid);
-        params = json_object_new_object();
-        if (!params || (pid > 0 && add(params, "pid", json_object_new_int64(pid)) < 0))
-                return OOM(c);
-        r = ckpt_client_call(c, "io.ckptd.List", params, NULL, 0, &reply);
+        r = call_with(c, "io.ckptd.List", pid > 0 ? "pid" : NULL,
+                      pid > 0 ? json_object_new_int64(pid) : NULL, &reply);
         if (r < 0 || !ret)
                 return r;
 
@@ -724,7 +739,7 @@ PUBLIC struct ckpt_checkpoint_detail *ckpt_checkpoint_detail_free(struct ckpt_ch
 
 PUBLIC int ckpt_show(struct ckpt_client *c, uint64_t id, struct ckpt_checkpoint_detail **ret)
 {
-        _cleanup_json_ struct json_object *params = NULL, *reply = NULL;
+        _cleanup_json_ struct json_object *reply = NULL;
         struct ckpt_checkpoint_detail *d;
         struct json_object *a;
         size_t n;
@@ -734,10 +749,7 @@ PUBLIC int ckpt_show(struct ckpt_client *c, uint64_t id, struct ckpt_checkpoint_
                 *ret = NULL;
         if (!c)
                 return -EINVAL;
-        params = json_object_new_object();
-        if (!params || add(params, "id", json_object_new_uint64(id)) < 0)
-                return OOM(c);
-        r = ckpt_client_call(c, "io.ckptd.Show", params, NULL, 0, &reply);
+        r = call_with(c, "io.ckptd.Show", "id", json_object_new_uint64(id), &reply);
         if (r < 0 || !ret)
                 return r;
 
@@ -947,16 +959,11 @@ PUBLIC int ckpt_track_self(struct ckpt_client *c, char **ret_tracking)
 
 PUBLIC int ckpt_untrack(struct ckpt_client *c, pid_t pid)
 {
-        _cleanup_json_ struct json_object *params = NULL;
-
         if (!c)
                 return -EINVAL;
         if (pid <= 0)
                 return fail(c, -EINVAL, "invalid process id %d", (int)pid);
-        params = json_object_new_object();
-        if (!params || add(params, "pid", json_object_new_int64(pid)) < 0)
-                return OOM(c);
-        return ckpt_client_call(c, "io.ckptd.Untrack", params, NULL, 0, NULL);
+        return call_with(c, "io.ckptd.Untrack", "pid", json_object_new_int64(pid), NULL);
 }
 
 /* ---- Restore ---- */
@@ -1128,7 +1135,7 @@ PUBLIC struct ckpt_verify_info *ckpt_verify_info_free(struct ckpt_verify_info *v
 
 PUBLIC int ckpt_verify(struct ckpt_client *c, uint64_t id, struct ckpt_verify_info **ret)
 {
-        _cleanup_json_ struct json_object *params = NULL, *reply = NULL;
+        _cleanup_json_ struct json_object *reply = NULL;
         struct ckpt_verify_info *v;
         int r;
 
@@ -1136,10 +1143,8 @@ PUBLIC int ckpt_verify(struct ckpt_client *c, uint64_t id, struct ckpt_verify_in
                 *ret = NULL;
         if (!c)
                 return -EINVAL;
-        params = json_object_new_object();
-        if (!params || (id > 0 && add(params, "id", json_object_new_uint64(id)) < 0))
-                return OOM(c);
-        r = ckpt_client_call(c, "io.ckptd.Verify", params, NULL, 0, &reply);
+        r = call_with(c, "io.ckptd.Verify", id > 0 ? "id" : NULL,
+                      id > 0 ? json_object_new_uint64(id) : NULL, &reply);
         if (r < 0 || !ret)
                 return r;
         v = calloc(1, sizeof(*v));
@@ -1204,12 +1209,7 @@ PUBLIC int ckpt_gc(struct ckpt_client *c, int64_t keep, int64_t max_age_sec,
 
 PUBLIC int ckpt_delete(struct ckpt_client *c, uint64_t id)
 {
-        _cleanup_json_ struct json_object *params = NULL;
-
         if (!c)
                 return -EINVAL;
-        params = json_object_new_object();
-        if (!params || add(params, "id", json_object_new_uint64(id)) < 0)
-                return OOM(c);
-        return ckpt_client_call(c, "io.ckptd.Delete", params, NULL, 0, NULL);
+        return call_with(c, "io.ckptd.Delete", "id", json_object_new_uint64(id), NULL);
 }

@@ -265,24 +265,6 @@ static bool page_is_zero(const void *p)
         return true;
 }
 
-static int add_run(struct export_result *r, uint64_t addr)
-{
-        if (r->n_written > 0 && r->written[r->n_written - 1].end == addr) {
-                r->written[r->n_written - 1].end = addr + PAGE_SIZE_4K;
-                return 0;
-        }
-        if (r->n_written == r->alloc_written) {
-                size_t n = MAX(16u, r->alloc_written * 2);
-                struct export_run *p = realloc(r->written, n * sizeof(*p));
-                if (!p)
-                        return -ENOMEM;
-                r->written = p;
-                r->alloc_written = n;
-        }
-        r->written[r->n_written++] = (struct export_run){addr, addr + PAGE_SIZE_4K};
-        return 0;
-}
-
 static int set_error(struct export_result *ret, int r, const char *fmt, ...) _printf_(3, 4);
 static int set_error(struct export_result *ret, int r, const char *fmt, ...)
 {
@@ -334,7 +316,7 @@ static int batch_commit(struct core_writer *w, uint64_t addr)
         int r;
 
         w->batch_n++;
-        r = add_run(w->ret, addr);
+        r = export_result_add_run(w->ret, addr);
         if (r < 0)
                 return r;
         if (w->batch_n == CORE_BATCH_PAGES)

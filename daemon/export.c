@@ -17,7 +17,7 @@ void export_result_done(struct export_result *r)
         r->written = NULL;
 }
 
-static int add_run(struct export_result *r, uint64_t addr)
+int export_result_add_run(struct export_result *r, uint64_t addr)
 {
         if (r->n_written > 0 && r->written[r->n_written - 1].end == addr) {
                 r->written[r->n_written - 1].end = addr + PAGE_SIZE_4K;
@@ -31,7 +31,7 @@ static int add_run(struct export_result *r, uint64_t addr)
                 r->written = p;
                 r->alloc_written = n;
         }
-        r->written[r->n_written++] = (struct export_run){ addr, addr + PAGE_SIZE_4K };
+        r->written[r->n_written++] = (struct export_run){addr, addr + PAGE_SIZE_4K};
         return 0;
 }
 
@@ -90,7 +90,7 @@ int export_raw(struct ckpt_store *s, const struct ckpt_manifest *view,
                 if (!all)
                         return -ENOMEM;
                 for (size_t i = 0; i < view->n_regions; i++)
-                        all[i] = (struct ckpt_range){ view->regions[i].start, view->regions[i].end };
+                        all[i] = (struct ckpt_range){view->regions[i].start, view->regions[i].end};
                 ranges = all;
                 n_ranges = view->n_regions;
         }
@@ -100,7 +100,7 @@ int export_raw(struct ckpt_store *s, const struct ckpt_manifest *view,
                 return -ENOMEM;
 
         for (size_t i = 0; i < n_ranges; i++) {
-                ret->layout[i] = (struct export_extent){ ranges[i].start, ranges[i].end, off };
+                ret->layout[i] = (struct export_extent){ranges[i].start, ranges[i].end, off};
                 off += ranges[i].end - ranges[i].start;
         }
         ret->n_layout = n_ranges;
@@ -141,15 +141,15 @@ int export_raw(struct ckpt_store *s, const struct ckpt_manifest *view,
                         }
                         if (r == 0)
                                 continue;
-                        if (pwrite(fd, buf, PAGE_SIZE_4K, ret->layout[i].offset +
-                                                                  (a - ranges[i].start)) !=
+                        if (pwrite(fd, buf, PAGE_SIZE_4K,
+                                   ret->layout[i].offset + (a - ranges[i].start)) !=
                             (ssize_t)PAGE_SIZE_4K) {
                                 r = errno ? -errno : -EIO;
                                 snprintf(ret->error, sizeof(ret->error),
                                          "cannot write the output file: %s", strerror(-r));
                                 return r;
                         }
-                        r = add_run(ret, a);
+                        r = export_result_add_run(ret, a);
                         if (r < 0)
                                 return r;
                 }

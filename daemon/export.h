@@ -37,10 +37,13 @@ struct export_result {
 
 void export_result_done(struct export_result *r);
 
+/* Note the page at addr as written: it extends the last run when it follows
+ * it, else starts a new one. */
+int export_result_add_run(struct export_result *r, uint64_t addr);
+
 /* ranges NULL/0: the view's regions in address order. */
 int export_raw(struct ckpt_store *s, const struct ckpt_manifest *view,
-               const struct ckpt_range *ranges, size_t n_ranges, int fd,
-               struct export_result *ret);
+               const struct ckpt_range *ranges, size_t n_ranges, int fd, struct export_result *ret);
 
 /* Content of one page of a view: DATA from the store, REF from the file,
  * zero otherwise. Returns 1 when data was produced, 0 for zero/absent. */

@@ -173,17 +173,22 @@ invalid:
         return -EINVAL;
 }
 
+/* {"start": hex, "end": hex}, for the caller to add more to. */
+static struct json_object *range_to_json(uint64_t start, uint64_t end)
+{
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "start", json_hex(start));
+        json_object_object_add(o, "end", json_hex(end));
+        return o;
+}
+
 static struct json_object *ranges_to_json(const struct ckpt_range *r, size_t n)
 {
         struct json_object *a = json_object_new_array();
 
-        for (size_t i = 0; i < n; i++) {
-                struct json_object *o = json_object_new_object();
-
-                json_object_object_add(o, "start", json_hex(r[i].start));
-                json_object_object_add(o, "end", json_hex(r[i].end));
-                json_object_array_add(a, o);
-        }
+        for (size_t i = 0; i < n; i++)
+                json_object_array_add(a, range_to_json(r[i].start, r[i].end));
         return a;
 }
 
@@ -711,22 +716,17 @@ static void export_job_done(struct job *j)
                 struct json_object *written = json_object_new_array();
 
                 for (size_t i = 0; i < ej->res.n_layout; i++) {
-                        struct json_object *o = json_object_new_object();
+                        const struct export_extent *x = &ej->res.layout[i];
+                        struct json_object *o = range_to_json(x->start, x->end);
 
-                        json_object_object_add(o, "start", json_hex(ej->res.layout[i].start));
-                        json_object_object_add(o, "end", json_hex(ej->res.layout[i].end));
-                        json_object_object_add(o, "offset", json_uint(ej->res.layout[i].offset));
+                        json_object_object_add(o, "offset", json_uint(x->offset));
                         json_object_array_add(layout, o);
                 }
                 for (size_t i = 0; i < ej->res.n_written; i++) {
-                        struct json_object *o = json_object_new_object();
+                        const struct export_run *w = &ej->res.written[i];
+                        struct json_object *o = range_to_json(w->start, w->end);
 
-                        json_object_object_add(o, "start", json_hex(ej->res.written[i].start));
-                        json_object_object_add(o, "end", json_hex(ej->res.written[i].end));
-                        json_object_object_add(
-                                o, "pages",
-                                json_uint((ej->res.written[i].end - ej->res.written[i].start) /
-                                          4096));
+                        json_object_object_add(o, "pages", json_uint((w->end - w->start) / 4096));
                         json_object_array_add(written, o);
                 }
                 json_object_object_add(p, "format",
@@ -970,6 +970,24 @@ static void store_job_free(struct store_job *sj)
         manager_job_finished(m);
 }
 
+/* A store job answering call c (none when NULL), keyed by key; NULL when out
+ * of memory, after c got the error. */
+static struct store_job *store_job_new(struct manager *m, struct call *c, job_fn_t run,
+                                       job_fn_t done, uint64_t key)
+{
+        struct store_job *sj = calloc(1, sizeof(*sj));
+
+        if (!sj) {
+                if (c)
+                        reply_errno(c, -ENOMEM, 0, 0, "");
+                return NULL;
+        }
+        sj->m = m;
+        sj->call = c ? call_ref(c) : NULL;
+        sj->job = (struct job){ .run = run, .done = done, .key = key };
+        return sj;
+}
+
 static void delete_job_run(struct job *j)
 {
         struct store_job *sj = (struct store_job *)j;
@@ -997,17 +1015,11 @@ static void delete_job_done(struct job *j)
 
 void methods_submit_delete(struct manager *m, struct call *c, uint64_t id, pid_t pid)
 {
-        struct store_job *sj = calloc(1, sizeof(*sj));
+        struct store_job *sj = store_job_new(m, c, delete_job_run, delete_job_done, pid);
 
-        if (!sj) {
-                if (c)
-                        reply_errno(c, -ENOMEM, 0, 0, "");
+        if (!sj)
                 return;
-        }
-        sj->m = m;
-        sj->call = c ? call_ref(c) : NULL;
         sj->id = id;
-        sj->job = (struct job){ .run = delete_job_run, .done = delete_job_done, .key = pid };
         workers_submit(m->workers, &sj->job);
 }
 
@@ -1068,15 +1080,10 @@ static void method_verify(struct manager *m, struct call *c, struct json_object 
                             "only root may verify the whole store; name a checkpoint");
                 return;
         }
-        sj = calloc(1, sizeof(*sj));
-        if (!sj) {
-                reply_errno(c, -ENOMEM, 0, 0, "");
+        sj = store_job_new(m, c, verify_job_run, verify_job_done, 0);
+        if (!sj)
                 return;
-        }
-        sj->m = m;
-        sj->call = call_ref(c);
         sj->id = id;
-        sj->job = (struct job){ .run = verify_job_run, .done = verify_job_done };
         workers_submit(m->workers, &sj->job);
 }
 
@@ -1167,16 +1174,11 @@ static void method_gc(struct manager *m, struct call *c, struct json_object *par
                 invalid_parameter(c, "max_age_sec");
                 return;
         }
-        sj = calloc(1, sizeof(*sj));
-        if (!sj) {
-                reply_errno(c, -ENOMEM, 0, 0, "");
+        sj = store_job_new(m, c, gc_job_run, gc_job_done, 0);
+        if (!sj)
                 return;
-        }
-        sj->m = m;
-        sj->call = call_ref(c);
         sj->keep = keep;
         sj->max_age = max_age;
-        sj->job = (struct job){ .run = gc_job_run, .done = gc_job_done };
         workers_submit(m->workers, &sj->job);
 }
 
@@ -1207,10 +1209,8 @@ static void method_diff(struct manager *m, struct call *c, struct json_object *p
         regions = json_object_new_array();
         for (size_t i = 0; i < d->n_regions; i++) {
                 const struct diff_region *dr = &d->regions[i];
-                struct json_object *o = json_object_new_object();
+                struct json_object *o = range_to_json(dr->start, dr->end);
 
-                json_object_object_add(o, "start", json_hex(dr->start));
-                json_object_object_add(o, "end", json_hex(dr->end));
                 json_object_object_add(o, "path", dr->path ? json_object_new_string(dr->path) : NULL);
                 json_object_object_add(o, "state",
                                        json_object_new_string(diff_region_state_to_string(dr->state)));
@@ -1221,10 +1221,8 @@ static void method_diff(struct manager *m, struct call *c, struct json_object *p
         }
         runs = json_object_new_array();
         for (size_t i = 0; i < d->n_runs && i < 100000; i++) {
-                struct json_object *o = json_object_new_object();
+                struct json_object *o = range_to_json(d->runs[i].start, d->runs[i].end);
 
-                json_object_object_add(o, "start", json_hex(d->runs[i].start));
-                json_object_object_add(o, "end", json_hex(d->runs[i].end));
                 json_object_object_add(o, "kind",
                                        json_object_new_string(diff_kind_to_string(d->runs[i].kind)));
                 json_object_array_add(runs, o);

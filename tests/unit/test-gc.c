@@ -22,6 +22,7 @@
 #include "manifest.h"
 #include "store-gc.h"
 #include "store.h"
+#include "scratch.h"
 #include "tap.h"
 
 #define PG 4096u
@@ -29,7 +30,6 @@
 #define OWNER 1000u
 
 static char top[] = "/tmp/test-gc-XXXXXX";
-static unsigned dir_counter;
 
 static uint64_t mix(uint64_t x)
 {
@@ -53,15 +53,6 @@ static void fill_seed(uint8_t *p, uint64_t seed)
                                         : mix(seed * 4096 + i);
                 memcpy(p + i, &v, 8);
         }
-}
-
-static char *new_dir(void)
-{
-        char *d = NULL;
-
-        if (asprintf(&d, "%s/s%u", top, dir_counter++) < 0)
-                return NULL;
-        return d;
 }
 
 /* Commit a checkpoint of NPAGES pages given by seeds, as a DELTA on parent
@@ -139,24 +130,6 @@ static bool view_is(struct ckpt_store *s, uint64_t id, uint32_t owner, const uin
                 ASSERT_OK(store_get_page(s, owner, p->key, back));
                 ASSERT(memcmp(back, want, PG) == 0);
         }
-        return true;
-}
-
-static bool flip_byte(const char *dir, const char *rel, off_t at)
-{
-        char path[512];
-        uint8_t b;
-        int fd;
-
-        snprintf(path, sizeof(path), "%s/%s", dir, rel);
-        fd = open(path, O_RDWR | O_CLOEXEC);
-        if (fd < 0)
-                return false;
-        if (pread(fd, &b, 1, at) != 1 || (b ^= 0x5a, pwrite(fd, &b, 1, at) != 1)) {
-                close(fd);
-                return false;
-        }
-        close(fd);
         return true;
 }
 
@@ -280,7 +253,7 @@ static bool chain_views_are(struct ckpt_store *s, const struct chain *c, const b
 static bool test_delete(void)
 {
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
-        _cleanup_free_ char *dir = new_dir();
+        _cleanup_free_ char *dir = scratch_new(top);
         _cleanup_free_ struct store_catalog_entry *list = NULL;
         struct chain c;
         bool gone[CHAIN] = {};
@@ -364,7 +337,7 @@ static int find_object(const struct store_object *o, void *userdata)
 static bool test_verify(void)
 {
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
-        _cleanup_free_ char *dir = new_dir();
+        _cleanup_free_ char *dir = scratch_new(top);
         struct store_verify_result vr = {};
         struct store_stats st;
         struct chain c;
@@ -501,7 +474,7 @@ static bool test_verify(void)
 static bool test_verify_cap(void)
 {
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
-        _cleanup_free_ char *dir = new_dir();
+        _cleanup_free_ char *dir = scratch_new(top);
         _cleanup_free_ uint64_t *seeds = calloc(1100, sizeof(*seeds));
         _cleanup_free_ struct store_object *all = calloc(4096, sizeof(*all));
         struct store_verify_result vr = {};
@@ -568,7 +541,7 @@ static bool live_keys(struct ckpt_store *s, struct store_keyset *live)
 static bool test_gc_exact(void)
 {
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
-        _cleanup_free_ char *dir = new_dir();
+        _cleanup_free_ char *dir = scratch_new(top);
         struct store_keyset *live = NULL;
         struct store_gc_result gr;
         struct store_stats st0, st1;
@@ -671,7 +644,7 @@ out:
 static bool test_gc_packs(void)
 {
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
-        _cleanup_free_ char *dir = new_dir();
+        _cleanup_free_ char *dir = scratch_new(top);
         _cleanup_free_ uint32_t *packs = NULL;
         struct store_keyset *live = NULL;
         struct store_gc_result gr;
@@ -839,7 +812,7 @@ static void *race_collector(void *userdata)
 static bool test_gc_race(void)
 {
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
-        _cleanup_free_ char *dir = new_dir();
+        _cleanup_free_ char *dir = scratch_new(top);
         _cleanup_free_ struct race *rc = calloc(1, sizeof(*rc));
         pthread_t w[WRITERS], g;
 
@@ -868,18 +841,6 @@ static bool test_gc_race(void)
         rc->s = s;
         ASSERT(race_check(rc));
         return true;
-}
-
-static void rm_rf(const char *path)
-{
-        char *cmd = NULL;
-
-        if (asprintf(&cmd, "rm -rf '%s'", path) >= 0) {
-                if (system(cmd) != 0) {
-                        /* left for the next run's /tmp cleaning */
-                }
-                free(cmd);
-        }
 }
 
 int main(void)

@@ -19,12 +19,12 @@
 #include "manifest.h"
 #include "sha256.h"
 #include "store.h"
+#include "scratch.h"
 #include "tap.h"
 
 #define PG 4096u
 
 static char top[] = "/tmp/test-store-XXXXXX";
-static unsigned dir_counter;
 static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
 
 static uint64_t rnd(void)
@@ -52,15 +52,6 @@ static void fill_compressible(uint8_t *p, size_t n, unsigned seed)
         memcpy(p, &seed, sizeof(seed));
 }
 
-static char *new_dir(void)
-{
-        char *d = NULL;
-
-        if (asprintf(&d, "%s/s%u", top, dir_counter++) < 0)
-                return NULL;
-        return d;
-}
-
 static off_t file_size_at(const char *dir, const char *rel)
 {
         char path[512];
@@ -75,7 +66,7 @@ static off_t file_size_at(const char *dir, const char *rel)
 static bool test_round_trip_and_zero(void)
 {
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
-        _cleanup_free_ char *dir = new_dir();
+        _cleanup_free_ char *dir = scratch_new(top);
         _cleanup_free_ uint8_t *pages = NULL, *back = NULL;
         _cleanup_free_ struct ckpt_page *ret = NULL;
         const size_t n = 700; /* several chunks: both threads work */
@@ -143,7 +134,7 @@ static bool test_round_trip_and_zero(void)
 static bool test_dedup_per_owner(void)
 {
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
-        _cleanup_free_ char *dir = new_dir();
+        _cleanup_free_ char *dir = scratch_new(top);
         _cleanup_free_ uint8_t *pages = NULL, *back = NULL;
         _cleanup_free_ struct ckpt_page *r1 = NULL, *r2 = NULL;
         const size_t n = 300;
@@ -188,33 +179,10 @@ static bool test_dedup_per_owner(void)
         return true;
 }
 
-static bool flip_byte(const char *dir, const char *rel, off_t at)
-{
-        char path[512];
-        uint8_t b;
-        int fd;
-
-        snprintf(path, sizeof(path), "%s/%s", dir, rel);
-        fd = open(path, O_RDWR | O_CLOEXEC);
-        if (fd < 0)
-                return false;
-        if (pread(fd, &b, 1, at) != 1) {
-                close(fd);
-                return false;
-        }
-        b ^= 0x5a;
-        if (pwrite(fd, &b, 1, at) != 1) {
-                close(fd);
-                return false;
-        }
-        close(fd);
-        return true;
-}
-
 static bool test_corruption(void)
 {
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
-        _cleanup_free_ char *dir = new_dir();
+        _cleanup_free_ char *dir = scratch_new(top);
         uint8_t pages[3 * PG], back[PG];
         struct ckpt_page ret[3];
         const off_t obj0 = sizeof(struct ckpt_pack_header);
@@ -303,7 +271,7 @@ static bool check_view(struct ckpt_store *s, const struct model_ckpt *c, uint32_
 static bool test_chain(void)
 {
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
-        _cleanup_free_ char *dir = new_dir();
+        _cleanup_free_ char *dir = scratch_new(top);
         _cleanup_free_ struct model_ckpt *ck = calloc(CHAIN, sizeof(*ck));
         _cleanup_free_ struct store_catalog_entry *list = NULL;
         uint8_t mem[NP][PG] = {};
@@ -428,7 +396,7 @@ static bool test_chain(void)
 static bool test_reopen_lock_and_temps(void)
 {
         _cleanup_(store_freep) struct ckpt_store *s = NULL, *s2 = NULL;
-        _cleanup_free_ char *dir = new_dir();
+        _cleanup_free_ char *dir = scratch_new(top);
         uint8_t pages[4 * PG], back[PG];
         struct ckpt_page ret[4];
         struct store_stats st1, st2;
@@ -477,7 +445,7 @@ static bool test_reopen_lock_and_temps(void)
 static bool test_pack_roll(void)
 {
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
-        _cleanup_free_ char *dir = new_dir();
+        _cleanup_free_ char *dir = scratch_new(top);
         _cleanup_free_ uint8_t *pages = NULL;
         _cleanup_free_ struct ckpt_page *ret = NULL;
         uint64_t saved = store_pack_roll_size;
@@ -510,7 +478,7 @@ static bool test_pack_roll(void)
 static bool test_enospc(void)
 {
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
-        _cleanup_free_ char *dir = new_dir();
+        _cleanup_free_ char *dir = scratch_new(top);
         _cleanup_free_ uint8_t *big = NULL;
         _cleanup_free_ struct ckpt_page *ret = NULL;
         uint8_t first[8 * PG], back[PG];
@@ -600,7 +568,7 @@ static int count_object(const struct store_object *o, void *userdata)
 static bool test_delete_and_repack(void)
 {
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
-        _cleanup_free_ char *dir = new_dir();
+        _cleanup_free_ char *dir = scratch_new(top);
         _cleanup_free_ uint8_t(*keys)[32] = calloc(64, 32);
         _cleanup_free_ uint32_t *packs = NULL;
         uint8_t mem[8][PG] = {}, garbage[16 * PG], back[PG];
@@ -777,7 +745,7 @@ static void *conc_syncer(void *userdata)
 static bool test_concurrency(void)
 {
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
-        _cleanup_free_ char *dir = new_dir();
+        _cleanup_free_ char *dir = scratch_new(top);
         static uint8_t known[32 * PG];
         struct ckpt_page known_ret[32];
         volatile int stop = 0;
@@ -811,7 +779,7 @@ static bool test_concurrency(void)
 static bool test_commit_checks(void)
 {
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
-        _cleanup_free_ char *dir = new_dir();
+        _cleanup_free_ char *dir = scratch_new(top);
         _cleanup_(manifest_freep) struct ckpt_manifest *m = calloc(1, sizeof(*m));
         uint8_t page[PG];
         struct ckpt_page ret;
@@ -845,7 +813,7 @@ static bool test_commit_checks(void)
 static bool test_index_growth(void)
 {
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
-        _cleanup_free_ char *dir = new_dir();
+        _cleanup_free_ char *dir = scratch_new(top);
         _cleanup_free_ uint8_t *pages = NULL;
         _cleanup_free_ struct ckpt_page *ret = NULL;
         uint64_t saved = store_map_size;
@@ -897,7 +865,7 @@ static double now(void)
 static bool test_throughput(void)
 {
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
-        _cleanup_free_ char *dir = new_dir();
+        _cleanup_free_ char *dir = scratch_new(top);
         _cleanup_free_ uint8_t *pages = NULL;
         _cleanup_free_ struct ckpt_page *ret = NULL;
         const size_t n = 32768; /* 128 MiB */
@@ -954,18 +922,6 @@ static bool test_throughput(void)
         printf("# put_pages, compressible: %.2f GB/s, ratio %.3f\n", n * PG / (t1 - t0) / 1e9,
                (double)bytes / (n * PG));
         return true;
-}
-
-static void rm_rf(const char *path)
-{
-        char *cmd = NULL;
-
-        if (asprintf(&cmd, "rm -rf '%s'", path) >= 0) {
-                if (system(cmd) != 0) {
-                        /* left for the next run's /tmp cleaning */
-                }
-                free(cmd);
-        }
 }
 
 int main(void)

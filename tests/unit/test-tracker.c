@@ -19,6 +19,8 @@
 
 #include "tap.h"
 
+#include "child.h"
+
 #include "log.h"
 #include "procmaps.h"
 #include "tracker.h"
@@ -30,24 +32,6 @@ enum { OP_MAPFRESH = 1, OP_TOUCH, OP_EVENTS, OP_FORK, OP_EXEC };
 struct cmd {
         uint32_t op, a, n, pad;
 };
-
-struct child {
-        pid_t pid;
-        int cmd, reply;
-};
-
-static bool read_full(int fd, void *buf, size_t n)
-{
-        for (size_t d = 0; d < n;) {
-                ssize_t k = read(fd, (char *)buf + d, n - d);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        return false;
-                d += k;
-        }
-        return true;
-}
 
 static void *thread_fn(void *arg)
 {
@@ -123,23 +107,12 @@ _Noreturn static void child_main(int cfd, int rfd)
 
 static int child_start(struct child *c)
 {
-        int cp[2], rp[2];
+        int cfd, rfd, r;
 
-        if (pipe2(cp, O_CLOEXEC) < 0 || pipe2(rp, O_CLOEXEC) < 0)
-                return -errno;
-        c->pid = fork();
-        if (c->pid < 0)
-                return -errno;
-        if (c->pid == 0) {
-                close(cp[1]);
-                close(rp[0]);
-                child_main(cp[0], rp[1]);
-        }
-        close(cp[0]);
-        close(rp[1]);
-        c->cmd = cp[1];
-        c->reply = rp[0];
-        return 0;
+        r = child_fork(c, &cfd, &rfd);
+        if (r > 0)
+                child_main(cfd, rfd);
+        return r;
 }
 
 static bool child_call(struct child *c, uint32_t op, uint32_t a, const uint32_t *idx, uint32_t n,
@@ -147,22 +120,8 @@ static bool child_call(struct child *c, uint32_t op, uint32_t a, const uint32_t 
 {
         struct cmd m = {op, a, n, 0};
 
-        if (write(c->cmd, &m, sizeof(m)) != sizeof(m))
-                return false;
-        if (n && write(c->cmd, idx, n * sizeof(*idx)) != (ssize_t)(n * sizeof(*idx)))
-                return false;
-        return read_full(c->reply, rep, 6 * sizeof(uint64_t));
-}
-
-static void child_stop(struct child *c)
-{
-        if (c->pid <= 0)
-                return;
-        kill(c->pid, SIGKILL);
-        waitpid(c->pid, NULL, 0);
-        close(c->cmd);
-        close(c->reply);
-        c->pid = 0;
+        return child_send(c, &m, sizeof(m), idx, n) &&
+               read_full(c->reply, rep, 6 * sizeof(uint64_t));
 }
 
 /* Events seen by the handler. */

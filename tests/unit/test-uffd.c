@@ -24,6 +24,8 @@
 
 #include "tap.h"
 
+#include "child.h"
+
 #include "ckpt/uapi.h"
 #include "freezer.h"
 #include "log.h"
@@ -53,13 +55,6 @@ struct cmd {
 #define CHILD_THREADS 0x1u
 #define CHILD_SECCOMP 0x2u
 
-struct child {
-        pid_t pid;
-        int cmd, reply;
-        uint64_t addr;
-        size_t pages;
-};
-
 /* ---- the forked child ---- */
 
 static int thread_pipe[2];
@@ -85,19 +80,6 @@ static void *sleeper_thread(void *arg)
                 sleeper_rounds++;
         }
         return NULL;
-}
-
-static bool read_full(int fd, void *buf, size_t n)
-{
-        for (size_t d = 0; d < n;) {
-                ssize_t k = read(fd, (char *)buf + d, n - d);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        return false;
-                d += k;
-        }
-        return true;
 }
 
 static void install_seccomp(void)
@@ -219,22 +201,13 @@ _Noreturn static void child_main(int cfd, int rfd, size_t pages, unsigned flags)
 
 static int child_start(struct child *c, size_t pages, unsigned flags)
 {
-        int cp[2], rp[2];
+        int cfd, rfd, r;
 
-        if (pipe2(cp, O_CLOEXEC) < 0 || pipe2(rp, O_CLOEXEC) < 0)
-                return -errno;
-        c->pid = fork();
-        if (c->pid < 0)
-                return -errno;
-        if (c->pid == 0) {
-                close(cp[1]);
-                close(rp[0]);
-                child_main(cp[0], rp[1], pages, flags);
-        }
-        close(cp[0]);
-        close(rp[1]);
-        c->cmd = cp[1];
-        c->reply = rp[0];
+        r = child_fork(c, &cfd, &rfd);
+        if (r > 0)
+                child_main(cfd, rfd, pages, flags);
+        if (r < 0)
+                return r;
         c->pages = pages;
         if (!read_full(c->reply, &c->addr, sizeof(c->addr)))
                 return -EIO;
@@ -247,24 +220,9 @@ static int64_t child_call(struct child *c, uint32_t op, uint32_t a, uint32_t b, 
         struct cmd m = {op, a, b, n};
         int64_t rep;
 
-        if (write(c->cmd, &m, sizeof(m)) != sizeof(m))
-                return INT64_MIN;
-        if (n && write(c->cmd, idx, n * sizeof(*idx)) != (ssize_t)(n * sizeof(*idx)))
-                return INT64_MIN;
-        if (!read_full(c->reply, &rep, sizeof(rep)))
+        if (!child_send(c, &m, sizeof(m), idx, n) || !read_full(c->reply, &rep, sizeof(rep)))
                 return INT64_MIN;
         return rep;
-}
-
-static void child_stop(struct child *c)
-{
-        if (c->pid <= 0)
-                return;
-        kill(c->pid, SIGKILL);
-        waitpid(c->pid, NULL, 0);
-        close(c->cmd);
-        close(c->reply);
-        c->pid = 0;
 }
 
 static bool child_alive(struct child *c)

@@ -43,63 +43,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define PAGE 4096UL
-#define MAX_REGIONS 32
+#include "pattern.h"
 
-struct region {
-        char name[32];
-        char kind[16];
-        char *start;
-        size_t pages;
-        int fd;         /* memfd / file, -1 otherwise */
-        char path[256]; /* temp file of a "file" region */
-};
+#define MAX_REGIONS 32
 
 static struct region regions[MAX_REGIONS];
 static pid_t children[64];
 static int n_children;
-
-static uint64_t mix(uint64_t x)
-{
-        x ^= x >> 30;
-        x *= 0xbf58476d1ce4e5b9ULL;
-        x ^= x >> 27;
-        x *= 0x94d049bb133111ebULL;
-        x ^= x >> 31;
-        return x;
-}
-
-static void pattern_page(void *page, uint64_t seed, size_t index)
-{
-        uint64_t *w = page, x = mix(seed * 0x9e3779b97f4a7c15ULL + index + 1);
-
-        for (size_t i = 0; i < PAGE / 8; i++) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                w[i] = x;
-        }
-}
-
-static struct region *find(const char *name)
-{
-        for (int i = 0; i < MAX_REGIONS; i++)
-                if (regions[i].start && strcmp(regions[i].name, name) == 0)
-                        return &regions[i];
-        return NULL;
-}
-
-static int clip(const struct region *r, long first, long count, size_t *ret_first,
-                size_t *ret_count)
-{
-        if (first < 0)
-                first = 0, count = (long)r->pages;
-        if (count < 0 || (size_t)first + (size_t)count > r->pages)
-                return -ERANGE;
-        *ret_first = (size_t)first;
-        *ret_count = (size_t)count;
-        return 0;
-}
 
 static int do_alloc(const char *name, const char *kind, size_t pages, struct region **ret)
 {
@@ -108,7 +58,7 @@ static int do_alloc(const char *name, const char *kind, size_t pages, struct reg
         void *p = MAP_FAILED;
         int fd = -1;
 
-        if (find(name))
+        if (region_find(regions, MAX_REGIONS, name))
                 return -EEXIST;
         for (int i = 0; i < MAX_REGIONS; i++)
                 if (!regions[i].start) {
@@ -132,19 +82,9 @@ static int do_alloc(const char *name, const char *kind, size_t pages, struct reg
         } else if (strcmp(kind, "file") == 0) {
                 /* A private mapping of a temp file whose pages hold pattern
                  * 0xf11e: unwritten pages are the file's, written ones COW. */
-                const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-                char buf[PAGE];
-
-                snprintf(r->path, sizeof(r->path), "%s/memctl-%d-%s.XXXXXX", dir, (int)getpid(),
-                         name);
-                fd = mkostemp(r->path, O_CLOEXEC);
+                fd = pattern_file(r->path, sizeof(r->path), "memctl", name, pages);
                 if (fd < 0)
-                        return -errno;
-                for (size_t i = 0; i < pages; i++) {
-                        pattern_page(buf, 0xf11e, i);
-                        if (pwrite(fd, buf, PAGE, (off_t)(i * PAGE)) != (ssize_t)PAGE)
-                                return -EIO;
-                }
+                        return fd;
                 if (fsync(fd) < 0)
                         return -errno;
                 p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
@@ -307,7 +247,7 @@ static int command(char *line)
         }
         if (k < 2)
                 return -EINVAL;
-        r = find(b);
+        r = region_find(regions, MAX_REGIONS, b);
         if (!r)
                 return -ENOENT;
 
@@ -315,7 +255,7 @@ static int command(char *line)
                 if (k < 3)
                         return -EINVAL;
                 seed = strtoull(c, NULL, 0);
-                if (clip(r, first, count, &f, &n) < 0)
+                if (region_clip(r, first, count, &f, &n) < 0)
                         return -ERANGE;
                 if (a[0] == 'w') {
                         write_pages(r, seed, f, n);
@@ -331,12 +271,12 @@ static int command(char *line)
                         return -EINVAL;
                 seed = strtoull(c, NULL, 0);
                 for (size_t i = 0; i < r->pages; i++)
-                        *(uint64_t *)(r->start + i * PAGE) = mix(seed + i);
+                        *(uint64_t *)(r->start + i * PAGE) = pattern_mix(seed + i);
         } else if (strcmp(a, "madvise") == 0) {
                 int adv = strcmp(c, "dontneed") == 0 ? MADV_DONTNEED
                           : strcmp(c, "free") == 0   ? MADV_FREE
                                                      : -1;
-                if (adv < 0 || clip(r, first, count, &f, &n) < 0)
+                if (adv < 0 || region_clip(r, first, count, &f, &n) < 0)
                         return -EINVAL;
                 if (madvise(r->start + f * PAGE, n * PAGE, adv) < 0)
                         return -errno;
@@ -345,7 +285,7 @@ static int command(char *line)
                            : strcmp(c, "rw") == 0   ? PROT_READ | PROT_WRITE
                            : strcmp(c, "none") == 0 ? PROT_NONE
                                                     : -1;
-                if (prot < 0 || clip(r, first, count, &f, &n) < 0)
+                if (prot < 0 || region_clip(r, first, count, &f, &n) < 0)
                         return -EINVAL;
                 if (mprotect(r->start + f * PAGE, n * PAGE, prot) < 0)
                         return -errno;
@@ -445,21 +385,5 @@ static int command(char *line)
 
 int main(void)
 {
-        char line[512];
-
-        setvbuf(stdout, NULL, _IOLBF, 0);
-        atexit(cleanup);
-        printf("ready pid=%d\n", (int)getpid());
-        while (fgets(line, sizeof(line), stdin)) {
-                int r;
-
-                if (strncmp(line, "exit", 4) == 0) {
-                        printf("ok\n");
-                        return 0;
-                }
-                r = command(line);
-                if (r < 0)
-                        printf("err %s\n", strerror(-r));
-        }
-        return 0;
+        return command_loop(command, cleanup);
 }

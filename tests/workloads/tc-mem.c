@@ -32,54 +32,17 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define PAGE 4096UL
+#include "pattern.h"
+
 #define HUGE (2UL << 20)
 #define MAX_REGIONS 16
-
-struct region {
-        char name[32];
-        char *start;
-        size_t pages;
-        int fd;
-        char path[256];
-};
 
 static struct region regions[MAX_REGIONS];
 static uintptr_t brk_start, brk_top; /* the part of the heap this program grew */
 
-static uint64_t mix(uint64_t x)
-{
-        x ^= x >> 30;
-        x *= 0xbf58476d1ce4e5b9ULL;
-        x ^= x >> 27;
-        x *= 0x94d049bb133111ebULL;
-        x ^= x >> 31;
-        return x;
-}
-
-static void pattern_page(void *page, uint64_t seed, size_t index)
-{
-        uint64_t *w = page, x = mix(seed * 0x9e3779b97f4a7c15ULL + index + 1);
-
-        for (size_t i = 0; i < PAGE / 8; i++) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                w[i] = x;
-        }
-}
-
-static struct region *find(const char *name)
-{
-        for (int i = 0; i < MAX_REGIONS; i++)
-                if (regions[i].start && strcmp(regions[i].name, name) == 0)
-                        return &regions[i];
-        return NULL;
-}
-
 static struct region *slot(const char *name)
 {
-        if (find(name))
+        if (region_find(regions, MAX_REGIONS, name))
                 return NULL;
         for (int i = 0; i < MAX_REGIONS; i++)
                 if (!regions[i].start) {
@@ -89,18 +52,6 @@ static struct region *slot(const char *name)
                         return &regions[i];
                 }
         return NULL;
-}
-
-static int clip(const struct region *r, long first, long count, size_t *ret_first,
-                size_t *ret_count)
-{
-        if (first < 0)
-                first = 0, count = (long)r->pages;
-        if (count < 0 || (size_t)first + (size_t)count > r->pages)
-                return -ERANGE;
-        *ret_first = (size_t)first;
-        *ret_count = (size_t)count;
-        return 0;
 }
 
 static int do_alloc(struct region *r, const char *kind, size_t pages)
@@ -113,20 +64,9 @@ static int do_alloc(struct region *r, const char *kind, size_t pages)
         if (strcmp(kind, "anon") == 0) {
                 p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         } else if (strcmp(kind, "fileshared") == 0) {
-                const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-                char buf[PAGE], name[sizeof(r->name)];
-
-                memcpy(name, r->name, sizeof(name));
-                snprintf(r->path, sizeof(r->path), "%s/tc-mem-%d-%s.XXXXXX", dir, (int)getpid(),
-                         name);
-                r->fd = mkostemp(r->path, O_CLOEXEC);
+                r->fd = pattern_file(r->path, sizeof(r->path), "tc-mem", r->name, pages);
                 if (r->fd < 0)
-                        return -errno;
-                for (size_t i = 0; i < pages; i++) {
-                        pattern_page(buf, 0xf11e, i);
-                        if (pwrite(r->fd, buf, PAGE, (off_t)(i * PAGE)) != (ssize_t)PAGE)
-                                return -EIO;
-                }
+                        return r->fd;
                 p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
         } else {
                 return -EINVAL;
@@ -255,7 +195,7 @@ static int command(char *line)
                        (void *)(r->start + r->pages * PAGE), r->path[0] ? " path=" : "", r->path);
                 return 0;
         }
-        r = find(b);
+        r = region_find(regions, MAX_REGIONS, b);
         if (!r)
                 return -ENOENT;
         if (strcmp(a, "hugeinfo") == 0) {
@@ -280,12 +220,12 @@ static int command(char *line)
                 if (stride < 8 || stride % 8)
                         return -EINVAL;
                 for (size_t off = 0; off < r->pages * PAGE; off += stride)
-                        *(uint64_t *)(r->start + off) = mix(seed + off);
+                        *(uint64_t *)(r->start + off) = pattern_mix(seed + off);
         } else if (strcmp(a, "write") == 0 || strcmp(a, "verify") == 0 ||
                    strcmp(a, "pwrite") == 0) {
                 static char want[PAGE];
 
-                if (clip(r, first, count, &f, &n) < 0)
+                if (region_clip(r, first, count, &f, &n) < 0)
                         return -ERANGE;
                 for (size_t i = f; i < f + n; i++) {
                         if (a[0] == 'w') {
@@ -319,21 +259,5 @@ static void cleanup(void)
 
 int main(void)
 {
-        char line[512];
-
-        setvbuf(stdout, NULL, _IOLBF, 0);
-        atexit(cleanup);
-        printf("ready pid=%d\n", (int)getpid());
-        while (fgets(line, sizeof(line), stdin)) {
-                int r;
-
-                if (strncmp(line, "exit", 4) == 0) {
-                        printf("ok\n");
-                        return 0;
-                }
-                r = command(line);
-                if (r < 0)
-                        printf("err %s\n", strerror(-r));
-        }
-        return 0;
+        return command_loop(command, cleanup);
 }
