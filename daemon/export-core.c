@@ -17,6 +17,7 @@
 #include <sys/user.h>
 #include <unistd.h>
 
+#include "fd-util.h"
 #include "log.h"
 #include "macro.h"
 
@@ -274,26 +275,6 @@ static int set_error(struct export_result *ret, int r, const char *fmt, ...)
         vsnprintf(ret->error, sizeof(ret->error), fmt, ap);
         va_end(ap);
         return r;
-}
-
-static int pwrite_all(int fd, const void *buf, size_t n, uint64_t off)
-{
-        const uint8_t *p = buf;
-
-        while (n > 0) {
-                ssize_t k = pwrite(fd, p, n, (off_t)off);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        return -EIO;
-                p += k;
-                n -= (size_t)k;
-                off += (uint64_t)k;
-        }
-        return 0;
 }
 
 static int batch_flush(struct core_writer *w)

@@ -43,6 +43,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "fd-util.h"
 #include "log.h"
 #include "macro.h"
 #include "sha256.h"
@@ -260,26 +261,6 @@ static bool page_looks_incompressible(const uint8_t *p)
         for (size_t b = 0; b < 256; b++)
                 sum += entropy_table[h0[b] + h1[b]];
         return 9.0f - sum / 512.0f > ENTROPY_RAW_THRESHOLD;
-}
-
-static int pwrite_all(int fd, const void *buf, size_t n, uint64_t off)
-{
-        const uint8_t *p = buf;
-
-        while (n > 0) {
-                ssize_t k = pwrite(fd, p, n, (off_t)off);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (k == 0)
-                        return -EIO;
-                p += k;
-                n -= k;
-                off += k;
-        }
-        return 0;
 }
 
 /* Writes every iovec (modifying the array) at off, short writes included. */

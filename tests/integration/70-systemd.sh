@@ -129,7 +129,7 @@ run_notify() {
 	NOTIFY_SOCKET=$T/$name.notify WATCHDOG_USEC=2000000 WPID=$wpid \
 		bash -c 'if [ "$WPID" = self ]; then export WATCHDOG_PID=$$; else export WATCHDOG_PID=$WPID; fi
 			exec "$@"' ckptd-wrapper \
-		"$CKPTD" --socket "$T/sock" --state-dir "$T/state-$name" --policy-dir "$T/policy" \
+		"$CKPTD" --socket "$T/sock" --state-dir "$T/state-$name" --policy-dir "$T/policy" --runtime-policy-dir "$T/rpolicy" \
 		--runtime-policy-dir "$T/rpolicy" --log-level debug >"$T/ckptd-$name.log" 2>&1 &
 	DAEMON_PID=$!
 	wait_for 10 answers_status
@@ -222,7 +222,7 @@ run_caps() {
 	local wrap=()
 	[ -n "$2" ] && wrap=(setpriv --bounding-set="$2" --inh-caps=-all)
 	mkdir -p "$T/state-$1"
-	"${wrap[@]}" "$CKPTD" --socket "$T/sock" --state-dir "$T/state-$1" --policy-dir "$T/policy" \
+	"${wrap[@]}" "$CKPTD" --socket "$T/sock" --state-dir "$T/state-$1" --policy-dir "$T/policy" --runtime-policy-dir "$T/rpolicy" \
 		--runtime-policy-dir "$T/rpolicy" --log-level debug >"$T/ckptd-$1.log" 2>&1 &
 	DAEMON_PID=$!
 	wait_for 10 answers_status

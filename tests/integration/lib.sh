@@ -123,7 +123,7 @@ vlcall() {
 
 start_daemon() {
 	mkdir -p "$T/state" "$T/policy"
-	"$CKPTD" --socket "$T/sock" --state-dir "$T/state" --policy-dir "$T/policy" \
+	"$CKPTD" --socket "$T/sock" --state-dir "$T/state" --policy-dir "$T/policy" --runtime-policy-dir "$T/run-policy" \
 		--log-level debug "$@" >>"$T/ckptd.log" 2>&1 &
 	DAEMON_PID=$!
 	local i

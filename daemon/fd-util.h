@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fd-util.h: loops around the file descriptor calls that may do part of
+ * their work (short writes, EINTR). No policy: callers own their fds.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Write all n bytes at offset off: 0, or -errno (-EIO when nothing could be
+ * written). */
+int pwrite_all(int fd, const void *buf, size_t n, uint64_t off);
