@@ -94,6 +94,58 @@ st=$(ctl_json status)
 is "removing the policy lets the process go" \
 	"$(jq --argjson p "$mpid" '[.processes[] | select(.pid == $p)] | length' <<<"$st")" 0
 
+# A dirty-size trigger checkpoints early: an hourly policy, 1 MiB trigger,
+# and 4 MiB written.
+start_workload dt memctl || exit 1
+dpid=$(wl_pid dt)
+wl dt "alloc big anon 2048"
+cat >"$T/policy/dt.policy.tmp" <<P
+[Match]
+Pid=$dpid
+[Checkpoint]
+Interval=1h
+DirtyTrigger=1M
+P
+mv "$T/policy/dt.policy.tmp" "$T/policy/dt.policy"
+for i in $(seq 1 50); do
+	st=$(ctl_json status)
+	[ "$(jq --argjson p "$dpid" '[.processes[] | select(.pid == $p)] | length' <<<"$st")" = 1 ] && break
+	sleep 0.1
+done
+sleep 0.5
+n0=$(ctl_json list "$dpid" | jq '.checkpoints | length')
+wl dt "write big 7 0 1024"
+n=$n0
+for i in $(seq 1 40); do
+	n=$(ctl_json list "$dpid" | jq '.checkpoints | length')
+	[ "${n:-0}" -gt "${n0:-0}" ] && break
+	sleep 0.1
+done
+if [ "${n:-0}" -gt "${n0:-0}" ]; then
+	ok "4 MiB written past a 1M trigger: an early checkpoint ($n0 -> $n) of an hourly policy"
+else
+	not_ok "a dirty-size trigger fires early" "before $n0, after $n" "$(ctl status)"
+fi
+rm -f "$T/policy/dt.policy"
+
+# SIGHUP reloads: a policy written where inotify does not look (a rename
+# into place is seen; a change of contents through a hard link is not)
+# is applied on SIGHUP.
+cat >"$T/policy/.hup.tmp" <<P
+[Match]
+Comm=nosuchprogram
+[Checkpoint]
+Interval=1h
+P
+ln "$T/policy/.hup.tmp" "$T/policy/hup.policy" 2>/dev/null || cp "$T/policy/.hup.tmp" "$T/policy/hup.policy"
+kill -HUP "$DAEMON_PID"
+sleep 0.5
+is "SIGHUP reloads the policies" \
+	"$(ctl_json policy list | jq -r '[.policies[].name] | index("hup") != null')" true
+grep -q "SIGHUP, reloading" "$T/ckptd.log" && ok "the reload on SIGHUP is logged" ||
+	not_ok "the reload on SIGHUP is logged"
+rm -f "$T/policy/hup.policy" "$T/policy/.hup.tmp"
+
 # track --every writes a runtime policy, removed when the process exits.
 start_workload tr lab 8 || exit 1
 tpid=$(wl_pid tr)
