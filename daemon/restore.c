@@ -371,9 +371,9 @@ static int restore_registers(struct freezer *f, const struct ckpt_manifest *view
         }
         memcpy(&regs, view->threads[0].regs, sizeof(regs));
         memcpy(&fpregs, view->threads[0].fpregs, sizeof(fpregs));
-        /* Not back into a system call: the process resumes at the saved
-         * instruction with the saved registers. */
-        regs.orig_rax = (unsigned long long)-1;
+        /* All of them, orig_rax too: a thread that was stopped inside a
+         * system call (rax -ERESTART*, orig_rax its number) restarts that
+         * call when it runs again, as it would have from the checkpoint. */
         if (ptrace(PTRACE_SETREGS, f->threads[0].tid, NULL, &regs) < 0 ||
             ptrace(PTRACE_SETFPREGS, f->threads[0].tid, NULL, &fpregs) < 0) {
                 int r = -errno;

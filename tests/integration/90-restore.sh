@@ -136,6 +136,27 @@ else
 		"$(cat "$T/ctl.err")" "${REPLY[mc]}"
 fi
 
+# --registers: a program checkpointed while it waits for a line (phase A),
+# then sent on into pause() (phase B), answers lines again once its memory
+# and registers are rolled back; with its memory alone it would not.
+start_workload rg regs || exit 1
+rpid=$(wl_pid rg)
+wl rg "one" && [ "${REPLY[rg]}" = "ok phase=A got=one" ] ||
+	not_ok "regs answers in phase A" "${REPLY[rg]}"
+rcp=$(ctl_json checkpoint "$rpid" | jq -er .id)
+wl rg "next"
+is "regs went on to phase B" "${REPLY[rg]}" "ok phase=B"
+r=$(ctl_json restore "$rcp" --pid "$rpid" --registers)
+if [ -n "$r" ] && wl rg "two" && [ "${REPLY[rg]}" = "ok phase=A got=two" ]; then
+	ok "restore --registers puts the process back where it was (phase A answers)"
+else
+	not_ok "restore --registers puts the process back where it was" "$r" "$(cat "$T/ctl.err")" \
+		"reply: ${REPLY[rg]}"
+fi
+out=$(ctl restore "$rcp" --pid "$pid" --registers 2>&1)
+[ $? != 0 ] && ok "--registers into another process's shape is refused ($(head -c 100 <<<"$out"))" ||
+	not_ok "--registers into another process's shape is refused" "$out"
+
 # Another user may not restore into root's process.
 chmod 0777 "$T"
 out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$CKPTCTL" --socket "$T/sock" \
