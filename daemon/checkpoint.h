@@ -23,9 +23,9 @@ struct tracker;
 
 struct checkpoint_request {
         pid_t pid;
-        uid_t caller_uid; /* 0 may act on anyone; others only on their own uid */
-        bool full;        /* read every page even if tracked */
-        bool all;         /* store read-only file mappings too, not by reference */
+        uid_t caller_uid;                /* 0 may act on anyone; others only on their own uid */
+        bool full;                       /* read every page even if tracked */
+        bool all;                        /* store read-only file mappings too, not by reference */
         const struct ckpt_range *ranges; /* NULL / 0: the whole address space */
         size_t n_ranges;
         struct tracker *tracker; /* NULL: no dirty tracking available */

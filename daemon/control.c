@@ -109,8 +109,8 @@ static int conn_flush(struct conn *c)
                 memmove(c->out, c->out + n, c->out_len - n);
                 c->out_len -= n;
         }
-        return sd_event_source_set_io_events(c->src, EPOLLIN | EPOLLRDHUP |
-                                                             (c->out_len ? EPOLLOUT : 0));
+        return sd_event_source_set_io_events(c->src,
+                                             EPOLLIN | EPOLLRDHUP | (c->out_len ? EPOLLOUT : 0));
 }
 
 static int conn_send(struct conn *c, struct json_object *msg)
@@ -385,7 +385,7 @@ static int conn_read(struct conn *c)
                 struct cmsghdr align;
                 char buf[CMSG_SPACE(sizeof(int) * CKPT_MAX_FDS)];
         } control;
-        struct msghdr mh = { 0 };
+        struct msghdr mh = {0};
         struct iovec iov;
         ssize_t n;
 
@@ -397,7 +397,7 @@ static int conn_read(struct conn *c)
                 c->in = p;
                 c->in_alloc = na;
         }
-        iov = (struct iovec){ c->in + c->in_len, c->in_alloc - c->in_len };
+        iov = (struct iovec){c->in + c->in_len, c->in_alloc - c->in_len};
         mh.msg_iov = &iov;
         mh.msg_iovlen = 1;
         mh.msg_control = &control;
@@ -560,7 +560,7 @@ static int server_accept(sd_event_source *src, int fd, uint32_t revents, void *u
 static int socket_bind_path(const char *path)
 {
         _cleanup_close_ int fd = -EBADF;
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         _cleanup_free_ char *dir = NULL;
         char *slash;
 

@@ -154,7 +154,7 @@ int workers_new(sd_event *e, unsigned n_threads, struct workers **ret)
                         r = -ENOMEM;
                         break;
                 }
-                *a = (struct worker_arg){ w, i };
+                *a = (struct worker_arg){w, i};
                 r = -pthread_create(&w->threads[i], NULL, worker_main, a);
                 if (r < 0) {
                         free(a);

@@ -42,8 +42,8 @@ void log_open_journal(void)
 
 int log_level_from_string(const char *s)
 {
-        static const char *const names[] = { "emerg",   "alert",  "crit", "err",
-                                             "warning", "notice", "info", "debug" };
+        static const char *const names[] = {"emerg",   "alert",  "crit", "err",
+                                            "warning", "notice", "info", "debug"};
 
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 if (strcasecmp(s, names[i]) == 0)

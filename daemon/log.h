@@ -25,11 +25,11 @@ int log_level_from_string(const char *s);
 void log_set_fields(long pid, unsigned long long id);
 void log_open_journal(void);
 
-#define log_full_errno(level, error, ...)                                      \
-        ({                                                                     \
-                int _l_ = (level), _e_ = (error);                              \
-                (_l_ <= log_max_level) ? log_internal(_l_, _e_, __FILE__, __LINE__, __VA_ARGS__) \
-                                       : -abs(_e_);                            \
+#define log_full_errno(level, error, ...)                                                          \
+        ({                                                                                         \
+                int _l_ = (level), _e_ = (error);                                                  \
+                (_l_ <= log_max_level) ? log_internal(_l_, _e_, __FILE__, __LINE__, __VA_ARGS__)   \
+                                       : -abs(_e_);                                                \
         })
 
 #define log_debug(...) log_full_errno(LOG_DEBUG, 0, __VA_ARGS__)

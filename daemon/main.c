@@ -51,18 +51,26 @@ static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *r
 
 static int parse_argv(int argc, char *argv[])
 {
-        enum { ARG_SOCKET = 0x100, ARG_STATE, ARG_POLICY, ARG_RPOLICY, ARG_LOG, ARG_WORKERS,
-               ARG_BITMAP, ARG_VERSION };
+        enum {
+                ARG_SOCKET = 0x100,
+                ARG_STATE,
+                ARG_POLICY,
+                ARG_RPOLICY,
+                ARG_LOG,
+                ARG_WORKERS,
+                ARG_BITMAP,
+                ARG_VERSION
+        };
         static const struct option options[] = {
-                { "socket", required_argument, NULL, ARG_SOCKET },
-                { "state-dir", required_argument, NULL, ARG_STATE },
-                { "policy-dir", required_argument, NULL, ARG_POLICY },
-                { "runtime-policy-dir", required_argument, NULL, ARG_RPOLICY },
-                { "log-level", required_argument, NULL, ARG_LOG },
-                { "workers", required_argument, NULL, ARG_WORKERS },
-                { "bitmap-entries", required_argument, NULL, ARG_BITMAP },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
+                {"socket", required_argument, NULL, ARG_SOCKET},
+                {"state-dir", required_argument, NULL, ARG_STATE},
+                {"policy-dir", required_argument, NULL, ARG_POLICY},
+                {"runtime-policy-dir", required_argument, NULL, ARG_RPOLICY},
+                {"log-level", required_argument, NULL, ARG_LOG},
+                {"workers", required_argument, NULL, ARG_WORKERS},
+                {"bitmap-entries", required_argument, NULL, ARG_BITMAP},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, ARG_VERSION},
                 {},
         };
         int c, r;

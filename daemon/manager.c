@@ -83,12 +83,12 @@ static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, v
 
         if (m->shutting_down) {
                 /* Asked twice: abandon the job in flight at its next step. */
-                log_notice("Signal %s again, cancelling the job in flight", strsignal(si->ssi_signo));
+                log_notice("Signal %s again, cancelling the job in flight",
+                           strsignal(si->ssi_signo));
                 m->cancel = 1;
                 return 0;
         }
-        log_info("Signal %s, finishing the jobs in flight, then exiting",
-                 strsignal(si->ssi_signo));
+        log_info("Signal %s, finishing the jobs in flight, then exiting", strsignal(si->ssi_signo));
         m->shutting_down = true;
         (void)sd_notify(false, "STOPPING=1\nSTATUS=Finishing the checkpoint in flight");
         workers_cancel_queued(m->workers);
@@ -121,7 +121,7 @@ static int on_ring(sd_event_source *s, int fd, uint32_t revents, void *userdata)
  * scans (the tracker still arms userfaultfd write-protection if it can). */
 static int manager_load_bpf(struct manager *m)
 {
-        struct tracker_options to = { .max_windows = m->opts.bitmap_entries };
+        struct tracker_options to = {.max_windows = m->opts.bitmap_entries};
         int fd, r;
 
         r = tracker_new(&to, &m->tracker);

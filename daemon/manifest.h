@@ -48,7 +48,7 @@ const char *ckpt_track_mode_to_string(enum ckpt_track_mode m);
 #define CKPT_REGION_REF 0x10u     /* stored by reference: no pages recorded */
 #define CKPT_REGION_HEAP 0x20u
 #define CKPT_REGION_STACK 0x40u
-#define CKPT_REGION_SPECIAL 0x80u /* [vdso], [vvar], [vsyscall]: never read */
+#define CKPT_REGION_SPECIAL 0x80u     /* [vdso], [vvar], [vsyscall]: never read */
 #define CKPT_REGION_UNREADABLE 0x100u /* no PROT_READ at the frozen moment */
 
 struct ckpt_region {
@@ -67,8 +67,8 @@ enum ckpt_page_kind {
 };
 
 struct ckpt_page {
-        uint64_t addr; /* page aligned */
-        uint32_t kind; /* enum ckpt_page_kind */
+        uint64_t addr;   /* page aligned */
+        uint32_t kind;   /* enum ckpt_page_kind */
         uint8_t key[32]; /* SHA-256 of the 4 KiB content, CKPT_PAGE_DATA only */
 };
 

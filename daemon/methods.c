@@ -59,8 +59,7 @@ static int invalid_parameter(struct call *c, const char *name)
 /* Refuse keys the method does not know: a typo must not be silently ignored. */
 static int check_keys(struct call *c, struct json_object *params, const char *const *allowed)
 {
-        json_object_object_foreach(params, key, val)
-        {
+        json_object_object_foreach (params, key, val) {
                 bool ok = false;
 
                 (void)val;
@@ -77,7 +76,7 @@ static int check_keys(struct call *c, struct json_object *params, const char *co
 
 #define CHECK_KEYS(c, params, ...)                                                                 \
         do {                                                                                       \
-                static const char *const _allowed_[] = { __VA_ARGS__, NULL };                      \
+                static const char *const _allowed_[] = {__VA_ARGS__, NULL};                        \
                 if (check_keys(c, params, _allowed_) < 0)                                          \
                         return;                                                                    \
         } while (0)
@@ -135,7 +134,8 @@ static int get_ranges(struct call *c, struct json_object *params, struct ckpt_ra
                 goto invalid;
         n = json_object_array_length(a);
         if (n > CKPT_MAX_RANGES) {
-                call_errorf(c, CKPT_ERR_INVALID_RANGE, "reason", "at most %d ranges", CKPT_MAX_RANGES);
+                call_errorf(c, CKPT_ERR_INVALID_RANGE, "reason", "at most %d ranges",
+                            CKPT_MAX_RANGES);
                 return -E2BIG;
         }
         if (n == 0)
@@ -353,21 +353,20 @@ static struct json_object *summary_to_json(const struct store_catalog_entry *e)
         json_object_object_add(o, "id", json_uint(e->id));
         json_object_object_add(o, "parent", e->parent ? json_uint(e->parent) : NULL);
         json_object_object_add(o, "pid", json_object_new_int(e->pid));
-        json_object_object_add(o, "comm", json_object_new_string_len(
-                                                  e->comm, strnlen(e->comm, sizeof(e->comm))));
+        json_object_object_add(
+                o, "comm", json_object_new_string_len(e->comm, strnlen(e->comm, sizeof(e->comm))));
         json_object_object_add(o, "uid", json_object_new_int64(e->uid));
         json_object_object_add(o, "time", json_time_ns(e->time_ns));
-        json_object_object_add(o, "kind", json_object_new_string(e->kind == CKPT_MANIFEST_FULL
-                                                                         ? "full"
-                                                                         : "delta"));
+        json_object_object_add(
+                o, "kind",
+                json_object_new_string(e->kind == CKPT_MANIFEST_FULL ? "full" : "delta"));
         json_object_object_add(o, "incremental",
                                json_object_new_boolean(!(e->flags & CKPT_MF_FULL_READ)));
         json_object_object_add(o, "pages", json_uint(e->pages_total));
         json_object_object_add(o, "pages_read", json_uint(e->pages_read));
         json_object_object_add(o, "bytes_stored", json_uint(e->bytes_stored));
         json_object_object_add(o, "pause_ms", json_object_new_double(ns_to_ms(e->pause_ns)));
-        json_object_object_add(o, "duration_ms",
-                               json_object_new_double(ns_to_ms(e->duration_ns)));
+        json_object_object_add(o, "duration_ms", json_object_new_double(ns_to_ms(e->duration_ns)));
         json_object_object_add(o, "regions", json_uint(e->n_regions));
         return o;
 }
@@ -389,11 +388,10 @@ static void method_get_status(struct manager *m, struct call *c, struct json_obj
         json_object_object_add(st, "objects", json_uint(ss.objects));
         json_object_object_add(st, "stored_bytes", json_uint(ss.stored_bytes));
         json_object_object_add(st, "logical_bytes", json_uint(ss.logical_bytes));
-        json_object_object_add(st, "dedup_ratio",
-                               json_object_new_double(ss.stored_bytes
-                                                              ? (double)ss.logical_bytes /
-                                                                        ss.stored_bytes
-                                                              : 0.0));
+        json_object_object_add(
+                st, "dedup_ratio",
+                json_object_new_double(ss.stored_bytes ? (double)ss.logical_bytes / ss.stored_bytes
+                                                       : 0.0));
         json_object_object_add(st, "checkpoints", json_uint(ss.checkpoints));
 
         if (m->tracker && tracker_bpf_mode(m->tracker) &&
@@ -405,9 +403,9 @@ static void method_get_status(struct manager *m, struct call *c, struct json_obj
         json_object_object_add(p, "version", json_object_new_string(CKPT_VERSION));
         json_object_object_add(p, "uptime_sec",
                                json_object_new_double((now - m->start_usec) / 1e6));
-        json_object_object_add(p, "bpf_mode",
-                               json_object_new_string(m->tracker ? tracker_bpf_mode(m->tracker)
-                                                                 : "none"));
+        json_object_object_add(
+                p, "bpf_mode",
+                json_object_new_string(m->tracker ? tracker_bpf_mode(m->tracker) : "none"));
         json_object_object_add(p, "tracking", tr);
         json_object_object_add(p, "store", st);
         json_object_object_add(p, "processes", scheduler_status_json(m, call_uid(c)));
@@ -423,8 +421,8 @@ static void method_list(struct manager *m, struct call *c, struct json_object *p
         int r;
 
         CHECK_KEYS(c, params, "pid");
-        if (json_object_object_get_ex(params, "pid", &a) && !json_object_is_type(a, json_type_null) &&
-            get_pid(c, params, "pid", &pid) < 0)
+        if (json_object_object_get_ex(params, "pid", &a) &&
+            !json_object_is_type(a, json_type_null) && get_pid(c, params, "pid", &pid) < 0)
                 return;
 
         r = store_list(m->store, &list, &n);
@@ -458,11 +456,11 @@ static struct json_object *region_flags_json(uint32_t f)
                 uint32_t bit;
                 const char *name;
         } names[] = {
-                { CKPT_REGION_PRIVATE, "private" }, { CKPT_REGION_SHARED, "shared" },
-                { CKPT_REGION_ANON, "anonymous" },  { CKPT_REGION_FILE, "file" },
-                { CKPT_REGION_REF, "reference" },   { CKPT_REGION_HEAP, "heap" },
-                { CKPT_REGION_STACK, "stack" },     { CKPT_REGION_SPECIAL, "special" },
-                { CKPT_REGION_UNREADABLE, "unreadable" },
+                {CKPT_REGION_PRIVATE, "private"},       {CKPT_REGION_SHARED, "shared"},
+                {CKPT_REGION_ANON, "anonymous"},        {CKPT_REGION_FILE, "file"},
+                {CKPT_REGION_REF, "reference"},         {CKPT_REGION_HEAP, "heap"},
+                {CKPT_REGION_STACK, "stack"},           {CKPT_REGION_SPECIAL, "special"},
+                {CKPT_REGION_UNREADABLE, "unreadable"},
         };
         struct json_object *a = json_object_new_array();
 
@@ -512,8 +510,9 @@ static void method_show(struct manager *m, struct call *c, struct json_object *p
                 json_object_object_add(o, "path",
                                        rg->path ? json_object_new_string(rg->path) : NULL);
                 json_object_object_add(o, "offset", json_hex(rg->offset));
-                json_object_object_add(o, "tracking", json_object_new_string(
-                                                              ckpt_track_mode_to_string(rg->track)));
+                json_object_object_add(
+                        o, "tracking",
+                        json_object_new_string(ckpt_track_mode_to_string(rg->track)));
                 json_object_object_add(o, "pages", json_uint((rg->end - rg->start) / 4096));
                 json_object_object_add(o, "data_pages", json_uint(data));
                 json_object_array_add(regions, o);
@@ -586,15 +585,14 @@ static void checkpoint_job_done(struct job *j)
                 log_set_fields(cj->req.pid, res->id);
                 log_info("Checkpoint %llu of pid %d: %llu pages, %llu read, %llu bytes stored, "
                          "pause %.2f ms",
-                         (unsigned long long)res->id, cj->req.pid,
-                         (unsigned long long)res->pages, (unsigned long long)res->pages_read,
-                         (unsigned long long)res->bytes_stored, ns_to_ms(res->pause_ns));
+                         (unsigned long long)res->id, cj->req.pid, (unsigned long long)res->pages,
+                         (unsigned long long)res->pages_read, (unsigned long long)res->bytes_stored,
+                         ns_to_ms(res->pause_ns));
                 log_set_fields(0, 0);
                 json_object_object_add(p, "id", json_uint(res->id));
                 json_object_object_add(p, "pid", json_object_new_int(cj->req.pid));
                 json_object_object_add(p, "parent", res->parent ? json_uint(res->parent) : NULL);
-                json_object_object_add(p, "incremental",
-                                       json_object_new_boolean(res->incremental));
+                json_object_object_add(p, "incremental", json_object_new_boolean(res->incremental));
                 json_object_object_add(p, "pages", json_uint(res->pages));
                 json_object_object_add(p, "pages_read", json_uint(res->pages_read));
                 json_object_object_add(p, "bytes_stored", json_uint(res->bytes_stored));
@@ -638,7 +636,8 @@ int methods_submit_checkpoint(struct manager *m, struct call *c,
         cj->req.ranges = cj->ranges;
         cj->req.tracker = m->tracker;
         cj->req.cancel = &m->cancel;
-        cj->job = (struct job){ .run = checkpoint_job_run, .done = checkpoint_job_done, .key = req->pid };
+        cj->job = (struct job){
+                .run = checkpoint_job_run, .done = checkpoint_job_done, .key = req->pid};
         workers_submit(m->workers, &cj->job);
         return 0;
 }
@@ -699,8 +698,8 @@ static void export_job_run(struct job *j)
         if (ej->core)
                 j->result = export_core(ej->m->store, view, ej->fd, &ej->res);
         else
-                j->result = export_raw(ej->m->store, view, ej->ranges, ej->n_ranges, ej->fd,
-                                       &ej->res);
+                j->result =
+                        export_raw(ej->m->store, view, ej->ranges, ej->n_ranges, ej->fd, &ej->res);
 }
 
 static void export_job_done(struct job *j)
@@ -798,7 +797,7 @@ static void method_export(struct manager *m, struct call *c, struct json_object 
         ej->ranges = ranges;
         ej->n_ranges = n_ranges;
         ej->core = strcmp(format, "core") == 0;
-        ej->job = (struct job){ .run = export_job_run, .done = export_job_done };
+        ej->job = (struct job){.run = export_job_run, .done = export_job_done};
         workers_submit(m->workers, &ej->job);
 }
 
@@ -826,7 +825,8 @@ static void restore_job_done(struct job *j)
         struct manager *m = rj->m;
 
         if (j->result < 0) {
-                log_warning_errno(j->result, "Restore of checkpoint %llu into pid %d failed: %s%s%m",
+                log_warning_errno(j->result,
+                                  "Restore of checkpoint %llu into pid %d failed: %s%s%m",
                                   (unsigned long long)rj->req.id, rj->req.pid, rj->res.error,
                                   rj->res.error[0] ? ": " : "");
                 reply_errno(rj->call, j->result, rj->req.pid, rj->req.id, rj->res.error);
@@ -841,7 +841,8 @@ static void restore_job_done(struct job *j)
                 json_object_object_add(p, "pages_written", json_uint(rj->res.pages_written));
                 json_object_object_add(p, "pages_compared", json_uint(rj->res.pages_compared));
                 json_object_object_add(p, "bytes_written", json_uint(rj->res.bytes_written));
-                json_object_object_add(p, "tracked", json_object_new_boolean(rj->res.used_tracking));
+                json_object_object_add(p, "tracked",
+                                       json_object_new_boolean(rj->res.used_tracking));
                 json_object_object_add(p, "pause_ms",
                                        json_object_new_double(ns_to_ms(rj->res.pause_ns)));
                 call_reply(rj->call, p);
@@ -887,7 +888,7 @@ static void method_restore(struct manager *m, struct call *c, struct json_object
                 .tracker = m->tracker,
                 .cancel = &m->cancel,
         };
-        rj->job = (struct job){ .run = restore_job_run, .done = restore_job_done, .key = pid };
+        rj->job = (struct job){.run = restore_job_run, .done = restore_job_done, .key = pid};
         workers_submit(m->workers, &rj->job);
 }
 
@@ -928,8 +929,9 @@ static void method_track(struct manager *m, struct call *c, struct json_object *
                 /* Only the process itself may hand over its userfaultfd. */
                 if (call_peer_pid(c) != pid && call_uid(c) != 0) {
                         safe_close(uffd);
-                        call_errorf(c, CKPT_ERR_PERMISSION_DENIED, "reason",
-                                    "a userfaultfd may only be passed by the process it belongs to");
+                        call_errorf(
+                                c, CKPT_ERR_PERMISSION_DENIED, "reason",
+                                "a userfaultfd may only be passed by the process it belongs to");
                         return;
                 }
         }
@@ -984,7 +986,7 @@ static struct store_job *store_job_new(struct manager *m, struct call *c, job_fn
         }
         sj->m = m;
         sj->call = c ? call_ref(c) : NULL;
-        sj->job = (struct job){ .run = run, .done = done, .key = key };
+        sj->job = (struct job){.run = run, .done = done, .key = key};
         return sj;
 }
 
@@ -1053,7 +1055,8 @@ static void verify_job_done(struct job *j)
                 for (size_t i = 0; i < sj->verify.n_problems; i++)
                         json_object_array_add(a,
                                               json_object_new_string(sj->verify.problems[i].what));
-                json_object_object_add(p, "ok", json_object_new_boolean(sj->verify.n_problems == 0));
+                json_object_object_add(p, "ok",
+                                       json_object_new_boolean(sj->verify.n_problems == 0));
                 json_object_object_add(p, "checked", json_uint(sj->verify.checked_objects));
                 json_object_object_add(p, "manifests", json_uint(sj->verify.checked_manifests));
                 json_object_object_add(p, "problems", a);
@@ -1072,7 +1075,8 @@ static void method_verify(struct manager *m, struct call *c, struct json_object 
         uint64_t id = 0;
 
         CHECK_KEYS(c, params, "id");
-        if (json_object_object_get_ex(params, "id", &v) && !json_object_is_type(v, json_type_null)) {
+        if (json_object_object_get_ex(params, "id", &v) &&
+            !json_object_is_type(v, json_type_null)) {
                 if (get_id(c, params, "id", &id) < 0 || get_entry(m, c, id, &e) < 0)
                         return;
         } else if (call_uid(c) != 0) {
@@ -1211,9 +1215,10 @@ static void method_diff(struct manager *m, struct call *c, struct json_object *p
                 const struct diff_region *dr = &d->regions[i];
                 struct json_object *o = range_to_json(dr->start, dr->end);
 
-                json_object_object_add(o, "path", dr->path ? json_object_new_string(dr->path) : NULL);
-                json_object_object_add(o, "state",
-                                       json_object_new_string(diff_region_state_to_string(dr->state)));
+                json_object_object_add(o, "path",
+                                       dr->path ? json_object_new_string(dr->path) : NULL);
+                json_object_object_add(
+                        o, "state", json_object_new_string(diff_region_state_to_string(dr->state)));
                 json_object_object_add(o, "changed", json_uint(dr->changed));
                 json_object_object_add(o, "added", json_uint(dr->added));
                 json_object_object_add(o, "removed", json_uint(dr->removed));
@@ -1223,8 +1228,8 @@ static void method_diff(struct manager *m, struct call *c, struct json_object *p
         for (size_t i = 0; i < d->n_runs && i < 100000; i++) {
                 struct json_object *o = range_to_json(d->runs[i].start, d->runs[i].end);
 
-                json_object_object_add(o, "kind",
-                                       json_object_new_string(diff_kind_to_string(d->runs[i].kind)));
+                json_object_object_add(
+                        o, "kind", json_object_new_string(diff_kind_to_string(d->runs[i].kind)));
                 json_object_array_add(runs, o);
         }
         p = json_object_new_object();
@@ -1291,23 +1296,23 @@ static const struct {
         const char *name;
         method_fn_t fn;
 } methods[] = {
-        { "org.varlink.service.GetInfo", method_get_info },
-        { "org.varlink.service.GetInterfaceDescription", method_get_interface_description },
-        { "io.ckptd.GetStatus", method_get_status },
-        { "io.ckptd.Checkpoint", method_checkpoint },
-        { "io.ckptd.List", method_list },
-        { "io.ckptd.Show", method_show },
-        { "io.ckptd.Export", method_export },
-        { "io.ckptd.Restore", method_restore },
-        { "io.ckptd.Track", method_track },
-        { "io.ckptd.Untrack", method_untrack },
-        { "io.ckptd.Delete", method_delete },
-        { "io.ckptd.Verify", method_verify },
-        { "io.ckptd.GC", method_gc },
-        { "io.ckptd.Diff", method_diff },
-        { "io.ckptd.ListPolicies", method_list_policies },
-        { "io.ckptd.CheckPolicy", method_check_policy },
-        { "io.ckptd.Reload", method_reload },
+        {"org.varlink.service.GetInfo", method_get_info},
+        {"org.varlink.service.GetInterfaceDescription", method_get_interface_description},
+        {"io.ckptd.GetStatus", method_get_status},
+        {"io.ckptd.Checkpoint", method_checkpoint},
+        {"io.ckptd.List", method_list},
+        {"io.ckptd.Show", method_show},
+        {"io.ckptd.Export", method_export},
+        {"io.ckptd.Restore", method_restore},
+        {"io.ckptd.Track", method_track},
+        {"io.ckptd.Untrack", method_untrack},
+        {"io.ckptd.Delete", method_delete},
+        {"io.ckptd.Verify", method_verify},
+        {"io.ckptd.GC", method_gc},
+        {"io.ckptd.Diff", method_diff},
+        {"io.ckptd.ListPolicies", method_list_policies},
+        {"io.ckptd.CheckPolicy", method_check_policy},
+        {"io.ckptd.Reload", method_reload},
 };
 
 void methods_dispatch(struct call *c, const char *method, struct json_object *params,

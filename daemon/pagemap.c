@@ -107,7 +107,7 @@ static int plan_add_carry_run(struct pagemap_plan *p, uint64_t start, uint64_t e
                 p->carry_runs = t;
                 p->n_carry_runs_alloc = k;
         }
-        p->carry_runs[p->n_carry_runs++] = (struct ckpt_range){ start, end };
+        p->carry_runs[p->n_carry_runs++] = (struct ckpt_range){start, end};
         return 0;
 }
 

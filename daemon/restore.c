@@ -96,9 +96,8 @@ static const char *region_name(const struct ckpt_region *r)
 
 /* Compare one run [start, end) of a checkpoint region with the process. */
 static int compare_run(struct ckpt_store *s, const struct ckpt_manifest *view,
-                       const struct ckpt_region *rg, struct pagemap *pm, int mem_fd,
-                       uint64_t start, uint64_t end, struct write_set *ws,
-                       struct restore_result *ret)
+                       const struct ckpt_region *rg, struct pagemap *pm, int mem_fd, uint64_t start,
+                       uint64_t end, struct write_set *ws, struct restore_result *ret)
 {
         _cleanup_free_ uint8_t *cur = NULL, *want = NULL, *flags = NULL;
         int r;
@@ -176,8 +175,8 @@ static int want_page(struct ckpt_store *s, const struct ckpt_manifest *view, uin
 
         if (r < 0)
                 snprintf(ret->error, sizeof(ret->error),
-                         "cannot read page 0x%llx of checkpoint %llu: %s",
-                         (unsigned long long)addr, (unsigned long long)view->id,
+                         "cannot read page 0x%llx of checkpoint %llu: %s", (unsigned long long)addr,
+                         (unsigned long long)view->id,
                          r == -EBADMSG ? "object is corrupt" : strerror(-r));
         else if (r == 0)
                 memset(want, 0, PAGE_SIZE_4K);
@@ -186,8 +185,8 @@ static int want_page(struct ckpt_store *s, const struct ckpt_manifest *view, uin
 
 /* Compare only the candidate pages (sorted) of a region with the process. */
 static int compare_pages(struct ckpt_store *s, const struct ckpt_manifest *view,
-                         const struct ckpt_region *rg, int mem_fd, const uint64_t *cand,
-                         size_t n, struct write_set *ws, struct restore_result *ret)
+                         const struct ckpt_region *rg, int mem_fd, const uint64_t *cand, size_t n,
+                         struct write_set *ws, struct restore_result *ret)
 {
         uint8_t cur[PAGE_SIZE_4K], want[PAGE_SIZE_4K];
         int r;
@@ -290,7 +289,7 @@ static int candidates(const struct ckpt_manifest *view, const struct ckpt_manife
         while ((i < view->n_pages && view->pages[i].addr < end) ||
                (j < latest->n_pages && latest->pages[j].addr < end)) {
                 uint64_t a = i < view->n_pages && view->pages[i].addr < end ? view->pages[i].addr
-                                                                           : UINT64_MAX;
+                                                                            : UINT64_MAX;
                 uint64_t b = j < latest->n_pages && latest->pages[j].addr < end
                                      ? latest->pages[j].addr
                                      : UINT64_MAX;
@@ -358,10 +357,11 @@ static int restore_registers(struct freezer *f, const struct ckpt_manifest *view
         struct user_fpregs_struct fpregs;
 
         if (f->n_threads != 1 || view->n_threads != 1) {
-                snprintf(ret->error, sizeof(ret->error),
-                         "registers can be restored into a single-threaded process from a "
-                         "single-threaded checkpoint only (process has %zu threads, checkpoint %zu)",
-                         f->n_threads, view->n_threads);
+                snprintf(
+                        ret->error, sizeof(ret->error),
+                        "registers can be restored into a single-threaded process from a "
+                        "single-threaded checkpoint only (process has %zu threads, checkpoint %zu)",
+                        f->n_threads, view->n_threads);
                 return -EINVAL;
         }
         if (view->threads[0].regs_size != sizeof(regs) ||
@@ -377,15 +377,13 @@ static int restore_registers(struct freezer *f, const struct ckpt_manifest *view
         if (ptrace(PTRACE_SETREGS, f->threads[0].tid, NULL, &regs) < 0 ||
             ptrace(PTRACE_SETFPREGS, f->threads[0].tid, NULL, &fpregs) < 0) {
                 int r = -errno;
-                snprintf(ret->error, sizeof(ret->error), "cannot set registers: %s",
-                         strerror(-r));
+                snprintf(ret->error, sizeof(ret->error), "cannot set registers: %s", strerror(-r));
                 return r;
         }
         return 0;
 }
 
-int restore_run(struct ckpt_store *s, const struct restore_request *req,
-                struct restore_result *ret)
+int restore_run(struct ckpt_store *s, const struct restore_request *req, struct restore_result *ret)
 {
         _cleanup_(manifest_freep) struct ckpt_manifest *view = NULL, *latest = NULL;
         _cleanup_(tracker_dirty_freep) struct tracker_dirty *dirty = NULL;
@@ -480,8 +478,8 @@ int restore_run(struct ckpt_store *s, const struct restore_request *req,
          * peeked at: what it reports stays for the next checkpoint, and the
          * pages written here become dirty through the write itself. */
         if (req->tracker && tracker_is_tracked(req->tracker, req->pid) &&
-            proc_stat_read(req->pid, &state, &start_time, NULL) >= 0 &&
-            view->pid == req->pid && view->start_time == start_time &&
+            proc_stat_read(req->pid, &state, &start_time, NULL) >= 0 && view->pid == req->pid &&
+            view->start_time == start_time &&
             store_last_of(s, req->pid, start_time, &latest_id) >= 0 &&
             store_view(s, latest_id, &latest) >= 0 &&
             tracker_peek(req->tracker, req->pid, chosen, n_chosen, &dirty) >= 0)

@@ -37,9 +37,9 @@ struct tracked {
         uint64_t start_time;
         uid_t uid;
         char comm[16];
-        char *policy; /* name in the policy set; NULL: tracked by hand */
-        bool armed;   /* write tracking armed (uffd or soft-dirty) */
-        bool busy;    /* a checkpoint job is under way */
+        char *policy;           /* name in the policy set; NULL: tracked by hand */
+        bool armed;             /* write tracking armed (uffd or soft-dirty) */
+        bool busy;              /* a checkpoint job is under way */
         uint64_t next_due_usec; /* CLOCK_MONOTONIC; 0: none */
         uint64_t last_id;
         double last_pause_ms;
@@ -203,8 +203,8 @@ static void schedule(struct tracked *t)
         sd_event_source_set_enabled(t->timer, SD_EVENT_ONESHOT);
 }
 
-static struct tracked *add_tracked(struct manager *m, pid_t pid, const char *policy,
-                                   bool armed, const char *note)
+static struct tracked *add_tracked(struct manager *m, pid_t pid, const char *policy, bool armed,
+                                   const char *note)
 {
         struct tracked *t = find(m, pid);
         struct proc_info info = {};
@@ -284,8 +284,8 @@ static void track_job_run(struct job *j)
         uint64_t st = 0;
         char state;
 
-        if (tj->start_time && (proc_stat_read(tj->pid, &state, &st, NULL) < 0 ||
-                               st != tj->start_time)) {
+        if (tj->start_time &&
+            (proc_stat_read(tj->pid, &state, &st, NULL) < 0 || st != tj->start_time)) {
                 j->result = -ESRCH; /* the pid was reused: not ours */
                 return;
         }
@@ -299,8 +299,7 @@ static void track_job_run(struct job *j)
                 j->result = tracker_track_uffd(tj->m->tracker, tj->pid, TAKE_FD(tj->uffd),
                                                tj->error, sizeof(tj->error));
         else
-                j->result = tracker_track(tj->m->tracker, tj->pid, 0, tj->error,
-                                          sizeof(tj->error));
+                j->result = tracker_track(tj->m->tracker, tj->pid, 0, tj->error, sizeof(tj->error));
 }
 
 static void track_job_done(struct job *j)
@@ -311,10 +310,10 @@ static void track_job_done(struct job *j)
 
         if (j->result >= 0)
                 t = add_tracked(m, tj->pid, tj->policy, j->result == 0,
-                                tj->note                  ? tj->note
-                                : j->result == 1          ? tj->error
-                                : tj->cooperative         ? "userfaultfd passed by the process"
-                                                          : NULL);
+                                tj->note          ? tj->note
+                                : j->result == 1  ? tj->error
+                                : tj->cooperative ? "userfaultfd passed by the process"
+                                                  : NULL);
         if (j->result >= 0 && !t) {
                 j->result = -ESRCH;
                 if (m->tracker)
@@ -335,8 +334,8 @@ static void track_job_done(struct job *j)
                         json_object_object_add(p, "pid", json_object_new_int(tj->pid));
                         json_object_object_add(p, "reason", json_object_new_string(reason));
                         call_error(tj->call,
-                                   j->result == -ESRCH   ? "io.ckptd.NoSuchProcess"
-                                   : j->result == -EBUSY ? "io.ckptd.ProcessBusy"
+                                   j->result == -ESRCH       ? "io.ckptd.NoSuchProcess"
+                                   : j->result == -EBUSY     ? "io.ckptd.ProcessBusy"
                                    : j->result == -ECANCELED ? "io.ckptd.ShuttingDown"
                                                              : "io.ckptd.TrackingFailed",
                                    p);
@@ -385,7 +384,7 @@ static void submit_track(struct manager *m, struct call *c, pid_t pid, uint64_t 
         tj->start_time = start_time;
         tj->policy = policy ? strdup(policy) : NULL;
         tj->note = note ? strdup(note) : NULL;
-        tj->job = (struct job){ .run = track_job_run, .done = track_job_done, .key = pid };
+        tj->job = (struct job){.run = track_job_run, .done = track_job_done, .key = pid};
         workers_submit(m->workers, &tj->job);
 }
 
@@ -598,7 +597,7 @@ static void scan_processes(struct manager *m)
                                  * process that cannot be tracked is not tried
                                  * every scan. */
                                 m->refused[m->n_refused++] =
-                                        (struct refused_proc){ pid, info.start_time };
+                                        (struct refused_proc){pid, info.start_time};
                                 submit_track(m, NULL, pid, info.start_time, p->name, NULL, -EBADF);
                         }
                 }
@@ -617,7 +616,7 @@ static int on_scan(sd_event_source *s, uint64_t usec, void *userdata)
 
 void scheduler_reload(struct manager *m)
 {
-        const char *dirs[] = { m->opts.policy_dir, m->opts.runtime_policy_dir };
+        const char *dirs[] = {m->opts.policy_dir, m->opts.runtime_policy_dir};
         struct policy_set *set = NULL;
         int r;
 
@@ -682,8 +681,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 static void watch_dir(struct manager *m, const char *dir)
 {
         if (inotify_add_watch(m->inotify_fd, dir,
-                              IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
-                                      IN_CREATE | IN_ONLYDIR) < 0)
+                              IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE |
+                                      IN_ONLYDIR) < 0)
                 log_debug_errno(-errno, "scheduler: not watching '%s': %m", dir);
 }
 
@@ -787,11 +786,10 @@ struct json_object *scheduler_status_json(struct manager *m, uid_t caller)
                                                                 : "scan"));
                 json_object_object_add(o, "policy",
                                        t->policy ? json_object_new_string(t->policy) : NULL);
-                json_object_object_add(
-                        o, "dirty_pages",
-                        json_uint(have && st.write_faults >= t->faults_at_last
-                                          ? st.write_faults - t->faults_at_last
-                                          : 0));
+                json_object_object_add(o, "dirty_pages",
+                                       json_uint(have && st.write_faults >= t->faults_at_last
+                                                         ? st.write_faults - t->faults_at_last
+                                                         : 0));
                 json_object_object_add(o, "write_faults", json_uint(have ? st.write_faults : 0));
                 json_object_object_add(o, "last_checkpoint",
                                        t->last_id ? json_uint(t->last_id) : NULL);
@@ -819,8 +817,7 @@ struct json_object *scheduler_policies_json(struct manager *m)
         size_t i;
 
         if (m->policy_set) {
-                POLICY_SET_FOREACH(pol, m->policy_set, i)
-                {
+                POLICY_SET_FOREACH (pol, m->policy_set, i) {
                         struct json_object *o = json_object_new_object();
                         unsigned n = 0;
 

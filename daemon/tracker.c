@@ -792,8 +792,8 @@ static int push_window(const struct ckpt_dirty_key *k, const struct ckpt_dirty_b
         for (unsigned w = 0; w < CKPT_WINDOW_WORDS; w++)
                 for (uint64_t bits = b->bits[w]; bits; bits &= bits - 1) {
                         unsigned bit = (unsigned)__builtin_ctzll(bits);
-                        uint64_t addr = (k->window << CKPT_WINDOW_SHIFT) +
-                                        ((uint64_t)(w * 64 + bit) << 12);
+                        uint64_t addr =
+                                (k->window << CKPT_WINDOW_SHIFT) + ((uint64_t)(w * 64 + bit) << 12);
                         int r = uffd_pages_push(pages, n, n_alloc, addr);
 
                         if (r < 0)
@@ -1092,8 +1092,8 @@ static int collect(struct tracker *t, pid_t pid, const struct ckpt_region *regio
                         continue;
 
                 if (p->mode == CKPT_TRACK_UFFD_WP && p->uffd >= 0) {
-                        r = uffd_scan_written(p->pagemap_fd, rg->start, rg->end, !peek,
-                                              &out->pages, &out->n_pages, &a_pages);
+                        r = uffd_scan_written(p->pagemap_fd, rg->start, rg->end, !peek, &out->pages,
+                                              &out->n_pages, &a_pages);
                         if (r == -ESRCH) {
                                 /* The address space we armed is gone (exec). */
                                 p->rearm = true;

@@ -48,43 +48,43 @@ static inline int tap_done(void)
         return tap_failed ? 1 : 0;
 }
 
-#define ASSERT(cond)                                                           \
-        do {                                                                   \
-                if (!(cond)) {                                                 \
-                        fprintf(stderr, "# %s:%d: assertion failed: %s\n", __FILE__, \
-                                __LINE__, #cond);                              \
-                        return false;                                          \
-                }                                                              \
+#define ASSERT(cond)                                                                               \
+        do {                                                                                       \
+                if (!(cond)) {                                                                     \
+                        fprintf(stderr, "# %s:%d: assertion failed: %s\n", __FILE__, __LINE__,     \
+                                #cond);                                                            \
+                        return false;                                                              \
+                }                                                                                  \
         } while (0)
 
-#define ASSERT_EQ(a, b)                                                        \
-        do {                                                                   \
-                long long _a_ = (long long)(a), _b_ = (long long)(b);          \
-                if (_a_ != _b_) {                                              \
-                        fprintf(stderr, "# %s:%d: %s == %s failed: %lld != %lld\n", \
-                                __FILE__, __LINE__, #a, #b, _a_, _b_);         \
-                        return false;                                          \
-                }                                                              \
+#define ASSERT_EQ(a, b)                                                                            \
+        do {                                                                                       \
+                long long _a_ = (long long)(a), _b_ = (long long)(b);                              \
+                if (_a_ != _b_) {                                                                  \
+                        fprintf(stderr, "# %s:%d: %s == %s failed: %lld != %lld\n", __FILE__,      \
+                                __LINE__, #a, #b, _a_, _b_);                                       \
+                        return false;                                                              \
+                }                                                                                  \
         } while (0)
 
-#define ASSERT_OK(expr)                                                        \
-        do {                                                                   \
-                long long _r_ = (long long)(expr);                             \
-                if (_r_ < 0) {                                                 \
-                        fprintf(stderr, "# %s:%d: %s failed: %s\n", __FILE__, __LINE__, \
-                                #expr, strerror((int)-_r_));                   \
-                        return false;                                          \
-                }                                                              \
+#define ASSERT_OK(expr)                                                                            \
+        do {                                                                                       \
+                long long _r_ = (long long)(expr);                                                 \
+                if (_r_ < 0) {                                                                     \
+                        fprintf(stderr, "# %s:%d: %s failed: %s\n", __FILE__, __LINE__, #expr,     \
+                                strerror((int)-_r_));                                              \
+                        return false;                                                              \
+                }                                                                                  \
         } while (0)
 
-#define ASSERT_STREQ(a, b)                                                     \
-        do {                                                                   \
-                const char *_a_ = (a), *_b_ = (b);                             \
-                if (!_a_ || !_b_ || strcmp(_a_, _b_) != 0) {                   \
-                        fprintf(stderr, "# %s:%d: \"%s\" != \"%s\"\n", __FILE__, __LINE__, \
-                                _a_ ? _a_ : "(null)", _b_ ? _b_ : "(null)");   \
-                        return false;                                          \
-                }                                                              \
+#define ASSERT_STREQ(a, b)                                                                         \
+        do {                                                                                       \
+                const char *_a_ = (a), *_b_ = (b);                                                 \
+                if (!_a_ || !_b_ || strcmp(_a_, _b_) != 0) {                                       \
+                        fprintf(stderr, "# %s:%d: \"%s\" != \"%s\"\n", __FILE__, __LINE__,         \
+                                _a_ ? _a_ : "(null)", _b_ ? _b_ : "(null)");                       \
+                        return false;                                                              \
+                }                                                                                  \
         } while (0)
 
 /* Run a test function: TEST(name) with `static bool name(void)`. */

@@ -40,7 +40,7 @@ static void dispatch(struct call *c, const char *method, struct json_object *par
 
 static int client(void)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
         strcpy(sa.sun_path, sock_path);
@@ -133,8 +133,12 @@ static bool test_two_in_one(void)
 
 static bool test_malformed_then_good(void)
 {
-        const char *bad[] = { "{nope", "[1,2,3]", "{\"method\":7}", "\"str\"",
-                              "{\"method\":\"t.Echo\",\"parameters\":[1]}", "{} trailing" };
+        const char *bad[] = {"{nope",
+                             "[1,2,3]",
+                             "{\"method\":7}",
+                             "\"str\"",
+                             "{\"method\":\"t.Echo\",\"parameters\":[1]}",
+                             "{} trailing"};
         const char good[] = "{\"method\":\"t.Echo\",\"parameters\":{\"ok\":true}}";
         int fd = client();
         bool closed;
@@ -221,8 +225,8 @@ static bool test_fd_passing(void)
                 struct cmsghdr align;
                 char buf[CMSG_SPACE(sizeof(int))];
         } control = {};
-        struct iovec iov = { (void *)m, sizeof(m) };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+        struct iovec iov = {(void *)m, sizeof(m)};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
         struct cmsghdr *cm;
         int fd = client(), p[2];
         char got[3] = "";

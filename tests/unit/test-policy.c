@@ -513,8 +513,7 @@ static bool test_set_load_override(void)
         ASSERT(!policy_set_find(s, "f"));
 
         i = 0;
-        POLICY_SET_FOREACH(p, s, i)
-        {
+        POLICY_SET_FOREACH (p, s, i) {
                 ASSERT(p->name);
         }
         ASSERT_EQ(i, 3);
