@@ -186,20 +186,25 @@ int manifest_add_thread(struct ckpt_manifest *m, const struct ckpt_thread *t)
         return 0;
 }
 
-const struct ckpt_page *manifest_find_page(const struct ckpt_manifest *m, uint64_t addr)
+size_t manifest_page_lower_bound(const struct ckpt_manifest *m, uint64_t addr)
 {
         size_t lo = 0, hi = m->n_pages;
 
         while (lo < hi) {
                 size_t mid = lo + (hi - lo) / 2;
-                if (m->pages[mid].addr == addr)
-                        return &m->pages[mid];
                 if (m->pages[mid].addr < addr)
                         lo = mid + 1;
                 else
                         hi = mid;
         }
-        return NULL;
+        return lo;
+}
+
+const struct ckpt_page *manifest_find_page(const struct ckpt_manifest *m, uint64_t addr)
+{
+        size_t i = manifest_page_lower_bound(m, addr);
+
+        return i < m->n_pages && m->pages[i].addr == addr ? &m->pages[i] : NULL;
 }
 
 const struct ckpt_region *manifest_find_region(const struct ckpt_manifest *m, uint64_t addr)

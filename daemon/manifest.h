@@ -145,6 +145,8 @@ int manifest_add_region(struct ckpt_manifest *m, const struct ckpt_region *r); /
 int manifest_add_page(struct ckpt_manifest *m, uint64_t addr, uint32_t kind, const uint8_t *key);
 int manifest_add_thread(struct ckpt_manifest *m, const struct ckpt_thread *t);
 
+/* The index of the first entry of pages[] at or above addr (n_pages if none). */
+size_t manifest_page_lower_bound(const struct ckpt_manifest *m, uint64_t addr);
 /* Binary search in a sorted pages[]; NULL when absent. */
 const struct ckpt_page *manifest_find_page(const struct ckpt_manifest *m, uint64_t addr);
 /* The region containing addr, or NULL. */

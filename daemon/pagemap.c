@@ -357,21 +357,6 @@ int pagemap_select(struct pagemap *pm, const struct ckpt_region *r,
         return 0;
 }
 
-static size_t page_lower_bound(const struct ckpt_manifest *v, uint64_t addr)
-{
-        size_t lo = 0, hi = v->n_pages;
-
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-
-                if (v->pages[mid].addr < addr)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return lo;
-}
-
 int pagemap_plan_resolve_carry(struct pagemap_plan *plan, const struct ckpt_manifest *parent_view)
 {
         size_t ri = 0;
@@ -382,7 +367,7 @@ int pagemap_plan_resolve_carry(struct pagemap_plan *plan, const struct ckpt_mani
         for (size_t c = 0; c < plan->n_carry_runs; c++) {
                 uint64_t start = plan->carry_runs[c].start, end = plan->carry_runs[c].end;
 
-                for (size_t i = page_lower_bound(parent_view, start);
+                for (size_t i = manifest_page_lower_bound(parent_view, start);
                      i < parent_view->n_pages && parent_view->pages[i].addr < end; i++) {
                         uint64_t a = parent_view->pages[i].addr;
 

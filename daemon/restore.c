@@ -216,20 +216,6 @@ static int compare_pages(struct ckpt_store *s, const struct ckpt_manifest *view,
         return 0;
 }
 
-static size_t lower_bound(const struct ckpt_manifest *v, uint64_t addr)
-{
-        size_t lo = 0, hi = v->n_pages;
-
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                if (v->pages[mid].addr < addr)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return lo;
-}
-
 static bool same_entry(const struct ckpt_page *a, const struct ckpt_page *b)
 {
         bool za = !a || a->kind == CKPT_PAGE_ZERO, zb = !b || b->kind == CKPT_PAGE_ZERO;
@@ -284,8 +270,8 @@ static int candidates(const struct ckpt_manifest *view, const struct ckpt_manife
         if (covered < end)
                 return 1;
 
-        i = lower_bound(view, start);
-        j = lower_bound(latest, start);
+        i = manifest_page_lower_bound(view, start);
+        j = manifest_page_lower_bound(latest, start);
         while ((i < view->n_pages && view->pages[i].addr < end) ||
                (j < latest->n_pages && latest->pages[j].addr < end)) {
                 uint64_t a = i < view->n_pages && view->pages[i].addr < end ? view->pages[i].addr
