@@ -520,7 +520,7 @@ static int verb_status(int argc, char **argv)
                 if (table_addf(&t, "%d", (int)p->pid) < 0 || table_add(&t, p->comm) < 0 ||
                     table_addf(&t, "%u", p->uid) < 0 || table_add(&t, p->tracking) < 0 ||
                     table_add(&t, p->policy) < 0 ||
-                    table_add(&t, fmt_u64(b1, p->dirty_pages)) < 0 ||
+                    table_add(&t, fmt_size(b1, p->dirty_pages * 4096)) < 0 ||
                     table_add(&t, fmt_u64(b1, p->write_faults)) < 0 ||
                     table_add(&t, fmt_id(b1, p->last_checkpoint)) < 0 ||
                     table_add(&t, fmt_ms(b1, p->last_pause_ms)) < 0 ||
