@@ -20,6 +20,9 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Settings, written by the daemon before load. */
+/* Set by the daemon while policies may match processes that start later:
+ * then every exec is reported, tracked or not. */
+volatile bool watch_exec = false;
 const volatile bool cfg_kernel_faults = true; /* also count faults taken in kernel mode */
 const volatile __u64 cfg_user_limit = 0x800000000000ULL; /* TASK_SIZE on x86_64 (5 levels: more) */
 
@@ -358,7 +361,7 @@ int handle_sched_exec(void *ctx)
         __u64 id = bpf_get_current_pid_tgid();
         struct ckpt_event e = {.type = CKPT_EV_EXEC};
 
-        if (!is_tracked(id >> 32))
+        if (!is_tracked(id >> 32) && !watch_exec)
                 return 0;
         e.tgid = id >> 32;
         e.tid = (__u32)id;

@@ -37,6 +37,8 @@ int manager_new(const struct manager_options *o, struct manager **ret)
         m->opts = *o;
         m->start_usec = now_usec();
         m->inotify_fd = -EBADF;
+        m->exec_efd = -EBADF;
+        pthread_mutex_init(&m->exec_lock, NULL);
 
         r = sd_event_default(&m->event);
         if (r < 0)
@@ -61,6 +63,7 @@ struct manager *manager_free(struct manager *m)
         m->tracker = tracker_free(m->tracker);
         m->store = store_free(m->store);
         sd_event_unref(m->event);
+        pthread_mutex_destroy(&m->exec_lock);
         free(m);
         return NULL;
 }

@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
@@ -46,6 +47,13 @@ struct manager {
                 uint64_t start_time;
         } refused[256]; /* matched a policy, tracking tried once */
         size_t n_refused;
+        /* Processes that exec'd, reported by the tracker on any thread and
+         * handled on the loop (scheduler.c). */
+        pthread_mutex_t exec_lock;
+        pid_t exec_pids[256];
+        size_t n_exec_pids;
+        int exec_efd;
+        sd_event_source *exec_src;
         uint64_t start_usec; /* CLOCK_MONOTONIC */
         bool shutting_down;
         volatile int cancel; /* second SIGTERM: abandon the job in flight */

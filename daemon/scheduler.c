@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -560,6 +561,37 @@ static bool is_tracked_or_self(struct manager *m, pid_t pid)
         return pid == getpid() || find(m, pid) != NULL;
 }
 
+/* Track pid if a policy matches it and it is not tracked yet. */
+static void consider_process(struct manager *m, pid_t pid, const char *how)
+{
+        struct proc_info info = {};
+        const struct policy *p;
+
+        if (is_tracked_or_self(m, pid) || proc_info_read(pid, &info) < 0)
+                return;
+        if (!info.exe) { /* kernel thread or zombie */
+                proc_info_done(&info);
+                return;
+        }
+        p = policy_set_match(m->policy_set, pid, &info);
+        if (p) {
+                bool refused = false;
+
+                for (size_t i = 0; i < m->n_refused; i++)
+                        if (m->refused[i].pid == pid && m->refused[i].start_time == info.start_time)
+                                refused = true;
+                if (!refused && m->n_refused < ELEMENTSOF(m->refused)) {
+                        /* Remember it until it is tracked, so a process that
+                         * cannot be tracked is not tried at every scan. */
+                        m->refused[m->n_refused++] = (struct refused_proc){pid, info.start_time};
+                        log_debug("scheduler: pid %d (%s) matches policy %s (%s)", (int)pid,
+                                  info.comm, p->name, how);
+                        submit_track(m, NULL, pid, info.start_time, p->name, NULL, -EBADF);
+                }
+        }
+        proc_info_done(&info);
+}
+
 /* Track every running process a policy matches and is not tracked yet. */
 static void scan_processes(struct manager *m)
 {
@@ -572,37 +604,50 @@ static void scan_processes(struct manager *m)
         if (!d)
                 return;
         while ((de = readdir(d))) {
-                struct proc_info info = {};
-                const struct policy *p;
                 char *end;
                 long pid = strtol(de->d_name, &end, 10);
 
-                if (*end || pid <= 0 || is_tracked_or_self(m, pid))
+                if (*end || pid <= 0)
                         continue;
-                if (proc_info_read(pid, &info) < 0)
-                        continue;
-                if (!info.exe) { /* kernel thread or zombie */
-                        proc_info_done(&info);
-                        continue;
-                }
-                p = policy_set_match(m->policy_set, pid, &info);
-                if (p) {
-                        bool refused = false;
-                        for (size_t i = 0; i < m->n_refused; i++)
-                                if (m->refused[i].pid == pid &&
-                                    m->refused[i].start_time == info.start_time)
-                                        refused = true;
-                        if (!refused && m->n_refused < ELEMENTSOF(m->refused)) {
-                                /* Remember it until it is tracked, so a
-                                 * process that cannot be tracked is not tried
-                                 * every scan. */
-                                m->refused[m->n_refused++] =
-                                        (struct refused_proc){pid, info.start_time};
-                                submit_track(m, NULL, pid, info.start_time, p->name, NULL, -EBADF);
-                        }
-                }
-                proc_info_done(&info);
+                consider_process(m, pid, "found by a scan");
         }
+}
+
+/* The tracker's event handler: any thread. Execs are queued for the loop. */
+static void on_tracker_event(const struct ckpt_event *ev, void *userdata)
+{
+        struct manager *m = userdata;
+        uint64_t one = 1;
+
+        if (ev->type != CKPT_EV_EXEC)
+                return;
+        pthread_mutex_lock(&m->exec_lock);
+        if (m->n_exec_pids < ELEMENTSOF(m->exec_pids))
+                m->exec_pids[m->n_exec_pids++] = (pid_t)ev->tgid;
+        pthread_mutex_unlock(&m->exec_lock);
+        if (write(m->exec_efd, &one, sizeof(one)) < 0) {
+                /* the loop is woken already */
+        }
+}
+
+static int on_exec_queue(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        struct manager *m = userdata;
+        pid_t pids[ELEMENTSOF(m->exec_pids)];
+        size_t n;
+        uint64_t v;
+
+        (void)!read(fd, &v, sizeof(v));
+        pthread_mutex_lock(&m->exec_lock);
+        n = m->n_exec_pids;
+        memcpy(pids, m->exec_pids, n * sizeof(pids[0]));
+        m->n_exec_pids = 0;
+        pthread_mutex_unlock(&m->exec_lock);
+        if (!m->policy_set || policy_set_count(m->policy_set) == 0)
+                return 0;
+        for (size_t i = 0; i < n; i++)
+                consider_process(m, pids[i], "found at its exec");
+        return 0;
 }
 
 static int on_scan(sd_event_source *s, uint64_t usec, void *userdata)
@@ -632,6 +677,10 @@ void scheduler_reload(struct manager *m)
         m->n_refused = 0;
         log_info("scheduler: %zu policies loaded, %zu refused", policy_set_count(set),
                  policy_set_n_errors(set));
+        /* Processes started later are found at their exec (BPF), and by the
+         * periodic scan where BPF is not loaded. */
+        if (m->tracker)
+                tracker_watch_exec(m->tracker, policy_set_count(set) > 0);
 
         /* Policies that went away let their processes go. */
         for (struct tracked *t = m->tracked, *next; t; t = next) {
@@ -725,6 +774,15 @@ int scheduler_start(struct manager *m)
                 if (r < 0)
                         log_warning_errno(r, "scheduler: no inotify, ignoring: %m");
         }
+        m->exec_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (m->exec_efd < 0)
+                return log_error_errno(-errno, "scheduler: cannot create an eventfd: %m");
+        r = sd_event_add_io(m->event, &m->exec_src, m->exec_efd, EPOLLIN, on_exec_queue, m);
+        if (r < 0)
+                return log_error_errno(r, "scheduler: cannot watch the exec queue: %m");
+        if (m->tracker)
+                tracker_set_handler(m->tracker, on_tracker_event, m);
+
         r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m);
         if (r < 0)
                 return log_error_errno(r, "scheduler: cannot handle SIGHUP: %m");
@@ -756,6 +814,12 @@ void scheduler_stop(struct manager *m)
         m->dirty_timer = sd_event_source_disable_unref(m->dirty_timer);
         m->reload_timer = sd_event_source_disable_unref(m->reload_timer);
         m->inotify_src = sd_event_source_disable_unref(m->inotify_src);
+        if (m->tracker) {
+                tracker_watch_exec(m->tracker, false);
+                tracker_set_handler(m->tracker, NULL, NULL);
+        }
+        m->exec_src = sd_event_source_disable_unref(m->exec_src);
+        m->exec_efd = safe_close(m->exec_efd);
         m->inotify_fd = safe_close(m->inotify_fd);
         m->policy_set = policy_set_free(m->policy_set);
 }

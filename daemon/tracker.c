@@ -330,6 +330,12 @@ int tracker_ring_fd(struct tracker *t)
         return ring_buffer__epoll_fd(t->rb);
 }
 
+void tracker_watch_exec(struct tracker *t, bool on)
+{
+        if (t->skel && t->skel->bss)
+                t->skel->bss->watch_exec = on;
+}
+
 void tracker_set_handler(struct tracker *t, tracker_event_handler_t h, void *userdata)
 {
         pthread_mutex_lock(&t->lock);

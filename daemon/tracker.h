@@ -88,6 +88,10 @@ const char *tracker_bpf_mode(struct tracker *t);
 int tracker_ring_fd(struct tracker *t);
 int tracker_consume(struct tracker *t);
 void tracker_set_handler(struct tracker *t, tracker_event_handler_t h, void *userdata);
+/* Report the exec of every process (CKPT_EV_EXEC), not only of tracked ones:
+ * for policies that match processes started later. No-op without BPF. The
+ * handler may run on any thread that calls into the tracker. */
+void tracker_watch_exec(struct tracker *t, bool on);
 
 /*
  * Start tracking pid (a process, any thread id is turned into its tgid):

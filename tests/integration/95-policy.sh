@@ -42,6 +42,20 @@ if [ "${n:-0}" -ge 2 ]; then
 else
 	not_ok "a policy matching comm 'lab' checkpoints it on schedule" "$(tail -n 20 "$T/ckptd.log")"
 fi
+# A process started now is found at its exec (BPF), before the next scan.
+start_workload lab2 lab 8 || exit 1
+pid2=$(wl_pid lab2)
+for i in $(seq 1 30); do
+	grep -q "pid $pid2 (lab) matches policy lab (found at its exec)" "$T/ckptd.log" && break
+	sleep 0.05
+done
+if grep -q "pid $pid2 (lab) matches policy lab (found at its exec)" "$T/ckptd.log"; then
+	ok "a process started later is found at its exec"
+else
+	not_ok "a process started later is found at its exec" "$(grep -i "matches policy" "$T/ckptd.log")"
+fi
+wl lab2 exit
+
 st=$(ctl_json status)
 is "status lists the process under policy 'lab'" \
 	"$(jq -r --argjson p "$pid" '.processes[] | select(.pid == $p) | .policy' <<<"$st")" lab
