@@ -14,9 +14,10 @@ require_built "$WL/memctl" "$WL/memdump" "$WL/tc-mem"
 
 # incremental LABEL CHANGED: the last checkpoint was incremental and read at
 # most the CHANGED pages plus a little of the process's own bookkeeping
-# (stack, stdio, libc data).
+# (stack, stdio) and the writable data segments of the program and its
+# libraries (private file mappings are read whole).
 incremental() {
-	local max=$(($2 + 48))
+	local max=$(($2 + 64))
 	if [ "$CP_INCR" = true ] && [ "$CP_READ" -le "$max" ]; then
 		ok "$1: incremental, read $CP_READ pages (<= $max)"
 	else

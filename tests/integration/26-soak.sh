@@ -175,8 +175,9 @@ t_change() {
 # Pages every incremental checkpoint may read whatever changed: shared
 # mappings are read whole (s, q: 64 pages; x: 16), so are the pages of the
 # private file mapping f the process never wrote (32: the file can change
-# under them), plus the process's own bookkeeping (stack, stdio, libc data).
-declare -A BASE=([m]=$((64 + 32 + 48)) [t]=$((16 + 48)))
+# under them; the same holds for the writable data segments of the program
+# and its libraries), plus the process's own bookkeeping (stack, stdio).
+declare -A BASE=([m]=$((64 + 32 + 64)) [t]=$((16 + 64)))
 begin=$SECONDS
 declare -A READ_SUM PAGES_SUM NINCR
 over=()
