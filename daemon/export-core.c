@@ -232,24 +232,9 @@ static int build_notes(const struct ckpt_manifest *view, const uint64_t *auxv, s
         return 0;
 }
 
-/* Index of the first listed page at or above addr. */
-static size_t first_page_at(const struct ckpt_manifest *view, uint64_t addr)
-{
-        size_t lo = 0, hi = view->n_pages;
-
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                if (view->pages[mid].addr < addr)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return lo;
-}
-
 static bool region_has_data(const struct ckpt_manifest *view, const struct ckpt_region *rg)
 {
-        for (size_t i = first_page_at(view, rg->start);
+        for (size_t i = manifest_page_lower_bound(view, rg->start);
              i < view->n_pages && view->pages[i].addr < rg->end; i++)
                 if (view->pages[i].kind == CKPT_PAGE_DATA)
                         return true;
@@ -413,7 +398,7 @@ static int find_auxv(struct core_writer *w, uint64_t **ret, size_t *ret_words)
         words = calloc(npages, PAGE_SIZE_4K);
         if (!words)
                 return -ENOMEM;
-        for (size_t k = first_page_at(view, base);
+        for (size_t k = manifest_page_lower_bound(view, base);
              k < view->n_pages && view->pages[k].addr < stack->end; k++) {
                 if (view->pages[k].kind != CKPT_PAGE_DATA)
                         continue;
@@ -596,7 +581,7 @@ int export_core_from(const struct ckpt_manifest *view, export_page_reader reader
                 case SEG_NONE:
                         break;
                 case SEG_STORED:
-                        for (size_t k = first_page_at(view, rg->start);
+                        for (size_t k = manifest_page_lower_bound(view, rg->start);
                              k < view->n_pages && view->pages[k].addr < rg->end; k++) {
                                 uint64_t a = view->pages[k].addr;
                                 if (view->pages[k].kind != CKPT_PAGE_DATA)

@@ -97,7 +97,7 @@ static bool page_kind_valid(uint32_t kind, uint32_t manifest_kind)
 int manifest_add_page(struct ckpt_manifest *m, uint64_t addr, uint32_t kind, const uint8_t *key)
 {
         struct ckpt_page *p;
-        size_t lo, hi;
+        size_t lo;
         int r;
 
         if (addr & (PAGE_SIZE_4K - 1))
@@ -111,15 +111,7 @@ int manifest_add_page(struct ckpt_manifest *m, uint64_t addr, uint32_t kind, con
          * so pages[] stays sorted without duplicates whatever the caller does. */
         lo = m->n_pages;
         if (m->n_pages > 0 && m->pages[m->n_pages - 1].addr >= addr) {
-                lo = 0;
-                hi = m->n_pages;
-                while (lo < hi) {
-                        size_t mid = lo + (hi - lo) / 2;
-                        if (m->pages[mid].addr < addr)
-                                lo = mid + 1;
-                        else
-                                hi = mid;
-                }
+                lo = manifest_page_lower_bound(m, addr);
                 if (m->pages[lo].addr == addr) {
                         p = &m->pages[lo];
                         goto fill;
