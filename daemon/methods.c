@@ -81,6 +81,14 @@ static int check_keys(struct call *c, struct json_object *params, const char *co
                         return;                                                                    \
         } while (0)
 
+/* A method without parameters: any key is a mistake. */
+#define CHECK_NO_KEYS(c, params)                                                                   \
+        do {                                                                                       \
+                static const char *const _none_[] = {NULL};                                        \
+                if (check_keys(c, params, _none_) < 0)                                             \
+                        return;                                                                    \
+        } while (0)
+
 static int get_pid(struct call *c, struct json_object *params, const char *key, pid_t *ret)
 {
         int64_t v;
@@ -303,7 +311,7 @@ static void method_get_info(struct manager *m, struct call *c, struct json_objec
 {
         struct json_object *p = json_object_new_object(), *ifs = json_object_new_array();
 
-        CHECK_KEYS(c, params, "");
+        CHECK_NO_KEYS(c, params);
         json_object_array_add(ifs, json_object_new_string("org.varlink.service"));
         json_object_array_add(ifs, json_object_new_string(CKPT_INTERFACE));
         json_object_object_add(p, "vendor", json_object_new_string("ckptd"));
@@ -379,7 +387,7 @@ static void method_get_status(struct manager *m, struct call *c, struct json_obj
         struct timespec ts;
         uint64_t now;
 
-        CHECK_KEYS(c, params, "");
+        CHECK_NO_KEYS(c, params);
         clock_gettime(CLOCK_MONOTONIC, &ts);
         now = ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
 
@@ -1247,7 +1255,7 @@ static void method_diff(struct manager *m, struct call *c, struct json_object *p
 
 static void method_list_policies(struct manager *m, struct call *c, struct json_object *params)
 {
-        CHECK_KEYS(c, params, "");
+        CHECK_NO_KEYS(c, params);
         call_reply(c, scheduler_policies_json(m));
 }
 
@@ -1279,7 +1287,7 @@ static void method_check_policy(struct manager *m, struct call *c, struct json_o
 
 static void method_reload(struct manager *m, struct call *c, struct json_object *params)
 {
-        CHECK_KEYS(c, params, "");
+        CHECK_NO_KEYS(c, params);
         if (call_uid(c) != 0) {
                 call_errorf(c, CKPT_ERR_PERMISSION_DENIED, "reason", "only root may reload");
                 return;
