@@ -105,8 +105,16 @@ void manager_notify_status(struct manager *m)
 
         if (!getenv("NOTIFY_SOCKET"))
                 return;
-        snprintf(buf, sizeof(buf), "STATUS=%llu checkpoints taken, %llu failed",
-                 (unsigned long long)m->n_checkpoints, (unsigned long long)m->n_failed);
+        if (m->last_id)
+                snprintf(buf, sizeof(buf),
+                         "STATUS=Tracking %u processes; %llu checkpoints taken (%llu failed), the "
+                         "last %llu of pid %d",
+                         scheduler_n_tracked(m), (unsigned long long)m->n_checkpoints,
+                         (unsigned long long)m->n_failed, (unsigned long long)m->last_id,
+                         (int)m->last_pid);
+        else
+                snprintf(buf, sizeof(buf), "STATUS=Tracking %u processes; no checkpoint taken yet",
+                         scheduler_n_tracked(m));
         (void)sd_notify(false, buf);
 }
 

@@ -58,6 +58,8 @@ struct manager {
         bool shutting_down;
         volatile int cancel; /* second SIGTERM: abandon the job in flight */
         uint64_t n_checkpoints, n_failed;
+        uint64_t last_id; /* the newest checkpoint taken, of last_pid */
+        pid_t last_pid;
 };
 
 int manager_new(const struct manager_options *o, struct manager **ret);

@@ -590,6 +590,8 @@ static void checkpoint_job_done(struct job *j)
                 struct json_object *p = json_object_new_object();
 
                 m->n_checkpoints++;
+                m->last_id = res->id;
+                m->last_pid = cj->req.pid;
                 log_set_fields(cj->req.pid, res->id);
                 log_info("Checkpoint %llu of pid %d: %llu pages, %llu read, %llu bytes stored, "
                          "pause %.2f ms",
