@@ -401,28 +401,33 @@ static void mark_references(struct ckpt_region *regions, size_t n, bool all)
 }
 
 /*
- * The view's page table: pages read (their store results) merged with the
- * entries carried from the parent, both sorted. ZERO entries are kept only in
- * REF regions, where they override the file.
+ * The view's page table in one pass: the pages read (their store results)
+ * merged with the parent's entries the plan carries over, both sorted; a
+ * page read again wins. ZERO entries are kept only in REF regions, where
+ * they override the file.
  */
 static int build_view_pages(struct ckpt_manifest *view, const struct ckpt_page *read, size_t n_read,
-                            const struct ckpt_page *carry, size_t n_carry)
+                            const struct pagemap_plan *plan, const struct ckpt_manifest *parent)
 {
+        struct pagemap_carry c;
         struct ckpt_page *out;
-        size_t i = 0, j = 0, n = 0, ri = 0;
+        size_t i = 0, n = 0, ri = 0;
 
-        out = malloc(MAX(n_read + n_carry, (size_t)1) * sizeof(*out));
+        out = malloc(MAX(n_read + pagemap_carry_count(plan, parent), (size_t)1) * sizeof(*out));
         if (!out)
                 return -ENOMEM;
-        while (i < n_read || j < n_carry) {
+        pagemap_carry_start(&c, plan, parent);
+        while (i < n_read || c.cur) {
                 const struct ckpt_page *p;
 
-                if (j >= n_carry || (i < n_read && read[i].addr <= carry[j].addr)) {
+                if (!c.cur || (i < n_read && read[i].addr <= c.cur->addr)) {
                         p = &read[i++];
-                        if (j < n_carry && carry[j].addr == p->addr)
-                                j++; /* read wins */
-                } else
-                        p = &carry[j++];
+                        if (c.cur && c.cur->addr == p->addr)
+                                pagemap_carry_next(&c); /* read wins */
+                } else {
+                        p = c.cur;
+                        pagemap_carry_next(&c);
+                }
 
                 while (ri < view->n_regions && view->regions[ri].end <= p->addr)
                         ri++;
@@ -811,15 +816,14 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
                 if (r < 0)
                         return fail(ret, r, "cannot build the manifest: %s", strerror(-r));
         }
-        r = pagemap_plan_resolve_carry(&plan, parent_view);
-        if (r >= 0)
-                r = build_view_pages(view, results, plan.n_read, plan.carry, plan.n_carry);
+        r = build_view_pages(view, results, plan.n_read, &plan, parent_view);
         if (r < 0)
                 return fail(ret, r, "cannot build the manifest: %s", strerror(-r));
         view->pages_total = view_pages_total(view);
         view->pages_read = plan.n_read;
         view->bytes_stored = bytes_stored;
         view->pause_ns = ret->pause_ns;
+        phase_mark(&ph, "view");
 
         if (cancelled(req))
                 return fail(ret, -ECANCELED, "cancelled");
@@ -834,7 +838,7 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
                 if (r < 0)
                         return fail(ret, r, "cannot compute the delta: %s", strerror(-r));
         }
-        phase_mark(&ph, "view+delta");
+        phase_mark(&ph, "delta");
         ret->pages = view->pages_total;
         if (delta) {
                 /* The store keeps the view we built (no chain to resolve again). */

@@ -37,7 +37,6 @@ void pagemap_plan_done(struct pagemap_plan *p)
         if (!p)
                 return;
         free(p->read);
-        free(p->carry);
         free(p->carry_runs);
         *p = (struct pagemap_plan){};
 }
@@ -108,20 +107,6 @@ static int plan_add_carry_run(struct pagemap_plan *p, uint64_t start, uint64_t e
                 p->n_carry_runs_alloc = k;
         }
         p->carry_runs[p->n_carry_runs++] = (struct ckpt_range){start, end};
-        return 0;
-}
-
-static int plan_add_carry(struct pagemap_plan *p, const struct ckpt_page *pg)
-{
-        if (p->n_carry == p->n_carry_alloc) {
-                size_t k = p->n_carry_alloc ? p->n_carry_alloc * 2 : 1024;
-                struct ckpt_page *t = reallocarray(p->carry, k, sizeof(*t));
-                if (!t)
-                        return -ENOMEM;
-                p->carry = t;
-                p->n_carry_alloc = k;
-        }
-        p->carry[p->n_carry++] = *pg;
         return 0;
 }
 
@@ -357,28 +342,50 @@ int pagemap_select(struct pagemap *pm, const struct ckpt_region *r,
         return 0;
 }
 
-int pagemap_plan_resolve_carry(struct pagemap_plan *plan, const struct ckpt_manifest *parent_view)
+/* Settle on the next entry at or after (run, i) inside a run. */
+static void carry_settle(struct pagemap_carry *c)
 {
-        size_t ri = 0;
-        int k;
+        const struct ckpt_manifest *p = c->parent;
 
-        if (!parent_view)
-                return 0;
-        for (size_t c = 0; c < plan->n_carry_runs; c++) {
-                uint64_t start = plan->carry_runs[c].start, end = plan->carry_runs[c].end;
+        c->cur = NULL;
+        if (!p)
+                return;
+        for (; c->run < c->plan->n_carry_runs; c->run++) {
+                const struct ckpt_range *r = &c->plan->carry_runs[c->run];
 
-                for (size_t i = manifest_page_lower_bound(parent_view, start);
-                     i < parent_view->n_pages && parent_view->pages[i].addr < end; i++) {
-                        uint64_t a = parent_view->pages[i].addr;
-
-                        while (ri < plan->n_read && plan->read[ri] < a)
-                                ri++;
-                        if (ri < plan->n_read && plan->read[ri] == a)
-                                continue; /* read again: the new content wins */
-                        k = plan_add_carry(plan, &parent_view->pages[i]);
-                        if (k < 0)
-                                return k;
+                if (c->i == SIZE_MAX)
+                        c->i = manifest_page_lower_bound(p, r->start);
+                if (c->i < p->n_pages && p->pages[c->i].addr < r->end) {
+                        c->cur = &p->pages[c->i];
+                        return;
                 }
+                c->i = SIZE_MAX; /* the next run starts with a search */
         }
-        return 0;
+}
+
+void pagemap_carry_start(struct pagemap_carry *c, const struct pagemap_plan *plan,
+                         const struct ckpt_manifest *parent)
+{
+        *c = (struct pagemap_carry){.plan = plan, .parent = parent, .i = SIZE_MAX};
+        carry_settle(c);
+}
+
+void pagemap_carry_next(struct pagemap_carry *c)
+{
+        if (!c->cur)
+                return;
+        c->i++;
+        carry_settle(c);
+}
+
+size_t pagemap_carry_count(const struct pagemap_plan *plan, const struct ckpt_manifest *parent)
+{
+        size_t n = 0;
+
+        if (!parent)
+                return 0;
+        for (size_t k = 0; k < plan->n_carry_runs; k++)
+                n += manifest_page_lower_bound(parent, plan->carry_runs[k].end) -
+                     manifest_page_lower_bound(parent, plan->carry_runs[k].start);
+        return n;
 }

@@ -40,24 +40,36 @@ struct pagemap_dirty {
         size_t n_pages;
 };
 
-/* A growing list of page addresses to read, and of entries carried over.
- * While the process is frozen pagemap_select() only notes which runs carry
- * the parent's entries (carry_runs); pagemap_plan_resolve_carry() turns them
- * into entries after the thaw, so the pause does not walk the parent's view. */
+/* A growing list of page addresses to read, and the runs of addresses whose
+ * entries carry over from the parent. While the process is frozen
+ * pagemap_select() only notes the runs; the parent's entries in them are
+ * walked after the thaw (pagemap_carry), so the pause does not walk the
+ * parent's view. */
 struct pagemap_plan {
         uint64_t *read; /* sorted, page aligned */
         size_t n_read, n_read_alloc;
-        struct ckpt_page *carry; /* from the parent view, sorted */
-        size_t n_carry, n_carry_alloc;
         struct ckpt_range *carry_runs; /* sorted, disjoint */
         size_t n_carry_runs, n_carry_runs_alloc;
 };
 
 void pagemap_plan_done(struct pagemap_plan *p);
 
-/* Fill plan->carry: every entry of parent_view inside a carry run that is not
- * read again (plan->read). Linear in the entries and reads involved. */
-int pagemap_plan_resolve_carry(struct pagemap_plan *plan, const struct ckpt_manifest *parent_view);
+/* The parent's entries inside the carry runs, in address order (an entry
+ * whose page is read again is still listed: the reader decides). Walk with
+ *   for (pagemap_carry_start(&c, plan, parent); c.cur; pagemap_carry_next(&c))
+ * parent may be NULL (nothing carried). */
+struct pagemap_carry {
+        const struct ckpt_page *cur; /* NULL at the end */
+        const struct pagemap_plan *plan;
+        const struct ckpt_manifest *parent;
+        size_t run, i;
+};
+
+void pagemap_carry_start(struct pagemap_carry *c, const struct pagemap_plan *plan,
+                         const struct ckpt_manifest *parent);
+void pagemap_carry_next(struct pagemap_carry *c);
+/* How many entries the walk yields, without walking them. */
+size_t pagemap_carry_count(const struct pagemap_plan *plan, const struct ckpt_manifest *parent);
 
 struct pagemap {
         pid_t pid;

@@ -55,6 +55,7 @@
 #define VIEW_CACHE_SIZE 4u
 #define CHAIN_MAX 100000u
 #define STORE_FORMAT 1u
+
 /* zstd level 1: compression is most of what a full checkpoint of
  * compressible memory costs. On 4 KiB pages level 3 compresses no better and
  * costs ~30% more CPU; the fast level -1 is ~25% quicker but stores ~27% more
@@ -68,6 +69,13 @@
 
 unsigned store_threads = 0;
 uint64_t store_pack_roll_size = 256ULL << 20;
+/* New index entries go into a small B-tree ("recent") and move into
+ * "objects" in bulk once it holds this many. LMDB copies every leaf a
+ * transaction changes, and object keys are random: indexing a checkpoint's
+ * 2600 new objects straight into the index of a 1 GiB process rewrote ~2000
+ * leaves (8 MiB, ~35 ms with its fsync) at every commit; into "recent" it
+ * rewrites at most its ~250 leaves. */
+uint64_t store_index_recent_max = 16384;
 uint64_t store_map_size = 64ULL << 30; /* sparse: only what is used takes disk */
 
 /* Index value, as stored in LMDB (little-endian, packed). */
@@ -120,7 +128,7 @@ struct ckpt_store {
         int dir_fd, lock_fd, packs_fd, manifests_fd;
 
         MDB_env *env;
-        MDB_dbi db_objects, db_catalog, db_meta;
+        MDB_dbi db_objects, db_recent, db_catalog, db_meta;
         uint64_t map_size;
         pthread_rwlock_t env_lock;
 
@@ -152,6 +160,12 @@ struct ckpt_store {
         uint64_t cache_stamp;
 
         pthread_rwlock_t commit_lock;
+
+        /* Ids are handed out here; "next_id" in the index follows at each
+         * commit. An id given to a checkpoint that was never committed may
+         * be given again after a restart: no one has seen it. */
+        pthread_mutex_t id_lock;
+        uint64_t next_id;
 
         pthread_mutex_t gc_lock;
         unsigned gc_active;           /* gcs under way */
@@ -505,6 +519,8 @@ static int index_get(struct ckpt_store *s, MDB_txn *txn, uint32_t owner, const u
 
         key_of(owner, sha, k);
         r = mdb_get(txn, s->db_objects, &key, &val);
+        if (r == MDB_NOTFOUND)
+                r = mdb_get(txn, s->db_recent, &key, &val);
         if (r != 0)
                 return mdb_to_errno(r);
         if (val.mv_size != sizeof(iv))
@@ -1285,10 +1301,57 @@ static int meta_put_u64(struct ckpt_store *s, MDB_txn *txn, const char *name, ui
         return mdb_to_errno(mdb_put(txn, s->db_meta, &key, &val, 0));
 }
 
+/* Move the entries of "recent" into "objects" once it holds at least
+ * `threshold` (0: always). */
+static int merge_recent(struct ckpt_store *s, MDB_txn *txn, size_t threshold)
+{
+        MDB_cursor *cur = NULL;
+        MDB_val key, val;
+        MDB_stat ms;
+        int r;
+
+        r = mdb_stat(txn, s->db_recent, &ms);
+        if (r != 0)
+                return mdb_to_errno(r);
+        if (ms.ms_entries == 0 || ms.ms_entries < threshold)
+                return 0;
+        r = mdb_cursor_open(txn, s->db_recent, &cur);
+        if (r != 0)
+                return mdb_to_errno(r);
+        for (r = mdb_cursor_get(cur, &key, &val, MDB_FIRST); r == 0;
+             r = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+                int k = mdb_put(txn, s->db_objects, &key, &val, MDB_NOOVERWRITE);
+
+                if (k != 0 && k != MDB_KEYEXIST) {
+                        r = k;
+                        break;
+                }
+        }
+        mdb_cursor_close(cur);
+        if (r != MDB_NOTFOUND)
+                return mdb_to_errno(r);
+        log_debug("store: %zu index entries merged", (size_t)ms.ms_entries);
+        return mdb_to_errno(mdb_drop(txn, s->db_recent, 0));
+}
+
 static int commit_pending_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
 {
         uint64_t bytes = 0, stored;
+        MDB_dbi db = s->db_recent;
+        MDB_stat ms;
         int r;
+
+        /* A batch that would fill "recent" anyway (a full checkpoint) goes
+         * straight into "objects", after what "recent" holds. */
+        r = mdb_to_errno(mdb_stat(txn, s->db_recent, &ms));
+        if (r < 0)
+                return r;
+        if (ms.ms_entries + s->pending.n >= store_index_recent_max) {
+                r = merge_recent(s, txn, 0);
+                if (r < 0)
+                        return r;
+                db = s->db_objects;
+        }
 
         /* The pending table is only changed under put_lock, which the caller
          * holds: reading it without pending_lock is safe here. */
@@ -1305,7 +1368,16 @@ static int commit_pending_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata
                 MDB_val val = {.mv_size = sizeof(iv), .mv_data = &iv};
 
                 key_of(e->owner, e->key, k);
-                r = mdb_put(txn, s->db_objects, &key, &val, MDB_NOOVERWRITE);
+                if (db == s->db_recent) {
+                        MDB_val found;
+
+                        r = mdb_get(txn, s->db_objects, &key, &found);
+                        if (r == 0)
+                                continue;
+                        if (r != MDB_NOTFOUND)
+                                return mdb_to_errno(r);
+                }
+                r = mdb_put(txn, db, &key, &val, MDB_NOOVERWRITE);
                 if (r == MDB_KEYEXIST)
                         continue;
                 if (r != 0)
@@ -1318,12 +1390,14 @@ static int commit_pending_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata
         return meta_put_u64(s, txn, "stored_bytes", stored + bytes);
 }
 
-/* Called with put_lock held. */
-static int store_sync_locked(struct ckpt_store *s)
+/* Step 1 of making objects durable: the pack bytes reach the disk. Called
+ * with put_lock held. On failure what was written may be lost whatever a
+ * later fsync says: those objects are forgotten (a later put writes them
+ * again) and writing continues in a fresh pack. */
+static int packs_sync_locked(struct ckpt_store *s)
 {
         int r = 0;
 
-        /* Step 1: the pack bytes reach the disk. */
         if (s->unsynced) {
                 for (uint32_t p = s->unsynced_from; p <= s->cur_pack && r == 0; p++) {
                         int fd = pack_get_fd(s, p);
@@ -1334,42 +1408,49 @@ static int store_sync_locked(struct ckpt_store *s)
                                 r = negative_errno();
                 }
                 if (r < 0) {
-                        /* What was written may be lost whatever a later fsync
-                         * says: forget those objects (a later put writes them
-                         * again) and continue in a fresh pack. */
                         log_debug_errno(r, "store: fsync of packs failed: %m");
                         pthread_mutex_lock(&s->pending_lock);
                         pending_clear(&s->pending);
                         pthread_mutex_unlock(&s->pending_lock);
-                        if (pack_roll(s) == 0) {
+                        if (pack_roll(s) == 0)
                                 s->unsynced = false;
-                        }
-                        goto out;
+                        return r;
                 }
         }
         if (s->packs_dir_dirty) {
-                if (fsync(s->packs_fd) < 0) {
-                        r = negative_errno();
-                        goto out;
-                }
+                if (fsync(s->packs_fd) < 0)
+                        return negative_errno();
                 s->packs_dir_dirty = false;
         }
         s->unsynced = false;
+        return 0;
+}
 
+/* The pending table went into the index (the transaction committed). */
+static void pending_committed(struct ckpt_store *s)
+{
+        pthread_mutex_lock(&s->pending_lock);
+        pending_clear(&s->pending);
+        pthread_mutex_unlock(&s->pending_lock);
+}
+
+/* Called with put_lock held. */
+static int store_sync_locked(struct ckpt_store *s)
+{
+        int r;
+
+        r = packs_sync_locked(s);
+        if (r < 0)
+                return r;
         /* Step 2: only now does the index point at them. */
         if (s->pending.n > 0) {
                 r = store_write_txn(s, commit_pending_txn, NULL);
-                if (r < 0) {
-                        log_debug_errno(r, "store: committing %zu index entries failed: %m",
-                                        s->pending.n);
-                        goto out;
-                }
-                pthread_mutex_lock(&s->pending_lock);
-                pending_clear(&s->pending);
-                pthread_mutex_unlock(&s->pending_lock);
+                if (r < 0)
+                        return log_debug_errno(r, "store: committing %zu index entries failed: %m",
+                                               s->pending.n);
+                pending_committed(s);
         }
-out:
-        return r;
+        return 0;
 }
 
 int store_sync(struct ckpt_store *s)
@@ -1386,31 +1467,39 @@ int store_sync(struct ckpt_store *s)
 
 /* ----------------------------------------------------------------- catalog */
 
-static int alloc_id_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
+int store_alloc_id(struct ckpt_store *s, uint64_t *ret_id)
 {
-        uint64_t *id = userdata, next;
+        if (!s || !ret_id)
+                return -EINVAL;
+        pthread_mutex_lock(&s->id_lock);
+        *ret_id = s->next_id++;
+        pthread_mutex_unlock(&s->id_lock);
+        return 0;
+}
+
+/* At open: past the recorded next id and past every id in the catalog. */
+static int load_next_id(struct ckpt_store *s, MDB_txn *txn, void *userdata)
+{
+        MDB_cursor *c = NULL;
+        MDB_val key, val;
+        uint64_t next, be;
         int r;
 
+        (void)userdata;
         r = meta_get_u64(s, txn, "next_id", &next);
         if (r < 0)
                 return r;
-        if (next == 0)
-                next = 1;
-        *id = next;
-        return meta_put_u64(s, txn, "next_id", next + 1);
-}
-
-int store_alloc_id(struct ckpt_store *s, uint64_t *ret_id)
-{
-        uint64_t id = 0;
-        int r;
-
-        if (!s || !ret_id)
-                return -EINVAL;
-        r = store_write_txn(s, alloc_id_txn, &id);
+        r = mdb_to_errno(mdb_cursor_open(txn, s->db_catalog, &c));
         if (r < 0)
                 return r;
-        *ret_id = id;
+        r = mdb_to_errno(mdb_cursor_get(c, &key, &val, MDB_LAST));
+        mdb_cursor_close(c);
+        if (r == 0 && key.mv_size == sizeof(be)) {
+                memcpy(&be, key.mv_data, sizeof(be));
+                next = MAX(next, be64toh(be) + 1);
+        } else if (r < 0 && r != -ENOENT)
+                return r;
+        s->next_id = MAX(next, (uint64_t)1);
         return 0;
 }
 
@@ -1732,25 +1821,9 @@ static int write_manifest_file(struct ckpt_store *s, uint64_t id, const void *bu
         return 0;
 }
 
-struct commit_ctx {
-        const struct store_catalog_entry *e;
-};
-
-static int catalog_put_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
-{
-        struct commit_ctx *c = userdata;
-        MDB_val key, val = {.mv_size = sizeof(*c->e), .mv_data = (void *)c->e};
-        uint64_t be;
-
-        id_key(c->e->id, &be, &key);
-        return mdb_to_errno(mdb_put(txn, s->db_catalog, &key, &val, MDB_NOOVERWRITE));
-}
-
 /* Every DATA key a manifest lists must be an object of its owner. */
-static int keys_present_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
+static int keys_present(struct ckpt_store *s, MDB_txn *txn, const struct ckpt_manifest *m)
 {
-        const struct ckpt_manifest *m = userdata;
-
         for (size_t i = 0; i < m->n_pages; i++) {
                 int r;
 
@@ -1769,9 +1842,37 @@ static int keys_present_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
         return 0;
 }
 
-static int next_id_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
+struct commit_ctx {
+        const struct ckpt_manifest *m;
+        const struct store_catalog_entry *e;
+};
+
+/* One transaction makes a checkpoint live: the index entries of the objects
+ * written since the last commit, the check that every object the manifest
+ * lists is there, its catalog entry and the next id. */
+static int commit_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
 {
-        return meta_get_u64(s, txn, "next_id", userdata);
+        struct commit_ctx *c = userdata;
+        MDB_val key, val = {.mv_size = sizeof(*c->e), .mv_data = (void *)c->e};
+        uint64_t be, next;
+        int r;
+
+        r = commit_pending_txn(s, txn, NULL);
+        if (r < 0)
+                return r;
+        r = keys_present(s, txn, c->m);
+        if (r < 0)
+                return r;
+        id_key(c->e->id, &be, &key);
+        r = mdb_to_errno(mdb_put(txn, s->db_catalog, &key, &val, MDB_NOOVERWRITE));
+        if (r < 0)
+                return r;
+        r = meta_get_u64(s, txn, "next_id", &next);
+        if (r < 0)
+                return r;
+        if (next > c->e->id)
+                return 0;
+        return meta_put_u64(s, txn, "next_id", c->e->id + 1);
 }
 
 static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m,
@@ -1781,8 +1882,9 @@ static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m,
         _cleanup_free_ void *buf = NULL;
         struct store_catalog_entry e = {}, pe;
         const struct ckpt_manifest *to_write = m;
-        uint64_t next_id = 0;
+        uint64_t next_id;
         uint32_t depth = 0;
+        char name[32];
         size_t size;
         int r;
 
@@ -1791,10 +1893,10 @@ static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m,
         r = manifest_validate(m);
         if (r < 0)
                 return r;
-        r = store_read_txn(s, next_id_txn, &next_id);
-        if (r < 0)
-                return r;
-        if (m->id == 0 || m->id >= MAX(next_id, (uint64_t)1) || m->parent >= m->id)
+        pthread_mutex_lock(&s->id_lock);
+        next_id = s->next_id;
+        pthread_mutex_unlock(&s->id_lock);
+        if (m->id == 0 || m->id >= next_id || m->parent >= m->id)
                 return -EINVAL;
         r = store_get_entry(s, m->id, &pe);
         if (r == 0)
@@ -1802,20 +1904,7 @@ static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m,
         if (r != -ENOENT)
                 return r;
 
-        /* Step 1: every object the manifest points at is durable (and there),
-         * and a gc under way keeps them: put_lock orders this against a
-         * repack as a whole (what it found live up to its index commit). */
-        pthread_mutex_lock(&s->put_lock);
-        r = store_sync_locked(s);
-        if (r == 0) {
-                gc_note_commit(s, m);
-                r = store_read_txn(s, keys_present_txn, (void *)m);
-        }
-        pthread_mutex_unlock(&s->put_lock);
-        if (r < 0)
-                return r;
-
-        /* Step 2: the view of this checkpoint, and which kind to write. */
+        /* Step 1: the view of this checkpoint, and which kind to write. */
         if (m->kind == CKPT_MANIFEST_DELTA && m->parent != 0) {
                 r = store_get_entry(s, m->parent, &pe);
                 if (r < 0)
@@ -1849,7 +1938,8 @@ static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m,
                         to_write = view; /* a DELTA without a parent is complete */
         }
 
-        /* Step 3: the manifest file, durably. */
+        /* Step 2: the manifest file, durably. Until its catalog entry exists
+         * nothing refers to it (a crash leaves an orphan, removed at open). */
         r = manifest_serialize(to_write, &buf, &size);
         if (r < 0)
                 return r;
@@ -1857,7 +1947,10 @@ static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m,
         if (r < 0)
                 return r;
 
-        /* Step 4: the catalog entry. */
+        /* Step 3: the objects it points at are durable, then one transaction
+         * indexes them and adds the catalog entry. A gc under way keeps
+         * them: put_lock orders this against a repack as a whole (what it
+         * found live up to its index commit). */
         e = (struct store_catalog_entry){
                 .id = m->id,
                 .parent = m->parent,
@@ -1877,10 +1970,16 @@ static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m,
                 .chain_depth = depth,
         };
         memcpy(e.comm, m->comm, sizeof(e.comm) - 1);
-        r = store_write_txn(s, catalog_put_txn, &(struct commit_ctx){&e});
+        pthread_mutex_lock(&s->put_lock);
+        r = packs_sync_locked(s);
+        if (r == 0) {
+                gc_note_commit(s, m);
+                r = store_write_txn(s, commit_txn, &(struct commit_ctx){m, &e});
+                if (r == 0)
+                        pending_committed(s);
+        }
+        pthread_mutex_unlock(&s->put_lock);
         if (r < 0) {
-                char name[32];
-
                 manifest_name(m->id, name);
                 (void)unlinkat(s->manifests_fd, name, 0);
                 return r;
@@ -2063,14 +2162,13 @@ struct foreach_ctx {
         size_t n, cap;
 };
 
-static int foreach_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
+static int foreach_db(struct ckpt_store *s, MDB_txn *txn, MDB_dbi db, struct foreach_ctx *c)
 {
-        struct foreach_ctx *c = userdata;
         MDB_cursor *cur = NULL;
         MDB_val key, val;
         int r, k = 0;
 
-        r = mdb_cursor_open(txn, s->db_objects, &cur);
+        r = mdb_cursor_open(txn, db, &cur);
         if (r != 0)
                 return mdb_to_errno(r);
         for (r = mdb_cursor_get(cur, &key, &val, MDB_FIRST); r == 0;
@@ -2109,6 +2207,17 @@ static int foreach_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
         return r == MDB_NOTFOUND ? 0 : mdb_to_errno(r);
 }
 
+/* Both B-trees of the index (a key is in one of them). */
+static int foreach_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
+{
+        int r;
+
+        r = foreach_db(s, txn, s->db_objects, userdata);
+        if (r < 0)
+                return r;
+        return foreach_db(s, txn, s->db_recent, userdata);
+}
+
 int store_foreach_object(struct ckpt_store *s,
                          int (*cb)(const struct store_object *o, void *userdata), void *userdata)
 {
@@ -2137,6 +2246,10 @@ static int repack_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
         uint64_t stored;
         int r;
 
+        /* Everything in one B-tree, where the updates go. */
+        r = merge_recent(s, txn, 0);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < c->n; i++) {
                 const struct store_object *o = &c->v[i];
                 uint8_t k[36];
@@ -2374,6 +2487,11 @@ static int stats_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
         if (r != 0)
                 return mdb_to_errno(r);
         st->objects = ms.ms_entries;
+        r = mdb_stat(txn, s->db_recent, &ms);
+        if (r != 0)
+                return mdb_to_errno(r);
+        st->objects += ms.ms_entries;
+        st->objects_recent = ms.ms_entries;
         r = meta_get_u64(s, txn, "stored_bytes", &st->stored_bytes);
         if (r < 0)
                 return r;
@@ -2631,7 +2749,7 @@ static int open_env(struct ckpt_store *s, const char *path)
         if (r < 0)
                 return r;
         s->map_size = MAX(store_map_size, (uint64_t)1 << 20);
-        r = mdb_to_errno(mdb_env_set_maxdbs(s->env, 4));
+        r = mdb_to_errno(mdb_env_set_maxdbs(s->env, 8));
         if (r == 0)
                 r = mdb_to_errno(mdb_env_set_maxreaders(s->env, 512));
         if (r == 0)
@@ -2652,6 +2770,8 @@ static int open_env(struct ckpt_store *s, const char *path)
         if (r < 0)
                 return r;
         r = mdb_to_errno(mdb_dbi_open(txn, "objects", MDB_CREATE, &s->db_objects));
+        if (r == 0)
+                r = mdb_to_errno(mdb_dbi_open(txn, "recent", MDB_CREATE, &s->db_recent));
         if (r == 0)
                 r = mdb_to_errno(mdb_dbi_open(txn, "catalog", MDB_CREATE, &s->db_catalog));
         if (r == 0)
@@ -2743,6 +2863,7 @@ struct ckpt_store *store_free(struct ckpt_store *s)
         pthread_mutex_destroy(&s->cache_lock);
         pthread_rwlock_destroy(&s->commit_lock);
         pthread_mutex_destroy(&s->gc_lock);
+        pthread_mutex_destroy(&s->id_lock);
         store_keyset_free(s->gc_keys);
         store_keyset_free(s->fresh);
         store_keyset_free(s->stale);
@@ -2782,6 +2903,7 @@ int store_open(const char *state_dir, struct ckpt_store **ret)
                 pthread_rwlockattr_destroy(&a);
         }
         pthread_mutex_init(&s->gc_lock, NULL);
+        pthread_mutex_init(&s->id_lock, NULL);
         s->dir = strdup(state_dir);
         if (!s->dir)
                 return -ENOMEM;
@@ -2814,6 +2936,9 @@ int store_open(const char *state_dir, struct ckpt_store **ret)
         r = open_env(s, index_path);
         if (r < 0)
                 return log_debug_errno(r, "store: cannot open index '%s': %m", index_path);
+        r = store_read_txn(s, load_next_id, NULL);
+        if (r < 0)
+                return log_debug_errno(r, "store: cannot read the next checkpoint id: %m");
         r = remove_orphan_manifests(s);
         if (r < 0)
                 return log_debug_errno(r, "store: cannot tidy the manifests: %m");

@@ -7,8 +7,10 @@
  *     index/                  LMDB environment
  *       db "objects"          (owner uid:u32 BE, sha256[32]) -> (pack:u32, offset:u64,
  *                              clen:u32, codec:u8)      one entry per stored page
+ *       db "recent"           the same, for the newest objects: moved into
+ *                              "objects" in bulk (a key is in one of the two)
  *       db "catalog"          id:u64 BE -> struct store_catalog_entry
- *       db "meta"             "next_id" -> u64, "format" -> u32
+ *       db "meta"             "next_id" -> u64, "format" -> u32, "stored_bytes" -> u64
  *     packs/pack-%08u.pack    append-only; each object: header (magic, owner,
  *                              sha256, ulen, clen, codec) + zstd frame (or raw)
  *     manifests/%020llu       one per checkpoint (include/ckpt/manifest.h)
@@ -16,8 +18,8 @@
  * Write order (crash safety): pack data is fsync()ed before the index entries
  * that point at it are committed; a manifest is written to a temp file,
  * fsync()ed and renamed, and the directory fsync()ed, before its catalog entry
- * is committed. A crash at any point leaves a readable store (at worst some
- * unreferenced bytes in a pack, reclaimed by gc).
+ * is committed (in the same transaction as the index entries of its objects). A crash at any point
+ * leaves a readable store (at worst some unreferenced bytes in a pack, reclaimed by gc).
  *
  * Deduplication is per owner uid, never across owners. The all-zero page is
  * never stored. Every read re-hashes the object: corruption is -EBADMSG, never
@@ -61,12 +63,13 @@ int store_has_page(struct ckpt_store *s, uint32_t owner, const uint8_t key[32]);
 /* fsync the packs and commit pending index entries. */
 int store_sync(struct ckpt_store *s);
 
-/* A fresh checkpoint id (monotonic, never reused). */
+/* A fresh checkpoint id (monotonic; never one of a committed checkpoint,
+ * even a deleted one). In memory: only a commit writes to the disk. */
 int store_alloc_id(struct ckpt_store *s, uint64_t *ret_id);
 
-/* Make a checkpoint durable: sync objects, write the manifest (temp + fsync +
- * rename + dir fsync), then add it to the catalog. m->id must come from
- * store_alloc_id(). */
+/* Make a checkpoint durable: write the manifest (temp + fsync + rename + dir
+ * fsync), fsync the packs, then one index transaction adds the pending
+ * objects and the catalog entry. m->id must come from store_alloc_id(). */
 int store_commit(struct ckpt_store *s, const struct ckpt_manifest *m);
 
 /* The same, for a caller that already holds the checkpoint's FULL view (the
@@ -106,9 +109,10 @@ int store_get_entry(struct ckpt_store *s, uint64_t id, struct store_catalog_entr
 int store_last_of(struct ckpt_store *s, int32_t pid, uint64_t start_time, uint64_t *ret_id);
 
 struct store_stats {
-        uint64_t objects;       /* stored page objects */
-        uint64_t stored_bytes;  /* bytes in packs (compressed, with headers) */
-        uint64_t logical_bytes; /* 4 KiB x DATA pages referenced by all views (sum) */
+        uint64_t objects;        /* stored page objects */
+        uint64_t objects_recent; /* of which in the index's newest level */
+        uint64_t stored_bytes;   /* bytes in packs (compressed, with headers) */
+        uint64_t logical_bytes;  /* 4 KiB x DATA pages referenced by all views (sum) */
         uint64_t checkpoints;
         uint64_t packs;
 };
@@ -117,6 +121,10 @@ int store_stats(struct ckpt_store *s, struct store_stats *ret);
 /* Threads hashing and compressing in store_put_pages(); 0 (the default): one
  * per online CPU. Read by store_open(). */
 extern unsigned store_threads;
+
+/* Index entries the newest level holds before they move into the main one
+ * in bulk (default 16384). Read at every commit. */
+extern uint64_t store_index_recent_max;
 
 /* Bytes after which the current pack is closed and a new one started
  * (default 256 MiB). Read at every store_put_pages(). */
