@@ -866,6 +866,21 @@ static int tally_object(const struct store_object *o, void *userdata)
         return 0;
 }
 
+/* Store and sync pages [first, first + n): the index then holds `objects`,
+ * `recent` of them in its newest level. */
+static bool put_counted(struct ckpt_store *s, const uint8_t *pages, struct ckpt_page *ret,
+                        size_t first, size_t n, uint64_t objects, uint64_t recent)
+{
+        struct store_stats st;
+
+        ASSERT_OK(store_put_pages(s, 1000, pages + first * PG, n, ret + first, NULL));
+        ASSERT_OK(store_sync(s));
+        ASSERT_OK(store_stats(s, &st));
+        ASSERT_EQ(st.objects, objects);
+        ASSERT_EQ(st.objects_recent, recent);
+        return true;
+}
+
 /* The index's two levels: new entries in the small one, moved into the main
  * one in bulk; lookups, dedup, listing and reopening see both. */
 static bool test_index_levels(void)
@@ -889,35 +904,19 @@ static bool test_index_levels(void)
         ASSERT_OK(store_open(dir, &s));
 
         /* 40, then 40 more: both stay in the newest level. */
-        ASSERT_OK(store_put_pages(s, 1000, pages, 40, ret, NULL));
-        ASSERT_OK(store_sync(s));
-        ASSERT_OK(store_put_pages(s, 1000, pages + 40 * PG, 40, ret + 40, NULL));
-        ASSERT_OK(store_sync(s));
-        ASSERT_OK(store_stats(s, &st));
-        ASSERT_EQ(st.objects, 80u);
-        ASSERT_EQ(st.objects_recent, 80u);
+        ASSERT(put_counted(s, pages, ret, 0, 40, 40, 40));
+        ASSERT(put_counted(s, pages, ret, 40, 40, 80, 80));
         /* Dedup sees them there. */
         ASSERT_OK(store_put_pages(s, 1000, pages, 80, ret, &new_bytes));
         ASSERT_EQ(new_bytes, 0u);
         ASSERT_EQ(store_has_page(s, 1000, ret[79].key), 1);
-
         /* 40 more would make 120: everything moves to the main level. */
-        ASSERT_OK(store_put_pages(s, 1000, pages + 80 * PG, 40, ret + 80, NULL));
-        ASSERT_OK(store_sync(s));
-        ASSERT_OK(store_stats(s, &st));
-        ASSERT_EQ(st.objects, 120u);
-        ASSERT_EQ(st.objects_recent, 0u);
+        ASSERT(put_counted(s, pages, ret, 80, 40, 120, 0));
         ASSERT_OK(store_put_pages(s, 1000, pages, 120, ret, &new_bytes));
         ASSERT_EQ(new_bytes, 0u);
-
         /* A batch as large as the newest level goes to the main one. */
-        ASSERT_OK(store_put_pages(s, 1000, pages + 120 * PG, 100, ret + 120, NULL));
-        ASSERT_OK(store_sync(s));
-        ASSERT_OK(store_stats(s, &st));
-        ASSERT_EQ(st.objects, 220u);
-        ASSERT_EQ(st.objects_recent, 0u);
-        ASSERT_OK(store_put_pages(s, 1000, pages + 220 * PG, 40, ret + 220, NULL));
-        ASSERT_OK(store_sync(s));
+        ASSERT(put_counted(s, pages, ret, 120, 100, 220, 0));
+        ASSERT(put_counted(s, pages, ret, 220, 40, 260, 40));
 
         /* Both levels, after a reopen: listed, read back, counted once. */
         s = store_free(s);
