@@ -11,3 +11,6 @@
 /* Write all n bytes at offset off: 0, or -errno (-EIO when nothing could be
  * written). */
 int pwrite_all(int fd, const void *buf, size_t n, uint64_t off);
+/* The same for iovecs (the array is modified), short writes included. */
+struct iovec;
+int pwritev_all(int fd, struct iovec *iov, size_t cnt, uint64_t off);

@@ -277,40 +277,6 @@ static bool page_looks_incompressible(const uint8_t *p)
         return 9.0f - sum / 512.0f > ENTROPY_RAW_THRESHOLD;
 }
 
-/* Writes every iovec (modifying the array) at off, short writes included. */
-static int pwritev_all(int fd, struct iovec *iov, size_t cnt, uint64_t off)
-{
-        while (cnt > 0) {
-                int c = (int)MIN(cnt, (size_t)IOV_MAX);
-                ssize_t k = pwritev(fd, iov, c, (off_t)off);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (k == 0)
-                        return -EIO;
-                off += k;
-                while (k > 0 && cnt > 0) {
-                        if ((size_t)k >= iov->iov_len) {
-                                k -= iov->iov_len;
-                                iov++;
-                                cnt--;
-                        } else {
-                                iov->iov_base = (uint8_t *)iov->iov_base + k;
-                                iov->iov_len -= k;
-                                k = 0;
-                        }
-                }
-                while (cnt > 0 && iov->iov_len == 0) {
-                        iov++;
-                        cnt--;
-                }
-        }
-        return 0;
-}
-
 static int pread_all(int fd, void *buf, size_t n, uint64_t off, size_t *ret_read)
 {
         uint8_t *p = buf;
