@@ -499,6 +499,10 @@ static int verb_status(int argc, char **argv)
         for (size_t i = 0; i < s->n_tracking; i++)
                 printf("%s%s", i ? ", " : "", s->tracking[i]);
         printf("%s\n", s->n_tracking ? "" : "-");
+        if (s->store_nice > 0)
+                printf("storing:  at nice %d once the process is thawed\n", s->store_nice);
+        else
+                printf("storing:  at the daemon's priority\n");
         printf("store:    %s: %" PRIu64 " checkpoints, %" PRIu64 " objects, %s stored "
                "(%s logical, dedup %.2fx)\n",
                s->store.path ? s->store.path : "?", s->store.checkpoints, s->store.objects,

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/user.h>
@@ -38,6 +40,10 @@
 #define BUFFER_GRAIN (2ull << 20)       /* the copy buffer grows in 2 MiB steps */
 #define BUFFER_SHRINK_MIN (64ull << 20) /* never shrink below this */
 #define BUFFER_SHRINK_AFTER 8           /* checkpoints needing < 1/4 of it */
+
+/* The nice value of a checkpoint's work after the thaw; 0: none. Set once
+ * at start-up, before any worker exists. */
+static int store_nice = 0;
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -472,7 +478,103 @@ struct run_state {
         bool collected; /* the tracker was asked: it must hear of a failure */
         bool rearm;     /* the tracker wants the process armed again */
         bool frozen;    /* the freeze succeeded: -ESRCH means it died meanwhile */
+        bool lowered;   /* the worker runs at store_nice, base_nice to go back to */
+        int base_nice;
 };
+
+/* ---- priority after the thaw -------------------------------------------------
+ * Once the process runs again, nothing waits for the hashing, compressing and
+ * writing but the caller: the worker drops to store_nice so that the work
+ * takes the CPU the processes leave, instead of taking it from them (the
+ * store's threads, created per call, inherit it). The next freeze must not
+ * queue behind them, so the worker goes back before it takes another job:
+ * raising a nice value needs CAP_SYS_NICE, probed at start-up. A nice value
+ * ranks threads within a scheduling group (cgroup with the cpu controller,
+ * or autogroup): it counts against the processes that share ckptd's. */
+
+static int thread_nice(int *ret)
+{
+        int n;
+
+        errno = 0;
+        n = getpriority(PRIO_PROCESS, (id_t)gettid());
+        if (n == -1 && errno != 0)
+                return negative_errno();
+        *ret = n;
+        return 0;
+}
+
+static int thread_set_nice(int n)
+{
+        return setpriority(PRIO_PROCESS, (id_t)gettid(), n) < 0 ? negative_errno() : 0;
+}
+
+static void priority_lower(struct run_state *st)
+{
+        int base;
+
+        if (store_nice <= 0 || thread_nice(&base) < 0 || base >= store_nice)
+                return;
+        if (thread_set_nice(store_nice) < 0)
+                return;
+        st->base_nice = base;
+        st->lowered = true;
+}
+
+static void priority_restore(struct run_state *st)
+{
+        int r;
+
+        if (!st->lowered)
+                return;
+        r = thread_set_nice(st->base_nice);
+        if (r < 0)
+                log_warning_errno(r, "checkpoint: cannot raise the worker back to nice %d, its "
+                                     "next freezes wait longer for the CPU: %m",
+                                  st->base_nice);
+        st->lowered = false;
+}
+
+static void *probe_thread(void *userdata)
+{
+        int *nice_and_result = userdata, base, r;
+
+        r = thread_nice(&base);
+        if (r >= 0)
+                r = thread_set_nice(MAX(base, nice_and_result[0]));
+        if (r >= 0)
+                r = thread_set_nice(base);
+        nice_and_result[1] = r;
+        return NULL;
+}
+
+int checkpoint_set_store_nice(int nice)
+{
+        int arg[2] = {nice, 0};
+        pthread_t t;
+        int r;
+
+        if (nice < 0 || nice > 19)
+                return -EINVAL;
+        store_nice = 0;
+        if (nice == 0)
+                return 0;
+        /* On a thread of its own: if the way back is refused, the one left
+         * at the lower priority exits. */
+        r = -pthread_create(&t, NULL, probe_thread, arg);
+        if (r < 0)
+                return r;
+        pthread_join(t, NULL);
+        if (arg[1] < 0)
+                return arg[1];
+        store_nice = nice;
+        return 0;
+}
+
+int checkpoint_store_nice(void)
+{
+        return store_nice;
+}
 
 /* A DELTA manifest against parent_view: the header, regions, ranges and
  * threads of view, and only the pages that changed. */
@@ -767,6 +869,7 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
                           (unsigned long long)cst.unreadable);
 
         phase_mark(&ph, "thaw");
+        priority_lower(st);
         /* Step 5: hash, compress, store; the manifest; commit. */
         results = calloc(MAX(plan.n_read, (size_t)1), sizeof(*results));
         if (!results)
@@ -883,6 +986,7 @@ int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
         int r;
 
         r = checkpoint_run_one(s, req, ret, &st);
+        priority_restore(&st);
         if (r == -ESRCH && st.frozen)
                 /* Whichever step noticed it: say what happened. */
                 snprintf(ret->error, sizeof(ret->error), "process %d exited during the checkpoint",

@@ -18,6 +18,7 @@ static const char *arg_policy_dir = CKPT_DEFAULT_POLICY_DIR;
 static const char *arg_runtime_policy_dir = CKPT_RUNTIME_POLICY_DIR;
 static unsigned arg_workers = 2;
 static unsigned arg_bitmap_entries = 65536;
+static unsigned arg_store_nice = 10;
 
 static void help(void)
 {
@@ -30,6 +31,9 @@ static void help(void)
                "  --log-level LEVEL      err, warning, notice, info, debug (default info)\n"
                "  --workers N            checkpoints run in parallel (default 2)\n"
                "  --bitmap-entries N     BPF dirty-bitmap entries, 2 MiB each (default 65536)\n"
+               "  --store-nice N         nice value of a checkpoint's hashing, compressing and\n"
+               "                         writing, once the process is thawed; 0 keeps the\n"
+               "                         daemon's own (default 10)\n"
                "  -h --help              this text\n"
                "     --version           version\n",
                CKPT_DEFAULT_SOCKET, CKPT_DEFAULT_STATE_DIR, CKPT_DEFAULT_POLICY_DIR,
@@ -59,6 +63,7 @@ static int parse_argv(int argc, char *argv[])
                 ARG_LOG,
                 ARG_WORKERS,
                 ARG_BITMAP,
+                ARG_STORE_NICE,
                 ARG_VERSION
         };
         static const struct option options[] = {
@@ -69,6 +74,7 @@ static int parse_argv(int argc, char *argv[])
                 {"log-level", required_argument, NULL, ARG_LOG},
                 {"workers", required_argument, NULL, ARG_WORKERS},
                 {"bitmap-entries", required_argument, NULL, ARG_BITMAP},
+                {"store-nice", required_argument, NULL, ARG_STORE_NICE},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, ARG_VERSION},
                 {},
@@ -103,6 +109,10 @@ static int parse_argv(int argc, char *argv[])
                         if (parse_unsigned(optarg, 64, 1u << 24, &arg_bitmap_entries) < 0)
                                 return log_error_errno(-EINVAL,
                                                        "--bitmap-entries takes 64 to 16777216");
+                        break;
+                case ARG_STORE_NICE:
+                        if (parse_unsigned(optarg, 0, 19, &arg_store_nice) < 0)
+                                return log_error_errno(-EINVAL, "--store-nice takes 0 to 19");
                         break;
                 case 'h':
                         help();
@@ -139,6 +149,7 @@ static int run(int argc, char *argv[])
                 .runtime_policy_dir = arg_runtime_policy_dir,
                 .workers = arg_workers,
                 .bitmap_entries = arg_bitmap_entries,
+                .store_nice = (int)arg_store_nice,
         };
         r = manager_new(&o, &m);
         if (r < 0)

@@ -12,6 +12,7 @@
 
 #include "control.h"
 #include "jobs.h"
+#include "checkpoint.h"
 #include "log.h"
 #include "macro.h"
 #include "scheduler.h"
@@ -177,6 +178,12 @@ int manager_start(struct manager *m)
         r = manager_load_bpf(m);
         if (r < 0)
                 return r;
+
+        r = checkpoint_set_store_nice(m->opts.store_nice);
+        if (r < 0)
+                log_notice_errno(r, "Cannot raise a worker's priority back after lowering it "
+                                    "(CAP_SYS_NICE): the work after the thaw runs at the "
+                                    "daemon's own priority: %m");
 
         r = workers_new(m->event, m->opts.workers, &m->workers);
         if (r < 0)

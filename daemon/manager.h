@@ -29,6 +29,7 @@ struct manager_options {
         const char *runtime_policy_dir;
         unsigned workers;
         unsigned bitmap_entries; /* BPF dirty-bitmap map size (2 MiB windows) */
+        int store_nice;          /* nice value of the work after the thaw; 0: none */
 };
 
 struct manager {

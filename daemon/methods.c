@@ -415,6 +415,7 @@ static void method_get_status(struct manager *m, struct call *c, struct json_obj
                 p, "bpf_mode",
                 json_object_new_string(m->tracker ? tracker_bpf_mode(m->tracker) : "none"));
         json_object_object_add(p, "tracking", tr);
+        json_object_object_add(p, "store_nice", json_object_new_int(checkpoint_store_nice()));
         json_object_object_add(p, "store", st);
         json_object_object_add(p, "processes", scheduler_status_json(m, call_uid(c)));
         call_reply(c, p);

@@ -147,6 +147,7 @@ struct ckpt_status {
         struct ckpt_store_status store;
         struct ckpt_process_status *processes;
         size_t n_processes;
+        int store_nice; /* nice value of the work after the thaw; 0: none */
 };
 
 CKPT_PUBLIC int ckpt_status(struct ckpt_client *c, struct ckpt_status **ret);

@@ -8,7 +8,9 @@
 #    own pid) and STOPPING=1 on SIGTERM reach a NOTIFY_SOCKET of our own;
 #  - the unit's CapabilityBoundingSet= is enough to checkpoint and track a
 #    process of another user, and each of CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH,
-#    CAP_KILL (for that) and CAP_BPF, CAP_PERFMON (for BPF) is needed.
+#    CAP_KILL (for that) and CAP_BPF, CAP_PERFMON (for BPF) is needed;
+#    CAP_SYS_NICE lets the work after a thaw run at a lower priority (without
+#    it ckptd keeps its own and says so).
 . "$(dirname "$0")/lib.sh"
 require_root
 require_built "$WL/notify-listen" "$WL/memctl"
@@ -249,6 +251,8 @@ if run_caps unit "$filtered"; then
 	check "unit caps: incremental checkpoint after writes" ctl checkpoint "$vpid"
 	is "unit caps: BPF reaches what it reaches with every capability" \
 		"$(ctl status | sed -n 's/^bpf: *//p')" "$full_bpf"
+	is "unit caps: the work after the thaw runs at nice 10" \
+		"$(ctl status | sed -n 's/^storing: *//p')" "at nice 10 once the process is thawed"
 	ctl untrack "$vpid" >/dev/null 2>&1
 	stop_daemon
 else
@@ -273,6 +277,22 @@ for c in sys_ptrace dac_read_search kill; do
 		stop_daemon
 	fi
 done
+
+# CAP_SYS_NICE: without it the daemon cannot raise a worker back, so it
+# never lowers one, says so, and checkpoints as before.
+if case "$filtered" in *"+sys_nice"*) true ;; *) false ;; esac; then
+	if run_caps no-sys_nice "$(printf '%s' "$filtered" | sed "s/,+sys_nice//")"; then
+		is "without cap_sys_nice the work after the thaw keeps the daemon's priority" \
+			"$(ctl status | sed -n 's/^storing: *//p')" "at the daemon's priority"
+		check "without cap_sys_nice a checkpoint succeeds" ctl checkpoint "$vpid"
+		is "without cap_sys_nice the daemon says why at start-up" \
+			"$(grep -c 'CAP_SYS_NICE' "$T/ckptd-no-sys_nice.log")" 1
+		stop_daemon
+	else
+		not_ok "ckptd starts without cap_sys_nice" "$(tail -n 20 "$T/ckptd-no-sys_nice.log")"
+		stop_daemon
+	fi
+fi
 
 # CAP_BPF and CAP_PERFMON: without either, BPF is lost (when it works at all).
 # CAP_SYS_ADMIN (kept for seccomp filters) would stand in for both, so these

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The priority of a checkpoint's work. While the process is frozen, the worker
+# runs at the daemon's own priority (the pause must not queue for the CPU);
+# once it is thawed, the hashing, compressing and writing run at --store-nice
+# (default 10), and every thread of the daemon is back at its own priority
+# when the checkpoint is over, whether it succeeded or failed (a full store).
+# --store-nice 0 leaves every thread alone; a value out of 0..19 is refused.
+# (Without CAP_SYS_NICE the daemon cannot go back up, so it keeps its own
+# priority: 70-systemd.sh checks that under the unit's capability set.)
+. "$(dirname "$0")/lib.sh"
+require_root
+require_built "$WL/memctl"
+
+PAGES=65536 # 256 MiB of incompressible pattern: a store phase of a second
+
+# nice_of TID: the nice value of one of the daemon's threads.
+nice_of() {
+	local s
+	s=$(cat "/proc/$DAEMON_PID/task/$1/stat" 2>/dev/null) || return 1
+	s=${s##*) }
+	set -- $s
+	printf '%s' "${17}"
+}
+
+# daemon_nices: the nice values of all the daemon's threads, sorted, unique.
+daemon_nices() {
+	local t
+	for t in /proc/"$DAEMON_PID"/task/*; do
+		nice_of "${t##*/}" && echo
+	done | sort -n -u | tr '\n' ' ' | sed 's/ $//'
+}
+
+# watch_checkpoint PID ARGS...: a checkpoint of PID in the background while
+# the daemon's threads are sampled. Sets FROZEN_NICE (the nice values of the
+# thread holding the process, seen while it was frozen), STORE_NICE (the
+# highest nice value of any thread), RC and $T/watch.out.
+watch_checkpoint() {
+	local pid=$1 cpid tr t n max=0 frozen=
+	shift
+	ctl_json checkpoint "$pid" "$@" >"$T/watch.out" &
+	cpid=$!
+	while kill -0 "$cpid" 2>/dev/null; do
+		tr=$(awk '/^TracerPid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+		# Traced before and after reading the nice value: read while frozen.
+		if [ "${tr:-0}" != 0 ] && [ -d "/proc/$DAEMON_PID/task/$tr" ] && n=$(nice_of "$tr") &&
+			[ "$(awk '/^TracerPid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)" = "$tr" ]; then
+			frozen+=" $n"
+		fi
+		for t in /proc/"$DAEMON_PID"/task/*; do
+			n=$(nice_of "${t##*/}") || continue
+			[ "$n" -gt "$max" ] && max=$n
+		done
+	done
+	wait "$cpid"
+	RC=$?
+	FROZEN_NICE=$(printf '%s\n' $frozen | sort -u | tr '\n' ' ' | sed 's/ $//')
+	STORE_NICE=$max
+}
+
+start_workload m memctl || exit 1
+pid=$(wl_pid m)
+wl m "alloc small anon 16" || { not_ok "memctl maps 64 KiB" "${REPLY[m]}"; exit 1; }
+small_start=$(kv "${REPLY[m]}" start)
+small_end=$(kv "${REPLY[m]}" end)
+wl m "write small 1" || { not_ok "memctl fills 64 KiB" "${REPLY[m]}"; exit 1; }
+wl m "alloc big anon $PAGES" && wl m "write big 1" ||
+	{ not_ok "memctl fills 256 MiB" "${REPLY[m]}"; exit 1; }
+
+# ---- the default: nice 10 after the thaw -------------------------------------
+start_daemon || exit 1
+is "status: store_nice is 10 by default" "$(ctl_json status | jq -r .store_nice)" 10
+is "the daemon starts at nice 0" "$(daemon_nices)" 0
+
+# A full checkpoint with a new pattern each time, until both phases were
+# sampled (the pause of 256 MiB lasts ~100 ms: usually the first).
+seen_frozen= seen_store=0
+for seed in 2 3 4; do
+	wl m "write big $seed" || { not_ok "write" "${REPLY[m]}"; break; }
+	watch_checkpoint "$pid" --full
+	[ "$RC" = 0 ] || { not_ok "checkpoint of 256 MiB" "$(cat "$T/ctl.err")"; break; }
+	seen_frozen+=" $FROZEN_NICE"
+	[ "$STORE_NICE" -gt "$seen_store" ] && seen_store=$STORE_NICE
+	[ -n "${FROZEN_NICE// /}" ] && [ "$seen_store" -gt 0 ] && break
+done
+seen_frozen=$(printf '%s\n' $seen_frozen | sort -u | tr '\n' ' ' | sed 's/ $//')
+if [ -z "$seen_frozen" ]; then
+	not_ok "the frozen phase was sampled" "no sample caught the process traced in 3 checkpoints"
+else
+	is "while the process is frozen its worker runs at nice 0" "$seen_frozen" 0
+fi
+is "after the thaw the store's work runs at nice 10" "$seen_store" 10
+is "after the checkpoints every thread is back at nice 0" "$(daemon_nices)" 0
+pause=$(jq -r .pause_ms "$T/watch.out")
+diag "last checkpoint: pause $pause ms, duration $(jq -r .duration_ms "$T/watch.out") ms"
+
+# Tracked: the incremental checkpoints go the same way.
+if ctl track "$pid" >/dev/null 2>"$T/ctl.err" && ctl checkpoint "$pid" >/dev/null 2>&1; then
+	wl m "write big 5 0 4096"
+	watch_checkpoint "$pid"
+	is "tracked: incremental checkpoint" "$(jq -r .incremental "$T/watch.out")" true
+	is "tracked: every thread back at nice 0 afterwards" "$(daemon_nices)" 0
+	ctl untrack "$pid" >/dev/null 2>&1
+else
+	not_ok "track $pid" "$(cat "$T/ctl.err")"
+fi
+stop_daemon
+
+# ---- a store that fills: the failure path restores the priority too ----------
+mkdir -p "$T/small"
+if mount -t tmpfs -o size=96m tmpfs "$T/small" 2>"$T/mount.err"; then
+	mkdir -p "$T/small/state"
+	SMALL=$T/small
+	start_daemon --state-dir "$SMALL/state" || exit 1
+	wl m "write big 6"
+	watch_checkpoint "$pid" --full
+	if [ "$RC" != 0 ] && grep -qi "no space" "$T/ctl.err"; then
+		ok "a 256 MiB checkpoint into a 96 MiB store fails: $(head -n 1 "$T/ctl.err")"
+	elif [ "$RC" != 0 ]; then
+		not_ok "a 256 MiB checkpoint into a 96 MiB store fails saying why" "$(cat "$T/ctl.err")"
+	else
+		not_ok "a 256 MiB checkpoint into a 96 MiB store fails" "it succeeded: $(cat "$T/watch.out")"
+	fi
+	is "the failed checkpoint ran its store phase at nice 10" "$STORE_NICE" 10
+	is "after the failure every thread is back at nice 0" "$(daemon_nices)" 0
+	check "a small checkpoint of the same process then succeeds" \
+		ctl checkpoint "$pid" --range "$small_start-$small_end"
+	stop_daemon
+	umount "$SMALL" 2>/dev/null
+else
+	skip "a full store restores the priority" "cannot mount a tmpfs: $(cat "$T/mount.err")"
+fi
+
+# ---- --store-nice 0: nothing changes priority --------------------------------
+start_daemon --store-nice 0 || exit 1
+is "--store-nice 0: status says 0" "$(ctl_json status | jq -r .store_nice)" 0
+wl m "write big 7"
+watch_checkpoint "$pid" --full
+is "--store-nice 0: checkpoint succeeds" "$RC" 0
+is "--store-nice 0: no thread ever left nice 0" "$STORE_NICE" 0
+stop_daemon
+
+# ---- out of range ------------------------------------------------------------
+for bad in 20 -1 x; do
+	if "$CKPTD" --socket "$T/bad.sock" --state-dir "$T/bad" --store-nice "$bad" >"$T/bad.out" 2>&1; then
+		not_ok "--store-nice $bad is refused" "ckptd ran"
+	else
+		is "--store-nice $bad is refused with a reason" "$(grep -c 'store-nice takes 0 to 19' "$T/bad.out")" 1
+	fi
+done
