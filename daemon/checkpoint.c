@@ -529,8 +529,9 @@ static void priority_restore(struct run_state *st)
                 return;
         r = thread_set_nice(st->base_nice);
         if (r < 0)
-                log_warning_errno(r, "checkpoint: cannot raise the worker back to nice %d, its "
-                                     "next freezes wait longer for the CPU: %m",
+                log_warning_errno(r,
+                                  "checkpoint: cannot raise the worker back to nice %d, its "
+                                  "next freezes wait longer for the CPU: %m",
                                   st->base_nice);
         st->lowered = false;
 }
