@@ -29,6 +29,7 @@
 
 #include "ckpt/proto.h"
 #include "freezer.h"
+#include "lastcopy.h"
 #include "log.h"
 #include "macro.h"
 #include "pagemap.h"
@@ -638,6 +639,119 @@ static void phase_mark(struct phases *ph, const char *name)
         ph->last = now;
 }
 
+/* Step 5a: the pages read (copy_buf, at addrs), into the store; results[i]
+ * gets the kind and key of page i. A page whose bytes equal those the
+ * parent checkpoint read at the same address (the process's kept copy lc,
+ * when it is the parent's) takes the parent's key, exactly, without being
+ * hashed; the others are hashed, looked up and compressed. */
+static int store_read_pages(struct ckpt_store *s, const struct checkpoint_request *req,
+                            uint32_t owner, uint64_t parent_id, const struct lastcopy *lc,
+                            const uint64_t *addrs, size_t n, struct ckpt_page *results,
+                            uint64_t *ret_bytes, size_t *ret_same)
+{
+        _cleanup_free_ bool *same = NULL;
+        _cleanup_free_ struct ckpt_page *kept = NULL, *batch = NULL;
+        _cleanup_free_ const uint8_t **pagev = NULL;
+        _cleanup_free_ size_t *idx = NULL;
+        size_t n_same = 0, cap = MIN(MAX(n, (size_t)1), (size_t)STORE_BATCH_PAGES);
+        uint64_t bytes = 0;
+        int r;
+
+        for (size_t i = 0; i < n; i++)
+                results[i].addr = addrs[i];
+        if (lc && lc->id == parent_id && lc->owner == owner && n > 0) {
+                same = calloc(n, sizeof(*same));
+                if (!same)
+                        return -ENOMEM;
+                n_same = lastcopy_match(lc, addrs, copy_buf, n, results, same);
+        }
+        if (n_same > 0) {
+                size_t k = 0;
+
+                kept = calloc(n_same, sizeof(*kept));
+                if (!kept)
+                        return -ENOMEM;
+                for (size_t i = 0; i < n; i++)
+                        if (same[i])
+                                kept[k++] = results[i];
+                r = store_keep_keys(s, owner, parent_id, kept, n_same);
+                if (r == -ENOENT) {
+                        /* The parent was deleted meanwhile: store them all. */
+                        memset(same, 0, n * sizeof(*same));
+                        n_same = 0;
+                } else if (r < 0)
+                        return r;
+        }
+
+        pagev = calloc(cap, sizeof(*pagev));
+        batch = calloc(cap, sizeof(*batch));
+        idx = calloc(cap, sizeof(*idx));
+        if (!pagev || !batch || !idx)
+                return -ENOMEM;
+        for (size_t i = 0; i < n;) {
+                uint64_t nbytes = 0;
+                size_t nb = 0;
+
+                for (; i < n && nb < cap; i++)
+                        if (!same || !same[i]) {
+                                idx[nb] = i;
+                                pagev[nb++] = copy_buf + i * PAGE_SIZE_4K;
+                        }
+                if (nb == 0)
+                        break;
+                if (cancelled(req))
+                        return -ECANCELED;
+                r = store_put_pagev(s, owner, pagev, nb, batch, &nbytes);
+                if (r < 0)
+                        return r;
+                bytes += nbytes;
+                for (size_t k = 0; k < nb; k++) {
+                        results[idx[k]].kind = batch[k].kind;
+                        memcpy(results[idx[k]].key, batch[k].key, sizeof(batch[k].key));
+                }
+        }
+        *ret_bytes = bytes;
+        *ret_same = n_same;
+        return 0;
+}
+
+/* After a commit: the pages just read (results, ascending, their bytes in
+ * copy_buf) become the process's kept copy, and the thread takes over the
+ * buffer of the copy they replace, so that both stay pre-faulted. */
+static void keep_copy(pid_t pid, uint64_t start_time, uint32_t owner, uint64_t id,
+                      struct ckpt_page **results, size_t n, struct lastcopy **prev)
+{
+        _cleanup_(lastcopy_freep) struct lastcopy *old = TAKE_PTR(*prev);
+        struct lastcopy *c;
+
+        if (n == 0 || !copy_buf || !lastcopy_fits(copy_buf_size))
+                return;
+        for (size_t i = 1; i < n; i++)
+                if ((*results)[i - 1].addr >= (*results)[i].addr)
+                        return;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return;
+        *c = (struct lastcopy){
+                .pid = pid,
+                .start_time = start_time,
+                .owner = owner,
+                .id = id,
+                .pages = TAKE_PTR(*results),
+                .n = n,
+                .data = copy_buf,
+                .data_size = copy_buf_size,
+        };
+        copy_buf = NULL;
+        copy_buf_size = 0;
+        copy_buf_small_runs = 0;
+        if (old && old->data) {
+                copy_buf = TAKE_PTR(old->data);
+                copy_buf_size = old->data_size;
+        }
+        lastcopy_put(c);
+}
+
 static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_request *req,
                               struct checkpoint_result *ret, struct run_state *st)
 {
@@ -653,12 +767,14 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
         _cleanup_free_ struct ckpt_thread *threads = NULL;
         _cleanup_free_ size_t *region_first = NULL;
         _cleanup_(tracker_dirty_freep) struct tracker_dirty *dirty = NULL;
+        _cleanup_(lastcopy_freep) struct lastcopy *lc = NULL;
         bool incremental = false;
         size_t n_ranges = 0, n_skipped = 0, n_threads = 0;
         struct copy_stats cst = {};
         struct phases ph = {};
         uint64_t t_start, t_frozen = 0, start_time = 0, start_time2 = 0, time_ns = 0;
         uint64_t parent_id = 0, bytes_stored = 0, id = 0;
+        size_t n_same = 0;
         bool was_stopped;
         char state, comm[16] = "";
         pid_t pid = req->pid;
@@ -875,23 +991,13 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
         results = calloc(MAX(plan.n_read, (size_t)1), sizeof(*results));
         if (!results)
                 return fail(ret, -ENOMEM, "out of memory");
-        for (size_t i = 0; i < plan.n_read; i++)
-                results[i].addr = plan.read[i];
-        for (size_t i = 0; i < plan.n_read; i += STORE_BATCH_PAGES) {
-                size_t nb = MIN((size_t)STORE_BATCH_PAGES, plan.n_read - i);
-                uint64_t nbytes = 0;
-
-                if (cancelled(req))
-                        return fail(ret, -ECANCELED, "cancelled");
-                r = store_put_pages(s, owner, copy_buf + i * PAGE_SIZE_4K, nb, results + i,
-                                    &nbytes);
-                if (r < 0)
-                        return fail(ret, r, "cannot store pages: %s", strerror(-r));
-                bytes_stored += nbytes;
-                /* The store leaves addr alone; make sure of it. */
-                for (size_t k = 0; k < nb; k++)
-                        results[i + k].addr = plan.read[i + k];
-        }
+        lc = lastcopy_take(pid, start_time);
+        r = store_read_pages(s, req, owner, parent_id, lc, plan.read, plan.n_read, results,
+                             &bytes_stored, &n_same);
+        if (r == -ECANCELED)
+                return fail(ret, r, "cancelled");
+        if (r < 0)
+                return fail(ret, r, "cannot store pages: %s", strerror(-r));
 
         phase_mark(&ph, "store");
         view = calloc(1, sizeof(*view));
@@ -963,20 +1069,24 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
                 return fail(ret, r, "cannot commit the checkpoint: %s", strerror(-r));
         phase_mark(&ph, "commit");
         log_debug("checkpoint: process %d phases (ms): %s", (int)pid, ph.text);
+        /* Kept for the next checkpoint of a tracked process. */
+        if (st->collected && n_ranges == 0)
+                keep_copy(pid, start_time, owner, id, &results, plan.n_read, &lc);
 
         ret->id = id;
         ret->parent = parent_id;
         ret->pages_read = plan.n_read;
+        ret->pages_unchanged = n_same;
         ret->bytes_stored = bytes_stored;
         ret->incremental = incremental;
         ret->skipped = TAKE_PTR(skipped);
         ret->n_skipped = n_skipped;
         ret->duration_ns = now_ns(CLOCK_MONOTONIC) - t_start;
-        log_debug("checkpoint: process %d: checkpoint %llu (parent %llu), %llu pages read, "
-                  "%llu bytes stored, pause %llu us",
+        log_debug("checkpoint: process %d: checkpoint %llu (parent %llu), %llu pages read "
+                  "(%llu unchanged), %llu bytes stored, pause %llu us",
                   (int)pid, (unsigned long long)id, (unsigned long long)parent_id,
-                  (unsigned long long)plan.n_read, (unsigned long long)bytes_stored,
-                  (unsigned long long)(ret->pause_ns / 1000));
+                  (unsigned long long)plan.n_read, (unsigned long long)n_same,
+                  (unsigned long long)bytes_stored, (unsigned long long)(ret->pause_ns / 1000));
         return 0;
 }
 

@@ -36,6 +36,7 @@ struct checkpoint_result {
         uint64_t id, parent; /* parent 0: none */
         uint64_t pages;      /* pages in the checkpoint's view */
         uint64_t pages_read;
+        uint64_t pages_unchanged; /* read, and found equal to the parent's by comparison */
         uint64_t bytes_stored;
         uint64_t pause_ns, duration_ns;
         bool incremental;

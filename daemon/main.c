@@ -19,6 +19,7 @@ static const char *arg_runtime_policy_dir = CKPT_RUNTIME_POLICY_DIR;
 static unsigned arg_workers = 2;
 static unsigned arg_bitmap_entries = 65536;
 static unsigned arg_store_nice = 10;
+static unsigned arg_copy_cache_mib = 256;
 
 static void help(void)
 {
@@ -34,6 +35,9 @@ static void help(void)
                "  --store-nice N         nice value of a checkpoint's hashing, compressing and\n"
                "                         writing, once the process is thawed; 0 keeps the\n"
                "                         daemon's own (default 10)\n"
+               "  --copy-cache MIB       memory for copies of the pages tracked processes'\n"
+               "                         last checkpoints read, to find rewritten pages\n"
+               "                         unchanged without hashing them; 0: none (default 256)\n"
                "  -h --help              this text\n"
                "     --version           version\n",
                CKPT_DEFAULT_SOCKET, CKPT_DEFAULT_STATE_DIR, CKPT_DEFAULT_POLICY_DIR,
@@ -64,6 +68,7 @@ static int parse_argv(int argc, char *argv[])
                 ARG_WORKERS,
                 ARG_BITMAP,
                 ARG_STORE_NICE,
+                ARG_COPY_CACHE,
                 ARG_VERSION
         };
         static const struct option options[] = {
@@ -75,6 +80,7 @@ static int parse_argv(int argc, char *argv[])
                 {"workers", required_argument, NULL, ARG_WORKERS},
                 {"bitmap-entries", required_argument, NULL, ARG_BITMAP},
                 {"store-nice", required_argument, NULL, ARG_STORE_NICE},
+                {"copy-cache", required_argument, NULL, ARG_COPY_CACHE},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, ARG_VERSION},
                 {},
@@ -114,6 +120,11 @@ static int parse_argv(int argc, char *argv[])
                         if (parse_unsigned(optarg, 0, 19, &arg_store_nice) < 0)
                                 return log_error_errno(-EINVAL, "--store-nice takes 0 to 19");
                         break;
+                case ARG_COPY_CACHE:
+                        if (parse_unsigned(optarg, 0, 1u << 20, &arg_copy_cache_mib) < 0)
+                                return log_error_errno(-EINVAL,
+                                                       "--copy-cache takes 0 to 1048576 (MiB)");
+                        break;
                 case 'h':
                         help();
                         return 0;
@@ -150,6 +161,7 @@ static int run(int argc, char *argv[])
                 .workers = arg_workers,
                 .bitmap_entries = arg_bitmap_entries,
                 .store_nice = (int)arg_store_nice,
+                .copy_cache = (uint64_t)arg_copy_cache_mib << 20,
         };
         r = manager_new(&o, &m);
         if (r < 0)

@@ -13,6 +13,7 @@
 #include "control.h"
 #include "jobs.h"
 #include "checkpoint.h"
+#include "lastcopy.h"
 #include "log.h"
 #include "macro.h"
 #include "scheduler.h"
@@ -63,6 +64,7 @@ struct manager *manager_free(struct manager *m)
         m->ring_src = sd_event_source_disable_unref(m->ring_src);
         m->tracker = tracker_free(m->tracker);
         m->store = store_free(m->store);
+        lastcopy_clear();
         sd_event_unref(m->event);
         pthread_mutex_destroy(&m->exec_lock);
         free(m);
@@ -179,6 +181,7 @@ int manager_start(struct manager *m)
         if (r < 0)
                 return r;
 
+        lastcopy_set_budget(m->opts.copy_cache);
         r = checkpoint_set_store_nice(m->opts.store_nice);
         if (r < 0)
                 log_notice_errno(r, "Cannot raise a worker's priority back after lowering it "

@@ -606,6 +606,7 @@ static void checkpoint_job_done(struct job *j)
                 json_object_object_add(p, "incremental", json_object_new_boolean(res->incremental));
                 json_object_object_add(p, "pages", json_uint(res->pages));
                 json_object_object_add(p, "pages_read", json_uint(res->pages_read));
+                json_object_object_add(p, "pages_unchanged", json_uint(res->pages_unchanged));
                 json_object_object_add(p, "bytes_stored", json_uint(res->bytes_stored));
                 json_object_object_add(p, "pause_ms",
                                        json_object_new_double(ns_to_ms(res->pause_ns)));

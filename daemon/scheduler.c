@@ -17,6 +17,7 @@
 #include "control.h"
 #include "jobs.h"
 #include "json-util.h"
+#include "lastcopy.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
@@ -137,6 +138,7 @@ static void remove_tracked(struct manager *m, struct tracked *t, const char *why
         log_info("scheduler: pid %d (%s) no longer tracked: %s", (int)t->pid, t->comm, why);
         if (m->tracker)
                 (void)tracker_untrack(m->tracker, t->pid);
+        lastcopy_forget(t->pid);
         /* A runtime policy made for this very process goes with it. */
         if (strcmp(why, "exited") == 0 || (t->policy && strncmp(t->policy, "pid-", 4) == 0))
                 (void)policy_remove_runtime(m->opts.runtime_policy_dir, t->pid);

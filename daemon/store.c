@@ -770,7 +770,8 @@ void store_unblock_commits(struct ckpt_store *s)
 struct put_job {
         struct ckpt_store *s;
         uint32_t owner;
-        const uint8_t *pages;
+        const uint8_t *pages;        /* contiguous, or: */
+        const uint8_t *const *pagev; /* one pointer per page */
         size_t n;
         struct ckpt_page *ret;
         size_t n_chunks;
@@ -782,6 +783,11 @@ struct put_job {
         int error;
         uint64_t new_bytes;
 };
+
+static const uint8_t *job_page(const struct put_job *j, size_t i)
+{
+        return j->pagev ? j->pagev[i] : j->pages + i * PAGE;
+}
 
 static void put_job_fail(struct put_job *j, int r)
 {
@@ -802,7 +808,7 @@ static int put_chunk_prepare(struct put_job *j, struct put_worker *w, size_t fir
         int r;
 
         for (size_t k = 0; k < cnt; k++) {
-                const uint8_t *page = j->pages + (first + k) * PAGE;
+                const uint8_t *page = job_page(j, first + k);
                 struct ckpt_page *out = &j->ret[first + k];
 
                 if (page_is_zero(page)) {
@@ -865,7 +871,7 @@ static int put_chunk_prepare(struct put_job *j, struct put_worker *w, size_t fir
 
         for (size_t o = 0; o < n_obj; o++) {
                 size_t k = w->obj_page[o];
-                const uint8_t *page = j->pages + (first + k) * PAGE;
+                const uint8_t *page = job_page(j, first + k);
                 struct ckpt_pack_object *h = &w->hdrs[o];
                 size_t clen = 0;
 
@@ -932,7 +938,7 @@ static int put_chunk_write(struct put_job *j, struct put_worker *w, size_t first
                 w->iov[n_iov++] = (struct iovec){(void *)h, sizeof(*h)};
                 w->iov[n_iov++] = (struct iovec){
                         h->codec == CKPT_CODEC_ZSTD ? (void *)(w->cbuf + o * PAGE)
-                                                    : (void *)(j->pages + (first + k) * PAGE),
+                                                    : (void *)(job_page(j, first + k)),
                         clen,
                 };
                 bytes += sizeof(*h) + clen;
@@ -1012,13 +1018,15 @@ static void *put_thread(void *userdata)
         return NULL;
 }
 
-int store_put_pages(struct ckpt_store *s, uint32_t owner, const void *pages, size_t n,
-                    struct ckpt_page *ret, uint64_t *ret_new_bytes)
+static int put_pages(struct ckpt_store *s, uint32_t owner, const void *pages,
+                     const uint8_t *const *pagev, size_t n, struct ckpt_page *ret,
+                     uint64_t *ret_new_bytes)
 {
         struct put_job j = {
                 .s = s,
                 .owner = owner,
                 .pages = pages,
+                .pagev = pagev,
                 .n = n,
                 .ret = ret,
                 .n_chunks = (n + CHUNK_PAGES - 1) / CHUNK_PAGES,
@@ -1032,7 +1040,7 @@ int store_put_pages(struct ckpt_store *s, uint32_t owner, const void *pages, siz
         bool start_unsynced;
         int r;
 
-        if (!s || (!pages && n > 0) || (!ret && n > 0))
+        if (!s || (!pages && !pagev && n > 0) || (!ret && n > 0))
                 return -EINVAL;
         if (n == 0) {
                 if (ret_new_bytes)
@@ -1078,6 +1086,39 @@ int store_put_pages(struct ckpt_store *s, uint32_t owner, const void *pages, siz
         pthread_mutex_unlock(&s->put_lock);
         pthread_mutex_destroy(&j.lock);
         pthread_cond_destroy(&j.cond);
+        return r < 0 ? r : 0;
+}
+
+int store_put_pages(struct ckpt_store *s, uint32_t owner, const void *pages, size_t n,
+                    struct ckpt_page *ret, uint64_t *ret_new_bytes)
+{
+        return put_pages(s, owner, pages, NULL, n, ret, ret_new_bytes);
+}
+
+int store_put_pagev(struct ckpt_store *s, uint32_t owner, const uint8_t *const *pagev, size_t n,
+                    struct ckpt_page *ret, uint64_t *ret_new_bytes)
+{
+        return put_pages(s, owner, NULL, pagev, n, ret, ret_new_bytes);
+}
+
+int store_keep_keys(struct ckpt_store *s, uint32_t owner, uint64_t parent_id,
+                    const struct ckpt_page *pages, size_t n)
+{
+        struct store_catalog_entry e;
+        int r;
+
+        if (!s || (!pages && n > 0))
+                return -EINVAL;
+        /* Under put_lock, as store_put_pages() notes the keys it finds: a
+         * repack deciding what lives either ran before (while the parent,
+         * checked here, still held these objects) or sees the keys. */
+        pthread_mutex_lock(&s->put_lock);
+        r = store_get_entry(s, parent_id, &e);
+        if (r >= 0 && e.uid != owner)
+                r = -ENOENT;
+        if (r >= 0)
+                gc_note_put(s, owner, pages, n);
+        pthread_mutex_unlock(&s->put_lock);
         return r < 0 ? r : 0;
 }
 

@@ -56,6 +56,20 @@ static inline void store_freep(struct ckpt_store **s)
 int store_put_pages(struct ckpt_store *s, uint32_t owner, const void *pages, size_t n,
                     struct ckpt_page *ret, uint64_t *ret_new_bytes);
 
+/* The same with the pages where pagev[i] points. */
+int store_put_pagev(struct ckpt_store *s, uint32_t owner, const uint8_t *const *pagev, size_t n,
+                    struct ckpt_page *ret, uint64_t *ret_new_bytes);
+
+/*
+ * Keys a checkpoint takes over from its parent without storing the pages
+ * again (their bytes are known to be those of the parent's objects): noted
+ * like the keys store_put_pages() hands out, so that no gc drops them before
+ * the checkpoint commits. -ENOENT when the parent is no longer in the
+ * catalog (its objects may be gone): store the pages instead.
+ */
+int store_keep_keys(struct ckpt_store *s, uint32_t owner, uint64_t parent_id,
+                    const struct ckpt_page *pages, size_t n);
+
 /* Read one object: -ENOENT when absent, -EBADMSG when it fails its hash. */
 int store_get_page(struct ckpt_store *s, uint32_t owner, const uint8_t key[32], void *ret_page);
 int store_has_page(struct ckpt_store *s, uint32_t owner, const uint8_t key[32]);

@@ -843,13 +843,76 @@ static bool test_gc_race(void)
         return true;
 }
 
+/* store_keep_keys(): keys a checkpoint takes over from its parent survive a
+ * gc that runs after the parent is deleted, and the checkpoint that uses
+ * them commits; without it, such keys are collected (the commit then fails
+ * with -ENOKEY). A parent that is gone, or of another owner, is refused. */
+static bool test_keep_keys(void)
+{
+        _cleanup_(store_freep) struct ckpt_store *s = NULL;
+        _cleanup_free_ char *dir = scratch_new(top);
+        const uint64_t kept_seeds[] = {11, 12, 13, 14}, lost_seeds[] = {21, 22};
+        uint64_t p, q, id;
+        uint8_t want[PG], back[PG];
+
+        ASSERT(dir);
+        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(commit_seeds(s, OWNER, kept_seeds, 4, 0, &p));
+        ASSERT_OK(commit_seeds(s, OWNER, lost_seeds, 2, 0, &q));
+
+        for (int round = 0; round < 2; round++) {
+                _cleanup_(manifest_freep) struct ckpt_manifest *v = NULL, *m = NULL;
+                uint64_t parent = round == 0 ? p : q;
+                const uint64_t *seeds = round == 0 ? kept_seeds : lost_seeds;
+
+                ASSERT_OK(store_view(s, parent, &v));
+                if (round == 0) {
+                        ASSERT_EQ(store_keep_keys(s, OWNER + 1, parent, v->pages, v->n_pages),
+                                  -ENOENT);
+                        ASSERT_EQ(store_keep_keys(s, OWNER, 999999, v->pages, v->n_pages), -ENOENT);
+                        ASSERT_OK(store_keep_keys(s, OWNER, parent, v->pages, v->n_pages));
+                }
+                ASSERT_OK(store_remove_checkpoint(s, parent));
+                ASSERT_EQ(store_keep_keys(s, OWNER, parent, v->pages, v->n_pages), -ENOENT);
+                ASSERT_OK(store_gc(s, NULL));
+
+                /* A checkpoint made of the parent's keys. */
+                m = calloc(1, sizeof(*m));
+                ASSERT(m);
+                ASSERT_OK(store_alloc_id(s, &id));
+                m->id = id;
+                m->kind = CKPT_MANIFEST_FULL;
+                m->uid = OWNER;
+                m->pid = 4242;
+                ASSERT_OK(manifest_add_region(m, &(struct ckpt_region){.start = R0,
+                                                                       .end = R0 + 8 * PG,
+                                                                       .prot = 3,
+                                                                       .flags = CKPT_REGION_ANON}));
+                for (size_t i = 0; i < v->n_pages; i++)
+                        ASSERT_OK(manifest_add_page(m, v->pages[i].addr, v->pages[i].kind,
+                                                    v->pages[i].key));
+                if (round == 1) {
+                        ASSERT_EQ(store_commit(s, m), -ENOKEY);
+                        continue;
+                }
+                ASSERT_OK(store_commit(s, m));
+                for (size_t i = 0; i < v->n_pages; i++) {
+                        fill_seed(want, seeds[(v->pages[i].addr - R0) / PG]);
+                        ASSERT_OK(store_get_page(s, OWNER, v->pages[i].key, back));
+                        ASSERT(memcmp(back, want, PG) == 0);
+                }
+        }
+        ASSERT(verify_clean(s, 0));
+        return true;
+}
+
 int main(void)
 {
         if (!mkdtemp(top)) {
                 printf("1..0 # SKIP cannot create a temporary directory\n");
                 return 77;
         }
-        plan(7);
+        plan(8);
         RUN(test_keyset);
         RUN(test_delete);
         RUN(test_verify);
@@ -857,6 +920,7 @@ int main(void)
         RUN(test_gc_exact);
         RUN(test_gc_packs);
         RUN(test_gc_race);
+        RUN(test_keep_keys);
         if (tap_done() == 0)
                 rm_rf(top);
         return tap_done();
