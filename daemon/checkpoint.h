@@ -7,8 +7,10 @@
  *   Step 1: pidfd, owner check, freeze every thread (ptrace seize + interrupt)
  *   Step 2: read the maps, decide which pages to read (dirty set / pagemap)
  *   Step 3: registers of every thread; process_vm_readv into a pre-faulted buffer
- *   Step 4: thaw (the pause ends here)
- *   Step 5: hash, compress, store; manifest; commit
+ *   Step 4: thaw (the pause ends here); the worker drops to --store-nice
+ *   Step 5: pages whose bytes equal the parent's copy (lastcopy.h) keep their
+ *           key; the others are hashed, compressed, stored; manifest; commit;
+ *           the pages read become the process's copy (tracked processes)
  */
 #pragma once
 
