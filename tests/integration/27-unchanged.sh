@@ -86,24 +86,21 @@ if begin a; then
 fi
 stop_daemon
 
-# ---- --copy-cache 0 ------------------------------------------------------------
-start_daemon --copy-cache 0 || exit 1
-if begin b; then
-	wl b "write big 1"
-	oracle "$PID" "b: --copy-cache 0, rewritten the same" && same "b: nothing compared" 0 0
-	bytes=$(ctl_json list "$PID" | jq -r '.checkpoints[-1].bytes_stored')
-	[ "$bytes" -lt 16384 ] && ok "b: deduplication still stores nothing new ($bytes bytes in all)" ||
-		not_ok "b: deduplication still stores nothing new" "$bytes bytes stored"
-	wl_kill b
-fi
-stop_daemon
-
-# ---- a copy larger than the budget is not kept -----------------------------------
-# 1 MiB of budget; the region alone is 4 MiB.
-start_daemon --copy-cache 1 || exit 1
-if begin c; then
-	wl c "write big 1"
-	oracle "$PID" "c: --copy-cache 1 (MiB), 4 MiB rewritten" && same "c: no copy kept" 0 0
-	wl_kill c
-fi
-stop_daemon
+# ---- no copy: --copy-cache 0, or a budget below what the checkpoint read -----
+# without_copy H MIB LABEL: the region rewritten the same is checkpointed
+# equal to memory with nothing found unchanged, and dedup stores nothing new.
+without_copy() {
+	local h=$1 bytes
+	start_daemon --copy-cache "$2" || return 1
+	if begin "$h"; then
+		wl "$h" "write big 1"
+		oracle "$PID" "$h: $3, rewritten the same" && same "$h: nothing compared" 0 0
+		bytes=$(ctl_json list "$PID" | jq -r '.checkpoints[-1].bytes_stored')
+		[ "$bytes" -lt 16384 ] && ok "$h: dedup stores nothing new ($bytes bytes in all)" ||
+			not_ok "$h: dedup stores nothing new" "$bytes bytes stored"
+		wl_kill "$h"
+	fi
+	stop_daemon
+}
+without_copy b 0 "--copy-cache 0"
+without_copy c 1 "--copy-cache 1 (MiB) for a 4 MiB region"
