@@ -60,12 +60,9 @@ watch_checkpoint() {
 
 start_workload m memctl || exit 1
 pid=$(wl_pid m)
-wl m "alloc small anon 16" || { not_ok "memctl maps 64 KiB" "${REPLY[m]}"; exit 1; }
-small_start=$(kv "${REPLY[m]}" start)
-small_end=$(kv "${REPLY[m]}" end)
-wl m "write small 1" || { not_ok "memctl fills 64 KiB" "${REPLY[m]}"; exit 1; }
-wl m "alloc big anon $PAGES" && wl m "write big 1" ||
-	{ not_ok "memctl fills 256 MiB" "${REPLY[m]}"; exit 1; }
+wl_region m small anon 16 1 || exit 1
+small_start=$REGION_START small_end=$REGION_END
+wl_region m big anon $PAGES 1 || exit 1
 
 # ---- the default: nice 10 after the thaw -------------------------------------
 start_daemon || exit 1

@@ -16,10 +16,8 @@ PAGES=512 # the region checkpointed: 2 MiB
 start_daemon || exit 1
 start_workload m memctl || exit 1
 pid=$(wl_pid m)
-wl m "alloc big anon $PAGES" || { not_ok "alloc" "${REPLY[m]}"; exit 1; }
-start=$(kv "${REPLY[m]}" start)
-end=$(kv "${REPLY[m]}" end)
-wl m "write big 1" || { not_ok "write" "${REPLY[m]}"; exit 1; }
+wl_region m big anon $PAGES 1 || exit 1
+start=$REGION_START end=$REGION_END
 
 # RANGE[ID]: the range checkpoint ID was taken of; ORACLE[ID]: the bytes the
 # process held there then, as it saw them itself.

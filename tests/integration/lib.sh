@@ -13,6 +13,7 @@
 #   wl H CMD              send one command line, wait for "ok" (REPLY[H] = last
 #                         line, OUTPUT[H] = all lines); false on "err"
 #   kv "LINE" KEY         the value of KEY=value in LINE
+#   wl_region H NAME KIND PAGES SEED   memctl maps and fills a region
 #   wl_pid H              pid of the workload
 #   wl_kill H [SIG]       kill it (SIGKILL) and reap it quietly
 # On exit: workloads and the daemon are killed, the plan "1..N" is printed,
@@ -243,6 +244,17 @@ wl() {
 	REPLY[$h]="no answer to '$*'"
 	OUTPUT[$h]=$all
 	return 1
+}
+
+# wl_region H NAME KIND PAGES SEED: memctl maps region NAME and fills it with
+# pattern SEED; its bounds in REGION_START and REGION_END. False (one TAP
+# failure said) when memctl refuses.
+wl_region() {
+	local h=$1
+	wl "$h" "alloc $2 $3 $4" || { not_ok "$h: map $4 pages ($2)" "${REPLY[$h]}"; return 1; }
+	REGION_START=$(kv "${REPLY[$h]}" start)
+	REGION_END=$(kv "${REPLY[$h]}" end)
+	wl "$h" "write $2 $5" || { not_ok "$h: fill $2" "${REPLY[$h]}"; return 1; }
 }
 
 # kv "LINE" KEY: the value of the first KEY=value word in LINE.
