@@ -544,6 +544,7 @@ PUBLIC int ckpt_status(struct ckpt_client *c, struct ckpt_status **ret)
                 p->pid = (pid_t)get_i64(e, "pid");
                 p->uid = (uint32_t)get_u64(e, "uid");
                 p->dirty_pages = get_u64(e, "dirty_pages");
+                p->writable_pages = get_u64(e, "writable_pages");
                 p->write_faults = get_u64(e, "write_faults");
                 p->last_checkpoint = get_u64(e, "last_checkpoint");
                 p->last_pause_ms = get_double(e, "last_pause_ms", -1);

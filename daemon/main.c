@@ -20,6 +20,7 @@ static unsigned arg_workers = 2;
 static unsigned arg_bitmap_entries = 65536;
 static unsigned arg_store_nice = 10;
 static unsigned arg_copy_cache_mib = 256;
+static unsigned arg_keep_writable = 8;
 
 static void help(void)
 {
@@ -38,6 +39,10 @@ static void help(void)
                "  --copy-cache MIB       memory for copies of the pages tracked processes'\n"
                "                         last checkpoints read, to find rewritten pages\n"
                "                         unchanged without hashing them; 0: none (default 256)\n"
+               "  --keep-writable N      leave pages written in two intervals in a row\n"
+               "                         writable (no write-protect fault; read at every\n"
+               "                         checkpoint) for N checkpoints; 0: protect every\n"
+               "                         page at every checkpoint (default 8)\n"
                "  -h --help              this text\n"
                "     --version           version\n",
                CKPT_DEFAULT_SOCKET, CKPT_DEFAULT_STATE_DIR, CKPT_DEFAULT_POLICY_DIR,
@@ -69,6 +74,7 @@ static int parse_argv(int argc, char *argv[])
                 ARG_BITMAP,
                 ARG_STORE_NICE,
                 ARG_COPY_CACHE,
+                ARG_KEEP_WRITABLE,
                 ARG_VERSION
         };
         static const struct option options[] = {
@@ -81,6 +87,7 @@ static int parse_argv(int argc, char *argv[])
                 {"bitmap-entries", required_argument, NULL, ARG_BITMAP},
                 {"store-nice", required_argument, NULL, ARG_STORE_NICE},
                 {"copy-cache", required_argument, NULL, ARG_COPY_CACHE},
+                {"keep-writable", required_argument, NULL, ARG_KEEP_WRITABLE},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, ARG_VERSION},
                 {},
@@ -125,6 +132,10 @@ static int parse_argv(int argc, char *argv[])
                                 return log_error_errno(-EINVAL,
                                                        "--copy-cache takes 0 to 1048576 (MiB)");
                         break;
+                case ARG_KEEP_WRITABLE:
+                        if (parse_unsigned(optarg, 0, 1000, &arg_keep_writable) < 0)
+                                return log_error_errno(-EINVAL, "--keep-writable takes 0 to 1000");
+                        break;
                 case 'h':
                         help();
                         return 0;
@@ -162,6 +173,7 @@ static int run(int argc, char *argv[])
                 .bitmap_entries = arg_bitmap_entries,
                 .store_nice = (int)arg_store_nice,
                 .copy_cache = (uint64_t)arg_copy_cache_mib << 20,
+                .keep_writable = arg_keep_writable,
         };
         r = manager_new(&o, &m);
         if (r < 0)

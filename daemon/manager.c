@@ -135,7 +135,10 @@ static int on_ring(sd_event_source *s, int fd, uint32_t revents, void *userdata)
  * scans (the tracker still arms userfaultfd write-protection if it can). */
 static int manager_load_bpf(struct manager *m)
 {
-        struct tracker_options to = {.max_windows = m->opts.bitmap_entries};
+        struct tracker_options to = {
+                .max_windows = m->opts.bitmap_entries,
+                .keep_writable = m->opts.keep_writable,
+        };
         int fd, r;
 
         r = tracker_new(&to, &m->tracker);

@@ -545,6 +545,8 @@ static int on_dirty_poll(sd_event_source *s, uint64_t usec, void *userdata)
                 const struct policy *p = policy_of(m, t);
                 struct tracker_stats st;
 
+                if (m->tracker)
+                        (void)tracker_count_writes(m->tracker, t->pid, p && p->dirty_trigger_bytes);
                 if (!p || !p->dirty_trigger_bytes || t->busy || !m->tracker)
                         continue;
                 if (tracker_get_stats(m->tracker, t->pid, &st) < 0)
@@ -852,10 +854,14 @@ struct json_object *scheduler_status_json(struct manager *m, uid_t caller)
                                                                 : "scan"));
                 json_object_object_add(o, "policy",
                                        t->policy ? json_object_new_string(t->policy) : NULL);
-                json_object_object_add(o, "dirty_pages",
-                                       json_uint(have && st.write_faults >= t->faults_at_last
-                                                         ? st.write_faults - t->faults_at_last
-                                                         : 0));
+                /* Pages faulted since the last checkpoint, and those it left
+                 * writable: the next one reads them all. */
+                json_object_object_add(
+                        o, "dirty_pages",
+                        json_uint(have && st.write_faults >= t->faults_at_last
+                                          ? st.write_faults - t->faults_at_last + st.kept_writable
+                                          : 0));
+                json_object_object_add(o, "writable_pages", json_uint(have ? st.kept_writable : 0));
                 json_object_object_add(o, "write_faults", json_uint(have ? st.write_faults : 0));
                 json_object_object_add(o, "last_checkpoint",
                                        t->last_id ? json_uint(t->last_id) : NULL);

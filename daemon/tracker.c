@@ -38,6 +38,12 @@
 #define FORCED_MAX 4096
 /* A region whose forced pages exceed this is read whole rather than listed. */
 #define FORCED_PAGES_MAX (1u << 20)
+/* Pages kept writable (see "Pages kept writable" below): runs closer than
+ * this merge into one (fewer scans); past so many runs, or so many pages
+ * written in one interval, every page is protected again. */
+#define HOT_GAP_PAGES 8
+#define HOT_RANGES_MAX 4096
+#define HOT_WRITTEN_MAX (1u << 20)
 
 struct range {
         uint64_t start, end;
@@ -58,6 +64,15 @@ struct tproc {
         struct ranges forced; /* touched by events since the last collect */
         struct ranges lazy;   /* MADV_FREE: may turn to zero at any time */
         uint64_t collects, regions_armed, last_dirty;
+        /* Pages kept writable: the runs the scans leave unprotected, the
+         * pages the last collect's scans reported (sorted), the collects
+         * since every page was last protected, and how many pages the last
+         * collect left writable. */
+        struct ranges hot;
+        uint64_t *written;
+        size_t n_written;
+        uint64_t hot_age, kept_writable;
+        bool count_writes; /* keep nothing writable: every write must fault */
 };
 
 struct tracker {
@@ -135,6 +150,8 @@ static struct tproc *tproc_free(struct tproc *p)
         safe_close(p->pagemap_fd);
         ranges_clear(&p->forced);
         ranges_clear(&p->lazy);
+        ranges_clear(&p->hot);
+        free(p->written);
         free(p);
         return NULL;
 }
@@ -724,6 +741,7 @@ int tracker_get_stats(struct tracker *t, pid_t pid, struct tracker_stats *ret)
                 .collects = p->collects,
                 .regions_armed = p->regions_armed,
                 .last_dirty = p->last_dirty,
+                .kept_writable = p->kept_writable,
         };
         if (t->skel) {
                 struct ckpt_proc_stats s;
@@ -739,6 +757,21 @@ int tracker_get_stats(struct tracker *t, pid_t pid, struct tracker_stats *ret)
                 }
         }
 out:
+        pthread_mutex_unlock(&t->lock);
+        return r;
+}
+
+int tracker_count_writes(struct tracker *t, pid_t pid, bool on)
+{
+        struct tproc *p;
+        int r = 0;
+
+        pthread_mutex_lock(&t->lock);
+        p = tracker_find(t, pid);
+        if (p)
+                p->count_writes = on;
+        else
+                r = -ENOENT;
         pthread_mutex_unlock(&t->lock);
         return r;
 }
@@ -1041,16 +1074,222 @@ static void keep_uncovered(struct ranges *rs, const struct ckpt_region *regions,
         rs->n = k;
 }
 
+/* ---- pages kept writable -------------------------------------------------
+ *
+ * Under userfaultfd write-protection every page written after a collect
+ * costs the process one write-protect fault, and the next collect protects
+ * it again. A page written in two intervals in a row is likely written in
+ * the next one too (the working set of a server), so the scans leave such
+ * pages writable: over a "hot" run they only report. That can never hide a
+ * write: a page without the write-protect bit always reads WRITTEN, so a
+ * page kept writable is read at every checkpoint, written or not. Keeping
+ * a page writable trades its fault for a read (a copy, and with a kept copy
+ * a comparison instead of a hash). Every keep_writable collects all pages
+ * are protected again, so pages no longer written stop being read.
+ */
+
+static int cmp_range(const void *a, const void *b)
+{
+        const struct range *x = a, *y = b;
+
+        return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* The first run of rs (sorted, disjoint) that ends above addr. */
+static size_t hot_lower_bound(const struct ranges *rs, uint64_t addr)
+{
+        size_t lo = 0, hi = rs->n;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (rs->v[mid].end <= addr)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
+static bool hot_contains(const struct ranges *rs, uint64_t addr)
+{
+        size_t i = hot_lower_bound(rs, addr);
+
+        return i < rs->n && rs->v[i].start <= addr;
+}
+
+static bool sorted_contains(const uint64_t *v, size_t n, uint64_t x)
+{
+        size_t lo = 0, hi = n;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (v[mid] < x)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo < n && v[lo] == x;
+}
+
+/* PAGEMAP_SCAN over [start, end): the written pages, appended in order.
+ * Re-protects them (rearm), except over the runs of hot, which only report;
+ * *ret_kept counts the pages those leave writable. */
+static int scan_uffd(struct tproc *p, uint64_t start, uint64_t end, bool rearm,
+                     const struct ranges *hot, uint64_t **pages, size_t *n_pages, size_t *n_alloc,
+                     uint64_t *ret_kept)
+{
+        uint64_t cur = start;
+        int r;
+
+        if (rearm && hot)
+                for (size_t i = hot_lower_bound(hot, start); i < hot->n && hot->v[i].start < end;
+                     i++) {
+                        uint64_t s = MAX(hot->v[i].start, start), e = MIN(hot->v[i].end, end);
+                        size_t before;
+
+                        if (cur < s) {
+                                r = uffd_scan_written(p->pagemap_fd, cur, s, true, pages, n_pages,
+                                                      n_alloc);
+                                if (r < 0)
+                                        return r;
+                        }
+                        before = *n_pages;
+                        r = uffd_scan_written(p->pagemap_fd, s, e, false, pages, n_pages, n_alloc);
+                        if (r < 0)
+                                return r;
+                        *ret_kept += *n_pages - before;
+                        cur = e;
+                }
+        if (cur >= end)
+                return 0;
+        return uffd_scan_written(p->pagemap_fd, cur, end, rearm, pages, n_pages, n_alloc);
+}
+
+struct hot_next {
+        struct ranges hot;
+        uint64_t *written;
+        size_t n_written, a_written;
+        bool overflow;
+};
+
+static void hot_next_done(struct hot_next *h)
+{
+        ranges_clear(&h->hot);
+        free(h->written);
+        *h = (struct hot_next){};
+}
+
+/* After the scan of [start, end) reported pages[0..n): remember them, keep
+ * the runs of p->hot inside (when still in use), and make hot the pages
+ * written in this interval and the last while protected (in p->written,
+ * outside p->hot: a page kept writable reports WRITTEN whatever happens). */
+static int hot_note_region(const struct tproc *p, struct hot_next *h, uint64_t start, uint64_t end,
+                           const uint64_t *pages, size_t n, bool keep_old)
+{
+        uint64_t run_start = 0, run_end = 0;
+        int r;
+
+        if (h->overflow)
+                return 0;
+        if (h->n_written + n > HOT_WRITTEN_MAX) {
+                h->overflow = true;
+                return 0;
+        }
+        if (n > 0 && h->n_written + n > h->a_written) {
+                size_t k = MAX(h->n_written + n, h->a_written * 2);
+                uint64_t *v = reallocarray(h->written, k, sizeof(*v));
+
+                if (!v)
+                        return -ENOMEM;
+                h->written = v;
+                h->a_written = k;
+        }
+        if (n > 0)
+                memcpy(h->written + h->n_written, pages, n * sizeof(*pages));
+        h->n_written += n;
+
+        if (keep_old)
+                for (size_t i = hot_lower_bound(&p->hot, start);
+                     i < p->hot.n && p->hot.v[i].start < end; i++) {
+                        r = ranges_add(&h->hot, MAX(p->hot.v[i].start, start),
+                                       MIN(p->hot.v[i].end, end));
+                        if (r < 0)
+                                return r;
+                }
+        for (size_t i = 0; i < n; i++) {
+                uint64_t a = pages[i];
+
+                if (hot_contains(&p->hot, a) || !sorted_contains(p->written, p->n_written, a))
+                        continue;
+                if (run_end != 0 && a <= run_end + HOT_GAP_PAGES * PAGE_SIZE_4K) {
+                        run_end = a + PAGE_SIZE_4K;
+                        continue;
+                }
+                if (run_end != 0) {
+                        r = ranges_add(&h->hot, run_start, run_end);
+                        if (r < 0)
+                                return r;
+                }
+                run_start = a;
+                run_end = a + PAGE_SIZE_4K;
+        }
+        if (run_end != 0)
+                return ranges_add(&h->hot, run_start, run_end);
+        return 0;
+}
+
+/* The runs sorted, merged where they overlap or nearly touch. */
+static void hot_coalesce(struct ranges *rs)
+{
+        size_t k = 0;
+
+        if (rs->n == 0)
+                return;
+        qsort(rs->v, rs->n, sizeof(*rs->v), cmp_range);
+        for (size_t i = 1; i < rs->n; i++) {
+                if (rs->v[i].start <= rs->v[k].end + HOT_GAP_PAGES * PAGE_SIZE_4K)
+                        rs->v[k].end = MAX(rs->v[k].end, rs->v[i].end);
+                else
+                        rs->v[++k] = rs->v[i];
+        }
+        rs->n = k + 1;
+}
+
+/* The state the next collect starts from. */
+static void hot_commit(struct tproc *p, struct hot_next *h, bool epoch_end)
+{
+        ranges_clear(&p->hot);
+        free(p->written);
+        p->written = NULL;
+        p->n_written = 0;
+        if (!h->overflow) {
+                hot_coalesce(&h->hot);
+                if (h->hot.n <= HOT_RANGES_MAX)
+                        p->hot = h->hot;
+                else
+                        ranges_clear(&h->hot);
+                p->written = h->written;
+                p->n_written = h->n_written;
+        } else
+                hot_next_done(h);
+        *h = (struct hot_next){};
+        p->hot_age = epoch_end ? 0 : p->hot_age + 1;
+}
+
 /* peek: report without consuming anything: nothing is re-protected,
  * registered, reset or forgotten, so the next collect still sees it all. */
 static int collect(struct tracker *t, pid_t pid, const struct ckpt_region *regions, size_t n,
                    bool peek, struct tracker_dirty **ret)
 {
         _cleanup_free_ uint64_t *bpf_pages = NULL;
+        _cleanup_(hot_next_done) struct hot_next hn = {};
         size_t n_bpf = 0, a_bpf = 0, j = 0;
         struct tracker_dirty *d = NULL;
         struct tproc *p;
-        bool overflow = false, full, gone = false;
+        bool overflow = false, full, gone = false, track_hot, use_hot;
+        uint64_t kept = 0;
         int r;
 
         d = calloc(1, sizeof(*d));
@@ -1080,6 +1319,8 @@ static int collect(struct tracker *t, pid_t pid, const struct ckpt_region *regio
                 goto out;
         sort_unique(bpf_pages, &n_bpf);
         full = p->need_full || overflow || p->rearm;
+        track_hot = !peek && t->opts.keep_writable > 0 && !p->count_writes && !p->rearm;
+        use_hot = track_hot && p->hot_age < t->opts.keep_writable;
         if (overflow)
                 log_debug("tracker: process %d: BPF maps overflowed, reading everything", (int)pid);
 
@@ -1098,8 +1339,8 @@ static int collect(struct tracker *t, pid_t pid, const struct ckpt_region *regio
                         continue;
 
                 if (p->mode == CKPT_TRACK_UFFD_WP && p->uffd >= 0) {
-                        r = uffd_scan_written(p->pagemap_fd, rg->start, rg->end, !peek, &out->pages,
-                                              &out->n_pages, &a_pages);
+                        r = scan_uffd(p, rg->start, rg->end, !peek, use_hot ? &p->hot : NULL,
+                                      &out->pages, &out->n_pages, &a_pages, &kept);
                         if (r == -ESRCH) {
                                 /* The address space we armed is gone (exec). */
                                 p->rearm = true;
@@ -1124,6 +1365,12 @@ static int collect(struct tracker *t, pid_t pid, const struct ckpt_region *regio
                         if (r < 0)
                                 goto out;
                         out->track = CKPT_TRACK_UFFD_WP;
+                        if (track_hot) {
+                                r = hot_note_region(p, &hn, rg->start, rg->end, out->pages,
+                                                    out->n_pages, use_hot);
+                                if (r < 0)
+                                        goto out;
+                        }
                 } else if (p->mode == CKPT_TRACK_SOFT_DIRTY) {
                         if (peek)
                                 continue; /* no way to look without clearing */
@@ -1185,6 +1432,16 @@ static int collect(struct tracker *t, pid_t pid, const struct ckpt_region *regio
                                       : d->regions[i].n_pages;
         d->rearm = p->rearm;
         if (!peek) {
+                if (track_hot && !gone)
+                        hot_commit(p, &hn, !use_hot);
+                else {
+                        ranges_clear(&p->hot);
+                        free(p->written);
+                        p->written = NULL;
+                        p->n_written = 0;
+                        p->hot_age = 0;
+                }
+                p->kept_writable = gone ? 0 : kept;
                 p->need_full = p->rearm; /* after an exec, until re-armed */
                 keep_uncovered(&p->forced, regions, n);
                 p->collects++;

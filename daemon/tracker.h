@@ -55,6 +55,10 @@ struct tracker_options {
         bool no_bpf;            /* do not load BPF (mode "none") */
         bool no_fentry;         /* do not even probe fentry/handle_mm_fault */
         bool no_uffd;           /* never inject a userfaultfd (SCAN / soft-dirty) */
+        /* Pages written in two intervals in a row are left writable, and read
+         * at every checkpoint, for up to this many collects before all are
+         * write-protected again; 0: every page is protected at every collect. */
+        uint32_t keep_writable;
 };
 
 /* Per-process figures, for status. */
@@ -65,6 +69,7 @@ struct tracker_stats {
         uint64_t collects;      /* tracker_collect() calls */
         uint64_t regions_armed; /* regions registered on the uffd */
         uint64_t last_dirty;    /* dirty pages in the last collect */
+        uint64_t kept_writable; /* pages the last collect left writable */
 };
 
 typedef void (*tracker_event_handler_t)(const struct ckpt_event *ev, void *userdata);
@@ -130,6 +135,10 @@ int tracker_bpf_pages(struct tracker *t, pid_t pid, uint64_t **ret_pages, size_t
 typedef void (*tracker_prog_stats_fn)(const char *name, uint64_t run_time_ns, uint64_t run_cnt,
                                       void *userdata);
 int tracker_prog_stats(struct tracker *t, tracker_prog_stats_fn fn, void *userdata);
+
+/* on: keep no page writable for pid, so that every write after a collect
+ * faults and counts in write_faults (a dirty-size trigger needs that). */
+int tracker_count_writes(struct tracker *t, pid_t pid, bool on);
 
 /* Forget what the next collect would have said: it reads everything. The
  * engine calls it when a checkpoint is not committed after a collect. */

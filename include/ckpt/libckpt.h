@@ -128,9 +128,10 @@ struct ckpt_process_status {
         pid_t pid;
         char *comm;
         uint32_t uid;
-        char *tracking; /* tracking mode, e.g. "uffd-wp", "scan" */
-        char *policy;   /* NULL: tracked by hand */
-        uint64_t dirty_pages;
+        char *tracking;          /* tracking mode, e.g. "uffd-wp", "scan" */
+        char *policy;            /* NULL: tracked by hand */
+        uint64_t dirty_pages;    /* the next checkpoint reads at least these */
+        uint64_t writable_pages; /* of which kept writable: read whether written or not */
         uint64_t write_faults;
         uint64_t last_checkpoint; /* 0: none yet */
         double last_pause_ms;     /* < 0: none yet */

@@ -84,6 +84,60 @@ if begin thr "$MEMCTL" "alloc a anon 256" "write a 1" "threads a 4 1"; then
 	wl_kill thr
 fi
 
+# Pages written interval after interval are kept writable: no write-protect
+# fault, read at every checkpoint whether written or not. What is stored is
+# right either way, and every --keep-writable checkpoints (8 here) all pages
+# are protected again, so pages no longer written are no longer read.
+# proc_field PID KEY: KEY of PID in `status --json`.
+proc_field() {
+	ctl_json status | jq -r ".processes[] | select(.pid == $1) | .$2"
+}
+if begin hot "$MEMCTL" "alloc a anon 256" "write a 1"; then
+	for s in 2 3 4; do
+		do_wl hot "write a $s"
+		oracle "$PID" "kept writable: all 256 pages rewritten ($s)"
+	done
+	w=$(proc_field "$PID" writable_pages)
+	if [ "${w:-0}" -ge 256 ]; then
+		ok "kept writable: $w pages left writable after 3 rewrites"
+	else
+		not_ok "kept writable: the 256 pages left writable after 3 rewrites" "writable_pages=$w"
+	fi
+	f0=$(proc_field "$PID" write_faults)
+	do_wl hot "write a 5"
+	f1=$(proc_field "$PID" write_faults)
+	if [ $((f1 - f0)) -lt 64 ]; then
+		ok "kept writable: 256 pages rewritten with $((f1 - f0)) write faults"
+	else
+		not_ok "kept writable: 256 pages rewritten with few write faults" "$((f1 - f0)) faults"
+	fi
+	oracle "$PID" "kept writable: rewritten without faults"
+	do_wl hot "write a 6 100 8"
+	oracle "$PID" "kept writable: 8 of them written"
+	if [ "$CP_READ" -ge 256 ]; then
+		ok "kept writable: the pages kept writable are read ($CP_READ)"
+	else
+		not_ok "kept writable: the pages kept writable are read" "read $CP_READ"
+	fi
+	do_wl hot "write a 7 200 1" "verify a 6 100 8" "verify a 5 0 100"
+	protected=
+	for i in $(seq 1 10); do
+		oracle "$PID" "kept writable: nothing written ($i)" || break
+		if [ "$CP_READ" -le 64 ]; then
+			protected=$i
+			break
+		fi
+	done
+	if [ -n "$protected" ]; then
+		ok "kept writable: protected again, not read, $protected checkpoint(s) after the last write"
+	else
+		not_ok "kept writable: protected again within 10 checkpoints" "read $CP_READ"
+	fi
+	do_wl hot "write a 8 50 1"
+	oracle "$PID" "kept writable: one page written after" && incremental "kept writable, after" 1
+	wl_kill hot
+fi
+
 # The kernel writes into the buffer (read(2) from a pipe): no user fault.
 if begin kern "$MEMCTL" "alloc a anon 32" "write a 1"; then
 	do_wl kern "pipe a 2"
