@@ -494,7 +494,10 @@ static int verb_status(int argc, char **argv)
         }
 
         printf("ckptd %s, up %s\n", s->version ? s->version : "?", fmt_uptime(b1, s->uptime_sec));
-        printf("bpf:      %s\n", s->bpf_mode ? s->bpf_mode : "-");
+        printf("bpf:      %s%s\n", s->bpf_mode ? s->bpf_mode : "-",
+               s->bpf_mode && strcmp(s->bpf_mode, "none") != 0 && !s->bpf_hooks_attached
+                       ? " (fault and syscall programs detached: nothing tracked)"
+                       : "");
         printf("tracking: ");
         for (size_t i = 0; i < s->n_tracking; i++)
                 printf("%s%s", i ? ", " : "", s->tracking[i]);

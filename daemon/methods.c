@@ -414,6 +414,9 @@ static void method_get_status(struct manager *m, struct call *c, struct json_obj
         json_object_object_add(
                 p, "bpf_mode",
                 json_object_new_string(m->tracker ? tracker_bpf_mode(m->tracker) : "none"));
+        json_object_object_add(
+                p, "bpf_hooks_attached",
+                json_object_new_boolean(m->tracker && tracker_hooks_attached(m->tracker)));
         json_object_object_add(p, "tracking", tr);
         json_object_object_add(p, "store_nice", json_object_new_int(checkpoint_store_nice()));
         json_object_object_add(p, "store", st);

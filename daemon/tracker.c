@@ -80,6 +80,10 @@ struct tracker {
         struct tracker_options opts;
         struct tracker_bpf *skel;
         bool batch_ok; /* the kernel has batch map operations (until one fails) */
+        /* The fault and syscall programs are attached only while a process
+         * is tracked or being armed (see hooks_attach()). */
+        bool hooks_attached;
+        unsigned arming;
         struct ring_buffer *rb;
         const char *bpf_mode;
         tracker_event_handler_t handler;
@@ -205,6 +209,94 @@ static int on_ring_event(void *ctx, void *data, size_t size)
         return 0;
 }
 
+/* ---- attaching on demand -------------------------------------------------
+ *
+ * Any syscall tracepoint in use sends every system call of every process on
+ * the machine through the kernel's slow path (~70 ns each here), and the
+ * page-fault tracepoints run a program at every fault of every process: a
+ * cost to all, even with nothing tracked. So those programs are attached
+ * only while a process is tracked or being armed; the sched programs (fork,
+ * exec, exit: rare events, needed to find processes policies match at their
+ * exec) stay attached. Lock held for both. */
+
+static bool prog_always_attached(const char *name)
+{
+        return strncmp(name, "handle_sched_", 13) == 0;
+}
+
+static void hooks_detach(struct tracker *t)
+{
+        const struct bpf_object_skeleton *sk;
+        __u64 key, next;
+
+        if (!t->skel || !t->hooks_attached)
+                return;
+        sk = t->skel->skeleton;
+        for (int i = 0; i < sk->prog_cnt; i++) {
+                struct bpf_link **link = sk->progs[i].link;
+
+                if (prog_always_attached(sk->progs[i].name) || !*link)
+                        continue;
+                bpf_link__destroy(*link);
+                *link = NULL;
+        }
+        t->hooks_attached = false;
+        /* A system call caught between its entry and its exit would be
+         * matched with the wrong exit once attached again. */
+        while (bpf_map_get_next_key(bpf_map__fd(t->skel->maps.pending), NULL, &next) == 0) {
+                key = next;
+                if (bpf_map_delete_elem(bpf_map__fd(t->skel->maps.pending), &key) < 0)
+                        break;
+        }
+        log_debug("tracker: nothing tracked, fault and syscall programs detached");
+}
+
+static int hooks_attach(struct tracker *t)
+{
+        const struct bpf_object_skeleton *sk;
+
+        if (!t->skel || t->hooks_attached)
+                return 0;
+        sk = t->skel->skeleton;
+        for (int i = 0; i < sk->prog_cnt; i++) {
+                struct bpf_program *prog = *sk->progs[i].prog;
+                struct bpf_link **link = sk->progs[i].link;
+                int r;
+
+                if (prog_always_attached(sk->progs[i].name) || *link ||
+                    !bpf_program__autoload(prog))
+                        continue;
+                *link = bpf_program__attach(prog);
+                if (!*link) {
+                        r = negative_errno();
+                        *link = NULL;
+                        t->hooks_attached = true; /* so that detach undoes the others */
+                        hooks_detach(t);
+                        return log_warning_errno(r, "tracker: cannot attach %s: %m",
+                                                 sk->progs[i].name);
+                }
+        }
+        t->hooks_attached = true;
+        log_debug("tracker: fault and syscall programs attached");
+        return 0;
+}
+
+static void hooks_release(struct tracker *t)
+{
+        if (t->n_procs == 0 && t->arming == 0)
+                hooks_detach(t);
+}
+
+bool tracker_hooks_attached(struct tracker *t)
+{
+        bool b;
+
+        pthread_mutex_lock(&t->lock);
+        b = t->hooks_attached;
+        pthread_mutex_unlock(&t->lock);
+        return b;
+}
+
 /* Open, size, load and attach; fentry selects the write-fault hook. */
 static int tracker_load(struct tracker *t, bool fentry)
 {
@@ -275,6 +367,10 @@ int tracker_new(const struct tracker_options *o, struct tracker **ret)
                                 log_warning_errno(r, "tracker: cannot load BPF programs, "
                                                      "falling back to scanning: %m");
                 }
+                /* Attached by the load (which is how fentry is probed);
+                 * nothing is tracked yet. */
+                t->hooks_attached = t->skel != NULL;
+                hooks_detach(t);
                 if (t->skel) {
                         t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_ring_event,
                                                  t, NULL);
@@ -526,8 +622,29 @@ static int check_passed_uffd(int fd)
         return 0;
 }
 
+static int track_arm(struct tracker *t, pid_t pid, struct freezer *frozen, int passed_uffd,
+                     char *ret_error, size_t error_size);
+
+/* The hooks go on before the process is marked tracked, so that nothing it
+ * does from then on is missed. */
 static int track_internal(struct tracker *t, pid_t pid, struct freezer *frozen, int passed_uffd,
-                          char *ret_error, size_t error_size);
+                          char *ret_error, size_t error_size)
+{
+        int r;
+
+        pthread_mutex_lock(&t->lock);
+        t->arming++;
+        (void)hooks_attach(t); /* without them: uffd and scans alone, still exact */
+        pthread_mutex_unlock(&t->lock);
+
+        r = track_arm(t, pid, frozen, passed_uffd, ret_error, error_size);
+
+        pthread_mutex_lock(&t->lock);
+        t->arming--;
+        hooks_release(t);
+        pthread_mutex_unlock(&t->lock);
+        return r;
+}
 
 int tracker_track(struct tracker *t, pid_t pid, struct freezer *frozen, char *ret_error,
                   size_t error_size)
@@ -549,8 +666,8 @@ int tracker_track_uffd(struct tracker *t, pid_t pid, int uffd, char *ret_error, 
         return track_internal(t, pid, NULL, uffd, ret_error, error_size);
 }
 
-static int track_internal(struct tracker *t, pid_t pid, struct freezer *frozen, int passed_uffd,
-                          char *ret_error, size_t error_size)
+static int track_arm(struct tracker *t, pid_t pid, struct freezer *frozen, int passed_uffd,
+                     char *ret_error, size_t error_size)
 {
         struct tproc *p = NULL, *old;
         struct ckpt_region *regions = NULL;
@@ -717,6 +834,7 @@ int tracker_untrack(struct tracker *t, pid_t pid)
                 }
         if (p)
                 bpf_forget(t, pid);
+        hooks_release(t);
         pthread_mutex_unlock(&t->lock);
         if (!p)
                 return -ENOENT;

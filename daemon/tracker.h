@@ -86,6 +86,9 @@ static inline void tracker_freep(struct tracker **t)
 
 /* "fentry", "tracepoint" or "none". */
 const char *tracker_bpf_mode(struct tracker *t);
+/* The fault and syscall programs are attached (a process is tracked): they
+ * cost every process on the machine something, so only then. */
+bool tracker_hooks_attached(struct tracker *t);
 
 /* The ring buffer's epoll fd (-EOPNOTSUPP without BPF); when it is readable,
  * call tracker_consume(), which handles every queued event (and calls the

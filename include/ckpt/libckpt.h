@@ -143,7 +143,8 @@ struct ckpt_status {
         char *version;
         double uptime_sec;
         char *bpf_mode;
-        char **tracking; /* write-tracking mechanisms available */
+        bool bpf_hooks_attached; /* fault and syscall programs: only while tracking */
+        char **tracking;         /* write-tracking mechanisms available */
         size_t n_tracking;
         struct ckpt_store_status store;
         struct ckpt_process_status *processes;

@@ -65,6 +65,19 @@ begin() {
 private_workloads
 
 start_daemon || exit 1
+
+# hooks_attached: the daemon's fault and syscall programs, as the kernel
+# lists them (bpftool), are attached: "yes" or "no".
+hooks_attached() {
+	if bpftool perf show 2>/dev/null | grep "pid $DAEMON_PID " | grep -q 'sys_enter_mmap'; then
+		echo yes
+	else
+		echo no
+	fi
+}
+# (they cost every process on the machine: only while something is tracked)
+is "hooks: fault and syscall programs detached while nothing is tracked" "$(hooks_attached)" no
+is "hooks: status says so" "$(ctl_json status | jq -r .bpf_hooks_attached)" false
 diag "THP: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo absent)"
 
 # Threads writing, then a single page, then nothing at all.
@@ -81,7 +94,13 @@ if begin thr "$MEMCTL" "alloc a anon 256" "write a 1" "threads a 4 1"; then
 	oracle "$PID" "threads: a single page" && incremental "single page" 1
 	oracle "$PID" "threads: nothing changed" && incremental "nothing changed" 0
 	do_wl thr "verify a 7 200 1" "verify a 4 0 7" "verify b 6"
+	is "hooks: attached while a process is tracked" "$(hooks_attached)" yes
 	wl_kill thr
+	for _ in $(seq 1 50); do
+		[ "$(hooks_attached)" = no ] && break
+		sleep 0.1
+	done
+	is "hooks: detached again once the tracked process exited" "$(hooks_attached)" no
 fi
 
 # Pages written interval after interval are kept writable: no write-protect
