@@ -1506,17 +1506,27 @@ static int collect(struct tracker *t, pid_t pid, const struct ckpt_region *regio
                 } else
                         continue;
 
-                /* A page of a private file mapping that the process never
-                 * wrote is the file's page: it changes with the file, and no
-                 * write fault or soft-dirty bit says so. Such regions are read
-                 * whole (and stay armed). FIXME: list only the pages that are
-                 * not private copies (PAGE_IS_FILE, holes). */
-                if (full || (rg->flags & (CKPT_REGION_FILE | CKPT_REGION_PRIVATE)) ==
-                                    (CKPT_REGION_FILE | CKPT_REGION_PRIVATE)) {
+                if (full) {
                         free(out->pages);
                         out->pages = NULL;
                         out->n_pages = 0;
                         continue;
+                }
+                /* A page of a private file mapping that the process never
+                 * wrote is the file's page: it changes with the file, and no
+                 * write fault or soft-dirty bit says so. Those pages are read
+                 * at every checkpoint; the process's own copies only when
+                 * written. */
+                if ((rg->flags & (CKPT_REGION_FILE | CKPT_REGION_PRIVATE)) ==
+                    (CKPT_REGION_FILE | CKPT_REGION_PRIVATE)) {
+                        r = uffd_file_pages(p->pagemap_fd, rg->start, rg->end, &out->pages,
+                                            &out->n_pages, &a_pages);
+                        if (r < 0) {
+                                free(out->pages);
+                                out->pages = NULL;
+                                out->n_pages = 0;
+                                continue;
+                        }
                 }
 
                 /* Step 3: union with the BPF bitmap and the event ranges. */

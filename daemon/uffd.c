@@ -789,8 +789,9 @@ bool uffd_soft_dirty_supported(void)
         return ok;
 }
 
-int uffd_soft_dirty_scan(int pagemap_fd, uint64_t start, uint64_t end, uint64_t **pages,
-                         size_t *n_pages, size_t *n_alloc)
+/* The pages of [start, end) whose pagemap entry want() picks, appended. */
+static int select_entries(int pagemap_fd, uint64_t start, uint64_t end, bool (*want)(uint64_t e),
+                          uint64_t **pages, size_t *n_pages, size_t *n_alloc)
 {
         uint64_t buf[512];
 
@@ -801,7 +802,7 @@ int uffd_soft_dirty_scan(int pagemap_fd, uint64_t start, uint64_t end, uint64_t 
                 if (r < 0)
                         return r;
                 for (size_t i = 0; i < n; i++)
-                        if (buf[i] & PM_ENTRY_SOFT_DIRTY) {
+                        if (want(buf[i])) {
                                 r = uffd_pages_push(pages, n_pages, n_alloc, a + i * PAGE_SIZE_4K);
                                 if (r < 0)
                                         return r;
@@ -809,6 +810,33 @@ int uffd_soft_dirty_scan(int pagemap_fd, uint64_t start, uint64_t end, uint64_t 
                 a += n * PAGE_SIZE_4K;
         }
         return 0;
+}
+
+static bool entry_soft_dirty(uint64_t e)
+{
+        return e & PM_ENTRY_SOFT_DIRTY;
+}
+
+int uffd_soft_dirty_scan(int pagemap_fd, uint64_t start, uint64_t end, uint64_t **pages,
+                         size_t *n_pages, size_t *n_alloc)
+{
+        return select_entries(pagemap_fd, start, end, entry_soft_dirty, pages, n_pages, n_alloc);
+}
+
+/* Not a private copy of the process's own: a page of the file (mapped, or
+ * a hole that a read would fill from the file). Swapped pages of a private
+ * mapping are anonymous copies. */
+static bool entry_not_own_copy(uint64_t e)
+{
+        if (e & PM_ENTRY_SWAPPED)
+                return false;
+        return !(e & PM_ENTRY_PRESENT) || (e & PM_ENTRY_FILE);
+}
+
+int uffd_file_pages(int pagemap_fd, uint64_t start, uint64_t end, uint64_t **pages, size_t *n_pages,
+                    size_t *n_alloc)
+{
+        return select_entries(pagemap_fd, start, end, entry_not_own_copy, pages, n_pages, n_alloc);
 }
 
 int uffd_soft_dirty_clear(pid_t pid)

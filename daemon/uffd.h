@@ -72,6 +72,11 @@ bool uffd_soft_dirty_supported(void);
 /* Pages with the soft-dirty bit in [start, end), appended like above. */
 int uffd_soft_dirty_scan(int pagemap_fd, uint64_t start, uint64_t end, uint64_t **pages,
                          size_t *n_pages, size_t *n_alloc);
+/* The pages of a private file mapping in [start, end) that are still the
+ * file's (mapped from the page cache, or not faulted in yet), appended like
+ * above: they change when the file does, with no write by the process. */
+int uffd_file_pages(int pagemap_fd, uint64_t start, uint64_t end, uint64_t **pages, size_t *n_pages,
+                    size_t *n_alloc);
 /* Clear soft-dirty bits of the whole process (clear_refs 4). */
 int uffd_soft_dirty_clear(pid_t pid);
 

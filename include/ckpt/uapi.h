@@ -106,5 +106,6 @@ struct uffdio_move {
 
 /* pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst) */
 #define PM_ENTRY_SOFT_DIRTY (1ULL << 55)
+#define PM_ENTRY_FILE (1ULL << 61) /* a file page or shared anonymous memory */
 #define PM_ENTRY_SWAPPED (1ULL << 62)
 #define PM_ENTRY_PRESENT (1ULL << 63)

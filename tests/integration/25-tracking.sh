@@ -337,6 +337,19 @@ if begin fpriv "$MEMCTL" "alloc f file 32" "write f 1 0 4"; then
 	else
 		not_ok "file private: the mapping's path" "$(cat "/proc/$PID/maps")"
 	fi
+	# Pages the process has its own copies of are read only when written;
+	# only the file's own pages are read every time (12 of g, 20 of f).
+	do_wl fpriv "alloc g file 512" "write g 4 0 500"
+	oracle "$PID" "file private: 500 of 512 pages of a new mapping written"
+	do_wl fpriv "write g 5 100 1"
+	oracle "$PID" "file private: one of its own copies written" &&
+		incremental "file private, own copies not read" $((1 + 12 + 20))
+	gpath=$(map_path "$PID" "memctl-$PID-g[.]")
+	if [ -n "$gpath" ]; then
+		head -c 8192 /dev/urandom | dd of="$gpath" bs=4096 seek=505 conv=notrunc status=none
+		oracle "$PID" "file private: the file changed under the 12 pages never written"
+	fi
+	do_wl fpriv "verify g 5 100 1" "verify g 4 0 100"
 	wl_kill fpriv
 fi
 
