@@ -13,7 +13,12 @@
  *               PM_SCAN_WP_MATCHING) returns the written pages and protects
  *               them again in one step. Union with the BPF write-fault bitmap
  *               and with the ranges that address-space events (madvise zap,
- *               mmap, mremap, brk) touched since the last collect.
+ *               mmap, mremap, brk) touched since the last collect. Pages
+ *               written in two intervals in a row are not protected again
+ *               for keep_writable collects (they report WRITTEN, so they are
+ *               listed every time). Of a private file mapping, the pages that
+ *               are still the file's (page cache, not faulted in) are listed
+ *               at every collect: the file can change under them.
  *   SOFT_DIRTY  no userfaultfd, but the kernel has soft-dirty: pagemap bit 55,
  *               then clear_refs 4.
  *   SCAN        nothing can tell: read the whole region. Always so for shared
@@ -28,6 +33,9 @@
  * A region is also read whole when it is new (just registered), on the first
  * collect after tracker_track(), after the BPF maps overflowed, after an exec,
  * or after tracker_invalidate().
+ *
+ * The fault and syscall programs are attached only while some process is
+ * tracked or being armed; the sched programs always.
  *
  * Thread safety: every call takes the tracker's lock; tracker_consume() (the
  * event loop) and tracker_collect() (a worker) may run concurrently.
