@@ -879,34 +879,27 @@ out:
         return r;
 }
 
-int tracker_count_writes(struct tracker *t, pid_t pid, bool on)
+/* Set one flag of pid's state: offset is offsetof(struct tproc, FLAG). */
+static int set_flag(struct tracker *t, pid_t pid, size_t offset, bool on)
 {
         struct tproc *p;
-        int r = 0;
 
         pthread_mutex_lock(&t->lock);
         p = tracker_find(t, pid);
         if (p)
-                p->count_writes = on;
-        else
-                r = -ENOENT;
+                *(bool *)((char *)p + offset) = on;
         pthread_mutex_unlock(&t->lock);
-        return r;
+        return p ? 0 : -ENOENT;
+}
+
+int tracker_count_writes(struct tracker *t, pid_t pid, bool on)
+{
+        return set_flag(t, pid, offsetof(struct tproc, count_writes), on);
 }
 
 int tracker_invalidate(struct tracker *t, pid_t pid)
 {
-        struct tproc *p;
-        int r = 0;
-
-        pthread_mutex_lock(&t->lock);
-        p = tracker_find(t, pid);
-        if (p)
-                p->need_full = true;
-        else
-                r = -ENOENT;
-        pthread_mutex_unlock(&t->lock);
-        return r;
+        return set_flag(t, pid, offsetof(struct tproc, need_full), true);
 }
 
 struct tracker_dirty *tracker_dirty_free(struct tracker_dirty *d)
@@ -1229,28 +1222,6 @@ static size_t hot_lower_bound(const struct ranges *rs, uint64_t addr)
         return lo;
 }
 
-static bool hot_contains(const struct ranges *rs, uint64_t addr)
-{
-        size_t i = hot_lower_bound(rs, addr);
-
-        return i < rs->n && rs->v[i].start <= addr;
-}
-
-static bool sorted_contains(const uint64_t *v, size_t n, uint64_t x)
-{
-        size_t lo = 0, hi = n;
-
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-
-                if (v[mid] < x)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return lo < n && v[lo] == x;
-}
-
 /* PAGEMAP_SCAN over [start, end): the written pages, appended in order.
  * Re-protects them (rearm), except over the runs of hot, which only report;
  * *ret_kept counts the pages those leave writable. */
@@ -1289,6 +1260,7 @@ struct hot_next {
         struct ranges hot;
         uint64_t *written;
         size_t n_written, a_written;
+        size_t prev_cursor; /* in p->written: regions come in ascending order */
         bool overflow;
 };
 
@@ -1307,6 +1279,7 @@ static int hot_note_region(const struct tproc *p, struct hot_next *h, uint64_t s
                            const uint64_t *pages, size_t n, bool keep_old)
 {
         uint64_t run_start = 0, run_end = 0;
+        size_t hi, wi = h->prev_cursor;
         int r;
 
         if (h->overflow)
@@ -1336,10 +1309,17 @@ static int hot_note_region(const struct tproc *p, struct hot_next *h, uint64_t s
                         if (r < 0)
                                 return r;
                 }
+        /* pages, p->hot and p->written all ascend: one pass with cursors. */
+        hi = hot_lower_bound(&p->hot, start);
         for (size_t i = 0; i < n; i++) {
                 uint64_t a = pages[i];
 
-                if (hot_contains(&p->hot, a) || !sorted_contains(p->written, p->n_written, a))
+                while (hi < p->hot.n && p->hot.v[hi].end <= a)
+                        hi++;
+                while (wi < p->n_written && p->written[wi] < a)
+                        wi++;
+                if ((hi < p->hot.n && p->hot.v[hi].start <= a) || wi == p->n_written ||
+                    p->written[wi] != a)
                         continue;
                 if (run_end != 0 && a <= run_end + HOT_GAP_PAGES * PAGE_SIZE_4K) {
                         run_end = a + PAGE_SIZE_4K;
@@ -1353,6 +1333,7 @@ static int hot_note_region(const struct tproc *p, struct hot_next *h, uint64_t s
                 run_start = a;
                 run_end = a + PAGE_SIZE_4K;
         }
+        h->prev_cursor = wi;
         if (run_end != 0)
                 return ranges_add(&h->hot, run_start, run_end);
         return 0;
