@@ -1377,6 +1377,14 @@ static void hot_commit(struct tproc *p, struct hot_next *h, bool epoch_end)
         p->hot_age = epoch_end ? 0 : p->hot_age + 1;
 }
 
+/* Forget the pages listed for a region: it is read whole. */
+static void region_whole(struct tracker_dirty_region *out)
+{
+        free(out->pages);
+        out->pages = NULL;
+        out->n_pages = 0;
+}
+
 /* peek: report without consuming anything: nothing is re-protected,
  * registered, reset or forgotten, so the next collect still sees it all. */
 static int collect(struct tracker *t, pid_t pid, const struct ckpt_region *regions, size_t n,
@@ -1449,9 +1457,7 @@ static int collect(struct tracker *t, pid_t pid, const struct ckpt_region *regio
                         if (r == -EPERM || r == -EINVAL) {
                                 /* Not registered (new, remapped, or made writable):
                                  * arm it now and read it whole this time. */
-                                free(out->pages);
-                                out->pages = NULL;
-                                out->n_pages = 0;
+                                region_whole(out);
                                 if (peek || !region_wants_uffd(rg))
                                         continue;
                                 r = uffd_register_wp(p->uffd, p->pagemap_fd, rg->start, rg->end);
@@ -1478,9 +1484,7 @@ static int collect(struct tracker *t, pid_t pid, const struct ckpt_region *regio
                         r = uffd_soft_dirty_scan(p->pagemap_fd, rg->start, rg->end, &out->pages,
                                                  &out->n_pages, &a_pages);
                         if (r < 0) {
-                                free(out->pages);
-                                out->pages = NULL;
-                                out->n_pages = 0;
+                                region_whole(out);
                                 continue;
                         }
                         out->track = CKPT_TRACK_SOFT_DIRTY;
@@ -1488,9 +1492,7 @@ static int collect(struct tracker *t, pid_t pid, const struct ckpt_region *regio
                         continue;
 
                 if (full) {
-                        free(out->pages);
-                        out->pages = NULL;
-                        out->n_pages = 0;
+                        region_whole(out);
                         continue;
                 }
                 /* A page of a private file mapping that the process never
@@ -1503,9 +1505,7 @@ static int collect(struct tracker *t, pid_t pid, const struct ckpt_region *regio
                         r = uffd_file_pages(p->pagemap_fd, rg->start, rg->end, &out->pages,
                                             &out->n_pages, &a_pages);
                         if (r < 0) {
-                                free(out->pages);
-                                out->pages = NULL;
-                                out->n_pages = 0;
+                                region_whole(out);
                                 continue;
                         }
                 }
@@ -1524,9 +1524,7 @@ static int collect(struct tracker *t, pid_t pid, const struct ckpt_region *regio
                 if (r < 0)
                         goto out;
                 if (r > 0) {
-                        free(out->pages);
-                        out->pages = NULL;
-                        out->n_pages = 0;
+                        region_whole(out);
                         continue;
                 }
                 sort_unique(out->pages, &out->n_pages);
