@@ -502,7 +502,9 @@ static int verb_status(int argc, char **argv)
         for (size_t i = 0; i < s->n_tracking; i++)
                 printf("%s%s", i ? ", " : "", s->tracking[i]);
         printf("%s\n", s->n_tracking ? "" : "-");
-        if (s->store_nice > 0)
+        if (s->store_idle)
+                printf("storing:  at idle priority (SCHED_IDLE) once the process is thawed\n");
+        else if (s->store_nice > 0)
                 printf("storing:  at nice %d once the process is thawed\n", s->store_nice);
         else
                 printf("storing:  at the daemon's priority\n");

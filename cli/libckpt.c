@@ -518,6 +518,7 @@ PUBLIC int ckpt_status(struct ckpt_client *c, struct ckpt_status **ret)
                 return OOM(c);
         s->uptime_sec = get_double(reply, "uptime_sec", 0);
         s->store_nice = (int)get_i64(reply, "store_nice");
+        s->store_idle = get_bool(reply, "store_idle");
         s->bpf_hooks_attached = get_bool(reply, "bpf_hooks_attached");
         if (get_str(reply, "version", &s->version) < 0 ||
             get_str(reply, "bpf_mode", &s->bpf_mode) < 0 ||

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,9 +43,10 @@
 #define BUFFER_SHRINK_MIN (64ull << 20) /* never shrink below this */
 #define BUFFER_SHRINK_AFTER 8           /* checkpoints needing < 1/4 of it */
 
-/* The nice value of a checkpoint's work after the thaw; 0: none. Set once
- * at start-up, before any worker exists. */
+/* The nice value of a checkpoint's work after the thaw; 0: none. idle:
+ * SCHED_IDLE instead. Set once at start-up, before any worker exists. */
 static int store_nice = 0;
+static bool store_idle = false;
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -480,7 +482,8 @@ struct run_state {
         bool rearm;     /* the tracker wants the process armed again */
         bool frozen;    /* the freeze succeeded: -ESRCH means it died meanwhile */
         bool lowered;   /* the worker runs at store_nice, base_nice to go back to */
-        int base_nice;
+        bool idled;     /* the worker runs under SCHED_IDLE, base_policy to go back to */
+        int base_nice, base_policy;
 };
 
 /* ---- priority after the thaw -------------------------------------------------
@@ -491,7 +494,12 @@ struct run_state {
  * queue behind them, so the worker goes back before it takes another job:
  * raising a nice value needs CAP_SYS_NICE, probed at start-up. A nice value
  * ranks threads within a scheduling group (cgroup with the cpu controller,
- * or autogroup): it counts against the processes that share ckptd's. */
+ * or autogroup): it counts against the processes that share ckptd's.
+ * SCHED_IDLE goes further: such a thread runs when its CPU has nothing else
+ * to run, any other thread waking there preempts it at once, and the kernel
+ * counts its CPU as idle when it places waking threads, so that a process
+ * waking does not queue behind the store's work. Leaving it for SCHED_OTHER
+ * needs CAP_SYS_NICE too (or an RLIMIT_NICE that allows the nice value). */
 
 static int thread_nice(int *ret)
 {
@@ -510,10 +518,28 @@ static int thread_set_nice(int n)
         return setpriority(PRIO_PROCESS, (id_t)gettid(), n) < 0 ? negative_errno() : 0;
 }
 
+/* sched_setscheduler() with pid 0 acts on the calling thread. */
+static int thread_set_policy(int policy)
+{
+        struct sched_param sp = {.sched_priority = 0};
+
+        return sched_setscheduler(0, policy, &sp) < 0 ? negative_errno() : 0;
+}
+
 static void priority_lower(struct run_state *st)
 {
         int base;
 
+        if (store_idle) {
+                base = sched_getscheduler(0);
+                if (base < 0 || base == SCHED_IDLE || base == SCHED_FIFO || base == SCHED_RR)
+                        return;
+                if (thread_set_policy(SCHED_IDLE) < 0)
+                        return;
+                st->base_policy = base;
+                st->idled = true;
+                return;
+        }
         if (store_nice <= 0 || thread_nice(&base) < 0 || base >= store_nice)
                 return;
         if (thread_set_nice(store_nice) < 0)
@@ -526,6 +552,14 @@ static void priority_restore(struct run_state *st)
 {
         int r;
 
+        if (st->idled) {
+                r = thread_set_policy(st->base_policy);
+                if (r < 0)
+                        log_warning_errno(r,
+                                          "checkpoint: cannot take the worker out of SCHED_IDLE, "
+                                          "its next freezes wait longer for the CPU: %m");
+                st->idled = false;
+        }
         if (!st->lowered)
                 return;
         r = thread_set_nice(st->base_nice);
@@ -537,29 +571,38 @@ static void priority_restore(struct run_state *st)
         st->lowered = false;
 }
 
+/* arg[0]: the nice value to try, or -1 for SCHED_IDLE; arg[1]: the result. */
 static void *probe_thread(void *userdata)
 {
-        int *nice_and_result = userdata, base, r;
+        int *arg = userdata, base, r;
 
-        r = thread_nice(&base);
-        if (r >= 0)
-                r = thread_set_nice(MAX(base, nice_and_result[0]));
-        if (r >= 0)
-                r = thread_set_nice(base);
-        nice_and_result[1] = r;
+        if (arg[0] < 0) {
+                base = sched_getscheduler(0);
+                r = base < 0 ? negative_errno() : thread_set_policy(SCHED_IDLE);
+                if (r >= 0)
+                        r = thread_set_policy(base);
+        } else {
+                r = thread_nice(&base);
+                if (r >= 0)
+                        r = thread_set_nice(MAX(base, arg[0]));
+                if (r >= 0)
+                        r = thread_set_nice(base);
+        }
+        arg[1] = r;
         return NULL;
 }
 
-int checkpoint_set_store_nice(int nice)
+int checkpoint_set_store_priority(int nice, bool idle)
 {
-        int arg[2] = {nice, 0};
+        int arg[2] = {idle ? -1 : nice, 0};
         pthread_t t;
         int r;
 
         if (nice < 0 || nice > 19)
                 return -EINVAL;
         store_nice = 0;
-        if (nice == 0)
+        store_idle = false;
+        if (nice == 0 && !idle)
                 return 0;
         /* On a thread of its own: if the way back is refused, the one left
          * at the lower priority exits. */
@@ -569,13 +612,19 @@ int checkpoint_set_store_nice(int nice)
         pthread_join(t, NULL);
         if (arg[1] < 0)
                 return arg[1];
-        store_nice = nice;
+        store_nice = idle ? 0 : nice;
+        store_idle = idle;
         return 0;
 }
 
 int checkpoint_store_nice(void)
 {
         return store_nice;
+}
+
+bool checkpoint_store_idle(void)
+{
+        return store_idle;
 }
 
 /* A DELTA manifest against parent_view: the header, regions, ranges and
@@ -624,7 +673,7 @@ static int delta_of(const struct ckpt_manifest *parent_view, const struct ckpt_m
 /* Where the time of a checkpoint goes, for the debug log. */
 struct phases {
         uint64_t last;
-        char text[256];
+        char text[384];
         size_t len;
 };
 
@@ -882,6 +931,7 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
         if (r < 0)
                 return fail(ret, r, "cannot clip regions: %s", strerror(-r));
         mark_references(regions.v, regions.n, req->all);
+        phase_mark(&ph, "maps");
 
         r = pagemap_open(pid, &pm);
         if (r < 0)
@@ -905,6 +955,7 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
                         log_debug("checkpoint: process %d: no dirty set, reading everything: %s",
                                   (int)pid, strerror(-r));
         }
+        phase_mark(&ph, "collect");
         for (size_t i = 0; i < regions.n; i++) {
                 struct pagemap_dirty d = {}, *dp = NULL;
 
@@ -930,6 +981,7 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
         region_first[regions.n] = plan.n_read;
         if (cancelled(req))
                 return fail(ret, -ECANCELED, "cancelled");
+        phase_mark(&ph, "select");
 
         /* Step 3: registers, then the pages. */
         r = capture_threads(fz, &threads, &n_threads);
@@ -940,6 +992,7 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
         if (r < 0)
                 return fail(ret, r, "cannot allocate %llu MiB to copy pages into",
                             (unsigned long long)(plan.n_read * PAGE_SIZE_4K >> 20));
+        phase_mark(&ph, "registers");
         {
                 char path[64];
 
@@ -970,7 +1023,7 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
 
         st->rearm = dirty && dirty->rearm;
 
-        phase_mark(&ph, "maps+select+copy");
+        phase_mark(&ph, "copy");
         /* Step 4: thaw. A process killed while frozen is not checkpointed. */
         r = freezer_check_alive(fz);
         if (r >= 0)

@@ -58,13 +58,15 @@ void checkpoint_result_done(struct checkpoint_result *r);
 int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
                    struct checkpoint_result *ret);
 
-/* The nice value (1..19; 0: off) a checkpoint's work after the thaw runs at:
- * hashing, compressing, writing and committing. The freeze and the copy keep
- * the daemon's priority. Fails (and leaves it off) with -EPERM or -EACCES
- * when the worker could not raise its priority back (CAP_SYS_NICE). Call it
+/* The priority a checkpoint's work after the thaw runs at: hashing,
+ * compressing, writing and committing. nice 1..19 (0: off), or SCHED_IDLE
+ * when idle (nice is then ignored). The freeze and the copy keep the
+ * daemon's priority. Fails (and leaves it off) with -EPERM or -EACCES when
+ * the worker could not raise its priority back (CAP_SYS_NICE). Call it
  * before any checkpoint runs. */
-int checkpoint_set_store_nice(int nice);
+int checkpoint_set_store_priority(int nice, bool idle);
 int checkpoint_store_nice(void);
+bool checkpoint_store_idle(void);
 
 /* Owner of a live process (real uid), through its pidfd-opened /proc entry. */
 int process_owner(pid_t pid, uid_t *ret_uid);

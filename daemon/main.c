@@ -19,6 +19,7 @@ static const char *arg_runtime_policy_dir = CKPT_RUNTIME_POLICY_DIR;
 static unsigned arg_workers = 2;
 static unsigned arg_bitmap_entries = 65536;
 static unsigned arg_store_nice = 10;
+static bool arg_store_idle = false;
 static unsigned arg_copy_cache_mib = 256;
 static unsigned arg_keep_writable = 8;
 
@@ -33,9 +34,10 @@ static void help(void)
                "  --log-level LEVEL      err, warning, notice, info, debug (default info)\n"
                "  --workers N            checkpoints run in parallel (default 2)\n"
                "  --bitmap-entries N     BPF dirty-bitmap entries, 2 MiB each (default 65536)\n"
-               "  --store-nice N         nice value of a checkpoint's hashing, compressing and\n"
+               "  --store-nice N|idle    nice value of a checkpoint's hashing, compressing and\n"
                "                         writing, once the process is thawed; 0 keeps the\n"
-               "                         daemon's own (default 10)\n"
+               "                         daemon's own; idle: SCHED_IDLE, only CPU time no\n"
+               "                         other thread wants (default 10)\n"
                "  --copy-cache MIB       memory for copies of the pages tracked processes'\n"
                "                         last checkpoints read, to find rewritten pages\n"
                "                         unchanged without hashing them; 0: none (default 256)\n"
@@ -124,8 +126,10 @@ static int parse_argv(int argc, char *argv[])
                                                        "--bitmap-entries takes 64 to 16777216");
                         break;
                 case ARG_STORE_NICE:
-                        if (parse_unsigned(optarg, 0, 19, &arg_store_nice) < 0)
-                                return log_error_errno(-EINVAL, "--store-nice takes 0 to 19");
+                        arg_store_idle = strcmp(optarg, "idle") == 0;
+                        if (!arg_store_idle && parse_unsigned(optarg, 0, 19, &arg_store_nice) < 0)
+                                return log_error_errno(-EINVAL,
+                                                       "--store-nice takes 0 to 19, or idle");
                         break;
                 case ARG_COPY_CACHE:
                         if (parse_unsigned(optarg, 0, 1u << 20, &arg_copy_cache_mib) < 0)
@@ -172,6 +176,7 @@ static int run(int argc, char *argv[])
                 .workers = arg_workers,
                 .bitmap_entries = arg_bitmap_entries,
                 .store_nice = (int)arg_store_nice,
+                .store_idle = arg_store_idle,
                 .copy_cache = (uint64_t)arg_copy_cache_mib << 20,
                 .keep_writable = arg_keep_writable,
         };

@@ -185,7 +185,7 @@ int manager_start(struct manager *m)
                 return r;
 
         lastcopy_set_budget(m->opts.copy_cache);
-        r = checkpoint_set_store_nice(m->opts.store_nice);
+        r = checkpoint_set_store_priority(m->opts.store_nice, m->opts.store_idle);
         if (r < 0)
                 log_notice_errno(r, "Cannot raise a worker's priority back after lowering it "
                                     "(CAP_SYS_NICE): the work after the thaw runs at the "

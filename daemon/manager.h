@@ -30,6 +30,7 @@ struct manager_options {
         unsigned workers;
         unsigned bitmap_entries; /* BPF dirty-bitmap map size (2 MiB windows) */
         int store_nice;          /* nice value of the work after the thaw; 0: none */
+        bool store_idle;         /* SCHED_IDLE instead of store_nice */
         uint64_t copy_cache;     /* bytes of kept copies (lastcopy.h); 0: none */
         unsigned keep_writable;  /* tracker_options.keep_writable */
 };

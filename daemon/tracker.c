@@ -1549,6 +1549,10 @@ static int collect(struct tracker *t, pid_t pid, const struct ckpt_region *regio
                         p->hot_age = 0;
                 }
                 p->kept_writable = gone ? 0 : kept;
+                log_debug("tracker: process %d: %llu pages dirty, %llu of them kept writable; "
+                          "%zu hot runs next",
+                          (int)pid, (unsigned long long)d->n_dirty, (unsigned long long)kept,
+                          p->hot.n);
                 p->need_full = p->rearm; /* after an exec, until re-armed */
                 keep_uncovered(&p->forced, regions, n);
                 p->collects++;

@@ -149,7 +149,8 @@ struct ckpt_status {
         struct ckpt_store_status store;
         struct ckpt_process_status *processes;
         size_t n_processes;
-        int store_nice; /* nice value of the work after the thaw; 0: none */
+        int store_nice;  /* nice value of the work after the thaw; 0: none */
+        bool store_idle; /* that work runs under SCHED_IDLE instead */
 };
 
 CKPT_PUBLIC int ckpt_status(struct ckpt_client *c, struct ckpt_status **ret);

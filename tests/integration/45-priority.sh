@@ -5,6 +5,8 @@
 # once it is thawed, the hashing, compressing and writing run at --store-nice
 # (default 10), and every thread of the daemon is back at its own priority
 # when the checkpoint is over, whether it succeeded or failed (a full store).
+# --store-nice idle runs that work under SCHED_IDLE instead, and the worker
+# is back under SCHED_OTHER afterwards, as before its next freeze.
 # --store-nice 0 leaves every thread alone; a value out of 0..19 is refused.
 # (Without CAP_SYS_NICE the daemon cannot go back up, so it keeps its own
 # priority: 70-systemd.sh checks that under the unit's capability set.)
@@ -14,7 +16,7 @@ require_built "$WL/memctl"
 
 PAGES=65536 # 256 MiB of incompressible pattern: a store phase of a second
 
-# nice_of TID: the nice value of one of the daemon's threads.
+# nice_of TID: the nice value of one of the daemon's threads (stat field 19).
 nice_of() {
 	local s
 	s=$(cat "/proc/$DAEMON_PID/task/$1/stat" 2>/dev/null) || return 1
@@ -23,32 +25,43 @@ nice_of() {
 	printf '%s' "${17}"
 }
 
-# daemon_nices: the nice values of all the daemon's threads, sorted, unique.
+# policy_of TID: its scheduling policy (stat field 41): 0 SCHED_OTHER, 5 SCHED_IDLE.
+policy_of() {
+	local s
+	s=$(cat "/proc/$DAEMON_PID/task/$1/stat" 2>/dev/null) || return 1
+	s=${s##*) }
+	set -- $s
+	printf '%s' "${39}"
+}
+
+# daemon_nices [policy_of]: the nice values (or policies) of all the
+# daemon's threads, sorted, unique.
 daemon_nices() {
-	local t
+	local t of=${1:-nice_of}
 	for t in /proc/"$DAEMON_PID"/task/*; do
-		nice_of "${t##*/}" && echo
+		"$of" "${t##*/}" && echo
 	done | sort -n -u | tr '\n' ' ' | sed 's/ $//'
 }
 
 # watch_checkpoint PID ARGS...: a checkpoint of PID in the background while
 # the daemon's threads are sampled. Sets FROZEN_NICE (the nice values of the
 # thread holding the process, seen while it was frozen), STORE_NICE (the
-# highest nice value of any thread), RC and $T/watch.out.
+# highest nice value of any thread), RC and $T/watch.out. OF=policy_of
+# samples scheduling policies instead of nice values.
 watch_checkpoint() {
-	local pid=$1 cpid tr t n max=0 frozen=
+	local pid=$1 cpid tr t n max=0 frozen= of=${OF:-nice_of}
 	shift
 	ctl_json checkpoint "$pid" "$@" >"$T/watch.out" &
 	cpid=$!
 	while kill -0 "$cpid" 2>/dev/null; do
 		tr=$(awk '/^TracerPid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)
 		# Traced before and after reading the nice value: read while frozen.
-		if [ "${tr:-0}" != 0 ] && [ -d "/proc/$DAEMON_PID/task/$tr" ] && n=$(nice_of "$tr") &&
+		if [ "${tr:-0}" != 0 ] && [ -d "/proc/$DAEMON_PID/task/$tr" ] && n=$("$of" "$tr") &&
 			[ "$(awk '/^TracerPid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)" = "$tr" ]; then
 			frozen+=" $n"
 		fi
 		for t in /proc/"$DAEMON_PID"/task/*; do
-			n=$(nice_of "${t##*/}") || continue
+			n=$("$of" "${t##*/}") || continue
 			[ "$n" -gt "$max" ] && max=$n
 		done
 	done
@@ -128,6 +141,33 @@ else
 	skip "a full store restores the priority" "cannot mount a tmpfs: $(cat "$T/mount.err")"
 fi
 
+# ---- --store-nice idle: SCHED_IDLE after the thaw ---------------------------
+start_daemon --store-nice idle || exit 1
+is "--store-nice idle: status says so" "$(ctl_json status | jq -c '[.store_idle, .store_nice]')" \
+	'[true,0]'
+is "--store-nice idle: ckptctl status says so" \
+	"$(ctl status | grep -c 'idle priority (SCHED_IDLE)')" 1
+is "--store-nice idle: every thread starts under SCHED_OTHER" "$(daemon_nices policy_of)" 0
+seen_frozen= seen_store=0
+for seed in 8 9 10; do
+	wl m "write big $seed" || { not_ok "write" "${REPLY[m]}"; break; }
+	OF=policy_of watch_checkpoint "$pid" --full
+	[ "$RC" = 0 ] || { not_ok "checkpoint of 256 MiB" "$(cat "$T/ctl.err")"; break; }
+	seen_frozen+=" $FROZEN_NICE"
+	[ "$STORE_NICE" -gt "$seen_store" ] && seen_store=$STORE_NICE
+	[ -n "${FROZEN_NICE// /}" ] && [ "$seen_store" -gt 0 ] && break
+done
+seen_frozen=$(printf '%s\n' $seen_frozen | sort -u | tr '\n' ' ' | sed 's/ $//')
+if [ -z "$seen_frozen" ]; then
+	not_ok "idle: the frozen phase was sampled" "no sample caught the process traced"
+else
+	is "idle: while the process is frozen its worker runs under SCHED_OTHER" "$seen_frozen" 0
+fi
+is "idle: after the thaw the store's work runs under SCHED_IDLE (5)" "$seen_store" 5
+is "idle: afterwards every thread is back under SCHED_OTHER" "$(daemon_nices policy_of)" 0
+is "idle: and at nice 0" "$(daemon_nices)" 0
+stop_daemon
+
 # ---- --store-nice 0: nothing changes priority --------------------------------
 start_daemon --store-nice 0 || exit 1
 is "--store-nice 0: status says 0" "$(ctl_json status | jq -r .store_nice)" 0
@@ -138,10 +178,10 @@ is "--store-nice 0: no thread ever left nice 0" "$STORE_NICE" 0
 stop_daemon
 
 # ---- out of range ------------------------------------------------------------
-for bad in 20 -1 x; do
+for bad in 20 -1 x idler; do
 	if "$CKPTD" --socket "$T/bad.sock" --state-dir "$T/bad" --store-nice "$bad" >"$T/bad.out" 2>&1; then
 		not_ok "--store-nice $bad is refused" "ckptd ran"
 	else
-		is "--store-nice $bad is refused with a reason" "$(grep -c 'store-nice takes 0 to 19' "$T/bad.out")" 1
+		is "--store-nice $bad is refused with a reason" "$(grep -c 'store-nice takes 0 to 19, or idle' "$T/bad.out")" 1
 	fi
 done
