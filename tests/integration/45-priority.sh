@@ -71,6 +71,24 @@ watch_checkpoint() {
 	STORE_NICE=$max
 }
 
+# sample_both_phases SEED...: a full checkpoint with a new pattern (SEED)
+# each time, until both phases were sampled (the pause of 256 MiB lasts
+# ~100 ms: usually the first). Sets SEEN_FROZEN (values seen while frozen)
+# and SEEN_STORE (the highest seen). OF as for watch_checkpoint.
+sample_both_phases() {
+	local seed frozen=
+	SEEN_STORE=0
+	for seed in "$@"; do
+		wl m "write big $seed" || { not_ok "write" "${REPLY[m]}"; break; }
+		watch_checkpoint "$pid" --full
+		[ "$RC" = 0 ] || { not_ok "checkpoint of 256 MiB" "$(cat "$T/ctl.err")"; break; }
+		frozen+=" $FROZEN_NICE"
+		[ "$STORE_NICE" -gt "$SEEN_STORE" ] && SEEN_STORE=$STORE_NICE
+		[ -n "${FROZEN_NICE// /}" ] && [ "$SEEN_STORE" -gt 0 ] && break
+	done
+	SEEN_FROZEN=$(printf '%s\n' $frozen | sort -u | tr '\n' ' ' | sed 's/ $//')
+}
+
 start_workload m memctl || exit 1
 pid=$(wl_pid m)
 wl_region m small anon 16 1 || exit 1
@@ -82,24 +100,13 @@ start_daemon || exit 1
 is "status: store_nice is 10 by default" "$(ctl_json status | jq -r .store_nice)" 10
 is "the daemon starts at nice 0" "$(daemon_nices)" 0
 
-# A full checkpoint with a new pattern each time, until both phases were
-# sampled (the pause of 256 MiB lasts ~100 ms: usually the first).
-seen_frozen= seen_store=0
-for seed in 2 3 4; do
-	wl m "write big $seed" || { not_ok "write" "${REPLY[m]}"; break; }
-	watch_checkpoint "$pid" --full
-	[ "$RC" = 0 ] || { not_ok "checkpoint of 256 MiB" "$(cat "$T/ctl.err")"; break; }
-	seen_frozen+=" $FROZEN_NICE"
-	[ "$STORE_NICE" -gt "$seen_store" ] && seen_store=$STORE_NICE
-	[ -n "${FROZEN_NICE// /}" ] && [ "$seen_store" -gt 0 ] && break
-done
-seen_frozen=$(printf '%s\n' $seen_frozen | sort -u | tr '\n' ' ' | sed 's/ $//')
-if [ -z "$seen_frozen" ]; then
+sample_both_phases 2 3 4
+if [ -z "$SEEN_FROZEN" ]; then
 	not_ok "the frozen phase was sampled" "no sample caught the process traced in 3 checkpoints"
 else
-	is "while the process is frozen its worker runs at nice 0" "$seen_frozen" 0
+	is "while the process is frozen its worker runs at nice 0" "$SEEN_FROZEN" 0
 fi
-is "after the thaw the store's work runs at nice 10" "$seen_store" 10
+is "after the thaw the store's work runs at nice 10" "$SEEN_STORE" 10
 is "after the checkpoints every thread is back at nice 0" "$(daemon_nices)" 0
 pause=$(jq -r .pause_ms "$T/watch.out")
 diag "last checkpoint: pause $pause ms, duration $(jq -r .duration_ms "$T/watch.out") ms"
@@ -148,22 +155,13 @@ is "--store-nice idle: status says so" "$(ctl_json status | jq -c '[.store_idle,
 is "--store-nice idle: ckptctl status says so" \
 	"$(ctl status | grep -c 'idle priority (SCHED_IDLE)')" 1
 is "--store-nice idle: every thread starts under SCHED_OTHER" "$(daemon_nices policy_of)" 0
-seen_frozen= seen_store=0
-for seed in 8 9 10; do
-	wl m "write big $seed" || { not_ok "write" "${REPLY[m]}"; break; }
-	OF=policy_of watch_checkpoint "$pid" --full
-	[ "$RC" = 0 ] || { not_ok "checkpoint of 256 MiB" "$(cat "$T/ctl.err")"; break; }
-	seen_frozen+=" $FROZEN_NICE"
-	[ "$STORE_NICE" -gt "$seen_store" ] && seen_store=$STORE_NICE
-	[ -n "${FROZEN_NICE// /}" ] && [ "$seen_store" -gt 0 ] && break
-done
-seen_frozen=$(printf '%s\n' $seen_frozen | sort -u | tr '\n' ' ' | sed 's/ $//')
-if [ -z "$seen_frozen" ]; then
+OF=policy_of sample_both_phases 8 9 10
+if [ -z "$SEEN_FROZEN" ]; then
 	not_ok "idle: the frozen phase was sampled" "no sample caught the process traced"
 else
-	is "idle: while the process is frozen its worker runs under SCHED_OTHER" "$seen_frozen" 0
+	is "idle: while the process is frozen its worker runs under SCHED_OTHER" "$SEEN_FROZEN" 0
 fi
-is "idle: after the thaw the store's work runs under SCHED_IDLE (5)" "$seen_store" 5
+is "idle: after the thaw the store's work runs under SCHED_IDLE (5)" "$SEEN_STORE" 5
 is "idle: afterwards every thread is back under SCHED_OTHER" "$(daemon_nices policy_of)" 0
 is "idle: and at nice 0" "$(daemon_nices)" 0
 stop_daemon
