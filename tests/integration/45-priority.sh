@@ -89,6 +89,17 @@ sample_both_phases() {
 	SEEN_FROZEN=$(printf '%s\n' $frozen | sort -u | tr '\n' ' ' | sed 's/ $//')
 }
 
+# check_both_phases PREFIX FROZEN_TEXT FROZEN STORE_TEXT STORE: what
+# sample_both_phases saw, against the values expected in each phase.
+check_both_phases() {
+	if [ -z "$SEEN_FROZEN" ]; then
+		not_ok "${1}the frozen phase was sampled" "no sample caught the process traced"
+	else
+		is "$1$2" "$SEEN_FROZEN" "$3"
+	fi
+	is "$1$4" "$SEEN_STORE" "$5"
+}
+
 start_workload m memctl || exit 1
 pid=$(wl_pid m)
 wl_region m small anon 16 1 || exit 1
@@ -101,12 +112,8 @@ is "status: store_nice is 10 by default" "$(ctl_json status | jq -r .store_nice)
 is "the daemon starts at nice 0" "$(daemon_nices)" 0
 
 sample_both_phases 2 3 4
-if [ -z "$SEEN_FROZEN" ]; then
-	not_ok "the frozen phase was sampled" "no sample caught the process traced in 3 checkpoints"
-else
-	is "while the process is frozen its worker runs at nice 0" "$SEEN_FROZEN" 0
-fi
-is "after the thaw the store's work runs at nice 10" "$SEEN_STORE" 10
+check_both_phases "" "while the process is frozen its worker runs at nice 0" 0 \
+	"after the thaw the store's work runs at nice 10" 10
 is "after the checkpoints every thread is back at nice 0" "$(daemon_nices)" 0
 pause=$(jq -r .pause_ms "$T/watch.out")
 diag "last checkpoint: pause $pause ms, duration $(jq -r .duration_ms "$T/watch.out") ms"
@@ -156,12 +163,8 @@ is "--store-nice idle: ckptctl status says so" \
 	"$(ctl status | grep -c 'idle priority (SCHED_IDLE)')" 1
 is "--store-nice idle: every thread starts under SCHED_OTHER" "$(daemon_nices policy_of)" 0
 OF=policy_of sample_both_phases 8 9 10
-if [ -z "$SEEN_FROZEN" ]; then
-	not_ok "idle: the frozen phase was sampled" "no sample caught the process traced"
-else
-	is "idle: while the process is frozen its worker runs under SCHED_OTHER" "$SEEN_FROZEN" 0
-fi
-is "idle: after the thaw the store's work runs under SCHED_IDLE (5)" "$SEEN_STORE" 5
+check_both_phases "idle: " "while the process is frozen its worker runs under SCHED_OTHER" 0 \
+	"after the thaw the store's work runs under SCHED_IDLE (5)" 5
 is "idle: afterwards every thread is back under SCHED_OTHER" "$(daemon_nices policy_of)" 0
 is "idle: and at nice 0" "$(daemon_nices)" 0
 stop_daemon
