@@ -697,11 +697,12 @@ static void phase_mark(struct phases *ph, const char *name)
  * gets the kind and key of page i. A page whose bytes equal those the
  * parent checkpoint read at the same address (the process's kept copy lc,
  * when it is the parent's) takes the parent's key, exactly, without being
- * hashed; the others are hashed, looked up and compressed. */
+ * hashed; the others are hashed, looked up and compressed (at zstd's fast
+ * level for an incremental checkpoint: see store.c). */
 static int store_read_pages(struct ckpt_store *s, const struct checkpoint_request *req,
                             uint32_t owner, uint64_t parent_id, const struct lastcopy *lc,
-                            const uint64_t *addrs, size_t n, struct ckpt_page *results,
-                            uint64_t *ret_bytes, size_t *ret_same)
+                            bool incremental, const uint64_t *addrs, size_t n,
+                            struct ckpt_page *results, uint64_t *ret_bytes, size_t *ret_same)
 {
         _cleanup_free_ bool *same = NULL;
         _cleanup_free_ struct ckpt_page *kept = NULL, *batch = NULL;
@@ -755,7 +756,9 @@ static int store_read_pages(struct ckpt_store *s, const struct checkpoint_reques
                         break;
                 if (cancelled(req))
                         return -ECANCELED;
-                r = store_put_pagev(s, owner, pagev, nb, batch, &nbytes);
+                r = store_put_pagev(s, owner, pagev, nb,
+                                    incremental ? STORE_COMPRESS_FAST : STORE_COMPRESS_DEFAULT,
+                                    batch, &nbytes);
                 if (r < 0)
                         return r;
                 bytes += nbytes;
@@ -1050,8 +1053,8 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
         if (!results)
                 return fail(ret, -ENOMEM, "out of memory");
         lc = lastcopy_take(pid, start_time);
-        r = store_read_pages(s, req, owner, parent_id, lc, plan.read, plan.n_read, results,
-                             &bytes_stored, &n_same);
+        r = store_read_pages(s, req, owner, parent_id, lc, incremental, plan.read, plan.n_read,
+                             results, &bytes_stored, &n_same);
         if (r == -ECANCELED)
                 return fail(ret, r, "cancelled");
         if (r < 0)

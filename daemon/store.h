@@ -56,9 +56,14 @@ static inline void store_freep(struct ckpt_store **s)
 int store_put_pages(struct ckpt_store *s, uint32_t owner, const void *pages, size_t n,
                     struct ckpt_page *ret, uint64_t *ret_new_bytes);
 
-/* The same with the pages where pagev[i] points. */
+enum store_compress {
+        STORE_COMPRESS_DEFAULT, /* zstd level 1 */
+        STORE_COMPRESS_FAST,    /* zstd -1: ~1.75x quicker, ~9-27% more bytes */
+};
+
+/* The same with the pages where pagev[i] points, compressed as asked. */
 int store_put_pagev(struct ckpt_store *s, uint32_t owner, const uint8_t *const *pagev, size_t n,
-                    struct ckpt_page *ret, uint64_t *ret_new_bytes);
+                    enum store_compress compress, struct ckpt_page *ret, uint64_t *ret_new_bytes);
 
 /*
  * Keys a checkpoint takes over from its parent without storing the pages
@@ -129,6 +134,7 @@ struct store_stats {
         uint64_t logical_bytes;  /* 4 KiB x DATA pages referenced by all views (sum) */
         uint64_t checkpoints;
         uint64_t packs;
+        unsigned threads; /* hashing and compressing one store_put_pages() call */
 };
 int store_stats(struct ckpt_store *s, struct store_stats *ret);
 

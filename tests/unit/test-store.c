@@ -180,6 +180,69 @@ static bool test_dedup_per_owner(void)
         return true;
 }
 
+/* Pages of words drawn at random from a small vocabulary, like the text and
+ * heap data of a real program: zstd's levels differ on them (they do not on
+ * fill_compressible()'s repeating pattern). */
+static void fill_words(uint8_t *p, size_t n)
+{
+        static const char *const words[] = {
+                "the ",    "page ",    "store ",   "of ",       "a ",         "process ",
+                "memory ", "written ", "between ", "two ",      "frozen ",    "moments ",
+                "key ",    "value ",   "redis ",   "server ",   "request ",   "client ",
+                "42 ",     "17 ",      "\n",       "{\"id\": ", "\"name\": ", "}, ",
+        };
+        size_t i = 0;
+
+        while (i < n) {
+                const char *w = words[rnd() % (sizeof(words) / sizeof(words[0]))];
+
+                for (; *w && i < n; w++)
+                        p[i++] = (uint8_t)*w;
+        }
+}
+
+/* The fast level, for incremental checkpoints: the same bytes come back;
+ * on such pages it stores more than the default level (so it is the level
+ * used), and still far less than raw. */
+static bool test_fast_compression(void)
+{
+        _cleanup_(store_freep) struct ckpt_store *s = NULL;
+        _cleanup_free_ char *dir = scratch_new(top);
+        _cleanup_free_ uint8_t *pages = NULL, *back = NULL;
+        _cleanup_free_ const uint8_t **pagev = NULL;
+        _cleanup_free_ struct ckpt_page *r1 = NULL, *r2 = NULL;
+        const size_t n = 600;
+        uint64_t b_default = 0, b_fast = 0;
+
+        pages = malloc(n * PG);
+        back = malloc(PG);
+        pagev = calloc(n, sizeof(*pagev));
+        r1 = calloc(n, sizeof(*r1));
+        r2 = calloc(n, sizeof(*r2));
+        ASSERT(dir && pages && back && pagev && r1 && r2);
+        fill_words(pages, n * PG);
+        for (size_t i = 0; i < n; i++)
+                pagev[i] = pages + (n - 1 - i) * PG; /* any order */
+
+        ASSERT_OK(store_open(dir, &s));
+        /* Two owners: dedup is per owner, so both store every page. */
+        ASSERT_OK(store_put_pagev(s, 1000, pagev, n, STORE_COMPRESS_DEFAULT, r1, &b_default));
+        ASSERT_OK(store_put_pagev(s, 2000, pagev, n, STORE_COMPRESS_FAST, r2, &b_fast));
+        ASSERT_OK(store_sync(s));
+        for (size_t i = 0; i < n; i++) {
+                ASSERT(memcmp(r1[i].key, r2[i].key, 32) == 0);
+                ASSERT_OK(store_get_page(s, 2000, r2[i].key, back));
+                ASSERT(memcmp(back, pagev[i], PG) == 0);
+                ASSERT_OK(store_get_page(s, 1000, r1[i].key, back));
+                ASSERT(memcmp(back, pagev[i], PG) == 0);
+        }
+        printf("# %zu pages of words: %llu bytes at the default level, %llu at the fast one\n", n,
+               (unsigned long long)b_default, (unsigned long long)b_fast);
+        ASSERT(b_fast > b_default);
+        ASSERT(b_fast < n * PG / 2);
+        return true;
+}
+
 static bool test_corruption(void)
 {
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
@@ -1021,6 +1084,7 @@ int main(void)
         plan(12);
         RUN(test_round_trip_and_zero);
         RUN(test_dedup_per_owner);
+        RUN(test_fast_compression);
         RUN(test_corruption);
         RUN(test_chain);
         RUN(test_reopen_lock_and_temps);
