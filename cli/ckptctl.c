@@ -503,11 +503,12 @@ static int verb_status(int argc, char **argv)
                 printf("%s%s", i ? ", " : "", s->tracking[i]);
         printf("%s\n", s->n_tracking ? "" : "-");
         if (s->store_idle)
-                printf("storing:  at idle priority (SCHED_IDLE) once the process is thawed\n");
+                printf("storing:  at idle priority (SCHED_IDLE) once the process is thawed");
         else if (s->store_nice > 0)
-                printf("storing:  at nice %d once the process is thawed\n", s->store_nice);
+                printf("storing:  at nice %d once the process is thawed", s->store_nice);
         else
-                printf("storing:  at the daemon's priority\n");
+                printf("storing:  at the daemon's priority");
+        printf(", %u thread%s\n", s->store.threads, s->store.threads == 1 ? "" : "s");
         printf("store:    %s: %" PRIu64 " checkpoints, %" PRIu64 " objects, %s stored "
                "(%s logical, dedup %.2fx)\n",
                s->store.path ? s->store.path : "?", s->store.checkpoints, s->store.objects,

@@ -533,6 +533,7 @@ PUBLIC int ckpt_status(struct ckpt_client *c, struct ckpt_status **ret)
         s->store.logical_bytes = get_u64(st, "logical_bytes");
         s->store.dedup_ratio = get_double(st, "dedup_ratio", 0);
         s->store.checkpoints = get_u64(st, "checkpoints");
+        s->store.threads = (unsigned)get_u64(st, "threads");
 
         a = get_array(reply, "processes", &n);
         s->processes = new_array(n, sizeof(*s->processes));

@@ -11,6 +11,7 @@
 #include "ckpt/proto.h"
 #include "log.h"
 #include "manager.h"
+#include "store.h"
 
 static const char *arg_socket = CKPT_DEFAULT_SOCKET;
 static const char *arg_state_dir = CKPT_DEFAULT_STATE_DIR;
@@ -22,6 +23,7 @@ static unsigned arg_store_nice = 10;
 static bool arg_store_idle = false;
 static unsigned arg_copy_cache_mib = 256;
 static unsigned arg_keep_writable = 8;
+static unsigned arg_store_threads = 0;
 
 static void help(void)
 {
@@ -38,6 +40,8 @@ static void help(void)
                "                         writing, once the process is thawed; 0 keeps the\n"
                "                         daemon's own; idle: SCHED_IDLE, only CPU time no\n"
                "                         other thread wants (default 10)\n"
+               "  --store-threads N      threads hashing and compressing one checkpoint's\n"
+               "                         pages (default 0: one per online CPU)\n"
                "  --copy-cache MIB       memory for copies of the pages tracked processes'\n"
                "                         last checkpoints read, to find rewritten pages\n"
                "                         unchanged without hashing them; 0: none (default 256)\n"
@@ -77,6 +81,7 @@ static int parse_argv(int argc, char *argv[])
                 ARG_STORE_NICE,
                 ARG_COPY_CACHE,
                 ARG_KEEP_WRITABLE,
+                ARG_STORE_THREADS,
                 ARG_VERSION
         };
         static const struct option options[] = {
@@ -90,6 +95,7 @@ static int parse_argv(int argc, char *argv[])
                 {"store-nice", required_argument, NULL, ARG_STORE_NICE},
                 {"copy-cache", required_argument, NULL, ARG_COPY_CACHE},
                 {"keep-writable", required_argument, NULL, ARG_KEEP_WRITABLE},
+                {"store-threads", required_argument, NULL, ARG_STORE_THREADS},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, ARG_VERSION},
                 {},
@@ -140,6 +146,10 @@ static int parse_argv(int argc, char *argv[])
                         if (parse_unsigned(optarg, 0, 1000, &arg_keep_writable) < 0)
                                 return log_error_errno(-EINVAL, "--keep-writable takes 0 to 1000");
                         break;
+                case ARG_STORE_THREADS:
+                        if (parse_unsigned(optarg, 0, 16, &arg_store_threads) < 0)
+                                return log_error_errno(-EINVAL, "--store-threads takes 0 to 16");
+                        break;
                 case 'h':
                         help();
                         return 0;
@@ -168,6 +178,7 @@ static int run(int argc, char *argv[])
         if (r <= 0)
                 return r;
 
+        store_threads = arg_store_threads;
         o = (struct manager_options){
                 .socket_path = arg_socket,
                 .state_dir = arg_state_dir,

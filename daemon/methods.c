@@ -401,6 +401,7 @@ static void method_get_status(struct manager *m, struct call *c, struct json_obj
                 json_object_new_double(ss.stored_bytes ? (double)ss.logical_bytes / ss.stored_bytes
                                                        : 0.0));
         json_object_object_add(st, "checkpoints", json_uint(ss.checkpoints));
+        json_object_object_add(st, "threads", json_uint(ss.threads));
 
         if (m->tracker && tracker_bpf_mode(m->tracker) &&
             strcmp(tracker_bpf_mode(m->tracker), "none") != 0)

@@ -122,6 +122,7 @@ struct ckpt_store_status {
         uint64_t logical_bytes; /* bytes the stored checkpoints stand for */
         double dedup_ratio;
         uint64_t checkpoints;
+        unsigned threads; /* hashing and compressing a checkpoint's pages */
 };
 
 struct ckpt_process_status {

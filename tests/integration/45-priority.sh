@@ -8,6 +8,7 @@
 # --store-nice idle runs that work under SCHED_IDLE instead, and the worker
 # is back under SCHED_OTHER afterwards, as before its next freeze.
 # --store-nice 0 leaves every thread alone; a value out of 0..19 is refused.
+# --store-threads N: N threads hash and compress (status says how many).
 # (Without CAP_SYS_NICE the daemon cannot go back up, so it keeps its own
 # priority: 70-systemd.sh checks that under the unit's capability set.)
 . "$(dirname "$0")/lib.sh"
@@ -184,5 +185,45 @@ for bad in 20 -1 x idler; do
 		not_ok "--store-nice $bad is refused" "ckptd ran"
 	else
 		is "--store-nice $bad is refused with a reason" "$(grep -c 'store-nice takes 0 to 19, or idle' "$T/bad.out")" 1
+	fi
+done
+
+# ---- --store-threads: how many threads hash and compress ---------------------
+# threads_during SEED: a full checkpoint of the big region with a new pattern
+# while the daemon's threads are counted; prints the most seen minus those
+# at rest before it.
+threads_during() {
+	local rest cpid n max
+	wl m "write big $1" || return 1
+	rest=$(ls "/proc/$DAEMON_PID/task" | wc -l)
+	max=$rest
+	ctl_json checkpoint "$pid" --full >"$T/watch.out" &
+	cpid=$!
+	while kill -0 "$cpid" 2>/dev/null; do
+		n=$(ls "/proc/$DAEMON_PID/task" 2>/dev/null | wc -l)
+		[ "$n" -gt "$max" ] && max=$n
+	done
+	wait "$cpid" || return 1
+	echo $((max - rest))
+}
+declare -A EXTRA=()
+for n in 1 3; do
+	start_daemon --store-threads "$n" || exit 1
+	is "--store-threads $n: status says $n" "$(ctl_json status | jq -r .store.threads)" "$n"
+	EXTRA[$n]=$(threads_during $((20 + n))) || not_ok "--store-threads $n: checkpoint" "$(cat "$T/ctl.err")"
+	stop_daemon
+done
+diag "threads added during a checkpoint: ${EXTRA[1]} with --store-threads 1, ${EXTRA[3]} with 3"
+is "--store-threads 3 runs two threads more than 1 in the store phase" \
+	"$((${EXTRA[3]:-0} - ${EXTRA[1]:-0}))" 2
+start_daemon || exit 1
+is "by default one thread per online CPU" "$(ctl_json status | jq -r .store.threads)" "$(nproc)"
+is "ckptctl status says how many" "$(ctl status | grep -c "thaw.*, $(nproc) thread")" 1
+stop_daemon
+for bad in 17 -1 x; do
+	if "$CKPTD" --socket "$T/bad.sock" --state-dir "$T/bad" --store-threads "$bad" >"$T/bad.out" 2>&1; then
+		not_ok "--store-threads $bad is refused" "ckptd ran"
+	else
+		is "--store-threads $bad is refused with a reason" "$(grep -c 'store-threads takes 0 to 16' "$T/bad.out")" 1
 	fi
 done
