@@ -329,6 +329,104 @@ static int copy_region_vm(pid_t pid, int mem_fd, const uint64_t *addrs, size_t n
         return 0;
 }
 
+/* ---- the copy, on several threads --------------------------------------------
+ * While the process is frozen the CPUs it ran on are idle, and the copy is
+ * most of the pause: a large one is split by pages among up to
+ * COPY_THREADS_MAX threads (one per online CPU), each process_vm_readv()ing
+ * its own span into its own part of the buffer. Below COPY_THREAD_PAGES
+ * pages a thread more does not pay for its creation (~50 us). */
+
+#define COPY_THREADS_MAX 4u
+#define COPY_THREAD_PAGES 2048u /* 8 MiB a thread at least */
+
+struct copy_span {
+        pid_t pid;
+        int mem_fd;
+        const struct ckpt_region *regions;
+        const size_t *region_first; /* region i's pages: [region_first[i], region_first[i + 1]) */
+        size_t n_regions;
+        const uint64_t *addrs;
+        uint8_t *buf;
+        size_t from, to; /* the pages of the plan this span copies */
+        struct copy_stats st;
+        int r;
+};
+
+static int copy_span_run(struct copy_span *c)
+{
+        for (size_t i = 0; i < c->n_regions; i++) {
+                size_t a = MAX(c->region_first[i], c->from);
+                size_t b = MIN(c->region_first[i + 1], c->to);
+                uint8_t *dst = c->buf + a * PAGE_SIZE_4K;
+                int r;
+
+                if (a >= b)
+                        continue;
+                if (c->regions[i].flags & CKPT_REGION_UNREADABLE)
+                        r = copy_region_mem(c->mem_fd, c->addrs + a, b - a, dst, &c->st);
+                else
+                        r = copy_region_vm(c->pid, c->mem_fd, c->addrs + a, b - a, dst, &c->st);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static void *copy_span_thread(void *userdata)
+{
+        struct copy_span *c = userdata;
+
+        c->r = copy_span_run(c);
+        return NULL;
+}
+
+/* Copy the n pages at addrs (region i's from region_first[i]) into buf. The
+ * threads started inherit the caller's priority (the daemon's, in the
+ * pause). -ESRCH when the process is gone; then any other error. */
+static int copy_pages(pid_t pid, int mem_fd, const struct ckpt_region *regions, size_t n_regions,
+                      const size_t *region_first, const uint64_t *addrs, size_t n, uint8_t *buf,
+                      size_t *ret_threads, struct copy_stats *st)
+{
+        struct copy_span spans[COPY_THREADS_MAX];
+        pthread_t threads[COPY_THREADS_MAX];
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        size_t k = MIN(n / COPY_THREAD_PAGES, MIN((size_t)MAX(cpus, 1L), (size_t)COPY_THREADS_MAX));
+        size_t started = 0;
+        int r = 0;
+
+        k = MAX(k, (size_t)1);
+        for (size_t t = 0; t < k; t++)
+                spans[t] = (struct copy_span){
+                        .pid = pid,
+                        .mem_fd = mem_fd,
+                        .regions = regions,
+                        .region_first = region_first,
+                        .n_regions = n_regions,
+                        .addrs = addrs,
+                        .buf = buf,
+                        .from = n * t / k,
+                        .to = n * (t + 1) / k,
+                };
+        while (started + 1 < k && pthread_create(&threads[started + 1], NULL, copy_span_thread,
+                                                 &spans[started + 1]) == 0)
+                started++;
+        /* This thread takes the first span and any no thread could be started for. */
+        spans[0].r = copy_span_run(&spans[0]);
+        for (size_t t = started + 1; t < k; t++)
+                spans[t].r = copy_span_run(&spans[t]);
+        for (size_t t = 1; t <= started; t++)
+                pthread_join(threads[t], NULL);
+
+        for (size_t t = 0; t < k; t++) {
+                st->unreadable += spans[t].st.unreadable;
+                st->fallback += spans[t].st.fallback;
+                if (r != -ESRCH && spans[t].r < 0 && (r == 0 || spans[t].r == -ESRCH))
+                        r = spans[t].r;
+        }
+        *ret_threads = started + 1;
+        return r;
+}
+
 /* ---- registers -------------------------------------------------------------- */
 
 static int capture_threads(const struct freezer *fz, struct ckpt_thread **ret, size_t *ret_n)
@@ -826,7 +924,7 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
         _cleanup_(tracker_dirty_freep) struct tracker_dirty *dirty = NULL;
         _cleanup_(lastcopy_freep) struct lastcopy *lc = NULL;
         bool incremental = false;
-        size_t n_ranges = 0, n_skipped = 0, n_threads = 0;
+        size_t n_ranges = 0, n_skipped = 0, n_threads = 0, copy_threads = 0;
         struct copy_stats cst = {};
         struct phases ph = {};
         uint64_t t_start, t_frozen = 0, start_time = 0, start_time2 = 0, time_ns = 0;
@@ -1012,22 +1110,13 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
                                     strerror(-r));
                 }
         }
-        for (size_t i = 0; i < regions.n; i++) {
-                size_t a = region_first[i], n = region_first[i + 1] - a;
-                uint8_t *dst = copy_buf + a * PAGE_SIZE_4K;
-
-                if (n == 0)
-                        continue;
-                if (regions.v[i].flags & CKPT_REGION_UNREADABLE)
-                        r = copy_region_mem(mem_fd, plan.read + a, n, dst, &cst);
-                else
-                        r = copy_region_vm(pid, mem_fd, plan.read + a, n, dst, &cst);
-                if (r == -ESRCH)
-                        return fail(ret, r, "process %d exited during the checkpoint", (int)pid);
-                if (r < 0)
-                        return fail(ret, r, "cannot read the memory of process %d: %s", (int)pid,
-                                    strerror(-r));
-        }
+        r = copy_pages(pid, mem_fd, regions.v, regions.n, region_first, plan.read, plan.n_read,
+                       copy_buf, &copy_threads, &cst);
+        if (r == -ESRCH)
+                return fail(ret, r, "process %d exited during the checkpoint", (int)pid);
+        if (r < 0)
+                return fail(ret, r, "cannot read the memory of process %d: %s", (int)pid,
+                            strerror(-r));
 
         st->rearm = dirty && dirty->rearm;
 
@@ -1129,7 +1218,8 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
         if (r < 0)
                 return fail(ret, r, "cannot commit the checkpoint: %s", strerror(-r));
         phase_mark(&ph, "commit");
-        log_debug("checkpoint: process %d phases (ms): %s", (int)pid, ph.text);
+        log_debug("checkpoint: process %d phases (ms): %s; copied on %zu thread%s", (int)pid,
+                  ph.text, copy_threads, copy_threads == 1 ? "" : "s");
         /* Kept for the next checkpoint of a tracked process. */
         if (st->collected && n_ranges == 0)
                 keep_copy(pid, start_time, owner, id, &results, plan.n_read, &lc);

@@ -27,6 +27,7 @@ setup=(
 	"alloc piped anon 16" "pipe piped 8"
 	"alloc child anon 8" "write child 9" "fork child 10"
 	"stack 512"
+	"alloc big anon 8192" "write big 11" "madvise big dontneed 3000 100"
 )
 for c in "${setup[@]}"; do
 	wl m "$c" || not_ok "memctl: $c" "${REPLY[m]}"
@@ -43,6 +44,11 @@ if [ -z "$id" ]; then
 	exit 1
 fi
 ok "checkpoint $id of the stopped process"
+# More than 4096 pages read: the copy was split among the threads (one per
+# CPU, up to 4), across region boundaries; the comparison below covers it.
+copy_threads=$(grep "process $pid phases" "$T/ckptd.log" | tail -n 1 | sed -n 's/.*copied on \([0-9]*\) thread.*/\1/p')
+want=$(($(nproc) < 4 ? $(nproc) : 4))
+is "the copy of $(jq -r .pages_read <<<"$cj") pages ran on $want threads" "${copy_threads:-?}" "$want"
 is "process is still stopped after the checkpoint" "$(proc_state "$pid")" T
 
 sj=$(ctl_json show "$id")
