@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -245,6 +246,63 @@ static int freezer_seize(struct freezer *f, pid_t tid)
         return 1;
 }
 
+/*
+ * A thread in uninterruptible sleep (state D: a vfork() parent waiting for
+ * its child, a read from a hung NFS or FUSE mount) stops only once it leaves
+ * it, and every thread already stopped would wait with it. So before a pass
+ * seizes anything, each thread not yet held must be out of D, which it is
+ * given FREEZER_D_WAIT_MS to be (a fault on a slow disk lasts that long);
+ * then the freeze is refused, nothing held. A thread entering D between
+ * this look and the interrupt still delays the freeze until it leaves.
+ */
+#define FREEZER_D_WAIT_MS 1000
+
+static uint64_t monotonic_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int freezer_wait_not_uninterruptible(struct freezer *f, const pid_t *tids, size_t n)
+{
+        uint64_t deadline = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                char path[96], wchan[64] = "";
+                char state;
+                int r;
+
+                if (freezer_find(f, tids[i]))
+                        continue;
+                for (;;) {
+                        r = proc_stat_read(tids[i], &state, NULL, NULL);
+                        if (r == -ESRCH || (r >= 0 && state != 'D'))
+                                break; /* gone: freezer_seize() sees to it */
+                        if (r < 0)
+                                return r;
+                        if (deadline == 0)
+                                deadline = monotonic_ms() + FREEZER_D_WAIT_MS;
+                        if (monotonic_ms() >= deadline)
+                                break;
+                        usleep(2000);
+                }
+                if (r < 0 || state != 'D')
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", (int)f->pid, (int)tids[i]);
+                if (read_file_at(path, wchan, sizeof(wchan)) < 0 || strcmp(wchan, "0") == 0)
+                        wchan[0] = '\0';
+                freezer_set_error(f,
+                                  "thread %d of process %d is in uninterruptible sleep (D%s%s) "
+                                  "for over %d ms: it cannot be stopped now",
+                                  (int)tids[i], (int)f->pid, wchan[0] ? ", in " : "", wchan,
+                                  FREEZER_D_WAIT_MS);
+                return -EBUSY;
+        }
+        return 0;
+}
+
 static int freezer_list(pid_t pid, pid_t **ret, size_t *ret_n)
 {
         _cleanup_free_ pid_t *tids = NULL;
@@ -303,6 +361,9 @@ int freezer_freeze(pid_t pid, struct freezer **ret)
                 size_t n_tids = 0, first_new = f->n_threads;
 
                 r = freezer_list(pid, &tids, &n_tids);
+                if (r < 0)
+                        goto fail;
+                r = freezer_wait_not_uninterruptible(f, tids, n_tids);
                 if (r < 0)
                         goto fail;
                 for (size_t i = 0; i < n_tids; i++) {

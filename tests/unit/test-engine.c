@@ -492,6 +492,80 @@ static bool test_freezer_busy(void)
         return ok;
 }
 
+/* A thread in uninterruptible sleep (a vfork() parent) cannot be stopped:
+ * the freeze is refused within about a second, saying why, and leaves every
+ * thread untraced and running; once the thread is out of D it freezes. */
+static bool test_freezer_uninterruptible(void)
+{
+        _cleanup_(freezer_freep) struct freezer *f = NULL;
+        char path[64];
+        struct timespec t0, t1;
+        struct wl w;
+        pid_t d_tid = 0;
+        double secs;
+        bool ok = true;
+        int r;
+
+        ASSERT(wl_start(&w, "vfork", "4"));
+        /* The vforking thread shows D once its child runs. */
+        for (int i = 0; i < 200 && d_tid == 0; i++) {
+                DIR *d;
+                struct dirent *de;
+
+                snprintf(path, sizeof(path), "/proc/%d/task", (int)w.pid);
+                d = opendir(path);
+                while (d && (de = readdir(d)))
+                        if (atoi(de->d_name) > 0 && task_state(w.pid, atoi(de->d_name)) == 'D')
+                                d_tid = atoi(de->d_name);
+                if (d)
+                        closedir(d);
+                if (d_tid == 0)
+                        usleep(10000);
+        }
+        if (d_tid == 0) {
+                fprintf(stderr, "# no thread of %d in state D\n", (int)w.pid);
+                wl_stop(&w);
+                return false;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        r = freezer_freeze(w.pid, &f);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+        fprintf(stderr, "# freeze: %d after %.2f s: %s\n", r, secs, f ? f->error : "?");
+        ok = ok && r == -EBUSY && f && strstr(f->error, "uninterruptible sleep");
+        ok = ok && secs < 3.0;
+        /* Nothing held: no thread traced or in a trace stop. */
+        {
+                DIR *d = opendir(path);
+                struct dirent *de;
+                size_t n = 0;
+
+                while (d && (de = readdir(d))) {
+                        pid_t tid = atoi(de->d_name);
+
+                        if (tid <= 0)
+                                continue;
+                        n++;
+                        if (tracer_of(tid) != 0 || task_state(w.pid, tid) == 't') {
+                                fprintf(stderr, "# thread %d left traced (%c)\n", (int)tid,
+                                        task_state(w.pid, tid));
+                                ok = false;
+                        }
+                }
+                if (d)
+                        closedir(d);
+                ok = ok && n == 3;
+        }
+        f = freezer_free(f);
+        /* Its child exits after 4 s: then the process freezes as any other. */
+        for (int i = 0; i < 100 && task_state(w.pid, d_tid) == 'D'; i++)
+                usleep(100000);
+        r = freezer_freeze(w.pid, &f);
+        ok = ok && r == 0 && freezer_thaw(f) == 0;
+        wl_stop(&w);
+        return ok;
+}
+
 /* The read-set decision, with and without a dirty set, on a live process. */
 static bool test_pagemap_select(void)
 {
@@ -950,6 +1024,7 @@ int main(void)
         RUN(test_freezer_threads);
         RUN(test_freezer_stopped);
         RUN(test_freezer_busy);
+        RUN(test_freezer_uninterruptible);
         RUN(test_pagemap_select);
         RUN(test_no_such_process);
         RUN(test_eperm);

@@ -12,6 +12,8 @@
  *                          read-only private mapping of FILE, 4 threads
  *   eng-mem threads N      N sleeping threads
  *   eng-mem churn N        N threads that keep creating short-lived threads
+ *   eng-mem vfork SEC      a sleeping thread, and one in vfork() (state D)
+ *                          while its child sleeps SEC seconds
  *   eng-mem huge MIB       MIB of anonymous memory, every page written
  */
 #include <errno.h>
@@ -74,6 +76,23 @@ static void *churner(void *arg)
                 if (pthread_create(&t, NULL, short_lived, NULL) == 0)
                         pthread_join(t, NULL);
         }
+        return arg;
+}
+
+/* A thread that vfork()s: it waits in uninterruptible sleep (state D) for
+ * as long as its child sleeps before it exits. */
+static unsigned vfork_child_sec;
+
+static void *vforker(void *arg)
+{
+        pid_t child = vfork();
+
+        if (child == 0) {
+                sleep(vfork_child_sec);
+                _exit(0);
+        }
+        for (;;)
+                pause();
         return arg;
 }
 
@@ -160,7 +179,11 @@ int main(int argc, char **argv)
                 start_threads(atoi(argv[2]), sleeper);
         else if (strcmp(mode, "churn") == 0 && argc > 2)
                 start_threads(atoi(argv[2]), churner);
-        else if (strcmp(mode, "huge") == 0 && argc > 2) {
+        else if (strcmp(mode, "vfork") == 0 && argc > 2) {
+                vfork_child_sec = (unsigned)atoi(argv[2]);
+                start_threads(1, sleeper);
+                start_threads(1, vforker);
+        } else if (strcmp(mode, "huge") == 0 && argc > 2) {
                 size_t len = (size_t)atoi(argv[2]) << 20;
                 char *p = mapping(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
 
@@ -171,7 +194,8 @@ int main(int argc, char **argv)
                 }
                 report("huge", p, len);
         } else {
-                fprintf(stderr, "usage: eng-mem regions FILE | threads N | churn N | huge MIB\n");
+                fprintf(stderr, "usage: eng-mem regions FILE | threads N | churn N | vfork SEC | "
+                                "huge MIB\n");
                 return 2;
         }
         if (r != 0)
