@@ -137,7 +137,8 @@ static int parse_id(const char *s, uint64_t *ret)
 {
         uint64_t v;
 
-        if (parse_uint(s, &v) < 0 || v == 0)
+        /* Ids travel as JSON integers: 1 .. 2^63-1. */
+        if (parse_uint(s, &v) < 0 || v == 0 || v > INT64_MAX)
                 return -EINVAL;
         *ret = v;
         return 0;
@@ -1250,7 +1251,7 @@ static int verb_policy(int argc, char **argv)
                 }
                 for (size_t i = 0; i < n_errors; i++)
                         fprintf(stderr, "%s\n",
-                                json_cell(json_object_array_get_idx(errors, i), "message"));
+                                json_cell(json_object_array_get_idx(errors, i), "error"));
                 if (json_object_object_get_ex(reply, "error", &msg) && msg)
                         return error("%s", json_object_get_string(msg));
                 return error("%s: invalid policy", argv[optind + 1]);
@@ -1268,7 +1269,7 @@ static int verb_policy(int argc, char **argv)
                 for (size_t i = 0; i < n_errors; i++) {
                         struct json_object *e = json_object_array_get_idx(errors, i);
                         printf("refused: %s\n", json_object_is_type(e, json_type_object)
-                                                        ? json_cell(e, "message")
+                                                        ? json_cell(e, "error")
                                                         : json_object_get_string(e));
                 }
                 return 0;

@@ -324,6 +324,15 @@ static void conn_handle_message(struct conn *c, size_t len)
                 goto drop_fds;
         }
 
+        /* "more" and "oneway" are booleans: "more": "x" is a mistake, not a yes. */
+        if ((json_object_object_get_ex(msg, "more", &v) &&
+             !json_object_is_type(v, json_type_boolean)) ||
+            (json_object_object_get_ex(msg, "oneway", &v) &&
+             !json_object_is_type(v, json_type_boolean))) {
+                conn_send_error(c, CKPT_ERR_PROTOCOL, "\"more\" and \"oneway\" must be booleans");
+                goto drop_fds;
+        }
+
         if (c->n_calls >= CKPT_MAX_PENDING) {
                 _cleanup_(json_object_putp) struct json_object *e = json_object_new_object();
                 struct json_object *p = json_object_new_object();

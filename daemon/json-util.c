@@ -29,6 +29,10 @@ int json_get_int64(struct json_object *o, const char *key, int64_t *ret)
         *ret = json_object_get_int64(v);
         if (errno != 0)
                 return -EINVAL;
+        /* json-c keeps integers above INT64_MAX as unsigned and clamps them
+         * here: 2^64-1 must not quietly become 2^63-1. */
+        if (*ret == INT64_MAX && json_object_get_uint64(v) != (uint64_t)INT64_MAX)
+                return -EINVAL;
         return 0;
 }
 

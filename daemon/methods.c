@@ -126,8 +126,10 @@ static int get_opt_bool(struct call *c, struct json_object *params, const char *
         return 0;
 }
 
-static int get_ranges(struct call *c, struct json_object *params, struct ckpt_range **ret,
-                      size_t *ret_n)
+/* whole_pages: a range must hold at least one whole page (checkpoint and
+ * restore work on pages; export lays out bytes). */
+static int get_ranges(struct call *c, struct json_object *params, bool whole_pages,
+                      struct ckpt_range **ret, size_t *ret_n)
 {
         _cleanup_free_ struct ckpt_range *ranges = NULL;
         struct json_object *a;
@@ -172,6 +174,21 @@ static int get_ranges(struct call *c, struct json_object *params, struct ckpt_ra
                         call_error(c, CKPT_ERR_INVALID_RANGE, p);
                         return -EINVAL;
                 }
+                if (whole_pages &&
+                    (ranges[i].start > UINT64_MAX - (PAGE_SIZE_4K - 1) ||
+                     PAGE_ALIGN_UP(ranges[i].start) >= PAGE_ALIGN_DOWN(ranges[i].end))) {
+                        struct json_object *p = json_object_new_object();
+                        char buf[128];
+
+                        snprintf(buf, sizeof(buf), "%s-%s", s, e);
+                        json_object_object_add(p, "range", json_object_new_string(buf));
+                        json_object_object_add(
+                                p, "reason",
+                                json_object_new_string("the range holds no whole page: pages "
+                                                       "are 4 KiB, aligned to 4 KiB"));
+                        call_error(c, CKPT_ERR_INVALID_RANGE, p);
+                        return -EINVAL;
+                }
         }
         *ret = TAKE_PTR(ranges);
         *ret_n = n;
@@ -202,6 +219,22 @@ static struct json_object *ranges_to_json(const struct ckpt_range *r, size_t n)
 
 /* ---- errors ---------------------------------------------------------------- */
 
+/* "DETAIL: system message", once: a detail that already ends with the
+ * system message (most of the engine's do) is taken as it is. */
+static const char *error_reason(char *buf, size_t size, const char *detail, int r)
+{
+        const char *sys = strerror(-r);
+        size_t ld = detail ? strlen(detail) : 0, ls = strlen(sys);
+
+        if (ld == 0)
+                snprintf(buf, size, "%s", sys);
+        else if (ld >= ls && strcmp(detail + ld - ls, sys) == 0)
+                snprintf(buf, size, "%s", detail);
+        else
+                snprintf(buf, size, "%s: %s", detail, sys);
+        return buf;
+}
+
 /* The one place where an internal error becomes a protocol error. */
 static void reply_errno(struct call *c, int r, pid_t pid, uint64_t id, const char *detail)
 {
@@ -209,8 +242,7 @@ static void reply_errno(struct call *c, int r, pid_t pid, uint64_t id, const cha
         const char *name;
         char reason[512];
 
-        snprintf(reason, sizeof(reason), "%s%s%s", detail && *detail ? detail : "",
-                 detail && *detail ? ": " : "", strerror(-r));
+        error_reason(reason, sizeof(reason), detail, r);
         switch (r) {
         case -ESRCH:
                 name = CKPT_ERR_NO_SUCH_PROCESS;
@@ -581,14 +613,15 @@ static void checkpoint_job_done(struct job *j)
 
         if (j->result < 0) {
                 int r = j->result;
+                char reason[512];
 
                 m->n_failed++;
                 /* It was there when the call came: it went away meanwhile. */
                 if (r == -ESRCH)
                         r = -ECHILD;
                 log_set_fields(cj->req.pid, 0);
-                log_warning_errno(j->result, "Checkpoint of pid %d failed: %s%s%m", cj->req.pid,
-                                  res->error, res->error[0] ? ": " : "");
+                log_warning_errno(j->result, "Checkpoint of pid %d failed: %s", cj->req.pid,
+                                  error_reason(reason, sizeof(reason), res->error, j->result));
                 log_set_fields(0, 0);
                 if (cj->call)
                         reply_errno(cj->call, r, cj->req.pid, 0, res->error);
@@ -671,7 +704,7 @@ static void method_checkpoint(struct manager *m, struct call *c, struct json_obj
         CHECK_KEYS(c, params, "pid", "full", "all", "ranges");
         if (get_pid(c, params, "pid", &pid) < 0 || get_opt_bool(c, params, "full", &full) < 0 ||
             get_opt_bool(c, params, "all", &all) < 0 ||
-            get_ranges(c, params, &ranges, &n_ranges) < 0 || check_process(c, pid) < 0)
+            get_ranges(c, params, true, &ranges, &n_ranges) < 0 || check_process(c, pid) < 0)
                 return;
 
         req = (struct checkpoint_request){
@@ -798,7 +831,7 @@ static void method_export(struct manager *m, struct call *c, struct json_object 
                             "the output descriptor is not open for writing");
                 return;
         }
-        if (get_entry(m, c, id, &e) < 0 || get_ranges(c, params, &ranges, &n_ranges) < 0)
+        if (get_entry(m, c, id, &e) < 0 || get_ranges(c, params, false, &ranges, &n_ranges) < 0)
                 return;
 
         ej = calloc(1, sizeof(*ej));
@@ -842,10 +875,11 @@ static void restore_job_done(struct job *j)
         struct manager *m = rj->m;
 
         if (j->result < 0) {
-                log_warning_errno(j->result,
-                                  "Restore of checkpoint %llu into pid %d failed: %s%s%m",
-                                  (unsigned long long)rj->req.id, rj->req.pid, rj->res.error,
-                                  rj->res.error[0] ? ": " : "");
+                char reason[512];
+
+                log_warning_errno(j->result, "Restore of checkpoint %llu into pid %d failed: %s",
+                                  (unsigned long long)rj->req.id, rj->req.pid,
+                                  error_reason(reason, sizeof(reason), rj->res.error, j->result));
                 reply_errno(rj->call, j->result, rj->req.pid, rj->req.id, rj->res.error);
         } else {
                 struct json_object *p = json_object_new_object();
@@ -883,7 +917,7 @@ static void method_restore(struct manager *m, struct call *c, struct json_object
         CHECK_KEYS(c, params, "id", "pid", "ranges", "registers");
         if (get_id(c, params, "id", &id) < 0 || get_pid(c, params, "pid", &pid) < 0 ||
             get_opt_bool(c, params, "registers", &registers) < 0 || get_entry(m, c, id, &e) < 0 ||
-            check_process(c, pid) < 0 || get_ranges(c, params, &ranges, &n_ranges) < 0)
+            check_process(c, pid) < 0 || get_ranges(c, params, true, &ranges, &n_ranges) < 0)
                 return;
 
         rj = calloc(1, sizeof(*rj));

@@ -141,6 +141,8 @@ if mount -t tmpfs -o size=96m tmpfs "$T/small" 2>"$T/mount.err"; then
 	watch_checkpoint "$pid" --full
 	if [ "$RC" != 0 ] && grep -qi "no space" "$T/ctl.err"; then
 		ok "a 256 MiB checkpoint into a 96 MiB store fails: $(head -n 1 "$T/ctl.err")"
+		n=$(head -n 1 "$T/ctl.err" | grep -o "No space left on device" | wc -l)
+		is "the error says the system message once" "$n" 1
 	elif [ "$RC" != 0 ]; then
 		not_ok "a 256 MiB checkpoint into a 96 MiB store fails saying why" "$(cat "$T/ctl.err")"
 	else

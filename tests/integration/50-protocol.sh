@@ -67,6 +67,29 @@ r=$(vlcall -c '{"method":"io.ckptd.Checkpoint","parameters":{"pid":1,"ranges":[{
 error_is "range without end, start a number" org.varlink.service.InvalidParameter "$r"
 r=$(vlcall -c '{"method":"io.ckptd.Checkpoint","parameters":[1]}' "$S")
 error_is "parameters an array" "org.varlink.service.InvalidParameter|io.ckptd.ProtocolError" "$r"
+r=$(vlcall -c '{"method":"org.varlink.service.GetInfo","more":"x"}' "$S")
+error_is "\"more\" as a string" io.ckptd.ProtocolError "$r"
+r=$(vlcall -c '{"method":"org.varlink.service.GetInfo","oneway":1}' "$S")
+error_is "\"oneway\" as a number" io.ckptd.ProtocolError "$r"
+# 2^64-1 does not fit the protocol's integers: refused, never read as 2^63-1.
+r=$(vlcall -c '{"method":"io.ckptd.Show","parameters":{"id":18446744073709551615}}' "$S")
+error_is "id 2^64-1" org.varlink.service.InvalidParameter "$r"
+is "id 2^64-1: names the parameter" "$(jq -r .parameters.parameter <<<"$r")" id
+r=$(vlcall -c '{"method":"io.ckptd.Delete","parameters":{"id":9223372036854775808}}' "$S")
+error_is "id 2^63" org.varlink.service.InvalidParameter "$r"
+ctl show 18446744073709551615 >"$T/big-id.out" 2>&1
+is "ckptctl show 2^64-1: exit 2 (usage)" "$?" 2
+grep -q "invalid checkpoint id" "$T/big-id.out" && ok "ckptctl show 2^64-1: says the id is invalid" ||
+	not_ok "ckptctl show 2^64-1: says the id is invalid" "$(cat "$T/big-id.out")"
+# A range holding no whole page is an error, not an empty checkpoint.
+r=$(vlcall -c "{\"method\":\"io.ckptd.Checkpoint\",\"parameters\":{\"pid\":$$,\"ranges\":[{\"start\":\"0x1\",\"end\":\"0x2\"}]}}" "$S")
+error_is "range 0x1-0x2" io.ckptd.InvalidRange "$r"
+case "$(jq -r .parameters.reason <<<"$r")" in
+*"no whole page"*) ok "range 0x1-0x2: says it holds no whole page" ;;
+*) not_ok "range 0x1-0x2: says it holds no whole page" "$r" ;;
+esac
+r=$(vlcall -c "{\"method\":\"io.ckptd.Checkpoint\",\"parameters\":{\"pid\":$$,\"ranges\":[{\"start\":\"0x1000\",\"end\":\"0x1fff\"}]}}" "$S")
+error_is "range 0x1000-0x1fff" io.ckptd.InvalidRange "$r"
 still_serving "wrong parameter types"
 
 # Two calls in one write are answered in order, each on its own.

@@ -81,6 +81,11 @@ case "$err" in
 *broken.policy:4:*) ok "the bad policy is reported with file:line ($err)" ;;
 *) not_ok "the bad policy is reported with file:line" "$pl" ;;
 esac
+# ckptctl's human output shows the reason, not a placeholder.
+case "$(ctl policy list 2>&1)" in
+*"refused: "*broken.policy:4:*) ok "policy list prints the refused file's reason" ;;
+*) not_ok "policy list prints the refused file's reason" "$(ctl policy list 2>&1)" ;;
+esac
 grep -q "broken.policy:4" "$T/ckptd.log" && ok "the bad policy is in the log" ||
 	not_ok "the bad policy is in the log"
 
