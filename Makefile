@@ -54,6 +54,13 @@ EXAMPLE_BINS := $(patsubst cli/examples/%.c,$(OUTPUT)/examples/%,$(EXAMPLE_SRCS)
 BENCH_SRCS  := $(wildcard tests/bench/*.c)
 BENCH_BINS  := $(patsubst tests/bench/%.c,$(OUTPUT)/bench/%,$(BENCH_SRCS))
 
+MAN_SRCS  := $(wildcard man/*.scd)
+MAN_PAGES := $(patsubst man/%.scd,$(OUTPUT)/man/%,$(MAN_SRCS))
+SCDOC     ?= scdoc
+# Man pages are built with `make all` when scdoc is installed (make deps
+# installs it); `make man` insists.
+HAVE_SCDOC := $(shell command -v $(SCDOC) >/dev/null 2>&1 && echo yes)
+
 CKPTD    := $(OUTPUT)/ckptd
 CKPTCTL  := $(OUTPUT)/ckptctl
 LIBCKPT_SO := $(OUTPUT)/libckpt.so.0
@@ -61,13 +68,19 @@ LIBCKPT_A  := $(OUTPUT)/libckpt.a
 
 DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libsystemd-dev \
             libjson-c-dev libzstd-dev libssl-dev liblmdb-dev pkg-config make gcc \
-            systemd gdb util-linux procps jq redis-server redis-tools
+            systemd gdb util-linux procps jq redis-server redis-tools scdoc \
+            bash-completion
 
-.PHONY: all deps test unit integration demo bench bench-full install clean format
+.PHONY: all deps test unit integration demo bench bench-full install clean format man
 .DELETE_ON_ERROR:
 .SECONDARY:
 
 all: $(CKPTD) $(CKPTCTL) $(LIBCKPT_SO) $(LIBCKPT_A) $(WORK_BINS) $(EXAMPLE_BINS) $(UNIT_BINS) $(BENCH_BINS)
+ifeq ($(HAVE_SCDOC),yes)
+all: $(MAN_PAGES)
+endif
+
+man: $(MAN_PAGES)
 
 # Installs only what is missing; silent and quick when everything is present.
 deps:
@@ -82,7 +95,7 @@ deps:
 	fi
 
 $(OUTPUT) $(OUTPUT)/daemon $(OUTPUT)/san/daemon $(OUTPUT)/san/cli $(OUTPUT)/pic/cli $(OUTPUT)/cli \
-$(OUTPUT)/tests $(OUTPUT)/workloads $(OUTPUT)/examples $(OUTPUT)/bench:
+$(OUTPUT)/tests $(OUTPUT)/workloads $(OUTPUT)/examples $(OUTPUT)/bench $(OUTPUT)/man:
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/vmlinux.h: | $(OUTPUT)
@@ -125,6 +138,10 @@ $(OUTPUT)/san/cli/%.o: cli/%.c $(HDRS) | $(OUTPUT)/san/cli
 $(OUTPUT)/cli/ckptctl.o: cli/ckptctl.c $(HDRS) | $(OUTPUT)/cli
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUTPUT)/man/%: man/%.scd | $(OUTPUT)/man
+	$(call msg,SCDOC,$@)
+	$(Q)$(SCDOC) < $< > $@
 
 $(CKPTD): $(OUTPUT)/daemon/main.o $(DAEMON_OBJS)
 	$(call msg,LINK,$@)
@@ -206,6 +223,12 @@ install: all
 		sed 's|@SBINDIR@|$(PREFIX)/sbin|g' $$u > $(DESTDIR)/lib/systemd/system/$$(basename $$u); done
 	[ -f systemd/example.policy ] && install -m 0644 systemd/example.policy \
 		$(DESTDIR)/etc/ckptd/policy.d/example.policy.disabled || true
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0644 completion/ckptctl.bash \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/ckptctl
+	for p in $(MAN_PAGES); do [ -f "$$p" ] || continue; s=$${p##*.}; \
+		install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
+		install -m 0644 $$p $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
 
 clean:
 	$(Q)rm -rf $(OUTPUT)

@@ -20,6 +20,18 @@ for f in usr/local/sbin/ckptd usr/local/bin/ckptctl usr/local/lib/libckpt.so.0 \
 	lib/systemd/system/ckptd.socket etc/ckptd/policy.d/example.policy.disabled; do
 	[ -e "$root/$f" ] && ok "installed /$f" || not_ok "installed /$f"
 done
+# The man pages (built when scdoc is present, which make deps installs) and
+# the bash completion, where man and bash-completion look.
+for f in usr/local/share/man/man1/ckptctl.1 usr/local/share/man/man8/ckptd.8 \
+	usr/local/share/man/man5/ckptd.policy.5 usr/local/share/man/man3/libckpt.3 \
+	usr/local/share/bash-completion/completions/ckptctl; do
+	[ -s "$root/$f" ] && ok "installed /$f" || not_ok "installed /$f" "$(ls -R "$root/usr/local/share" 2>&1 | head -n 20)"
+done
+if out=$(MANPATH=$root/usr/local/share/man man -w ckptctl 2>&1) && [ "$out" = "$root/usr/local/share/man/man1/ckptctl.1" ]; then
+	ok "man finds the installed ckptctl(1) under MANPATH"
+else
+	not_ok "man finds the installed ckptctl(1) under MANPATH" "$out"
+fi
 grep -q "ExecStart=/usr/local/sbin/ckptd" "$root/lib/systemd/system/ckptd.service" &&
 	ok "the unit names the installed ckptd" ||
 	not_ok "the unit names the installed ckptd" "$(grep ExecStart "$root/lib/systemd/system/ckptd.service")"
