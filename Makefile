@@ -166,13 +166,13 @@ $(CKPTCTL): $(OUTPUT)/cli/ckptctl.o $(LIBCKPT_A)
 
 # Unit tests link every daemon object but main.o, and the client library,
 # all built with ASan/UBSan.
-$(OUTPUT)/tests/%: tests/unit/%.c tests/lib/tap.h $(wildcard tests/unit/*.h) $(DAEMON_SAN) $(LIB_SAN) | $(OUTPUT)/tests
+$(OUTPUT)/tests/%: tests/unit/%.c tests/lib/tap.h tests/lib/oracle.h $(wildcard tests/unit/*.h) $(DAEMON_SAN) $(LIB_SAN) | $(OUTPUT)/tests
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN) -Itests/lib $< $(DAEMON_SAN) $(LIB_SAN) $(LDLIBS) -o $@
 
-$(OUTPUT)/workloads/%: tests/workloads/%.c $(wildcard tests/workloads/*.h) $(LIBCKPT_A) | $(OUTPUT)/workloads
+$(OUTPUT)/workloads/%: tests/workloads/%.c $(wildcard tests/workloads/*.h tests/lib/*.h) $(LIBCKPT_A) | $(OUTPUT)/workloads
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/workloads $< $(LIBCKPT_A) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) -Itests/workloads -Itests/lib $< $(LIBCKPT_A) $(LDLIBS) -o $@
 
 $(OUTPUT)/examples/%: cli/examples/%.c $(LIBCKPT_A) | $(OUTPUT)/examples
 	$(call msg,CC,$@)

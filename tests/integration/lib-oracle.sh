@@ -8,7 +8,7 @@
 #                             and TCMEM (names for start_workload)
 #   compare_checkpoint PID ID [JQFILTER]   0 when the checkpoint equals memory
 #   oracle PID LABEL [CHECKPOINT ARGS...]  one TAP line; sets CP_ID CP_PAGES
-#                                          CP_READ CP_SAME CP_INCR
+#                                          CP_READ CP_SAME CP_INCR CP_STORED
 
 # private_workloads: the workloads run from private copies, so a rebuild
 # of the tree while the test runs does not replace the executables they map.
@@ -96,7 +96,7 @@ compare_checkpoint() {
 oracle() {
 	local pid=$1 label=$2 cj st rc=0 fid
 	shift 2
-	CP_ID= CP_PAGES=0 CP_READ=0 CP_SAME=0 CP_INCR=
+	CP_ID= CP_PAGES=0 CP_READ=0 CP_SAME=0 CP_INCR= CP_STORED=0
 	kill -STOP "$pid"
 	if ! wait_state "$pid" T; then
 		kill -CONT "$pid"
@@ -114,6 +114,7 @@ oracle() {
 	CP_READ=$(jq -r .pages_read <<<"$cj")
 	CP_SAME=$(jq -r .pages_unchanged <<<"$cj")
 	CP_INCR=$(jq -r .incremental <<<"$cj")
+	CP_STORED=$(jq -r .bytes_stored <<<"$cj")
 	compare_checkpoint "$pid" "$CP_ID" || rc=1
 	if [ $rc = 1 ]; then
 		local saved=("${ORACLE_DIAG[@]}")
