@@ -268,6 +268,7 @@ static void reply_errno(struct call *c, int r, pid_t pid, uint64_t id, const cha
                         name = CKPT_ERR_FAILED;
                 break;
         case -EBADMSG:
+        case -EUCLEAN: /* in the catalog, its manifest file missing */
                 name = CKPT_ERR_CORRUPT;
                 json_object_object_add(p, "what", json_object_new_string(reason));
                 break;
@@ -530,7 +531,14 @@ static void method_show(struct manager *m, struct call *c, struct json_object *p
                 return;
         r = store_view(m->store, id, &view);
         if (r < 0) {
-                reply_errno(c, r, 0, id, "cannot read the checkpoint");
+                char what[128];
+
+                snprintf(what, sizeof(what),
+                         r == -EUCLEAN ? "checkpoint %llu is damaged: its manifest file "
+                                         "'manifests/%020llu' is missing"
+                                       : "cannot read the checkpoint",
+                         (unsigned long long)id, (unsigned long long)id);
+                reply_errno(c, r, 0, id, what);
                 return;
         }
 
@@ -740,6 +748,13 @@ static void export_job_run(struct job *j)
         _cleanup_(manifest_freep) struct ckpt_manifest *view = NULL;
 
         j->result = store_view(ej->m->store, ej->id, &view);
+        if (j->result == -EUCLEAN) {
+                snprintf(ej->res.error, sizeof(ej->res.error),
+                         "checkpoint %llu is damaged: its manifest file 'manifests/%020llu' is "
+                         "missing",
+                         (unsigned long long)ej->id, (unsigned long long)ej->id);
+                return;
+        }
         if (j->result < 0) {
                 snprintf(ej->res.error, sizeof(ej->res.error), "cannot read checkpoint %llu",
                          (unsigned long long)ej->id);

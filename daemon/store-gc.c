@@ -272,7 +272,7 @@ int store_delete(struct ckpt_store *s, uint64_t id)
         r = store_view(s, id, &view);
         if (r == -ENOMEM)
                 goto out;
-        broken = r == -EBADMSG || r == -ENOENT;
+        broken = r == -EBADMSG || r == -ENOENT || r == -EUCLEAN;
 
         /* Step 1: every child stands alone (a DELTA becomes its FULL view);
          * a crash after any of them leaves both readable. */
@@ -912,13 +912,25 @@ static int gc_locked(struct ckpt_store *s, struct store_gc_result *ret)
         for (size_t i = 0; i < n_packs; i++) {
                 struct pack_usage pu = packs[i] < u.n ? u.v[packs[i]] : (struct pack_usage){};
                 struct store_repack_result rr = {};
+                uint64_t size = 0, data, live, dead;
 
+                /* Dead: every byte no live indexed object uses, records a
+                 * crash left unindexed included. */
+                r = store_pack_size(s, packs[i], &size);
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0)
+                        goto out;
+                data = size > sizeof(struct ckpt_pack_header) ? size - sizeof(struct ckpt_pack_header)
+                                                              : 0;
+                live = pu.bytes - pu.dead_bytes;
+                dead = data > live ? data - live : 0;
                 if (packs[i] == current) {
                         /* Rewriting the pack being appended to pays only when
                          * much of it is dead. */
-                        if (pu.dead_objects == 0 || pu.dead_bytes * 4 < pu.bytes)
+                        if (dead == 0 || dead * 4 < data)
                                 continue;
-                } else if (pu.objects > 0 && pu.dead_objects == 0)
+                } else if (pu.objects > 0 && dead == 0)
                         continue;
                 /* (An older pack without objects is only removed.) */
                 r = store_repack(s, packs[i], gc_live, &c, &rr);

@@ -37,9 +37,13 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <inttypes.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -81,6 +85,7 @@ uint64_t store_pack_roll_size = 256ULL << 20;
  * rewrites at most its ~250 leaves. */
 uint64_t store_index_recent_max = 16384;
 uint64_t store_map_size = 64ULL << 30; /* sparse: only what is used takes disk */
+uint64_t store_lock_wait_ms = 5000;
 
 /* Index value, as stored in LMDB (little-endian, packed). */
 struct index_val {
@@ -1314,6 +1319,8 @@ static int meta_put_u64(struct ckpt_store *s, MDB_txn *txn, const char *name, ui
         return mdb_to_errno(mdb_put(txn, s->db_meta, &key, &val, 0));
 }
 
+static int meta_put_end(struct ckpt_store *s, MDB_txn *txn);
+
 /* Move the entries of "recent" into "objects" once it holds at least
  * `threshold` (0: always). */
 static int merge_recent(struct ckpt_store *s, MDB_txn *txn, size_t threshold)
@@ -1400,7 +1407,10 @@ static int commit_pending_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata
         r = meta_get_u64(s, txn, "stored_bytes", &stored);
         if (r < 0)
                 return r;
-        return meta_put_u64(s, txn, "stored_bytes", stored + bytes);
+        r = meta_put_u64(s, txn, "stored_bytes", stored + bytes);
+        if (r < 0)
+                return r;
+        return meta_put_end(s, txn);
 }
 
 /* Step 1 of making objects durable: the pack bytes reach the disk. Called
@@ -1759,9 +1769,13 @@ int store_view(struct ckpt_store *s, uint64_t id, struct ckpt_manifest **ret)
                 }
                 r = store_load(s, cur, &m);
                 if (r < 0) {
-                        /* A parent that is missing means a broken chain. */
-                        if (r == -ENOENT && n > 0)
-                                r = -EBADMSG;
+                        struct store_catalog_entry e;
+
+                        /* A parent that is missing means a broken chain; a
+                         * checkpoint of the catalog without its file is
+                         * damaged, not absent. */
+                        if (r == -ENOENT && (n > 0 || store_get_entry(s, id, &e) == 0))
+                                r = n > 0 ? -EBADMSG : -EUCLEAN;
                         goto out;
                 }
                 if (m->kind == CKPT_MANIFEST_FULL) {
@@ -1888,6 +1902,9 @@ static int commit_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
         return meta_put_u64(s, txn, "next_id", c->e->id + 1);
 }
 
+static void entry_of(const struct ckpt_manifest *m, uint32_t kind, uint64_t data_pages,
+                     uint32_t depth, struct store_catalog_entry *e);
+
 static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m,
                          struct ckpt_manifest *given_view)
 {
@@ -1964,25 +1981,7 @@ static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m,
          * indexes them and adds the catalog entry. A gc under way keeps
          * them: put_lock orders this against a repack as a whole (what it
          * found live up to its index commit). */
-        e = (struct store_catalog_entry){
-                .id = m->id,
-                .parent = m->parent,
-                .pid = m->pid,
-                .uid = m->uid,
-                .start_time = m->start_time,
-                .time_ns = m->time_ns,
-                .kind = to_write->kind,
-                .flags = m->flags,
-                .pages_total = m->pages_total,
-                .pages_read = m->pages_read,
-                .bytes_stored = m->bytes_stored,
-                .pause_ns = m->pause_ns,
-                .duration_ns = m->duration_ns,
-                .n_regions = m->n_regions,
-                .data_pages = manifest_data_pages(view),
-                .chain_depth = depth,
-        };
-        memcpy(e.comm, m->comm, sizeof(e.comm) - 1);
+        entry_of(m, to_write->kind, manifest_data_pages(view), depth, &e);
         pthread_mutex_lock(&s->put_lock);
         r = packs_sync_locked(s);
         if (r == 0) {
@@ -2245,12 +2244,25 @@ int store_foreach_object(struct ckpt_store *s,
         return store_read_txn(s, foreach_txn, &c);
 }
 
+struct pack_scan {
+        uint64_t records; /* valid records seen */
+        uint64_t end;     /* just past the last valid record (or the header, or `from`) */
+        uint64_t size;    /* of the file */
+        bool header_ok;
+};
+
+typedef int (*record_fn)(struct ckpt_store *s, uint32_t pack, uint64_t offset,
+                         const struct ckpt_pack_object *h, const uint8_t *record, void *userdata);
+
+static int pack_foreach_record(struct ckpt_store *s, uint32_t pack, uint64_t from, record_fn cb,
+                               void *userdata, struct pack_scan *ret);
+
 struct repack_commit {
         const struct store_object *v;
         const uint64_t *new_off; /* UINT64_MAX: dropped */
         const uint32_t *new_pack;
         size_t n;
-        uint64_t removed_bytes;
+        uint64_t removed_bytes, added_bytes;
 };
 
 static int repack_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
@@ -2290,8 +2302,104 @@ static int repack_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
         r = meta_get_u64(s, txn, "stored_bytes", &stored);
         if (r < 0)
                 return r;
-        return meta_put_u64(s, txn, "stored_bytes",
-                            stored > c->removed_bytes ? stored - c->removed_bytes : 0);
+        stored += c->added_bytes;
+        r = meta_put_u64(s, txn, "stored_bytes",
+                         stored > c->removed_bytes ? stored - c->removed_bytes : 0);
+        if (r < 0)
+                return r;
+        return meta_put_end(s, txn);
+}
+
+struct rescue_ctx {
+        bool (*live)(uint32_t owner, const uint8_t key[32], void *userdata);
+        void *userdata;
+        struct foreach_ctx *c;
+        uint64_t **new_off;
+        uint32_t **new_pack;
+        struct store_keyset *seen;
+        struct store_repack_result *res;
+        size_t cap; /* of *new_off and *new_pack */
+        uint64_t added_bytes;
+};
+
+/* Under put_lock, in a repack: copy a valid record of the pack being
+ * rewritten that is live but not in the index at all. */
+static int rescue_record(struct ckpt_store *s, uint32_t pack, uint64_t offset,
+                         const struct ckpt_pack_object *h, const uint8_t *record, void *userdata)
+{
+        struct rescue_ctx *rc = userdata;
+        struct foreach_ctx *c = rc->c;
+        uint32_t owner = le32toh(h->owner), clen = le32toh(h->clen);
+        size_t len = sizeof(*h) + clen;
+        struct lookup_ctx lc = {owner, h->sha256, NULL};
+        struct pending_entry e;
+        int fd, r;
+
+        (void)offset;
+        if (!rc->live(owner, h->sha256, rc->userdata))
+                return 0;
+        lc.e = &e;
+        r = store_read_txn(s, lookup_in_txn, &lc);
+        if (r == 0)
+                return 0; /* indexed: copied above if it lives here */
+        if (r != -ENOENT)
+                return r;
+        r = store_keyset_add(rc->seen, owner, h->sha256);
+        if (r <= 0)
+                return r; /* a second copy in the same pack */
+        if (c->n >= c->cap || c->n >= rc->cap) {
+                size_t cap = MAX((size_t)256, MAX(c->cap, rc->cap) * 2);
+                struct store_object *v = realloc(c->v, cap * sizeof(*v));
+                uint64_t *no;
+                uint32_t *np;
+
+                if (!v)
+                        return -ENOMEM;
+                c->v = v;
+                c->cap = cap;
+                no = realloc(*rc->new_off, cap * sizeof(*no));
+                if (!no)
+                        return -ENOMEM;
+                *rc->new_off = no;
+                np = realloc(*rc->new_pack, cap * sizeof(*np));
+                if (!np)
+                        return -ENOMEM;
+                *rc->new_pack = np;
+                rc->cap = cap;
+        }
+        if (s->cur_off >= store_pack_roll_size) {
+                r = pack_roll(s);
+                if (r < 0)
+                        return r;
+        }
+        fd = pack_cur_fd(s);
+        r = fd < 0 ? -EBADF : pwrite_all(fd, record, len, s->cur_off);
+        if (r < 0)
+                return r;
+        c->v[c->n] = (struct store_object){
+                .owner = owner,
+                .pack = pack,
+                .offset = offset,
+                .clen = clen,
+                .codec = h->codec,
+        };
+        memcpy(c->v[c->n].key, h->sha256, 32);
+        (*rc->new_off)[c->n] = s->cur_off;
+        (*rc->new_pack)[c->n] = s->cur_pack;
+        c->n++;
+        pthread_mutex_lock(&s->pending_lock);
+        s->cur_off += len;
+        if (!s->unsynced) {
+                s->unsynced_from = s->cur_pack;
+                s->unsynced = true;
+        }
+        pthread_mutex_unlock(&s->pending_lock);
+        rc->res->objects_kept++;
+        rc->added_bytes += len;
+        log_debug("store: repack: object %u at offset %" PRIu64 " of pack %u was not indexed, "
+                  "kept",
+                  owner, offset, pack);
+        return 0;
 }
 
 int store_repack(struct ckpt_store *s, uint32_t pack,
@@ -2306,6 +2414,7 @@ int store_repack(struct ckpt_store *s, uint32_t pack,
         uint32_t start_pack;
         uint64_t start_off;
         bool start_unsynced, wrote = false;
+        uint64_t added_bytes = 0;
         int r;
 
         if (!s || !live || pack == 0)
@@ -2383,11 +2492,39 @@ int store_repack(struct ckpt_store *s, uint32_t pack,
                 wrote = true;
         }
 
+        /* Step 2b: records of the pack the index does not know at all (a
+         * crash before their commit, an index rebuilt from an old copy): the
+         * live ones are copied too. Nothing a manifest lists leaves with the
+         * pack. */
+        if (r == 0) {
+                struct rescue_ctx rc = {
+                        .live = live,
+                        .userdata = userdata,
+                        .c = &c,
+                        .new_off = &new_off,
+                        .new_pack = &new_pack,
+                        .res = &res,
+                        .cap = MAX(c.n, (size_t)1),
+                };
+
+                r = store_keyset_new(&rc.seen);
+                if (r == 0) {
+                        size_t before = c.n;
+
+                        r = pack_foreach_record(s, pack, 0, rescue_record, &rc, NULL);
+                        store_keyset_free(rc.seen);
+                        if (c.n > before)
+                                wrote = true;
+                        added_bytes = rc.added_bytes;
+                }
+        }
+
         /* Step 3: the copies are durable before the index points at them. */
         if (r == 0 && wrote)
                 r = store_sync_locked(s);
         if (r == 0) {
-                struct repack_commit rc = {c.v, new_off, new_pack, c.n, res.bytes_removed};
+                struct repack_commit rc = {c.v, new_off, new_pack, c.n, res.bytes_removed,
+                                           added_bytes};
                 r = store_write_txn(s, repack_txn, &rc);
         }
         if (r < 0) {
@@ -2476,6 +2613,20 @@ static int packs_present(struct ckpt_store *s, uint32_t **ret, size_t *ret_n)
                 }
         *ret = TAKE_PTR(v);
         *ret_n = n;
+        return 0;
+}
+
+int store_pack_size(struct ckpt_store *s, uint32_t pack, uint64_t *ret)
+{
+        struct stat st;
+        char name[32];
+
+        if (!s || !ret)
+                return -EINVAL;
+        snprintf(name, sizeof(name), "pack-%08u.pack", pack);
+        if (fstatat(s->packs_fd, name, &st, 0) < 0)
+                return negative_errno();
+        *ret = (uint64_t)st.st_size;
         return 0;
 }
 
@@ -2639,39 +2790,6 @@ int store_list_manifests(struct ckpt_store *s, uint64_t **ret, size_t *ret_n)
         return manifests_present(s, ret, ret_n);
 }
 
-/* A manifest file without a catalog entry was left by a commit (never
- * acknowledged) or a delete that a crash interrupted: no one refers to it.
- * Only at open, when no commit can be between its two steps. */
-static int remove_orphan_manifests(struct ckpt_store *s)
-{
-        _cleanup_free_ uint64_t *ids = NULL;
-        size_t n = 0;
-        bool removed = false;
-        int r;
-
-        r = manifests_present(s, &ids, &n);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++) {
-                struct store_catalog_entry e;
-                char name[32];
-
-                r = store_get_entry(s, ids[i], &e);
-                if (r == 0)
-                        continue;
-                if (r != -ENOENT)
-                        return r;
-                manifest_name(ids[i], name);
-                log_debug("store: removing manifest '%s', which is not in the catalog", name);
-                if (unlinkat(s->manifests_fd, name, 0) < 0 && errno != ENOENT)
-                        return negative_errno();
-                removed = true;
-        }
-        if (removed && fsync(s->manifests_fd) < 0)
-                return negative_errno();
-        return 0;
-}
-
 /* The highest pack number present (0: none). */
 static int find_last_pack(struct ckpt_store *s, uint32_t *ret)
 {
@@ -2688,6 +2806,779 @@ static int find_last_pack(struct ckpt_store *s, uint32_t *ret)
         closedir(d);
         *ret = max;
         return 0;
+}
+
+/* ----------------------------------------------------------------- recovery */
+
+/*
+ * The index and the catalog are caches of what the packs and the manifests
+ * hold: every pack record carries its owner and key and verifies by its
+ * hash, every manifest names its id. So nothing is ever deleted because the
+ * index does not know it: an index that is missing or damaged is moved aside
+ * and rebuilt, records written after the last index commit are indexed again
+ * at open, and manifests without a catalog entry are added to it.
+ *
+ * "end_pack"/"end_off" in "meta": where the packs ended at the last index
+ * commit. Every record before it is indexed or dead; records after it were
+ * written by a run that crashed before it committed them.
+ */
+#define META_END_PACK "end_pack"
+#define META_END_OFF "end_off"
+#define RECOVER_BATCH 65536u
+
+static int meta_put_end(struct ckpt_store *s, MDB_txn *txn)
+{
+        int r;
+
+        if (s->cur_pack == 0)
+                return 0; /* at open, before the current pack is known */
+        r = meta_put_u64(s, txn, META_END_PACK, s->cur_pack);
+        if (r < 0)
+                return r;
+        return meta_put_u64(s, txn, META_END_OFF, s->cur_off);
+}
+
+static int put_end_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
+{
+        (void)userdata;
+        return meta_put_end(s, txn);
+}
+
+/*
+ * One pack record at p, with avail bytes after it in the file: 1 (and its
+ * header, and its whole length) when it is complete and its content hashes
+ * to its key, 0 when it is not a record, <0 when checking failed.
+ */
+static int pack_record_check(ZSTD_DCtx *d, const uint8_t *p, size_t avail, uint8_t *page,
+                             struct ckpt_pack_object *ret, size_t *ret_len)
+{
+        struct ckpt_pack_object h;
+        uint8_t digest[32];
+        uint32_t clen;
+        int r;
+
+        if (avail < sizeof(h))
+                return 0;
+        memcpy(&h, p, sizeof(h));
+        clen = le32toh(h.clen);
+        if (le32toh(h.magic) != CKPT_PACK_OBJECT_MAGIC || le32toh(h.ulen) != PAGE || clen == 0 ||
+            clen > PAGE || avail - sizeof(h) < clen)
+                return 0;
+        if (h.codec == CKPT_CODEC_RAW) {
+                if (clen != PAGE)
+                        return 0;
+                memcpy(page, p + sizeof(h), PAGE);
+        } else if (h.codec == CKPT_CODEC_ZSTD) {
+                size_t k = ZSTD_decompressDCtx(d, page, PAGE, p + sizeof(h), clen);
+
+                if (ZSTD_isError(k) || k != PAGE)
+                        return 0;
+        } else
+                return 0;
+        r = sha256_once(page, PAGE, digest);
+        if (r < 0)
+                return r;
+        if (memcmp(digest, h.sha256, 32) != 0)
+                return 0;
+        *ret = h;
+        *ret_len = sizeof(h) + clen;
+        return 1;
+}
+
+static int recover_flush(struct ckpt_store *s)
+{
+        int r;
+
+        if (s->pending.n == 0)
+                return 0;
+        r = store_write_txn(s, commit_pending_txn, NULL);
+        pending_clear(&s->pending);
+        return r;
+}
+
+/* Every valid record of a pack from offset `from` on, stepping over damaged
+ * bytes to the next record magic. cb < 0 stops the walk and is returned. */
+static int pack_foreach_record(struct ckpt_store *s, uint32_t pack, uint64_t from, record_fn cb,
+                               void *userdata, struct pack_scan *ret)
+{
+        static const uint8_t magic[4] = {0x43, 0x4b, 0x50, 0x4f}; /* CKPT_PACK_OBJECT_MAGIC, LE */
+        struct pack_scan sc = {};
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ uint8_t *page = NULL;
+        struct ckpt_pack_header h;
+        ZSTD_DCtx *d = NULL;
+        const uint8_t *base;
+        struct stat st;
+        char name[32];
+        uint64_t off;
+        int r = 0;
+
+        snprintf(name, sizeof(name), "pack-%08u.pack", pack);
+        fd = openat(s->packs_fd, name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        sc.size = (uint64_t)st.st_size;
+        if (sc.size < sizeof(h)) {
+                if (ret)
+                        *ret = sc;
+                return 0;
+        }
+        base = mmap(NULL, sc.size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (base == MAP_FAILED)
+                return negative_errno();
+        memcpy(&h, base, sizeof(h));
+        sc.header_ok = memcmp(h.magic, CKPT_PACK_MAGIC, sizeof(h.magic)) == 0 &&
+                       le32toh(h.version) == CKPT_PACK_VERSION && le32toh(h.number) == pack;
+        page = malloc(PAGE);
+        d = ZSTD_createDCtx();
+        if (!page || !d) {
+                r = -ENOMEM;
+                goto out;
+        }
+        off = MAX(from, (uint64_t)sizeof(h));
+        sc.end = off;
+        while (off < sc.size) {
+                struct ckpt_pack_object o;
+                const uint8_t *q;
+                size_t len;
+
+                r = pack_record_check(d, base + off, sc.size - off, page, &o, &len);
+                if (r < 0)
+                        goto out;
+                if (r > 0) {
+                        r = cb(s, pack, off, &o, base + off, userdata);
+                        if (r < 0)
+                                goto out;
+                        sc.records++;
+                        off += len;
+                        sc.end = off;
+                        continue;
+                }
+                q = memmem(base + off + 1, sc.size - off - 1, magic, sizeof(magic));
+                if (!q)
+                        break;
+                off = (uint64_t)(q - base);
+        }
+        r = 0;
+out:
+        ZSTD_freeDCtx(d);
+        munmap((void *)base, sc.size);
+        if (r < 0)
+                return log_debug_errno(r, "store: cannot scan '%s': %m", name);
+        if (ret)
+                *ret = sc;
+        return 0;
+}
+
+static int scan_index_record(struct ckpt_store *s, uint32_t pack, uint64_t offset,
+                             const struct ckpt_pack_object *h, const uint8_t *record,
+                             void *userdata)
+{
+        struct pending_entry e = {
+                .owner = le32toh(h->owner),
+                .pack = pack,
+                .offset = offset,
+                .clen = le32toh(h->clen),
+                .codec = h->codec,
+        };
+        int r;
+
+        (void)record;
+        (void)userdata;
+        memcpy(e.key, h->sha256, 32);
+        if (!pending_find(&s->pending, e.owner, e.key)) {
+                r = pending_add(&s->pending, &e);
+                if (r < 0)
+                        return r;
+        }
+        if (s->pending.n >= RECOVER_BATCH)
+                return recover_flush(s);
+        return 0;
+}
+
+/* Index every valid record of a pack from offset `from` on that the index
+ * does not hold yet. Only at open: uses the pending table. */
+static int pack_scan_index(struct ckpt_store *s, uint32_t pack, uint64_t from,
+                           struct pack_scan *ret)
+{
+        int r;
+
+        r = pack_foreach_record(s, pack, from, scan_index_record, NULL, ret);
+        if (r == 0)
+                r = recover_flush(s);
+        pending_clear(&s->pending);
+        return r;
+}
+
+/* Cut the pack being appended to just past its last whole record: what
+ * follows is a record a crash tore (never indexed, never whole). */
+static int pack_cut_tail(struct ckpt_store *s, uint32_t pack, const struct pack_scan *sc,
+                         uint64_t *ret_cut)
+{
+        _cleanup_close_ int fd = -EBADF;
+        char name[32];
+
+        *ret_cut = 0;
+        if (!sc->header_ok || sc->end >= sc->size)
+                return 0;
+        snprintf(name, sizeof(name), "pack-%08u.pack", pack);
+        fd = openat(s->packs_fd, name, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        if (ftruncate(fd, (off_t)sc->end) < 0 || fdatasync(fd) < 0)
+                return negative_errno();
+        *ret_cut = sc->size - sc->end;
+        return 0;
+}
+
+static int index_objects_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
+{
+        uint64_t *n = userdata;
+        MDB_stat a, b;
+        int r;
+
+        r = mdb_stat(txn, s->db_objects, &a);
+        if (r == 0)
+                r = mdb_stat(txn, s->db_recent, &b);
+        if (r != 0)
+                return mdb_to_errno(r);
+        *n = a.ms_entries + b.ms_entries;
+        return 0;
+}
+
+/* Records written after the last index commit (a run that crashed in the
+ * middle of a checkpoint or a gc): indexed again; a torn one at the very end
+ * is cut off. */
+static int recover_tail(struct ckpt_store *s)
+{
+        _cleanup_free_ uint32_t *packs = NULL;
+        uint64_t end_pack = 0, end_off = 0, records = 0, cut = 0, before = 0, after = 0;
+        size_t n = 0;
+        MDB_txn *txn = NULL;
+        int r;
+
+        r = packs_present(s, &packs, &n);
+        if (r < 0 || n == 0)
+                return r;
+        r = mdb_to_errno(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn));
+        if (r < 0)
+                return r;
+        r = meta_get_u64(s, txn, META_END_PACK, &end_pack);
+        if (r == 0)
+                r = meta_get_u64(s, txn, META_END_OFF, &end_off);
+        if (r == 0)
+                r = index_objects_txn(s, txn, &before);
+        mdb_txn_abort(txn);
+        if (r < 0)
+                return r;
+        if (end_pack == 0) /* written before the mark existed: the current pack */
+                end_pack = packs[n - 1];
+
+        for (size_t i = 0; i < n; i++) {
+                struct pack_scan sc;
+
+                if (packs[i] < end_pack)
+                        continue;
+                r = pack_scan_index(s, packs[i], packs[i] == end_pack ? end_off : 0, &sc);
+                if (r < 0)
+                        return r;
+                records += sc.records;
+                if (i == n - 1) {
+                        r = pack_cut_tail(s, packs[i], &sc, &cut);
+                        if (r < 0)
+                                return log_debug_errno(r, "store: cannot cut pack %u: %m",
+                                                       packs[i]);
+                }
+        }
+        r = store_read_txn(s, index_objects_txn, &after);
+        if (r < 0)
+                return r;
+        if (after > before || cut > 0)
+                log_info("store: %" PRIu64 " objects written before a crash indexed again, %" PRIu64
+                         " bytes of a torn record cut off pack-%08u.pack",
+                         after - before, cut, packs[n - 1]);
+        return 0;
+}
+
+static void entry_of(const struct ckpt_manifest *m, uint32_t kind, uint64_t data_pages,
+                     uint32_t depth, struct store_catalog_entry *e)
+{
+        *e = (struct store_catalog_entry){
+                .id = m->id,
+                .parent = m->parent,
+                .pid = m->pid,
+                .uid = m->uid,
+                .start_time = m->start_time,
+                .time_ns = m->time_ns,
+                .kind = kind,
+                .flags = m->flags,
+                .pages_total = m->pages_total,
+                .pages_read = m->pages_read,
+                .bytes_stored = m->bytes_stored,
+                .pause_ns = m->pause_ns,
+                .duration_ns = m->duration_ns,
+                .n_regions = m->n_regions,
+                .data_pages = data_pages,
+                .chain_depth = depth,
+        };
+        memcpy(e->comm, m->comm, sizeof(e->comm) - 1);
+}
+
+static int catalog_put_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
+{
+        const struct store_catalog_entry *e = userdata;
+        MDB_val key, val = {.mv_size = sizeof(*e), .mv_data = (void *)e};
+        uint64_t be, next;
+        int r;
+
+        id_key(e->id, &be, &key);
+        r = mdb_put(txn, s->db_catalog, &key, &val, MDB_NOOVERWRITE);
+        if (r != 0 && r != MDB_KEYEXIST)
+                return mdb_to_errno(r);
+        r = meta_get_u64(s, txn, "next_id", &next);
+        if (r < 0 || next > e->id)
+                return r;
+        return meta_put_u64(s, txn, "next_id", e->id + 1);
+}
+
+/* A manifest file into the catalog, its entry as its commit would have
+ * made it. A view that cannot be resolved (a broken chain) still gets its
+ * entry: verify names it, and it can be deleted. */
+static int catalog_add_manifest(struct ckpt_store *s, uint64_t id)
+{
+        _cleanup_(manifest_freep) struct ckpt_manifest *m = NULL, *view = NULL;
+        struct store_catalog_entry e, pe;
+        uint32_t depth = 0;
+        int r;
+
+        r = store_load(s, id, &m);
+        if (r < 0)
+                return r;
+        if (m->kind == CKPT_MANIFEST_DELTA && m->parent != 0 &&
+            store_get_entry(s, m->parent, &pe) == 0)
+                depth = pe.chain_depth + 1;
+        if (store_view(s, id, &view) < 0)
+                view = NULL;
+        entry_of(m, m->kind, view ? manifest_data_pages(view) : 0, depth, &e);
+        r = store_write_txn(s, catalog_put_txn, &e);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&s->id_lock);
+        s->next_id = MAX(s->next_id, id + 1);
+        pthread_mutex_unlock(&s->id_lock);
+        return 0;
+}
+
+/* Manifest files without a catalog entry (a commit or a delete that a crash
+ * interrupted, or a catalog that lost them) are added to it; catalog entries
+ * without their file are named. Nothing is deleted. */
+static int catalog_reconcile(struct ckpt_store *s, size_t *ret_added, size_t *ret_unreadable)
+{
+        _cleanup_free_ struct store_catalog_entry *list = NULL;
+        _cleanup_free_ uint64_t *ids = NULL;
+        size_t n = 0, n_list = 0, added = 0, unreadable = 0;
+        int r;
+
+        r = manifests_present(s, &ids, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                struct store_catalog_entry e;
+                char name[32];
+
+                r = store_get_entry(s, ids[i], &e);
+                if (r == 0)
+                        continue;
+                if (r != -ENOENT)
+                        return r;
+                manifest_name(ids[i], name);
+                r = catalog_add_manifest(s, ids[i]);
+                if (r == -ENOMEM || r == -ENOSPC || r == -EIO)
+                        return r;
+                if (r < 0) {
+                        log_warning_errno(r,
+                                          "store: manifest 'manifests/%s' is not in the catalog "
+                                          "and cannot be read: left as it is (verify names it): "
+                                          "%m",
+                                          name);
+                        unreadable++;
+                        continue;
+                }
+                if (!ret_added)
+                        log_info("store: manifest 'manifests/%s' was not in the catalog (a commit "
+                                 "or delete a crash interrupted): checkpoint %" PRIu64
+                                 " added back",
+                                 name, ids[i]);
+                added++;
+        }
+        r = store_list(s, &list, &n_list);
+        if (r < 0)
+                return r;
+        for (size_t i = 0, k = 0; i < n_list; i++) {
+                char name[32];
+
+                while (k < n && ids[k] < list[i].id)
+                        k++;
+                if (k < n && ids[k] == list[i].id)
+                        continue;
+                manifest_name(list[i].id, name);
+                log_warning("store: checkpoint %" PRIu64 " is in the catalog but its manifest "
+                            "'manifests/%s' is missing: it cannot be read (verify names it)",
+                            list[i].id, name);
+        }
+        if (ret_added)
+                *ret_added = added;
+        if (ret_unreadable)
+                *ret_unreadable = unreadable;
+        return 0;
+}
+
+/* A fresh index from what is on disk: every valid record of every pack,
+ * every manifest. */
+static int rebuild_index(struct ckpt_store *s, const char *why)
+{
+        _cleanup_free_ uint32_t *packs = NULL;
+        uint64_t records = 0, objects = 0, cut = 0;
+        size_t n = 0, added = 0, unreadable = 0;
+        int r;
+
+        r = packs_present(s, &packs, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                struct pack_scan sc;
+
+                r = pack_scan_index(s, packs[i], 0, &sc);
+                if (r < 0)
+                        return r;
+                if (!sc.header_ok && sc.size > 0)
+                        log_warning("store: pack-%08u.pack has a damaged header: its records "
+                                    "were indexed all the same",
+                                    packs[i]);
+                records += sc.records;
+                if (i == n - 1) {
+                        r = pack_cut_tail(s, packs[i], &sc, &cut);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        r = catalog_reconcile(s, &added, &unreadable);
+        if (r < 0)
+                return r;
+        r = store_read_txn(s, index_objects_txn, &objects);
+        if (r < 0)
+                return r;
+        log_info("store: index %s, rebuilt from %zu manifests and %zu packs: %" PRIu64
+                 " objects%s",
+                 why, added, n, objects,
+                 unreadable > 0 ? " (some manifests cannot be read: see the warnings above)" : "");
+        (void)records;
+        (void)cut;
+        return 0;
+}
+
+/* ----------------------------------------------------- index health at open */
+
+/* LMDB 0.9's meta page (mdb.c: MDB_page header, MDB_meta) on a 64-bit
+ * build: what it reads first, and trusts, when it opens an environment. */
+struct lmdb_disk_db {
+        uint32_t pad; /* the page size, in the free db's */
+        uint16_t flags, depth;
+        uint64_t branch_pages, leaf_pages, overflow_pages, entries, root;
+} __attribute__((packed));
+
+struct lmdb_disk_meta {
+        uint64_t pgno;
+        uint16_t pad, flags, lower, upper;
+        uint32_t magic, version;
+        uint64_t address, mapsize;
+        struct lmdb_disk_db dbs[2];
+        uint64_t last_pg, txnid;
+} __attribute__((packed));
+
+#define LMDB_MAGIC 0xBEEFC0DEu
+#define LMDB_DATA_VERSION 1u
+#define LMDB_P_META 0x08u
+#define LMDB_P_INVALID UINT64_MAX
+
+/* The meta page LMDB would use, checked against the file: a page number past
+ * its end is a SIGBUS inside LMDB. */
+static int index_check_meta(int fd, uint64_t size, char *why, size_t why_size)
+{
+        struct lmdb_disk_meta m[2];
+        uint64_t psize, pages;
+        size_t got;
+        int r, use;
+
+        r = pread_all(fd, &m[0], sizeof(m[0]), 0, &got);
+        if (r < 0)
+                return r;
+        if (got < sizeof(m[0])) {
+                snprintf(why, why_size, "data.mdb is %" PRIu64 " bytes, shorter than its header",
+                         size);
+                return -EBADMSG;
+        }
+        psize = m[0].dbs[0].pad;
+        if (psize < 512 || psize > 65536 || (psize & (psize - 1)) != 0 || size < 2 * psize) {
+                snprintf(why, why_size, "data.mdb has no valid page size in its first meta page");
+                return -EBADMSG;
+        }
+        r = pread_all(fd, &m[1], sizeof(m[1]), psize, &got);
+        if (r < 0)
+                return r;
+        if (got < sizeof(m[1]))
+                memset(&m[1], 0, sizeof(m[1]));
+        for (int i = 0; i < 2; i++)
+                if (!(m[i].flags & LMDB_P_META) || m[i].magic != LMDB_MAGIC ||
+                    m[i].version != LMDB_DATA_VERSION || m[i].pgno != (uint64_t)i) {
+                        snprintf(why, why_size, "data.mdb meta page %d is damaged", i);
+                        return -EBADMSG;
+                }
+        use = m[1].txnid > m[0].txnid ? 1 : 0;
+        pages = size / psize;
+        if (m[use].last_pg >= pages) {
+                snprintf(why, why_size,
+                         "data.mdb is %" PRIu64 " bytes but its meta page names page %" PRIu64
+                         " (of %" PRIu64 " bytes each): truncated",
+                         size, m[use].last_pg, psize);
+                return -EBADMSG;
+        }
+        for (int k = 0; k < 2; k++) {
+                const struct lmdb_disk_db *db = &m[use].dbs[k];
+
+                if ((db->root != LMDB_P_INVALID && db->root > m[use].last_pg) || db->depth > 32 ||
+                    db->branch_pages + db->leaf_pages + db->overflow_pages > m[use].last_pg + 1) {
+                        snprintf(why, why_size, "data.mdb meta page %d: database %d is damaged",
+                                 use, k);
+                        return -EBADMSG;
+                }
+        }
+        return 0;
+}
+
+/* In a child process: every page of every B-tree of the index, through
+ * LMDB's own reader. LMDB trusts its pages (an assertion or a stray
+ * pointer on a damaged one): a crash here costs only the child. Exit 0:
+ * sound; 1: damaged (the reason on fd). */
+__attribute__((noreturn)) static void index_walk_child(const char *path, uint64_t map_size, int fd)
+{
+        static const struct {
+                const char *name;
+                size_t key_min, key_max, val_min, val_max;
+        } dbs[] = {
+                {"objects", 36, 36, sizeof(struct index_val), sizeof(struct index_val)},
+                {"recent", 36, 36, sizeof(struct index_val), sizeof(struct index_val)},
+                {"catalog", 8, 8, 8, 4096},
+                {"meta", 1, 64, 1, 64},
+        };
+        char why[256] = "";
+        MDB_env *env = NULL;
+        MDB_txn *txn = NULL;
+        MDB_envinfo info;
+        int r;
+
+        r = mdb_env_create(&env);
+        if (r == 0)
+                r = mdb_env_set_maxdbs(env, 8);
+        if (r == 0)
+                r = mdb_env_set_mapsize(env, (size_t)map_size);
+        if (r == 0)
+                r = mdb_env_open(env, path, MDB_RDONLY | MDB_NOTLS, 0600);
+        if (r == 0)
+                r = mdb_env_info(env, &info);
+        if (r == 0)
+                r = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+        if (r != 0) {
+                snprintf(why, sizeof(why), "LMDB cannot open it: %s", mdb_strerror(r));
+                goto fail;
+        }
+        /* The free list (db 0): page numbers, each inside the file. */
+        for (size_t d = 0; d <= ELEMENTSOF(dbs); d++) {
+                MDB_cursor *c = NULL;
+                MDB_val k, v;
+                MDB_dbi dbi = 0;
+                const char *name = d == 0 ? "free list" : dbs[d - 1].name;
+
+                if (d > 0) {
+                        r = mdb_dbi_open(txn, name, 0, &dbi);
+                        if (r == MDB_NOTFOUND)
+                                continue;
+                        if (r != 0) {
+                                snprintf(why, sizeof(why), "database '%s': %s", name,
+                                         mdb_strerror(r));
+                                goto fail;
+                        }
+                }
+                r = mdb_cursor_open(txn, dbi, &c);
+                if (r != 0) {
+                        snprintf(why, sizeof(why), "database '%s': %s", name, mdb_strerror(r));
+                        goto fail;
+                }
+                for (r = mdb_cursor_get(c, &k, &v, MDB_FIRST); r == 0;
+                     r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+                        if (d == 0) {
+                                uint64_t cnt, pg;
+
+                                if (v.mv_size < 8 || v.mv_size % 8 != 0) {
+                                        r = MDB_CORRUPTED;
+                                        break;
+                                }
+                                memcpy(&cnt, v.mv_data, 8);
+                                if (cnt != v.mv_size / 8 - 1) {
+                                        r = MDB_CORRUPTED;
+                                        break;
+                                }
+                                for (uint64_t i = 1; i <= cnt; i++) {
+                                        memcpy(&pg, (const uint8_t *)v.mv_data + 8 * i, 8);
+                                        if (pg > info.me_last_pgno)
+                                                r = MDB_CORRUPTED;
+                                }
+                                if (r != 0)
+                                        break;
+                                continue;
+                        }
+                        if (k.mv_size < dbs[d - 1].key_min || k.mv_size > dbs[d - 1].key_max ||
+                            v.mv_size < dbs[d - 1].val_min || v.mv_size > dbs[d - 1].val_max) {
+                                r = MDB_CORRUPTED;
+                                break;
+                        }
+                }
+                mdb_cursor_close(c);
+                if (r != MDB_NOTFOUND) {
+                        snprintf(why, sizeof(why), "database '%s': %s", name, mdb_strerror(r));
+                        goto fail;
+                }
+        }
+        _exit(0);
+fail:
+        (void)!write(fd, why, strlen(why));
+        _exit(1);
+}
+
+/* 0: sound; -EBADMSG: damaged (why says how); other <0: cannot tell. */
+static int index_check_deep(const char *path, uint64_t map_size, char *why, size_t why_size)
+{
+        _cleanup_close_ int rfd = -EBADF, wfd = -EBADF;
+        int fds[2], status;
+        ssize_t k;
+        pid_t pid;
+
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return negative_errno();
+        rfd = fds[0];
+        wfd = fds[1];
+        pid = fork();
+        if (pid < 0)
+                return negative_errno();
+        if (pid == 0)
+                index_walk_child(path, map_size, wfd);
+        wfd = safe_close(wfd);
+        k = read(rfd, why, why_size - 1);
+        why[MAX(k, (ssize_t)0)] = 0;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return negative_errno();
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return 0;
+        if (WIFSIGNALED(status))
+                snprintf(why, why_size, "LMDB crashed reading it (%s)",
+                         strsignal(WTERMSIG(status)));
+        else if (!why[0])
+                snprintf(why, why_size, "its check exited with %d", WEXITSTATUS(status));
+        return -EBADMSG;
+}
+
+enum index_health {
+        INDEX_SOUND,
+        INDEX_MISSING, /* no data.mdb, or an empty one */
+        INDEX_DAMAGED,
+};
+
+static int index_health(struct ckpt_store *s, const char *index_path, char *why, size_t why_size)
+{
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+        int r;
+
+        fd = openat(s->dir_fd, "index/data.mdb", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                if (errno != ENOENT)
+                        return negative_errno();
+                snprintf(why, why_size, "missing ('index/data.mdb' does not exist)");
+                return INDEX_MISSING;
+        }
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (st.st_size == 0) {
+                snprintf(why, why_size, "missing ('index/data.mdb' is empty)");
+                return INDEX_MISSING;
+        }
+        r = index_check_meta(fd, (uint64_t)st.st_size, why, why_size);
+        if (r == 0)
+                r = index_check_deep(index_path, MAX(store_map_size, (uint64_t)st.st_size), why,
+                                     why_size);
+        if (r == -EBADMSG)
+                return INDEX_DAMAGED;
+        return r < 0 ? r : INDEX_SOUND;
+}
+
+/* Whether the state directory holds anything an index would point at. */
+static int store_has_data(struct ckpt_store *s)
+{
+        _cleanup_free_ uint64_t *ids = NULL;
+        _cleanup_free_ uint32_t *packs = NULL;
+        size_t n = 0, n_packs = 0;
+        int r;
+
+        r = manifests_present(s, &ids, &n);
+        if (r < 0 || n > 0)
+                return r < 0 ? r : 1;
+        r = packs_present(s, &packs, &n_packs);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n_packs; i++) {
+                struct stat st;
+                char name[32];
+
+                snprintf(name, sizeof(name), "pack-%08u.pack", packs[i]);
+                if (fstatat(s->packs_fd, name, &st, 0) == 0 &&
+                    (uint64_t)st.st_size > sizeof(struct ckpt_pack_header))
+                        return 1;
+        }
+        return 0;
+}
+
+/* index/ -> index.damaged-TIME (kept for inspection), and a new index/. */
+static int index_move_aside(struct ckpt_store *s, const char *what)
+{
+        char name[64], stamp[32];
+        struct tm tm;
+        time_t now = time(NULL);
+        int r;
+
+        gmtime_r(&now, &tm);
+        strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+        for (unsigned i = 0;; i++) {
+                if (i == 0)
+                        snprintf(name, sizeof(name), "index.%s-%s", what, stamp);
+                else
+                        snprintf(name, sizeof(name), "index.%s-%s.%u", what, stamp, i);
+                if (renameat2(s->dir_fd, "index", s->dir_fd, name, RENAME_NOREPLACE) == 0)
+                        break;
+                if (errno == ENOENT)
+                        return 0;
+                if (errno != EEXIST || i >= 100)
+                        return negative_errno();
+        }
+        if (mkdirat(s->dir_fd, "index", 0700) < 0)
+                return negative_errno();
+        if (fsync(s->dir_fd) < 0)
+                return negative_errno();
+        log_info("store: the old index was kept as '%s/%s'", s->dir, name);
+        r = 0;
+        return r;
 }
 
 static int open_current_pack(struct ckpt_store *s)
@@ -2891,6 +3782,8 @@ int store_open(const char *state_dir, struct ckpt_store **ret)
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
         _cleanup_free_ char *index_path = NULL;
         int index_fd = -EBADF, r;
+        bool rebuild = false;
+        char why[320] = "";
 
         if (!state_dir || !ret)
                 return -EINVAL;
@@ -2928,8 +3821,17 @@ int store_open(const char *state_dir, struct ckpt_store **ret)
         s->lock_fd = openat(s->dir_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (s->lock_fd < 0)
                 return negative_errno();
-        if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0)
-                return errno == EWOULDBLOCK ? -EBUSY : negative_errno();
+        /* A ckptd killed a moment ago may still hold it while the kernel
+         * tears the process down (systemd restarts at once): wait a little. */
+        for (uint64_t waited = 0;; waited += 20) {
+                if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0)
+                        break;
+                if (errno != EWOULDBLOCK)
+                        return negative_errno();
+                if (waited >= store_lock_wait_ms)
+                        return -EBUSY;
+                (void)usleep(20 * 1000);
+        }
 
         r = open_dir_at(s->dir_fd, "packs", &s->packs_fd);
         if (r < 0)
@@ -2947,18 +3849,63 @@ int store_open(const char *state_dir, struct ckpt_store **ret)
 
         if (asprintf(&index_path, "%s/index", state_dir) < 0)
                 return -ENOMEM;
-        r = open_env(s, index_path);
+        r = index_health(s, index_path, why, sizeof(why));
+        if (r < 0)
+                return log_debug_errno(r, "store: cannot check index '%s': %m", index_path);
+        if (r == INDEX_DAMAGED) {
+                log_warning("store: index '%s' is damaged: %s", index_path, why);
+                rebuild = true;
+        } else if (r == INDEX_MISSING) {
+                r = store_has_data(s);
+                if (r < 0)
+                        return r;
+                rebuild = r > 0;
+        }
+        for (unsigned attempt = 0;; attempt++) {
+                if (rebuild && faccessat(s->dir_fd, "index/data.mdb", F_OK, 0) == 0) {
+                        r = index_move_aside(s, "damaged");
+                        if (r < 0)
+                                return log_debug_errno(r, "store: cannot move index '%s' aside: %m",
+                                                       index_path);
+                }
+                r = open_env(s, index_path);
+                if (r != -EBADMSG || attempt > 0)
+                        break;
+                /* Damage LMDB itself found. */
+                snprintf(why, sizeof(why), "LMDB refuses it: %s", strerror(EBADMSG));
+                log_warning("store: index '%s' is damaged: %s", index_path, why);
+                mdb_env_close(s->env);
+                s->env = NULL;
+                rebuild = true;
+        }
         if (r < 0)
                 return log_debug_errno(r, "store: cannot open index '%s': %m", index_path);
+        if (rebuild) {
+                char what[sizeof(why) + 16];
+
+                snprintf(what, sizeof(what), "%s%s", why[0] == 'm' ? "" : "damaged (", why);
+                if (why[0] != 'm')
+                        strcat(what, ")");
+                r = rebuild_index(s, what);
+                if (r < 0)
+                        return log_debug_errno(r, "store: cannot rebuild the index: %m");
+        } else {
+                r = recover_tail(s);
+                if (r < 0)
+                        return log_debug_errno(r, "store: cannot recover the packs' tail: %m");
+                r = catalog_reconcile(s, NULL, NULL);
+                if (r < 0)
+                        return log_debug_errno(r, "store: cannot reconcile the catalog: %m");
+        }
         r = store_read_txn(s, load_next_id, NULL);
         if (r < 0)
                 return log_debug_errno(r, "store: cannot read the next checkpoint id: %m");
-        r = remove_orphan_manifests(s);
-        if (r < 0)
-                return log_debug_errno(r, "store: cannot tidy the manifests: %m");
         r = open_current_pack(s);
         if (r < 0)
                 return log_debug_errno(r, "store: cannot open the current pack: %m");
+        r = store_write_txn(s, put_end_txn, NULL);
+        if (r < 0)
+                return log_debug_errno(r, "store: cannot write to the index: %m");
         r = workers_init(s);
         if (r < 0)
                 return r;

@@ -10,7 +10,8 @@
  *       db "recent"           the same, for the newest objects: moved into
  *                              "objects" in bulk (a key is in one of the two)
  *       db "catalog"          id:u64 BE -> struct store_catalog_entry
- *       db "meta"             "next_id" -> u64, "format" -> u32, "stored_bytes" -> u64
+ *       db "meta"             "next_id" -> u64, "format" -> u32, "stored_bytes" -> u64,
+ *                             "end_pack", "end_off" -> u64: the packs' end at the last commit
  *     packs/pack-%08u.pack    append-only; each object: header (magic, owner,
  *                              sha256, ulen, clen, codec) + zstd frame (or raw)
  *     manifests/%020llu       one per checkpoint (include/ckpt/manifest.h)
@@ -20,6 +21,14 @@
  * fsync()ed and renamed, and the directory fsync()ed, before its catalog entry
  * is committed (in the same transaction as the index entries of its objects). A crash at any point
  * leaves a readable store (at worst some unreferenced bytes in a pack, reclaimed by gc).
+ *
+ * The index and the catalog are caches: each pack record carries its owner
+ * and key and verifies by its hash, each manifest its id. A missing or
+ * damaged index (checked at open: LMDB's meta pages against the file, then
+ * every B-tree walked in a child process) is moved aside and rebuilt from
+ * them; records written after the last index commit ("end_pack"/"end_off"
+ * in "meta") are indexed again at open; manifest files without a catalog
+ * entry are added to it. Nothing is deleted because the index lacks it.
  *
  * Deduplication is per owner uid, never across owners. The all-zero page is
  * never stored. Every read re-hashes the object: corruption is -EBADMSG, never
@@ -38,7 +47,12 @@
 
 struct ckpt_store;
 
-int store_open(const char *state_dir, struct ckpt_store **ret); /* -EBUSY: locked by another */
+/* -EBUSY: locked by another ckptd for longer than store_lock_wait_ms. A
+ * missing or damaged index is moved aside (index.damaged-TIME, never
+ * deleted) and rebuilt from the packs and manifests; objects a crash left
+ * unindexed at the end of the packs are indexed again, and a torn record at
+ * the very end of the current pack is cut off. */
+int store_open(const char *state_dir, struct ckpt_store **ret);
 struct ckpt_store *store_free(struct ckpt_store *s);
 static inline void store_freep(struct ckpt_store **s)
 {
@@ -102,7 +116,9 @@ int store_commit_view(struct ckpt_store *s, const struct ckpt_manifest *m,
 /* The manifest as written (FULL or DELTA). -ENOENT, -EBADMSG. */
 int store_load(struct ckpt_store *s, uint64_t id, struct ckpt_manifest **ret);
 
-/* The FULL view of checkpoint id: the complete page table, chain resolved. */
+/* The FULL view of checkpoint id: the complete page table, chain resolved.
+ * -ENOENT: no such checkpoint; -EUCLEAN: in the catalog, but its manifest
+ * file is missing; -EBADMSG: a manifest of its chain is corrupt or missing. */
 int store_view(struct ckpt_store *s, uint64_t id, struct ckpt_manifest **ret);
 
 struct store_catalog_entry {
@@ -187,7 +203,8 @@ struct store_repack_result {
 };
 
 /* Copy the objects of pack `pack` for which live() is true to the current
- * pack, fsync them, point the index at the copies and drop the others from
+ * pack (the pack's own records the index does not know at all included),
+ * fsync them, point the index at the copies and drop the others from
  * it in one transaction, and only then unlink the pack. On failure (-ENOSPC…)
  * the store is as it was. Writers wait meanwhile; readers do not. */
 int store_repack(struct ckpt_store *s, uint32_t pack,
@@ -196,6 +213,8 @@ int store_repack(struct ckpt_store *s, uint32_t pack,
 
 /* The numbers of the pack files present, ascending. Caller frees *ret. */
 int store_list_packs(struct ckpt_store *s, uint32_t **ret, size_t *ret_n);
+/* The size of a pack file in bytes (header included). */
+int store_pack_size(struct ckpt_store *s, uint32_t pack, uint64_t *ret);
 
 /* store_commit() errors beyond the obvious: -EINVAL (invalid manifest, id not
  * from store_alloc_id(), parent of another uid), -EEXIST (id committed
@@ -206,6 +225,9 @@ int store_list_packs(struct ckpt_store *s, uint32_t **ret, size_t *ret_n);
 /* Initial size of the index's memory map (default 64 GiB, sparse); it
  * doubles whenever a transaction finds it full. Read by store_open(). */
 extern uint64_t store_map_size;
+
+/* How long store_open() waits for the state directory's lock (default 5000). */
+extern uint64_t store_lock_wait_ms;
 
 /* Rewrite checkpoint id as a FULL manifest without a parent (its view, same
  * id, temp + fsync + rename + dir fsync) and set its catalog entry's parent
