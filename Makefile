@@ -219,7 +219,7 @@ install: all
 	install -m 0644 include/ckpt/libckpt.h include/ckpt/proto.h $(DESTDIR)$(PREFIX)/include/ckpt/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' cli/libckpt.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/libckpt.pc
-	for u in systemd/*.service systemd/*.socket; do [ -f "$$u" ] || continue; \
+	for u in systemd/*.service systemd/*.socket systemd/*.timer; do [ -f "$$u" ] || continue; \
 		sed 's|@SBINDIR@|$(PREFIX)/sbin|g' $$u > $(DESTDIR)/lib/systemd/system/$$(basename $$u); done
 	[ -f systemd/example.policy ] && install -m 0644 systemd/example.policy \
 		$(DESTDIR)/etc/ckptd/policy.d/example.policy.disabled || true

@@ -1283,6 +1283,108 @@ static int verb_policy(int argc, char **argv)
         return 0;
 }
 
+/* A label value of the Prometheus text format: \, " and newline escaped. */
+static void print_label(const char *v)
+{
+        putchar('"');
+        for (const char *p = v ? v : ""; *p; p++) {
+                if (*p == '\\' || *p == '"')
+                        printf("\\%c", *p);
+                else if (*p == '\n')
+                        fputs("\\n", stdout);
+                else
+                        putchar(*p);
+        }
+        putchar('"');
+}
+
+static void metric_head(const char *name, const char *type, const char *help)
+{
+        printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* The daemon's status in the Prometheus text exposition format, for
+ * node_exporter's textfile collector: ckptd itself opens no network port. */
+static int verb_metrics(int argc, char **argv)
+{
+        _cleanup_client_ struct ckpt_client *c = NULL;
+        struct ckpt_status *s = NULL;
+        int r;
+
+        if ((r = only_args(argc, argv, 0, 0)) >= 0)
+                return r;
+        metric_head("ckptd_up", "gauge", "Whether ckptd answered (1) or not (0).");
+        r = ckpt_connect(arg_socket, &c);
+        if (r >= 0)
+                r = ckpt_status(c, &s);
+        if (r < 0) {
+                printf("ckptd_up 0\n");
+                if (c)
+                        return client_error(c, r);
+                return error("cannot connect to %s: %s", ckpt_socket_path(arg_socket),
+                             strerror(-r));
+        }
+        printf("ckptd_up 1\n");
+        metric_head("ckptd_uptime_seconds", "gauge", "Seconds since ckptd started.");
+        printf("ckptd_uptime_seconds %.3f\n", s->uptime_sec);
+        metric_head("ckptd_store_checkpoints", "gauge", "Checkpoints in the store.");
+        printf("ckptd_store_checkpoints %" PRIu64 "\n", s->store.checkpoints);
+        metric_head("ckptd_store_objects", "gauge", "Distinct pages in the store.");
+        printf("ckptd_store_objects %" PRIu64 "\n", s->store.objects);
+        metric_head("ckptd_store_stored_bytes", "gauge", "Bytes in the pack files.");
+        printf("ckptd_store_stored_bytes %" PRIu64 "\n", s->store.stored_bytes);
+        metric_head("ckptd_store_logical_bytes", "gauge",
+                    "Bytes the stored checkpoints stand for.");
+        printf("ckptd_store_logical_bytes %" PRIu64 "\n", s->store.logical_bytes);
+        metric_head("ckptd_store_dedup_ratio", "gauge", "Logical bytes per stored byte.");
+        printf("ckptd_store_dedup_ratio %.3f\n", s->store.dedup_ratio);
+        metric_head("ckptd_tracked_processes", "gauge", "Processes tracked, that the caller sees.");
+        printf("ckptd_tracked_processes %zu\n", s->n_processes);
+
+        static const struct {
+                const char *name, *type, *help;
+        } per[] = {
+                {"ckptd_process_dirty_pages", "gauge",
+                 "Pages the next checkpoint of the process reads at least."},
+                {"ckptd_process_writable_pages", "gauge",
+                 "Pages kept writable, read at every checkpoint."},
+                {"ckptd_process_write_faults_total", "counter",
+                 "Write-protect faults the process took."},
+                {"ckptd_process_last_checkpoint", "gauge", "Id of the last checkpoint."},
+                {"ckptd_process_last_pause_seconds", "gauge",
+                 "How long the last checkpoint froze the process."},
+        };
+        for (size_t k = 0; k < ELEMENTSOF(per); k++) {
+                if (s->n_processes == 0)
+                        break;
+                metric_head(per[k].name, per[k].type, per[k].help);
+                for (size_t i = 0; i < s->n_processes; i++) {
+                        const struct ckpt_process_status *p = &s->processes[i];
+
+                        if (k == 4 && p->last_pause_ms < 0)
+                                continue;
+                        printf("%s{pid=\"%d\",comm=", per[k].name, (int)p->pid);
+                        print_label(p->comm);
+                        printf(",tracking=");
+                        print_label(p->tracking);
+                        printf(",policy=");
+                        print_label(p->policy ? p->policy : "");
+                        if (k == 0)
+                                printf("} %" PRIu64 "\n", p->dirty_pages);
+                        else if (k == 1)
+                                printf("} %" PRIu64 "\n", p->writable_pages);
+                        else if (k == 2)
+                                printf("} %" PRIu64 "\n", p->write_faults);
+                        else if (k == 3)
+                                printf("} %" PRIu64 "\n", p->last_checkpoint);
+                        else
+                                printf("} %.6f\n", p->last_pause_ms / 1000.0);
+                }
+        }
+        ckpt_status_free(s);
+        return 0;
+}
+
 static int verb_inspect(int argc, char **argv)
 {
         int r;
@@ -1333,6 +1435,7 @@ static const struct verb verbs[] = {
         {"policy", verb_policy, "list | check FILE | reload",
          "List, check or reload checkpoint policies", NULL},
         {"inspect", verb_inspect, "PATH", "Decode a store file offline", NULL},
+        {"metrics", verb_metrics, "", "Print the daemon's status for Prometheus", NULL},
 };
 
 static void verb_help(const struct verb *v)

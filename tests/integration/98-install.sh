@@ -17,7 +17,8 @@ fi
 for f in usr/local/sbin/ckptd usr/local/bin/ckptctl usr/local/lib/libckpt.so.0 \
 	usr/local/lib/libckpt.a usr/local/lib/pkgconfig/libckpt.pc \
 	usr/local/include/ckpt/libckpt.h lib/systemd/system/ckptd.service \
-	lib/systemd/system/ckptd.socket etc/ckptd/policy.d/example.policy.disabled; do
+	lib/systemd/system/ckptd.socket lib/systemd/system/ckptd-metrics.timer \
+	lib/systemd/system/ckptd-metrics.service etc/ckptd/policy.d/example.policy.disabled; do
 	[ -e "$root/$f" ] && ok "installed /$f" || not_ok "installed /$f"
 done
 # The man pages (built when scdoc is present, which make deps installs) and
