@@ -757,17 +757,27 @@ static int verb_export(int argc, char **argv)
         if (parse_id(argv[optind], &id) < 0)
                 return usage_error("invalid checkpoint id '%s'", argv[optind]);
         if (!out)
-                return usage_error("export: --out FILE is required");
+                return usage_error("export: --out FILE (or - for standard output) is required");
         if (open_client(&c) != 0)
                 return EXIT_FAILURE;
 
-        /* Opened here, as the calling user: the daemon only writes through it. */
-        struct stat st;
-        bool created = stat(out, &st) < 0 && errno == ENOENT;
-        fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0600);
-        if (fd < 0)
-                return error("cannot open '%s': %m", out);
+        /* Opened here, as the calling user: the daemon only writes through it.
+         * "-" is standard output as it is (a file, a pipe, /dev/null); what
+         * ckptctl says then goes to standard error, out of the data's way. */
+        bool to_stdout = strcmp(out, "-") == 0, created = false;
+        FILE *say = to_stdout ? stderr : stdout;
+        if (to_stdout)
+                fd = STDOUT_FILENO;
+        else {
+                struct stat st;
+                created = stat(out, &st) < 0 && errno == ENOENT;
+                fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0600);
+                if (fd < 0)
+                        return error("cannot open '%s': %m", out);
+        }
         r = ckpt_export(c, id, format, fd, ranges, n_ranges, &e);
+        if (to_stdout)
+                fd = -EBADF; /* not ours to close */
         if (r < 0) {
                 /* Do not leave an empty file behind that looks like a result. */
                 if (created)
@@ -775,20 +785,39 @@ static int verb_export(int argc, char **argv)
                 return client_error(c, r);
         }
         if (arg_json) {
+                struct json_object *o = ckpt_client_last_reply(c);
+                const char *t = o ? json_object_to_json_string_ext(
+                                            o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                       JSON_C_TO_STRING_NOSLASHESCAPE)
+                                  : "{}";
+
                 ckpt_export_info_free(e);
-                return print_json(c);
+                fprintf(say, "%s\n", t ? t : "{}");
+                return 0;
         }
         uint64_t pages = 0;
         for (size_t i = 0; i < e->n_written; i++)
                 pages += e->written[i].pages;
-        printf("exported checkpoint %" PRIu64 " to %s (%s): %s, %" PRIu64 " pages in %zu runs\n",
-               id, out, e->format ? e->format : (format == CKPT_EXPORT_CORE ? "core" : "raw"),
-               fmt_size(b1, e->size), pages, e->n_written);
+        fprintf(say,
+                "exported checkpoint %" PRIu64 " to %s (%s): %s, %" PRIu64 " pages in %zu runs\n",
+                id, to_stdout ? "standard output" : out,
+                e->format ? e->format : (format == CKPT_EXPORT_CORE ? "core" : "raw"),
+                fmt_size(b1, e->size), pages, e->n_written);
         /* Where each requested range landed; without ranges it is the region list. */
         if (n_ranges > 1 && format == CKPT_EXPORT_RAW)
                 for (size_t i = 0; i < e->n_layout; i++)
-                        printf("  0x%" PRIx64 "-0x%" PRIx64 " at offset %" PRIu64 "\n",
-                               e->layout[i].start, e->layout[i].end, e->layout[i].offset);
+                        fprintf(say, "  0x%" PRIx64 "-0x%" PRIx64 " at offset %" PRIu64 "\n",
+                                e->layout[i].start, e->layout[i].end, e->layout[i].offset);
+        /* File pages the daemon would not read for us: zeroes in the output. */
+        for (size_t i = 0; i < e->n_holes; i++)
+                fprintf(say,
+                        "  holes 0x%" PRIx64 "-0x%" PRIx64 " (%" PRIu64 " pages of '%s'): %s\n",
+                        e->holes[i].start, e->holes[i].end, e->holes[i].pages,
+                        e->holes[i].path ? e->holes[i].path : "", e->holes[i].reason);
+        if (e->n_holes > 0)
+                fprintf(say,
+                        "  (pages of file mappings are recorded by reference; checkpoint --all "
+                        "stores them)\n");
         ckpt_export_info_free(e);
         return 0;
 }
@@ -1411,7 +1440,7 @@ static const struct verb verbs[] = {
          "  --range START-END    Only pages within [START, END); may be repeated\n"},
         {"list", verb_list, "[PID]", "List checkpoints (of one process)", NULL},
         {"show", verb_show, "ID", "Show a checkpoint and its regions", NULL},
-        {"export", verb_export, "ID --out FILE [--range START-END]... [--format raw|core]",
+        {"export", verb_export, "ID --out FILE|- [--range START-END]... [--format raw|core]",
          "Write the memory of a checkpoint into a file",
          "  -o, --out FILE       File to write (created mode 0600, truncated)\n"
          "  --range START-END    Only this range; may be repeated (laid end to end)\n"

@@ -813,6 +813,11 @@ PUBLIC struct ckpt_export_info *ckpt_export_info_free(struct ckpt_export_info *e
         free(e->format);
         free(e->layout);
         free(e->written);
+        for (size_t i = 0; i < e->n_holes; i++) {
+                free(e->holes[i].path);
+                free(e->holes[i].reason);
+        }
+        free(e->holes);
         free(e);
         return NULL;
 }
@@ -879,6 +884,21 @@ PUBLIC int ckpt_export(struct ckpt_client *c, uint64_t id, enum ckpt_export_form
                 e->written[i] = (struct ckpt_page_run){get_u64(x, "start"), get_u64(x, "end"),
                                                        get_u64(x, "pages")};
                 e->n_written = i + 1;
+        }
+        a = get_array(reply, "holes", &n);
+        e->holes = new_array(n, sizeof(*e->holes));
+        if (!e->holes)
+                goto oom;
+        for (size_t i = 0; a && i < n; i++) {
+                struct json_object *x = json_object_array_get_idx(a, i);
+                struct ckpt_export_hole *h = &e->holes[i];
+
+                *h = (struct ckpt_export_hole){.start = get_u64(x, "start"),
+                                               .end = get_u64(x, "end"),
+                                               .pages = get_u64(x, "pages")};
+                e->n_holes = i + 1;
+                if (get_str(x, "path", &h->path) < 0 || get_str(x, "reason", &h->reason) < 0)
+                        goto oom;
         }
         *ret = e;
         return 0;

@@ -507,6 +507,36 @@ static void mark_references(struct ckpt_region *regions, size_t n, bool all)
         }
 }
 
+/* The identity of the file of each reference region, from its mapping (maps
+ * is the unclipped list the regions were cut from). Taken after the thaw, not
+ * in the pause: the mapping pins its inode, and procmaps_file_identity()
+ * checks that what it stats is that inode. A region whose file cannot be
+ * identified stays without identity: its pages export as holes. */
+static void record_identities(pid_t pid, struct ckpt_region *regions, size_t n,
+                              const struct ckpt_region *maps, size_t n_maps)
+{
+        size_t k = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                struct ckpt_region *r = &regions[i];
+                int q;
+
+                if (!(r->flags & CKPT_REGION_REF))
+                        continue;
+                while (k < n_maps && maps[k].end <= r->start)
+                        k++;
+                if (k >= n_maps || maps[k].start > r->start)
+                        continue;
+                q = procmaps_file_identity(pid, &maps[k], &r->file_id);
+                if (q < 0)
+                        log_debug("checkpoint: process %d: cannot identify the file of "
+                                  "0x%llx-0x%llx '%s', its pages will export as holes: %s",
+                                  (int)pid, (unsigned long long)r->start,
+                                  (unsigned long long)r->end, r->path ? r->path : "", strerror(-q));
+                r->has_identity = q >= 0;
+        }
+}
+
 /*
  * The view's page table in one pass: the pages read (their store results)
  * merged with the parent's entries the plan carries over, both sorted; a
@@ -1136,6 +1166,7 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
                           (unsigned long long)cst.unreadable);
 
         phase_mark(&ph, "thaw");
+        record_identities(pid, regions.v, regions.n, maps.v, maps.n);
         priority_lower(st);
         /* Step 5: hash, compress, store; the manifest; commit. */
         results = calloc(MAX(plan.n_read, (size_t)1), sizeof(*results));

@@ -190,6 +190,41 @@ pid_t call_peer_pid(const struct call *c)
         return c->conn->pid;
 }
 
+int call_peer_groups(const struct call *c, gid_t *ret_gid, gid_t **ret_groups, size_t *ret_n)
+{
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        gid_t *groups = NULL;
+        socklen_t glen = 16 * sizeof(gid_t);
+
+        if (c->conn->fd < 0)
+                return -ENOTCONN;
+        if (getsockopt(c->conn->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return -errno;
+        for (;;) {
+                gid_t *g = realloc(groups, MAX(glen, (socklen_t)sizeof(gid_t)));
+
+                if (!g) {
+                        free(groups);
+                        return -ENOMEM;
+                }
+                groups = g;
+                if (getsockopt(c->conn->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0)
+                        break;
+                if (errno != ERANGE || glen > 65536 * sizeof(gid_t)) {
+                        int r = -errno;
+
+                        free(groups);
+                        return r;
+                }
+                /* glen now says how much is needed */
+        }
+        *ret_gid = cred.gid;
+        *ret_groups = groups;
+        *ret_n = glen / sizeof(gid_t);
+        return 0;
+}
+
 bool call_wants_more(const struct call *c)
 {
         return c->more;

@@ -30,6 +30,10 @@ unsigned server_n_clients(struct server *s);
 /* Per-call accessors. */
 uid_t call_uid(const struct call *c);
 pid_t call_peer_pid(const struct call *c);
+/* The caller's gid and supplementary groups (SO_PEERCRED, SO_PEERGROUPS: as
+ * they were when it connected). *ret_groups is malloc'ed. -ENOTCONN when the
+ * connection is gone. */
+int call_peer_groups(const struct call *c, gid_t *ret_gid, gid_t **ret_groups, size_t *ret_n);
 bool call_wants_more(const struct call *c);
 /* Take a passed descriptor by index (ownership moves to the caller): -EBADF
  * when there is no such index. */

@@ -8,6 +8,7 @@
  */
 #include "export-core.h"
 
+#include <assert.h>
 #include <elf.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -320,7 +321,8 @@ static int write_page(struct core_writer *w, const struct ckpt_region *rg, uint6
         r = w->reader(w->userdata, w->view, addr, buf);
         if ((r == -ESTALE || r == -ENOENT) && (rg->flags & CKPT_REGION_REF) &&
             !manifest_find_page(w->view, addr)) {
-                /* A file mapping whose file changed or vanished: a hole, and
+                /* A file mapping whose file changed, vanished or may not be
+                 * read by the caller: a hole (the page source noted why), and
                  * the debugger reads nothing rather than wrong bytes. */
                 log_debug("export: page 0x%llx of changed file '%s' left as a hole",
                           (unsigned long long)addr, rg->path ? rg->path : "");
@@ -460,7 +462,7 @@ int export_core_from(const struct ckpt_manifest *view, export_page_reader reader
         Elf64_Shdr sh = {};
         uint64_t nph, off, notes_off, data_off, hdr_size;
         bool extnum;
-        int r;
+        int kind, r;
 
         if (view->arch != CKPT_ARCH_X86_64)
                 return set_error(ret, -EINVAL, "checkpoint %llu is not of an x86_64 process",
@@ -555,7 +557,18 @@ int export_core_from(const struct ckpt_manifest *view, export_page_reader reader
 
         /* Step 3: headers and notes; the file is sized first, so whatever is
          * not written below is a hole. */
-        if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)off) < 0) {
+        kind = export_output_kind(fd, ret->error, sizeof(ret->error));
+        if (kind == EXPORT_OUTPUT_STREAM) {
+                free(notes.data);
+                return set_error(ret, -ESPIPE,
+                                 "a core file is written at offsets: it cannot go to a pipe or "
+                                 "another stream (raw exports can)");
+        }
+        if (kind < 0) {
+                free(notes.data);
+                return kind;
+        }
+        if (kind == EXPORT_OUTPUT_FILE && (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)off) < 0)) {
                 r = -errno;
                 free(notes.data);
                 return set_error(ret, r, "cannot size the core file: %s", strerror(-r));
@@ -615,13 +628,19 @@ int export_core_from(const struct ckpt_manifest *view, export_page_reader reader
         return 0;
 }
 
-static int store_reader(void *userdata, const struct ckpt_manifest *view, uint64_t addr, void *buf)
+static int source_reader(void *userdata, const struct ckpt_manifest *view, uint64_t addr, void *buf)
 {
-        return export_read_page(userdata, view, addr, buf);
+        struct export_source *src = userdata;
+
+        assert(view == src->view);
+        return export_source_read(src, addr, buf);
 }
 
 int export_core(struct ckpt_store *s, const struct ckpt_manifest *view, int fd,
-                struct export_result *ret)
+                const struct export_creds *creds, struct export_result *ret)
 {
-        return export_core_from(view, store_reader, s, fd, ret);
+        _cleanup_(export_source_done) struct export_source src;
+
+        export_source_init(&src, s, view, creds, ret);
+        return export_core_from(view, source_reader, &src, fd, ret);
 }

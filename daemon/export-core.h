@@ -3,8 +3,9 @@
  * export-core.h: a checkpoint as an ELF core file, readable by gdb, eu-stack,
  * readelf and anything else that reads the kernel's core dumps.
  *
- * Owns the ELF layout only; pages come from export_read_page() (the store, or
- * the file of a region recorded by reference). Never reads a live process.
+ * Owns the ELF layout only; pages come from an export_source (the store, or
+ * the file of a region recorded by reference, opened for the caller as
+ * export.h says). Never reads a live process.
  *
  *   ELF64 header (ET_CORE, EM_X86_64)
  *   program headers: PT_NOTE, then one PT_LOAD per region in address order
@@ -50,10 +51,10 @@ typedef int (*export_page_reader)(void *userdata, const struct ckpt_manifest *vi
  * object), -errno of a write; ret->error says more.
  */
 int export_core(struct ckpt_store *s, const struct ckpt_manifest *view, int fd,
-                struct export_result *ret);
+                const struct export_creds *creds, struct export_result *ret);
 
-/* The same with another page source (export_core() uses export_read_page()
- * on s): the reader is asked only for listed DATA pages of stored regions and
+/* The same with another page source (export_core() uses an export_source on
+ * s, reading reference files for creds, see export.h): the reader is asked only for listed DATA pages of stored regions and
  * for the pages of reference regions that go into the file. */
 int export_core_from(const struct ckpt_manifest *view, export_page_reader reader, void *userdata,
                      int fd, struct export_result *ret);

@@ -26,6 +26,7 @@ _Static_assert(sizeof(struct ckpt_disk_range) == 16, "disk range size");
 _Static_assert(sizeof(struct ckpt_disk_region) == 64, "disk region size");
 _Static_assert(sizeof(struct ckpt_disk_thread) == 16, "disk thread size");
 _Static_assert(sizeof(struct ckpt_disk_page) == 48, "disk page size");
+_Static_assert(sizeof(struct ckpt_disk_identity) == 40, "disk identity size");
 _Static_assert(sizeof(CKPT_MANIFEST_MAGIC) == 9, "magic is 8 bytes and a NUL");
 
 #define MF_KNOWN_FLAGS (CKPT_MF_FULL_READ | CKPT_MF_RANGES | CKPT_MF_ALL | CKPT_MF_STOPPED)
@@ -251,6 +252,8 @@ int manifest_validate(const struct ckpt_manifest *m)
                     r->track >= _CKPT_TRACK_MAX)
                         return -EINVAL;
                 if (r->path && strlen(r->path) > CKPT_DISK_PATH_MAX)
+                        return -EINVAL;
+                if (r->has_identity && r->file_id.ctime_nsec >= 1000000000u)
                         return -EINVAL;
         }
         for (size_t i = 0; i < m->n_threads; i++)
@@ -585,9 +588,12 @@ int manifest_serialize(const struct ckpt_manifest *m, void **ret_buf, size_t *re
                m->n_regions * sizeof(struct ckpt_disk_region) +
                m->n_threads * sizeof(struct ckpt_disk_thread) +
                m->n_pages * sizeof(struct ckpt_disk_page) + CKPT_MANIFEST_TRAILER_SIZE;
-        for (size_t i = 0; i < m->n_regions; i++)
+        for (size_t i = 0; i < m->n_regions; i++) {
                 if (m->regions[i].path)
                         size += strlen(m->regions[i].path);
+                if (m->regions[i].has_identity)
+                        size += sizeof(struct ckpt_disk_identity);
+        }
         for (size_t i = 0; i < m->n_threads; i++)
                 size += m->threads[i].regs_size + m->threads[i].fpregs_size;
 
@@ -641,11 +647,23 @@ int manifest_serialize(const struct ckpt_manifest *m, void **ret_buf, size_t *re
                         .prot = htole32(r0->prot),
                         .flags = htole32(r0->flags),
                         .track = htole32(r0->track),
-                        .disk_flags = htole32(r0->path ? CKPT_DISK_REGION_HAS_PATH : 0),
+                        .disk_flags =
+                                htole32((r0->path ? CKPT_DISK_REGION_HAS_PATH : 0) |
+                                        (r0->has_identity ? CKPT_DISK_REGION_HAS_IDENTITY : 0)),
                         .path_len = htole64(plen),
                 };
                 wput(&w, &d, sizeof(d));
                 wput(&w, r0->path, plen);
+                if (r0->has_identity) {
+                        struct ckpt_disk_identity id = {
+                                .dev = htole64(r0->file_id.dev),
+                                .inode = htole64(r0->file_id.inode),
+                                .size = htole64(r0->file_id.size),
+                                .ctime_sec = (int64_t)htole64((uint64_t)r0->file_id.ctime_sec),
+                                .ctime_nsec = htole32(r0->file_id.ctime_nsec),
+                        };
+                        wput(&w, &id, sizeof(id));
+                }
         }
         for (size_t i = 0; i < m->n_threads; i++) {
                 const struct ckpt_thread *t = &m->threads[i];
@@ -718,15 +736,20 @@ int manifest_parse(const void *buf, size_t size, struct ckpt_manifest **ret)
         struct rcur c;
         const void *at;
         uint64_t n_ranges, n_regions, n_threads, n_pages;
+        uint32_t version, known_dflags;
         int r;
 
         if (!buf || size < sizeof(h) + CKPT_MANIFEST_TRAILER_SIZE)
                 return -EBADMSG;
         memcpy(&h, buf, sizeof(h));
+        version = le32toh(h.version);
         if (memcmp(h.magic, CKPT_MANIFEST_MAGIC, sizeof(h.magic)) != 0 ||
-            le32toh(h.version) != CKPT_MANIFEST_VERSION || le32toh(h.header_size) != sizeof(h) ||
-            le64toh(h.total_size) != size || h.reserved0 != 0)
+            version < CKPT_MANIFEST_VERSION_MIN || version > CKPT_MANIFEST_VERSION ||
+            le32toh(h.header_size) != sizeof(h) || le64toh(h.total_size) != size ||
+            h.reserved0 != 0)
                 return -EBADMSG;
+        known_dflags =
+                CKPT_DISK_REGION_HAS_PATH | (version >= 2 ? CKPT_DISK_REGION_HAS_IDENTITY : 0);
 
         /* The trailer first: a damaged file stops here, cheaply. */
         r = sha256_once(buf, size - CKPT_MANIFEST_TRAILER_SIZE, digest);
@@ -810,7 +833,7 @@ int manifest_parse(const void *buf, size_t size, struct ckpt_manifest **ret)
                 rg->track = le32toh(d.track);
                 dflags = le32toh(d.disk_flags);
                 plen = le64toh(d.path_len);
-                if (dflags & ~CKPT_DISK_REGION_HAS_PATH)
+                if (dflags & ~known_dflags)
                         return -EBADMSG;
                 if (plen > CKPT_DISK_PATH_MAX || (!(dflags & CKPT_DISK_REGION_HAS_PATH) && plen))
                         return -EBADMSG;
@@ -821,6 +844,24 @@ int manifest_parse(const void *buf, size_t size, struct ckpt_manifest **ret)
                         rg->path = strndup(at, plen);
                         if (!rg->path)
                                 return -ENOMEM;
+                }
+                if (dflags & CKPT_DISK_REGION_HAS_IDENTITY) {
+                        struct ckpt_disk_identity id;
+
+                        at = rtake(&c, sizeof(id));
+                        if (!at)
+                                return -EBADMSG;
+                        memcpy(&id, at, sizeof(id));
+                        if (id.reserved0 != 0)
+                                return -EBADMSG;
+                        rg->has_identity = true;
+                        rg->file_id = (struct ckpt_file_identity){
+                                .dev = le64toh(id.dev),
+                                .inode = le64toh(id.inode),
+                                .size = le64toh(id.size),
+                                .ctime_sec = (int64_t)le64toh((uint64_t)id.ctime_sec),
+                                .ctime_nsec = le32toh(id.ctime_nsec),
+                        };
                 }
         }
 

@@ -51,6 +51,14 @@ const char *ckpt_track_mode_to_string(enum ckpt_track_mode m);
 #define CKPT_REGION_SPECIAL 0x80u     /* [vdso], [vvar], [vsyscall]: never read */
 #define CKPT_REGION_UNREADABLE 0x100u /* no PROT_READ at the frozen moment */
 
+/* Which file a reference region's pages come from: taken from the mapping at
+ * the checkpoint, compared with what an export opens. */
+struct ckpt_file_identity {
+        uint64_t dev, inode, size;
+        int64_t ctime_sec;
+        uint32_t ctime_nsec;
+};
+
 struct ckpt_region {
         uint64_t start, end; /* page aligned, [start, end) */
         uint64_t offset;     /* file offset of start */
@@ -59,6 +67,8 @@ struct ckpt_region {
         uint32_t flags; /* CKPT_REGION_* */
         uint32_t track; /* enum ckpt_track_mode */
         char *path;     /* NULL for anonymous memory; "[heap]", "[stack]" kept as is */
+        bool has_identity; /* file_id is set (reference regions, manifest version >= 2) */
+        struct ckpt_file_identity file_id;
 };
 
 enum ckpt_page_kind {

@@ -739,6 +739,7 @@ struct export_job {
         struct ckpt_range *ranges;
         size_t n_ranges;
         bool core;
+        struct export_creds creds;
         struct export_result res;
 };
 
@@ -761,10 +762,10 @@ static void export_job_run(struct job *j)
                 return;
         }
         if (ej->core)
-                j->result = export_core(ej->m->store, view, ej->fd, &ej->res);
+                j->result = export_core(ej->m->store, view, ej->fd, &ej->creds, &ej->res);
         else
-                j->result =
-                        export_raw(ej->m->store, view, ej->ranges, ej->n_ranges, ej->fd, &ej->res);
+                j->result = export_raw(ej->m->store, view, ej->ranges, ej->n_ranges, ej->fd,
+                                       &ej->creds, &ej->res);
 }
 
 static void export_job_done(struct job *j)
@@ -778,6 +779,7 @@ static void export_job_done(struct job *j)
                 struct json_object *p = json_object_new_object();
                 struct json_object *layout = json_object_new_array();
                 struct json_object *written = json_object_new_array();
+                struct json_object *holes = json_object_new_array();
 
                 for (size_t i = 0; i < ej->res.n_layout; i++) {
                         const struct export_extent *x = &ej->res.layout[i];
@@ -796,11 +798,24 @@ static void export_job_done(struct job *j)
                 json_object_object_add(p, "format",
                                        json_object_new_string(ej->core ? "core" : "raw"));
                 json_object_object_add(p, "size", json_uint(ej->res.size));
+                /* Pages of reference regions whose file could not be read
+                 * for the caller, and why. */
+                for (size_t i = 0; i < ej->res.n_holes; i++) {
+                        const struct export_hole *h = &ej->res.holes[i];
+                        struct json_object *o = range_to_json(h->start, h->end);
+
+                        json_object_object_add(o, "pages", json_uint((h->end - h->start) / 4096));
+                        json_object_object_add(o, "path", json_object_new_string(h->path));
+                        json_object_object_add(o, "reason", json_object_new_string(h->reason));
+                        json_object_array_add(holes, o);
+                }
                 json_object_object_add(p, "layout", layout);
                 json_object_object_add(p, "written", written);
+                json_object_object_add(p, "holes", holes);
                 call_reply(ej->call, p);
         }
         export_result_done(&ej->res);
+        free(ej->creds.groups);
         safe_close(ej->fd);
         call_unref(ej->call);
         free(ej->ranges);
@@ -817,8 +832,9 @@ static void method_export(struct manager *m, struct call *c, struct json_object 
         const char *format = "raw";
         size_t n_ranges = 0;
         int64_t fd_index;
+        char why[256];
         uint64_t id;
-        int fl;
+        int kind, r;
 
         CHECK_KEYS(c, params, "id", "format", "fd", "ranges");
         if (get_id(c, params, "id", &id) < 0)
@@ -840,10 +856,16 @@ static void method_export(struct manager *m, struct call *c, struct json_object 
                 call_errorf(c, VARLINK_ERR_INVALID_PARAMETER, "parameter", "fd");
                 return;
         }
-        fl = fcntl(fd, F_GETFL);
-        if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY) {
+        /* Only descriptors an export can write as promised: see export.h. */
+        kind = export_output_kind(fd, why, sizeof(why));
+        if (kind < 0) {
+                call_errorf(c, CKPT_ERR_FAILED, "reason", "%s", why);
+                return;
+        }
+        if (kind == EXPORT_OUTPUT_STREAM && strcmp(format, "core") == 0) {
                 call_errorf(c, CKPT_ERR_FAILED, "reason",
-                            "the output descriptor is not open for writing");
+                            "a core file is written at offsets: it cannot go to a pipe or "
+                            "another stream (raw exports can)");
                 return;
         }
         if (get_entry(m, c, id, &e) < 0 || get_ranges(c, params, false, &ranges, &n_ranges) < 0)
@@ -853,6 +875,15 @@ static void method_export(struct manager *m, struct call *c, struct json_object 
         if (!ej) {
                 free(ranges);
                 reply_errno(c, -ENOMEM, 0, 0, "");
+                return;
+        }
+        /* Files are read for the caller with its own credentials. */
+        ej->creds.uid = call_uid(c);
+        r = call_peer_groups(c, &ej->creds.gid, &ej->creds.groups, &ej->creds.n_groups);
+        if (r < 0) {
+                free(ranges);
+                free(ej);
+                reply_errno(c, r, 0, 0, "cannot read the caller's groups");
                 return;
         }
         ej->m = m;

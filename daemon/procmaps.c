@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -331,5 +332,35 @@ done:
                 *ret_n_skipped = n_sk;
         } else
                 free(skipped);
+        return 0;
+}
+
+static bool stat_is_mapped_file(const struct stat *st, const struct ckpt_region *vma)
+{
+        return S_ISREG(st->st_mode) && (uint64_t)st->st_dev == vma->dev &&
+               (uint64_t)st->st_ino == vma->inode;
+}
+
+int procmaps_file_identity(pid_t pid, const struct ckpt_region *vma, struct ckpt_file_identity *ret)
+{
+        char mf[96];
+        struct stat st;
+        bool found;
+
+        snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", (int)pid,
+                 (unsigned long long)vma->start, (unsigned long long)vma->end);
+        found = stat(mf, &st) == 0 && stat_is_mapped_file(&st, vma);
+        if (!found && vma->path && vma->path[0] == '/')
+                found = fstatat(AT_FDCWD, vma->path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                        stat_is_mapped_file(&st, vma);
+        if (!found)
+                return -ESTALE;
+        *ret = (struct ckpt_file_identity){
+                .dev = (uint64_t)st.st_dev,
+                .inode = (uint64_t)st.st_ino,
+                .size = (uint64_t)st.st_size,
+                .ctime_sec = (int64_t)st.st_ctim.tv_sec,
+                .ctime_nsec = (uint32_t)st.st_ctim.tv_nsec,
+        };
         return 0;
 }

@@ -50,5 +50,17 @@ int procmaps_clip(const struct ckpt_region *regions, size_t n, const struct ckpt
                   size_t n_ranges, struct ckpt_region **ret, size_t *ret_n,
                   struct ckpt_range **ret_skipped, size_t *ret_n_skipped);
 
+/*
+ * The identity (device, inode, size, change time) of the file a mapping maps,
+ * for a region recorded by reference. vma is the mapping as the maps file gave
+ * it (not clipped). Taken from the mapping itself (/proc/PID/map_files, which
+ * needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE), else from the path when it
+ * still names the mapped inode (device and inode as in the maps line: the
+ * mapping keeps that inode alive, so no other file has them). -ESTALE when
+ * neither names the mapped file any more.
+ */
+int procmaps_file_identity(pid_t pid, const struct ckpt_region *vma,
+                           struct ckpt_file_identity *ret);
+
 /* Free an array of regions and their paths. Returns NULL. */
 struct ckpt_region *procmaps_free(struct ckpt_region *regions, size_t n);

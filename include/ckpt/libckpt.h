@@ -277,6 +277,16 @@ struct ckpt_page_run {
         uint64_t pages;
 };
 
+/* Pages of a region recorded by reference (a file mapping) that the export
+ * left as holes because the file could not be read for the caller: replaced,
+ * changed, removed, behind a symbolic link, or not readable by the caller. */
+struct ckpt_export_hole {
+        uint64_t start, end;
+        uint64_t pages;
+        char *path;
+        char *reason;
+};
+
 struct ckpt_export_info {
         char *format;
         uint64_t size; /* bytes of the file */
@@ -284,6 +294,8 @@ struct ckpt_export_info {
         size_t n_layout;
         struct ckpt_page_run *written;
         size_t n_written;
+        struct ckpt_export_hole *holes;
+        size_t n_holes;
 };
 
 /* Write checkpoint id's memory into fd (open for writing; the daemon writes it

@@ -6,7 +6,9 @@
  *
  *   struct ckpt_manifest_header     (CKPT_MANIFEST_MAGIC, version, sizes)
  *   ranges[n_ranges]                struct ckpt_disk_range
- *   regions[n_regions]              struct ckpt_disk_region, then path_len bytes
+ *   regions[n_regions]              struct ckpt_disk_region, then path_len bytes,
+ *                                   then (version >= 2, CKPT_DISK_REGION_HAS_IDENTITY)
+ *                                   struct ckpt_disk_identity
  *   threads[n_threads]              struct ckpt_disk_thread, then regs, fpregs
  *   pages[n_pages]                  struct ckpt_disk_page
  *   trailer                         SHA-256 of everything before it
@@ -20,7 +22,11 @@
 #include <stdint.h>
 
 #define CKPT_MANIFEST_MAGIC "CKPTMAN\0"
-#define CKPT_MANIFEST_VERSION 1u
+#define CKPT_MANIFEST_VERSION 2u
+/* Version 1 lacks the identity of the files of reference regions; it is read
+ * still, and those regions export as holes (their file cannot be proven the
+ * one recorded). */
+#define CKPT_MANIFEST_VERSION_MIN 1u
 
 #define CKPT_ARCH_X86_64 1u
 
@@ -55,7 +61,8 @@ struct ckpt_disk_range {
         uint64_t start, end;
 } __attribute__((packed));
 
-#define CKPT_DISK_REGION_HAS_PATH 0x1u /* path_len bytes follow (0 allowed: "") */
+#define CKPT_DISK_REGION_HAS_PATH 0x1u     /* path_len bytes follow (0 allowed: "") */
+#define CKPT_DISK_REGION_HAS_IDENTITY 0x2u /* version >= 2: a ckpt_disk_identity follows */
 
 struct ckpt_disk_region {
         uint64_t start, end, offset, dev, inode;
@@ -65,6 +72,16 @@ struct ckpt_disk_region {
 } __attribute__((packed));
 
 #define CKPT_DISK_PATH_MAX 4096u
+
+/* The file of a region recorded by reference, as it was at the checkpoint
+ * (stat of the mapping itself): an export reads the file only if what it
+ * opens has all of these. */
+struct ckpt_disk_identity {
+        uint64_t dev, inode, size;
+        int64_t ctime_sec;
+        uint32_t ctime_nsec; /* < 1000000000 */
+        uint32_t reserved0;
+} __attribute__((packed));
 
 struct ckpt_disk_thread {
         int32_t tid;

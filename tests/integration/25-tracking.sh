@@ -427,6 +427,8 @@ if begin exe "$(realpath --relative-to="$WL" "$T/bin/memctl-exe")" "alloc a anon
 		ok "executable replaced: checkpoint $first still exports the file regions' bytes"
 	elif [ "${ORACLE_DIAG[0]#export of}" != "${ORACLE_DIAG[0]}" ]; then
 		ok "executable replaced: export of checkpoint $first fails rather than lie"
+	elif ctl_json export "$first" --out "$T/exe-holes.bin" | jq -e '[.holes[].reason] | any(test("replaced"))' >/dev/null; then
+		ok "executable replaced: checkpoint $first exports the file regions as holes, and says so"
 	else
 		not_ok "executable replaced: checkpoint $first still exports the file regions' bytes" \
 			"${ORACLE_DIAG[@]}"

@@ -882,7 +882,11 @@ static bool test_checkpoint(void)
         fd = open(path, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0600);
         if (fd < 0)
                 goto out;
-        r = export_core(s, view, fd, &res);
+        {
+                struct export_creds creds = {.uid = getuid(), .gid = getgid()};
+
+                r = export_core(s, view, fd, &creds, &res);
+        }
         if (r < 0) {
                 fprintf(stderr, "# export_core: %s: %s\n", strerror(-r), res.error);
                 goto out;

@@ -40,7 +40,13 @@ static struct ckpt_manifest *sample_manifest(void)
                                  .prot = 5,
                                  .flags = CKPT_REGION_PRIVATE | CKPT_REGION_FILE | CKPT_REGION_REF,
                                  .track = CKPT_TRACK_REF,
-                                 .path = "/usr/bin/true"};
+                                 .path = "/usr/bin/true",
+                                 .has_identity = true,
+                                 .file_id = {.dev = 0x801,
+                                             .inode = 1234,
+                                             .size = 0x5000,
+                                             .ctime_sec = 1700000000,
+                                             .ctime_nsec = 123456789}};
         struct ckpt_region r2 = {.start = 0x7f0000000000,
                                  .end = 0x7f0000010000,
                                  .prot = 3,
@@ -132,6 +138,12 @@ static bool manifests_equal(const struct ckpt_manifest *a, const struct ckpt_man
                 ASSERT_EQ(x->prot, y->prot);
                 ASSERT_EQ(x->flags, y->flags);
                 ASSERT_EQ(x->track, y->track);
+                ASSERT_EQ(x->has_identity, y->has_identity);
+                ASSERT_EQ(x->file_id.dev, y->file_id.dev);
+                ASSERT_EQ(x->file_id.inode, y->file_id.inode);
+                ASSERT_EQ(x->file_id.size, y->file_id.size);
+                ASSERT_EQ(x->file_id.ctime_sec, y->file_id.ctime_sec);
+                ASSERT_EQ(x->file_id.ctime_nsec, y->file_id.ctime_nsec);
                 ASSERT_EQ(!x->path, !y->path);
                 if (x->path)
                         ASSERT_STREQ(x->path, y->path);
@@ -276,7 +288,12 @@ static void mod_n_regions(uint8_t *b, size_t n)
 static void mod_version(uint8_t *b, size_t n)
 {
         struct ckpt_disk_header *h = (void *)b;
-        h->version = htole32(2);
+        h->version = htole32(CKPT_MANIFEST_VERSION + 1);
+}
+static void mod_version1(uint8_t *b, size_t n)
+{
+        struct ckpt_disk_header *h = (void *)b;
+        h->version = htole32(1);
 }
 static size_t first_region_off(void)
 {
@@ -341,6 +358,7 @@ static bool test_rejects(void)
                 {"huge n_pages", mod_n_pages},
                 {"overflowing n_regions", mod_n_regions},
                 {"future version", mod_version},
+                {"file identity in a version 1 manifest", mod_version1},
                 {"empty region", mod_region_empty},
                 {"unaligned region", mod_region_unaligned},
                 {"unknown region flag", mod_region_flags},
@@ -372,6 +390,27 @@ static bool test_rejects(void)
         /* Serialising an invalid manifest is refused up front. */
         m->pages[1].addr = m->pages[0].addr;
         ASSERT_EQ(manifest_serialize(m, (void **)&buf, &size), -EINVAL);
+        return true;
+}
+
+/* Version 1 manifests (no file identities) are still read: their reference
+ * regions come back without identity, so an export leaves them as holes. */
+static bool test_version1(void)
+{
+        _cleanup_(manifest_freep) struct ckpt_manifest *m = sample_manifest(), *out = NULL;
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t size;
+
+        ASSERT(m);
+        for (size_t i = 0; i < m->n_regions; i++)
+                m->regions[i].has_identity = false;
+        ASSERT_OK(manifest_serialize(m, (void **)&buf, &size));
+        mod_version1(buf, size);
+        resign(buf, size);
+        ASSERT_OK(manifest_parse(buf, size, &out));
+        ASSERT_EQ(out->n_regions, m->n_regions);
+        for (size_t i = 0; i < out->n_regions; i++)
+                ASSERT(!out->regions[i].has_identity);
         return true;
 }
 
@@ -590,11 +629,12 @@ static bool test_delta_model(void)
 
 int main(void)
 {
-        plan(6);
+        plan(7);
         RUN(test_track_mode_names);
         RUN(test_helpers);
         RUN(test_round_trip);
         RUN(test_rejects);
+        RUN(test_version1);
         RUN(test_fuzz);
         RUN(test_delta_model);
         return tap_done();
