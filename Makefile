@@ -53,6 +53,19 @@ EXAMPLE_SRCS := $(wildcard cli/examples/*.c)
 EXAMPLE_BINS := $(patsubst cli/examples/%.c,$(OUTPUT)/examples/%,$(EXAMPLE_SRCS))
 BENCH_SRCS  := $(wildcard tests/bench/*.c)
 BENCH_BINS  := $(patsubst tests/bench/%.c,$(OUTPUT)/bench/%,$(BENCH_SRCS))
+# Fuzz targets: with libFuzzer under `make fuzz` (clang, own objects in
+# .output/fuzz/); with tests/fuzz/replay.c as main in `make all`, as unit tests
+# that run each target once over its seed corpus (tests/fuzz/corpus/NAME/).
+FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz-*.c)
+FUZZ_NAMES  := $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRCS))
+FUZZ_REPLAY := $(patsubst %,$(OUTPUT)/tests/test-%,$(FUZZ_NAMES))
+FUZZ_OUT    := $(OUTPUT)/fuzz
+FUZZ_BINS   := $(patsubst %,$(FUZZ_OUT)/%,$(FUZZ_NAMES))
+FUZZ_CC     ?= $(CLANG)
+FUZZ_SAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+FUZZ_DAEMON := $(patsubst %.c,$(FUZZ_OUT)/%.o,$(DAEMON_SRCS))
+FUZZ_LIB    := $(patsubst %.c,$(FUZZ_OUT)/%.o,$(LIB_SRCS))
+FUZZ_SECONDS ?= 60
 
 MAN_SRCS  := $(wildcard man/*.scd)
 MAN_PAGES := $(patsubst man/%.scd,$(OUTPUT)/man/%,$(MAN_SRCS))
@@ -68,14 +81,16 @@ LIBCKPT_A  := $(OUTPUT)/libckpt.a
 
 DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libsystemd-dev \
             libjson-c-dev libzstd-dev libssl-dev liblmdb-dev pkg-config make gcc \
+            libclang-rt-14-dev \
             systemd gdb util-linux procps jq redis-server redis-tools scdoc \
             bash-completion
 
-.PHONY: all deps test unit integration demo bench bench-full install clean format man
+.PHONY: all deps test unit integration fuzz demo bench bench-full install clean format man
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(CKPTD) $(CKPTCTL) $(LIBCKPT_SO) $(LIBCKPT_A) $(WORK_BINS) $(EXAMPLE_BINS) $(UNIT_BINS) $(BENCH_BINS)
+all: $(CKPTD) $(CKPTCTL) $(LIBCKPT_SO) $(LIBCKPT_A) $(WORK_BINS) $(EXAMPLE_BINS) $(UNIT_BINS) $(BENCH_BINS) \
+     $(FUZZ_REPLAY)
 ifeq ($(HAVE_SCDOC),yes)
 all: $(MAN_PAGES)
 endif
@@ -169,6 +184,32 @@ $(CKPTCTL): $(OUTPUT)/cli/ckptctl.o $(LIBCKPT_A)
 $(OUTPUT)/tests/%: tests/unit/%.c tests/lib/tap.h tests/lib/oracle.h $(wildcard tests/unit/*.h) $(DAEMON_SAN) $(LIB_SAN) | $(OUTPUT)/tests
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN) -Itests/lib $< $(DAEMON_SAN) $(LIB_SAN) $(LDLIBS) -o $@
+
+$(OUTPUT)/tests/test-fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(DAEMON_SAN) $(LIB_SAN) | $(OUTPUT)/tests
+	$(call msg,FUZZ,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN) -Itests/fuzz -DFUZZ_NAME='"fuzz-$*"' \
+		-DFUZZ_CORPUS='"tests/fuzz/corpus/fuzz-$*"' $< tests/fuzz/replay.c \
+		$(DAEMON_SAN) $(LIB_SAN) $(LDLIBS) -o $@
+
+$(FUZZ_OUT)/daemon/%.o: daemon/%.c $(HDRS) $(BPF_SKELS)
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_OUT)/cli/%.o: cli/%.c $(HDRS)
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_OUT)/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz.h $(FUZZ_DAEMON) $(FUZZ_LIB)
+	$(call msg,FUZZ,$@)
+	$(Q)$(FUZZ_CC) $(CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -Itests/fuzz $< \
+		$(FUZZ_DAEMON) $(FUZZ_LIB) $(LDLIBS) -o $@
+
+# Each target runs FUZZ_SECONDS over its seed corpus; what it finds goes to
+# .output/fuzz/corpus/NAME/ (never into git), crashes to .output/fuzz/artifacts/.
+fuzz: $(FUZZ_BINS)
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run-fuzz $(FUZZ_NAMES)
 
 $(OUTPUT)/workloads/%: tests/workloads/%.c $(wildcard tests/workloads/*.h tests/lib/*.h) $(LIBCKPT_A) | $(OUTPUT)/workloads
 	$(call msg,CC,$@)

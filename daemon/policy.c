@@ -1245,7 +1245,7 @@ static int runtime_path(const char *dir, pid_t pid, char *buf, size_t len)
 int policy_write_runtime(const char *dir, pid_t pid, uint64_t interval_usec, unsigned keep,
                          char *ret_path, size_t len)
 {
-        _cleanup_close_ int proc_fd = -EBADF, fd = -EBADF, dir_fd = -EBADF;
+        _cleanup_close_ int fd = -EBADF, dir_fd = -EBADF;
         char path[PATH_MAX], tmp[PATH_MAX + 32], content[1024], dur[64];
         struct proc_info info = {};
         int r, k;
