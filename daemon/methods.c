@@ -342,9 +342,11 @@ static int check_process(struct call *c, pid_t pid)
 
 static void method_get_info(struct manager *m, struct call *c, struct json_object *params)
 {
-        struct json_object *p = json_object_new_object(), *ifs = json_object_new_array();
+        struct json_object *p, *ifs;
 
         CHECK_NO_KEYS(c, params);
+        p = json_object_new_object();
+        ifs = json_object_new_array();
         json_object_array_add(ifs, json_object_new_string("org.varlink.service"));
         json_object_array_add(ifs, json_object_new_string(CKPT_INTERFACE));
         json_object_object_add(p, "vendor", json_object_new_string("ckptd"));
@@ -414,13 +416,16 @@ static struct json_object *summary_to_json(const struct store_catalog_entry *e)
 
 static void method_get_status(struct manager *m, struct call *c, struct json_object *params)
 {
-        struct json_object *p = json_object_new_object(), *st = json_object_new_object();
-        struct json_object *tr = json_object_new_array();
+        struct json_object *p, *st, *tr;
         struct store_stats ss = {};
         struct timespec ts;
         uint64_t now;
 
+        /* Checked before anything is built: a refused call leaks nothing. */
         CHECK_NO_KEYS(c, params);
+        p = json_object_new_object();
+        st = json_object_new_object();
+        tr = json_object_new_array();
         clock_gettime(CLOCK_MONOTONIC, &ts);
         now = ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
 
@@ -1351,18 +1356,18 @@ static void method_list_policies(struct manager *m, struct call *c, struct json_
 static void method_check_policy(struct manager *m, struct call *c, struct json_object *params)
 {
         _cleanup_(policy_freep) struct policy *pol = NULL;
-        struct json_object *p = json_object_new_object();
         const char *path = "policy", *content;
         char err[POLICY_ERROR_MAX] = "";
+        struct json_object *p;
         int r;
 
         CHECK_KEYS(c, params, "path", "content");
         if (json_get_string(params, "path", &path) == -EINVAL ||
             json_get_string(params, "content", &content) < 0) {
-                json_object_put(p);
                 invalid_parameter(c, "content");
                 return;
         }
+        p = json_object_new_object();
         r = policy_parse(path, content, strlen(content), &pol, err, sizeof(err));
         json_object_object_add(p, "ok", json_object_new_boolean(r >= 0));
         json_object_object_add(p, "error", r < 0 ? json_object_new_string(err) : NULL);
