@@ -156,6 +156,11 @@ for w in SIGHUP SIGTERM ckptd.socket ckptd.service lock tracked; do
 done
 for w in index/ packs/ manifests/; do grep -qF "$w" "$T/ckptd.8.txt" || miss+=" $w"; done
 is "ckptd(8) has the security model, the state directory, signals and units" "${miss:-none}" none
+miss=
+for cap in $(sed -n 's/^CapabilityBoundingSet=//p' "$TOP/systemd/ckptd.service"); do
+	has_word "$T/ckptd.8.txt" "$cap" || miss+=" $cap"
+done
+is "ckptd(8) names every capability of ckptd.service's bounding set" "${miss:-none}" none
 
 # ---- ckptd.policy(5): every key of the parser's table, in its section ----
 awk -F'"' '/\[SECTION_[A-Z]+\] = "/ { split($1, a, /[][]/); print a[2] "\t" $2 }' \
