@@ -396,12 +396,6 @@ int export_output_kind(int fd, char *why, size_t why_size)
                                  "writes at explicit offsets; open it without O_APPEND");
                         return -EBADF;
                 }
-                if (lseek(fd, 0, SEEK_CUR) != 0) {
-                        snprintf(why, why_size,
-                                 "the output file's offset is not 0: an export writes the whole "
-                                 "file from its start");
-                        return -EBADF;
-                }
                 return EXPORT_OUTPUT_FILE;
         }
         if (S_ISCHR(st.st_mode))

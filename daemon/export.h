@@ -131,8 +131,9 @@ int export_result_add_run(struct export_result *r, uint64_t addr);
  *   EXPORT_OUTPUT_STREAM    a pipe, socket or tty: written in order, holes as
  *                           zeroes (raw only: a core file needs offsets)
  * Refused (-EBADF, why says what is wrong): not open for writing (read-only,
- * O_PATH), a regular file with O_APPEND (pwrite would append) or not at
- * offset 0, anything else (block device, directory).
+ * O_PATH), a regular file with O_APPEND (pwrite would append), anything
+ * else (block device, directory). A regular file is written whole from its
+ * start whatever its offset.
  */
 enum {
         EXPORT_OUTPUT_FILE = 0,
