@@ -62,7 +62,9 @@ FUZZ_REPLAY := $(patsubst %,$(OUTPUT)/tests/test-%,$(FUZZ_NAMES))
 FUZZ_OUT    := $(OUTPUT)/fuzz
 FUZZ_BINS   := $(patsubst %,$(FUZZ_OUT)/%,$(FUZZ_NAMES))
 FUZZ_CC     ?= $(CLANG)
-FUZZ_SAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+# clang warns of a few things gcc does not (a variable only set): shown, not fatal.
+FUZZ_SAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
+               -Wno-error=unused-but-set-variable -Wno-error=unused-variable
 FUZZ_DAEMON := $(patsubst %.c,$(FUZZ_OUT)/%.o,$(DAEMON_SRCS))
 FUZZ_LIB    := $(patsubst %.c,$(FUZZ_OUT)/%.o,$(LIB_SRCS))
 FUZZ_SECONDS ?= 60

@@ -489,7 +489,6 @@ static int index_get(struct ckpt_store *s, MDB_txn *txn, uint32_t owner, const u
 {
         uint8_t k[36];
         MDB_val key = {.mv_size = sizeof(k), .mv_data = k}, val;
-        struct index_val iv;
         int r;
 
         key_of(owner, sha, k);
@@ -498,17 +497,20 @@ static int index_get(struct ckpt_store *s, MDB_txn *txn, uint32_t owner, const u
                 r = mdb_get(txn, s->db_recent, &key, &val);
         if (r != 0)
                 return mdb_to_errno(r);
-        if (val.mv_size != sizeof(iv))
-                return -EBADMSG;
         if (ret) {
-                memcpy(&iv, val.mv_data, sizeof(iv));
+                struct store_object o;
+
+                r = store_decode_index_val(val.mv_data, val.mv_size, &o);
+                if (r < 0)
+                        return r;
                 ret->owner = owner;
                 memcpy(ret->key, sha, 32);
-                ret->pack = le32toh(iv.pack);
-                ret->offset = le64toh(iv.offset);
-                ret->clen = le32toh(iv.clen);
-                ret->codec = iv.codec;
-        }
+                ret->pack = o.pack;
+                ret->offset = o.offset;
+                ret->clen = o.clen;
+                ret->codec = o.codec;
+        } else if (val.mv_size != sizeof(struct index_val))
+                return -EBADMSG;
         return 0;
 }
 
@@ -1229,12 +1231,61 @@ static void dctx_put(struct ckpt_store *s, ZSTD_DCtx *d)
         ZSTD_freeDCtx(d);
 }
 
+int store_decode_index_val(const void *val, size_t size, struct store_object *ret)
+{
+        struct index_val iv;
+
+        if (size != sizeof(iv))
+                return -EBADMSG;
+        memcpy(&iv, val, sizeof(iv));
+        ret->pack = le32toh(iv.pack);
+        ret->offset = le64toh(iv.offset);
+        ret->clen = le32toh(iv.clen);
+        ret->codec = iv.codec;
+        return 0;
+}
+
+int store_decode_object(ZSTD_DCtx *d, uint32_t owner, const uint8_t key[32], uint32_t clen,
+                        uint8_t codec, const void *rec, size_t size, void *ret_page)
+{
+        const uint8_t *p = rec;
+        struct ckpt_pack_object h;
+        uint8_t digest[32];
+        int r;
+
+        if (clen > PAGE || (codec != CKPT_CODEC_RAW && codec != CKPT_CODEC_ZSTD) ||
+            size != sizeof(h) + clen)
+                return -EBADMSG;
+        memcpy(&h, p, sizeof(h));
+        if (le32toh(h.magic) != CKPT_PACK_OBJECT_MAGIC || le32toh(h.owner) != owner ||
+            memcmp(h.sha256, key, 32) != 0 || le32toh(h.ulen) != PAGE ||
+            le32toh(h.clen) != clen || h.codec != codec)
+                return -EBADMSG;
+
+        if (codec == CKPT_CODEC_RAW) {
+                if (clen != PAGE)
+                        return -EBADMSG;
+                memcpy(ret_page, p + sizeof(h), PAGE);
+        } else {
+                size_t k = ZSTD_decompressDCtx(d, ret_page, PAGE, p + sizeof(h), clen);
+
+                if (ZSTD_isError(k) || k != PAGE)
+                        return -EBADMSG;
+        }
+        r = sha256_once(ret_page, PAGE, digest);
+        if (r < 0)
+                return r;
+        if (memcmp(digest, key, 32) != 0)
+                return -EBADMSG;
+        return 0;
+}
+
 int store_get_page(struct ckpt_store *s, uint32_t owner, const uint8_t key[32], void *ret_page)
 {
         uint8_t buf[sizeof(struct ckpt_pack_object) + PAGE];
         struct ckpt_pack_object h;
-        uint8_t digest[32];
         struct pending_entry e;
+        ZSTD_DCtx *d;
         size_t got;
         int r;
 
@@ -1259,33 +1310,12 @@ int store_get_page(struct ckpt_store *s, uint32_t owner, const uint8_t key[32], 
         if (got != sizeof(h) + e.clen)
                 return -EBADMSG; /* truncated pack */
 
-        memcpy(&h, buf, sizeof(h));
-        if (le32toh(h.magic) != CKPT_PACK_OBJECT_MAGIC || le32toh(h.owner) != owner ||
-            memcmp(h.sha256, key, 32) != 0 || le32toh(h.ulen) != PAGE ||
-            le32toh(h.clen) != e.clen || h.codec != e.codec)
-                return -EBADMSG;
-
-        if (e.codec == CKPT_CODEC_RAW) {
-                if (e.clen != PAGE)
-                        return -EBADMSG;
-                memcpy(ret_page, buf + sizeof(h), PAGE);
-        } else {
-                ZSTD_DCtx *d = dctx_get(s);
-                size_t k;
-
-                if (!d)
-                        return -ENOMEM;
-                k = ZSTD_decompressDCtx(d, ret_page, PAGE, buf + sizeof(h), e.clen);
-                dctx_put(s, d);
-                if (ZSTD_isError(k) || k != PAGE)
-                        return -EBADMSG;
-        }
-        r = sha256_once(ret_page, PAGE, digest);
-        if (r < 0)
-                return r;
-        if (memcmp(digest, key, 32) != 0)
-                return -EBADMSG;
-        return 0;
+        d = dctx_get(s);
+        if (!d)
+                return -ENOMEM;
+        r = store_decode_object(d, owner, key, e.clen, e.codec, buf, got, ret_page);
+        dctx_put(s, d);
+        return r;
 }
 
 /* -------------------------------------------------------------------- sync */
@@ -2153,17 +2183,12 @@ int store_remove_checkpoint(struct ckpt_store *s, uint64_t id)
 
 static void object_from_kv(const MDB_val *key, const MDB_val *val, struct store_object *o)
 {
-        struct index_val iv;
         uint32_t be;
 
         memcpy(&be, key->mv_data, 4);
-        memcpy(&iv, val->mv_data, sizeof(iv));
+        (void)store_decode_index_val(val->mv_data, val->mv_size, o); /* size checked */
         o->owner = be32toh(be);
         memcpy(o->key, (const uint8_t *)key->mv_data + 4, 32);
-        o->pack = le32toh(iv.pack);
-        o->offset = le64toh(iv.offset);
-        o->clen = le32toh(iv.clen);
-        o->codec = iv.codec;
 }
 
 struct foreach_ctx {

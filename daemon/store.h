@@ -191,6 +191,20 @@ struct store_object {
         uint8_t codec; /* CKPT_CODEC_* */
 };
 
+/*
+ * Decoding, pure (no store, no I/O; for the readers and the fuzz targets):
+ * an index value into ret's pack, offset, clen and codec (-EBADMSG: not the
+ * size of one); and the pack record rec[0 .. size) the index entry (owner,
+ * key, clen, codec) points at, checked against that entry, decompressed with
+ * d into ret_page (4 KiB) and checked against key: -EBADMSG when anything
+ * differs.
+ */
+struct ZSTD_DCtx_s;
+int store_decode_index_val(const void *val, size_t size, struct store_object *ret);
+int store_decode_object(struct ZSTD_DCtx_s *d, uint32_t owner, const uint8_t key[32],
+                        uint32_t clen, uint8_t codec, const void *rec, size_t size,
+                        void *ret_page);
+
 /* Every object of the index (written objects are synced first), by (owner,
  * key). cb may read the store but not write to it; cb < 0 stops the walk and
  * is returned. */
