@@ -510,11 +510,16 @@ static int verb_status(int argc, char **argv)
         else
                 printf("storing:  at the daemon's priority");
         printf(", %u thread%s\n", s->store.threads, s->store.threads == 1 ? "" : "s");
-        printf("store:    %s: %" PRIu64 " checkpoints, %" PRIu64 " objects, %s stored "
-               "(%s logical, dedup %.2fx)\n",
-               s->store.path ? s->store.path : "?", s->store.checkpoints, s->store.objects,
-               fmt_size(b2, s->store.stored_bytes), fmt_size(b3, s->store.logical_bytes),
-               s->store.dedup_ratio);
+        if (s->store.path)
+                printf("store:    %s: %" PRIu64 " checkpoints, %" PRIu64 " objects, %s stored "
+                       "(%s logical, dedup %.2fx)\n",
+                       s->store.path, s->store.checkpoints, s->store.objects,
+                       fmt_size(b2, s->store.stored_bytes), fmt_size(b3, s->store.logical_bytes),
+                       s->store.dedup_ratio);
+        else /* not root: the daemon gives the figures of our own checkpoints */
+                printf("store:    yours: %" PRIu64 " checkpoints, %s stored (%s logical)\n",
+                       s->store.checkpoints, fmt_size(b2, s->store.stored_bytes),
+                       fmt_size(b3, s->store.logical_bytes));
 
         if (s->n_processes == 0) {
                 printf("\nno tracked processes\n");

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "ckpt/proto.h"
 #include "freezer.h"
 #include "lastcopy.h"
@@ -81,52 +82,6 @@ static int pidfd_check(int pidfd)
 {
         if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
                 return negative_errno();
-        return 0;
-}
-
-static int status_uid(pid_t pid, uid_t *ret)
-{
-        _cleanup_fclose_ FILE *f = NULL;
-        char path[64], line[256];
-
-        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-        f = fopen(path, "re");
-        if (!f)
-                return errno == ENOENT ? -ESRCH : negative_errno();
-        while (fgets(line, sizeof(line), f)) {
-                unsigned long uid;
-
-                if (strncmp(line, "Uid:", 4) != 0)
-                        continue;
-                if (sscanf(line + 4, "%lu", &uid) != 1)
-                        return -EBADMSG;
-                *ret = (uid_t)uid;
-                return 0;
-        }
-        return ferror(f) ? -ESRCH : -EBADMSG;
-}
-
-int process_owner(pid_t pid, uid_t *ret_uid)
-{
-        _cleanup_close_ int pidfd = -EBADF;
-        uid_t uid;
-        int r;
-
-        if (pid <= 0)
-                return -ESRCH;
-        pidfd = pidfd_open_pid(pid);
-        if (pidfd == -EINVAL)
-                return -ESRCH; /* a thread id */
-        if (pidfd < 0)
-                return pidfd;
-        r = status_uid(pid, &uid);
-        if (r < 0)
-                return r;
-        /* The pidfd still names a live process: what /proc said was its. */
-        r = pidfd_check(pidfd);
-        if (r < 0)
-                return r;
-        *ret_uid = uid;
         return 0;
 }
 
@@ -961,9 +916,9 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
         uint64_t parent_id = 0, bytes_stored = 0, id = 0;
         size_t n_same = 0;
         bool was_stopped;
-        char state, comm[16] = "";
+        char state, comm[16] = "", reason[256];
         pid_t pid = req->pid;
-        uid_t owner = 0;
+        uid_t owner = 0, owner_frozen = 0;
         int r;
 
         *ret = (struct checkpoint_result){};
@@ -984,6 +939,8 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
 
         /* Step 1: pidfd, owner check, freeze. */
         phase_mark(&ph, "start");
+        if (access_is_self(pid))
+                return fail(ret, -EPERM, "pid %d is ckptd itself", (int)pid);
         pidfd = pidfd_open_pid(pid);
         if (pidfd == -EINVAL)
                 return fail(ret, -ESRCH, "%d is a thread, not a process", (int)pid);
@@ -991,14 +948,16 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
                 return fail(ret, pidfd, "no such process %d", (int)pid);
         r = proc_stat_read(pid, &state, &start_time, comm);
         if (r >= 0)
-                r = status_uid(pid, &owner);
-        if (r >= 0)
                 r = pidfd_check(pidfd);
         if (r < 0 || state == 'Z' || state == 'X')
                 return fail(ret, -ESRCH, "no such process %d", (int)pid);
-        if (req->caller_uid != 0 && owner != req->caller_uid)
-                return fail(ret, -EPERM, "process %d belongs to uid %u, not to uid %u", (int)pid,
-                            (unsigned)owner, (unsigned)req->caller_uid);
+        /* Early, so that nobody freezes what they may not touch; the check
+         * that counts comes once the process is frozen. */
+        r = access_check_process(&req->caller, pidfd, pid, &owner, reason, sizeof(reason));
+        if (r == -ESRCH)
+                return fail(ret, r, "no such process %d", (int)pid);
+        if (r < 0)
+                return fail(ret, r, "%s", reason);
         if (cancelled(req))
                 return fail(ret, -ECANCELED, "cancelled");
 
@@ -1053,6 +1012,23 @@ static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_requ
         r = proc_stat_read(pid, NULL, &start_time2, NULL);
         if (r < 0 || start_time2 != start_time || pidfd_check(pidfd) < 0)
                 return fail(ret, -ESRCH, "process %d exited during the checkpoint", (int)pid);
+        /* Its credentials may have changed since the request (an exec of a
+         * setuid program, a set*id() call); stopped, it can change them no
+         * more: this is the check that counts. On failure the cleanup thaws
+         * it and nothing is stored. */
+        r = access_check_process(&req->caller, pidfd, pid, &owner_frozen, reason, sizeof(reason));
+        if (r == -ESRCH)
+                return fail(ret, r, "process %d exited during the checkpoint", (int)pid);
+        if (r < 0) {
+                log_debug("checkpoint: process %d refused once frozen: %s", (int)pid, reason);
+                return fail(ret, r, "%s (checked again once the process was frozen)", reason);
+        }
+        if (owner_frozen != owner) {
+                /* Deduplication and chains never cross owners. */
+                parent_view = manifest_free(parent_view);
+                parent_id = 0;
+                owner = owner_frozen;
+        }
 
         phase_mark(&ph, "parent+freeze");
         /* Step 2: the maps, and which pages to read. */
@@ -1294,10 +1270,47 @@ int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
         }
         if (r >= 0 && st.rearm) {
                 char error[256] = "";
-                int k = tracker_track(req->tracker, req->pid, NULL, error, sizeof(error));
+                int k = checkpoint_track(req->tracker, &req->caller, req->pid, error,
+                                         sizeof(error));
                 if (k < 0)
                         log_debug_errno(k, "checkpoint: cannot re-arm tracking of %d: %s%s%m",
                                         (int)req->pid, error, error[0] ? ": " : "");
         }
         return r;
+}
+
+int checkpoint_track(struct tracker *t, const struct access_caller *caller, pid_t pid, char *error,
+                     size_t error_size)
+{
+        _cleanup_(freezer_freep) struct freezer *fz = NULL;
+        _cleanup_close_ int pidfd = -EBADF;
+        char reason[256];
+        int r;
+
+        if (error && error_size)
+                error[0] = 0;
+        r = access_check_process(caller, -EBADF, pid, NULL, reason, sizeof(reason));
+        if (r < 0)
+                goto refused;
+        pidfd = pidfd_open_pid(pid);
+        if (pidfd < 0)
+                return pidfd == -EINVAL ? -ESRCH : pidfd;
+        r = freezer_freeze(pid, &fz);
+        if (r < 0) {
+                if (error && error_size)
+                        snprintf(error, error_size, "%s", fz ? fz->error : strerror(-r));
+                return r;
+        }
+        if (pidfd_check(pidfd) < 0)
+                return -ESRCH;
+        /* Frozen: the check that counts (see access.h). */
+        r = access_check_process(caller, pidfd, pid, NULL, reason, sizeof(reason));
+        if (r < 0)
+                goto refused;
+        return tracker_track(t, pid, fz, error, error_size);
+refused:
+        if (error && error_size)
+                snprintf(error, error_size, "%s", reason);
+        /* Told apart from a ptrace -EPERM of the tracker. */
+        return r == -EPERM ? -EACCES : r;
 }

@@ -4,7 +4,8 @@
  * process, start to finish, on the calling thread (a worker, never the event
  * loop: ptrace makes the calling thread the tracer).
  *
- *   Step 1: pidfd, owner check, freeze every thread (ptrace seize + interrupt)
+ *   Step 1: pidfd, access check (access.h), freeze every thread (ptrace seize
+ *           + interrupt), the access check again on the frozen process
  *   Step 2: read the maps, decide which pages to read (dirty set / pagemap)
  *   Step 3: registers of every thread; process_vm_readv into a pre-faulted buffer
  *   Step 4: thaw (the pause ends here); the worker drops to --store-nice
@@ -18,6 +19,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "access.h"
 #include "manifest.h"
 #include "store.h"
 
@@ -25,7 +27,7 @@ struct tracker;
 
 struct checkpoint_request {
         pid_t pid;
-        uid_t caller_uid;                /* 0 may act on anyone; others only on their own uid */
+        struct access_caller caller;     /* checked before and once frozen (access.h) */
         bool full;                       /* read every page even if tracked */
         bool all;                        /* store read-only file mappings too, not by reference */
         const struct ckpt_range *ranges; /* NULL / 0: the whole address space */
@@ -68,8 +70,14 @@ int checkpoint_set_store_priority(int nice, bool idle);
 int checkpoint_store_nice(void);
 bool checkpoint_store_idle(void);
 
-/* Owner of a live process (real uid), through its pidfd-opened /proc entry. */
-int process_owner(pid_t pid, uid_t *ret_uid);
+/*
+ * Arm write tracking of pid (tracker_track()) for caller: the access check,
+ * the freeze, the access check again on the frozen process, the arming, the
+ * thaw. Returns like tracker_track(); -EACCES when caller may not act on pid
+ * (error says why).
+ */
+int checkpoint_track(struct tracker *t, const struct access_caller *caller, pid_t pid, char *error,
+                     size_t error_size);
 
 /* The copy buffer is kept per calling thread between checkpoints; a worker
  * thread that is about to exit gives it back with this. */

@@ -42,6 +42,7 @@ struct conn {
         int fd;
         sd_event_source *src;
         uid_t uid;
+        gid_t gid;
         pid_t pid;
 
         char *in;
@@ -183,6 +184,11 @@ static void conn_close(struct conn *c)
 uid_t call_uid(const struct call *c)
 {
         return c->conn->uid;
+}
+
+gid_t call_gid(const struct call *c)
+{
+        return c->conn->gid;
 }
 
 pid_t call_peer_pid(const struct call *c)
@@ -584,6 +590,7 @@ static int server_accept(sd_event_source *src, int fd, uint32_t revents, void *u
         c->n_ref = 1;
         c->server = s;
         c->uid = cred.uid;
+        c->gid = cred.gid;
         c->pid = cred.pid;
         c->fd = TAKE_FD(cfd);
         r = sd_event_add_io(s->event, &c->src, c->fd, EPOLLIN | EPOLLRDHUP, conn_io, c);

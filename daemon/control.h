@@ -28,7 +28,9 @@ struct server *server_free(struct server *s);
 unsigned server_n_clients(struct server *s);
 
 /* Per-call accessors. */
+/* The caller's effective uid and gid when it connected (SO_PEERCRED). */
 uid_t call_uid(const struct call *c);
+gid_t call_gid(const struct call *c);
 pid_t call_peer_pid(const struct call *c);
 /* The caller's gid and supplementary groups (SO_PEERCRED, SO_PEERGROUPS: as
  * they were when it connected). *ret_groups is malloc'ed. -ENOTCONN when the

@@ -13,6 +13,7 @@
 #include <sys/user.h>
 #include <fcntl.h>
 
+#include "access.h"
 #include "checkpoint.h"
 #include "ckpt/proto.h"
 #include "control.h"
@@ -320,22 +321,24 @@ static int get_entry(struct manager *m, struct call *c, uint64_t id, struct stor
         return r;
 }
 
+static struct access_caller caller_of(const struct call *c)
+{
+        return access_caller_make(call_uid(c), call_gid(c));
+}
+
+/* May the caller act on live process pid (access.h)? Replies and returns <0
+ * otherwise. The engine checks again once the process is frozen. */
 static int check_process(struct call *c, pid_t pid)
 {
-        uid_t owner;
-        int r = process_owner(pid, &owner);
+        struct access_caller who = caller_of(c);
+        char reason[256];
+        int r = access_check_process(&who, -EBADF, pid, NULL, reason, sizeof(reason));
 
-        if (r < 0) {
-                reply_errno(c, r == -ENOENT ? -ESRCH : r, pid, 0, "");
-                return r;
-        }
-        if (!may_access_uid(c, owner)) {
-                call_errorf(c, CKPT_ERR_PERMISSION_DENIED, "reason",
-                            "process %d belongs to uid %u, not to uid %u", (int)pid,
-                            (unsigned)owner, (unsigned)call_uid(c));
-                return -EPERM;
-        }
-        return 0;
+        if (r == -EPERM)
+                call_errorf(c, CKPT_ERR_PERMISSION_DENIED, "reason", "%s", reason);
+        else if (r < 0)
+                reply_errno(c, r, pid, 0, r == -ESRCH ? "" : reason);
+        return r;
 }
 
 /* ---- org.varlink.service -------------------------------------------------- */
@@ -414,9 +417,27 @@ static struct json_object *summary_to_json(const struct store_catalog_entry *e)
         return o;
 }
 
+/* The store's figures for a caller other than root: those of its own
+ * checkpoints only (objects are shared between checkpoints: not counted). */
+static void own_store_stats(struct manager *m, uid_t uid, struct store_stats *ret)
+{
+        _cleanup_free_ struct store_catalog_entry *list = NULL;
+        size_t n = 0;
+
+        if (store_list(m->store, &list, &n) < 0)
+                return;
+        for (size_t i = 0; i < n; i++)
+                if (list[i].uid == uid) {
+                        ret->checkpoints++;
+                        ret->stored_bytes += list[i].bytes_stored;
+                        ret->logical_bytes += list[i].data_pages * PAGE_SIZE_4K;
+                }
+}
+
 static void method_get_status(struct manager *m, struct call *c, struct json_object *params)
 {
         struct json_object *p, *st, *tr;
+        struct access_caller who = caller_of(c);
         struct store_stats ss = {};
         struct timespec ts;
         uint64_t now;
@@ -429,8 +450,18 @@ static void method_get_status(struct manager *m, struct call *c, struct json_obj
         clock_gettime(CLOCK_MONOTONIC, &ts);
         now = ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
 
-        (void)store_stats(m->store, &ss);
-        json_object_object_add(st, "path", json_object_new_string(m->opts.state_dir));
+        /* The whole store is root's to see; others see their own part. */
+        if (who.uid == 0)
+                (void)store_stats(m->store, &ss);
+        else {
+                struct store_stats all = {};
+
+                (void)store_stats(m->store, &all);
+                ss.threads = all.threads;
+                own_store_stats(m, who.uid, &ss);
+        }
+        json_object_object_add(st, "path", who.uid == 0 ? json_object_new_string(m->opts.state_dir)
+                                                         : NULL);
         json_object_object_add(st, "objects", json_uint(ss.objects));
         json_object_object_add(st, "stored_bytes", json_uint(ss.stored_bytes));
         json_object_object_add(st, "logical_bytes", json_uint(ss.logical_bytes));
@@ -460,7 +491,7 @@ static void method_get_status(struct manager *m, struct call *c, struct json_obj
         json_object_object_add(p, "store_nice", json_object_new_int(checkpoint_store_nice()));
         json_object_object_add(p, "store_idle", json_object_new_boolean(checkpoint_store_idle()));
         json_object_object_add(p, "store", st);
-        json_object_object_add(p, "processes", scheduler_status_json(m, call_uid(c)));
+        json_object_object_add(p, "processes", scheduler_status_json(m, &who));
         call_reply(c, p);
 }
 
@@ -722,7 +753,7 @@ static void method_checkpoint(struct manager *m, struct call *c, struct json_obj
 
         req = (struct checkpoint_request){
                 .pid = pid,
-                .caller_uid = call_uid(c),
+                .caller = caller_of(c),
                 .full = full,
                 .all = all,
                 .ranges = ranges,
@@ -983,7 +1014,7 @@ static void method_restore(struct manager *m, struct call *c, struct json_object
         rj->req = (struct restore_request){
                 .id = id,
                 .pid = pid,
-                .caller_uid = call_uid(c),
+                .caller = caller_of(c),
                 .ranges = ranges,
                 .n_ranges = n_ranges,
                 .registers = registers,
@@ -1045,7 +1076,11 @@ static void method_untrack(struct manager *m, struct call *c, struct json_object
         pid_t pid;
 
         CHECK_KEYS(c, params, "pid");
-        if (get_pid(c, params, "pid", &pid) < 0 || check_process(c, pid) < 0)
+        if (get_pid(c, params, "pid", &pid) < 0)
+                return;
+        /* Whoever tracked it may let it go, even once it is out of their reach. */
+        if (call_uid(c) != 0 && !scheduler_tracked_for(m, pid, call_uid(c)) &&
+            check_process(c, pid) < 0)
                 return;
         scheduler_untrack_call(m, c, pid);
 }
@@ -1349,8 +1384,10 @@ static void method_diff(struct manager *m, struct call *c, struct json_object *p
 
 static void method_list_policies(struct manager *m, struct call *c, struct json_object *params)
 {
+        struct access_caller who = caller_of(c);
+
         CHECK_NO_KEYS(c, params);
-        call_reply(c, scheduler_policies_json(m));
+        call_reply(c, scheduler_policies_json(m, &who));
 }
 
 static void method_check_policy(struct manager *m, struct call *c, struct json_object *params)
@@ -1381,13 +1418,15 @@ static void method_check_policy(struct manager *m, struct call *c, struct json_o
 
 static void method_reload(struct manager *m, struct call *c, struct json_object *params)
 {
+        struct access_caller who = caller_of(c);
+
         CHECK_NO_KEYS(c, params);
         if (call_uid(c) != 0) {
                 call_errorf(c, CKPT_ERR_PERMISSION_DENIED, "reason", "only root may reload");
                 return;
         }
         scheduler_reload(m);
-        call_reply(c, scheduler_policies_json(m));
+        call_reply(c, scheduler_policies_json(m, &who));
 }
 
 /* ---- the table -------------------------------------------------------------- */

@@ -454,6 +454,28 @@ static int key_all(struct policy *p, const char *v, char *why, size_t wlen)
         return 0;
 }
 
+static int key_run_as(struct policy *p, const char *v, char *why, size_t wlen)
+{
+        const char *colon = strchr(v, ':');
+        _cleanup_free_ char *u = NULL;
+        uint64_t uid, gid;
+
+        if (!colon)
+                goto invalid;
+        u = strndup(v, (size_t)(colon - v));
+        if (!u)
+                return -ENOMEM;
+        if (parse_u64(u, &uid) < 0 || parse_u64(colon + 1, &gid) < 0 || uid >= (uid_t)-1 ||
+            gid >= (gid_t)-1)
+                goto invalid;
+        p->has_run_as = true;
+        p->run_as_uid = (uid_t)uid;
+        p->run_as_gid = (gid_t)gid;
+        return 0;
+invalid:
+        return WHY(-EINVAL, "RunAs= takes UID:GID in decimal (1000:1000), not '%s'", v);
+}
+
 static int key_keep(struct policy *p, const char *v, char *why, size_t wlen)
 {
         if (parse_unsigned(v, &p->keep) < 0)
@@ -487,6 +509,7 @@ static const struct policy_key {
         {SECTION_CHECKPOINT, "Range", key_range, true, false},
         {SECTION_CHECKPOINT, "FullEvery", key_full_every, false, false},
         {SECTION_CHECKPOINT, "All", key_all, false, false},
+        {SECTION_CHECKPOINT, "RunAs", key_run_as, false, false},
         {SECTION_RETENTION, "Keep", key_keep, false, false},
         {SECTION_RETENTION, "MaxAge", key_max_age, false, false},
 };
@@ -683,10 +706,12 @@ int policy_parse(const char *path, const char *content, size_t len, struct polic
 
 int policy_load_file(const char *path, struct policy **ret, char *err, size_t err_len)
 {
+        _cleanup_(policy_freep) struct policy *p = NULL;
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *buf = NULL;
         size_t n = 0;
         struct stat st;
+        int r;
 
         if (err && err_len)
                 err[0] = 0;
@@ -727,7 +752,25 @@ int policy_load_file(const char *path, struct policy **ret, char *err, size_t er
                 return fail(-E2BIG, err, err_len, path, line, "file larger than %u bytes",
                             POLICY_FILE_MAX);
         }
-        return policy_parse(path, buf, n, ret, err, err_len);
+        r = policy_parse(path, buf, n, &p, err, err_len);
+        if (r < 0)
+                return r;
+        /* Whose rights it uses: see policy.h. */
+        if (st.st_uid != 0) {
+                if (p->has_run_as && (p->run_as_uid != st.st_uid || p->run_as_gid != st.st_gid))
+                        return fail(-EPERM, err, err_len, path, 0,
+                                    "RunAs=%u:%u in a file owned by %u:%u (only a file owned by "
+                                    "root may name other rights than its owner's)",
+                                    (unsigned)p->run_as_uid, (unsigned)p->run_as_gid,
+                                    (unsigned)st.st_uid, (unsigned)st.st_gid);
+                p->run_as_uid = st.st_uid;
+                p->run_as_gid = st.st_gid;
+        } else if (!p->has_run_as) {
+                p->run_as_uid = 0;
+                p->run_as_gid = 0;
+        }
+        *ret = TAKE_PTR(p);
+        return 0;
 }
 
 /* ---- /proc facts ----------------------------------------------------- */
@@ -1245,8 +1288,14 @@ static int runtime_path(const char *dir, pid_t pid, char *buf, size_t len)
 int policy_write_runtime(const char *dir, pid_t pid, uint64_t interval_usec, unsigned keep,
                          char *ret_path, size_t len)
 {
+        return policy_write_runtime_as(dir, pid, interval_usec, keep, 0, 0, ret_path, len);
+}
+
+int policy_write_runtime_as(const char *dir, pid_t pid, uint64_t interval_usec, unsigned keep,
+                            uid_t uid, gid_t gid, char *ret_path, size_t len)
+{
         _cleanup_close_ int fd = -EBADF, dir_fd = -EBADF;
-        char path[PATH_MAX], tmp[PATH_MAX + 32], content[1024], dur[64];
+        char path[PATH_MAX], tmp[PATH_MAX + 32], content[1024], dur[64], run_as[64] = "";
         struct proc_info info = {};
         int r, k;
 
@@ -1261,6 +1310,13 @@ int policy_write_runtime(const char *dir, pid_t pid, uint64_t interval_usec, uns
         r = proc_info_read(pid, &info);
         if (r < 0)
                 return r;
+        if (uid != 0)
+                snprintf(run_as, sizeof(run_as), "RunAs=%u:%u\n", (unsigned)uid, (unsigned)gid);
+        /* The process names itself (prctl PR_SET_NAME): a newline in its comm
+         * must not become a line of this file. */
+        for (char *c = info.comm; *c; c++)
+                if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                        *c = '?';
         k = snprintf(content, sizeof(content),
                      "# Written by ckptd for `ckptctl track %d --every %s` (%s);\n"
                      "# `ckptctl untrack %d` removes it.\n"
@@ -1270,11 +1326,12 @@ int policy_write_runtime(const char *dir, pid_t pid, uint64_t interval_usec, uns
                      "\n"
                      "[Checkpoint]\n"
                      "Interval=%s\n"
+                     "%s"
                      "\n"
                      "[Retention]\n"
                      "Keep=%u\n",
                      (int)pid, format_duration_usec(dur, sizeof(dur), interval_usec), info.comm,
-                     (int)pid, (int)pid, (unsigned long long)info.start_time, dur, keep);
+                     (int)pid, (int)pid, (unsigned long long)info.start_time, dur, run_as, keep);
         proc_info_done(&info);
         if (k < 0 || (size_t)k >= sizeof(content))
                 return -ENOBUFS;
@@ -1286,7 +1343,7 @@ int policy_write_runtime(const char *dir, pid_t pid, uint64_t interval_usec, uns
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
                 return negative_errno();
-        if (fchmod(fd, 0644) < 0 || (r = write_all(fd, content, (size_t)k)) < 0 || fsync(fd) < 0) {
+        if (fchmod(fd, 0600) < 0 || (r = write_all(fd, content, (size_t)k)) < 0 || fsync(fd) < 0) {
                 r = r < 0 ? r : negative_errno();
                 unlink(tmp);
                 return r;

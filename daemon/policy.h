@@ -60,11 +60,20 @@
  *   FullEvery=N    every Nth checkpoint is full; 0 = never (default 0)
  *   All=BOOL       store read-only file mappings too, not by reference
  *                  (default no); BOOL: yes/no, true/false, on/off, 1/0
+ *   RunAs=UID:GID  take the checkpoints with the rights of this uid and gid
+ *                  (access.h), checked at every checkpoint; only in a file
+ *                  owned by root (ckptd writes it into the runtime policy of
+ *                  `ckptctl track --every` asked by another user)
  *
  *   [Retention]    optional
  *   Keep=N         keep the newest N checkpoints of the process; 0 =
  *                  unlimited (default 0)
  *   MaxAge=DUR     delete checkpoints older than DUR; 0 or unset: no limit
+ *
+ * Whose rights a policy uses: a file owned by root acts as root, or as
+ *   RunAs= when given; a file owned by another uid acts as that uid and the
+ *   file's group (RunAs= naming anyone else is an error). A process the policy
+ *   matches is tracked and checkpointed only when those rights allow it.
  *
  * DUR: one or more "<integer><unit>" terms, whitespace allowed between them,
  *   added up ("1h 30m", "1h30m"); units us, ms, s, m (or min), h, d, w; a
@@ -119,6 +128,11 @@ struct policy {
         size_t n_ranges;
         unsigned full_every; /* 0: never */
         bool all;
+        /* Whose rights its checkpoints use: RunAs= as parsed (has_run_as);
+         * once loaded from a file, the final answer (see above). */
+        bool has_run_as;
+        uid_t run_as_uid;
+        gid_t run_as_gid;
 
         /* [Retention] */
         unsigned keep;         /* 0: unlimited */
@@ -196,12 +210,15 @@ const struct policy_error *policy_set_error(const struct policy_set *s, size_t i
 
 /*
  * Write DIR/pid-PID.policy (DIR is created if missing) matching PID and its
- * start time, with Interval= and Keep=, atomically (temp file, fsync,
+ * start time, with Interval= and Keep=, mode 0600, atomically (temp file, fsync,
  * rename). ret_path (if given) gets the path. -ESRCH: no such process;
  * -EINVAL: interval below 100ms or pid <= 0.
  */
 int policy_write_runtime(const char *dir, pid_t pid, uint64_t interval_usec, unsigned keep,
                          char *ret_path, size_t len);
+/* The same, for uid:gid (RunAs=, unless uid is 0). The file is mode 0600. */
+int policy_write_runtime_as(const char *dir, pid_t pid, uint64_t interval_usec, unsigned keep,
+                            uid_t uid, gid_t gid, char *ret_path, size_t len);
 /* Remove DIR/pid-PID.policy; -ENOENT if there is none. */
 int policy_remove_runtime(const char *dir, pid_t pid);
 

@@ -4,9 +4,11 @@
 
 #include <fcntl.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/user.h>
 #include <time.h>
 
+#include "access.h"
 #include "checkpoint.h"
 #include "export.h"
 #include "freezer.h"
@@ -378,12 +380,11 @@ int restore_run(struct ckpt_store *s, const struct restore_request *req, struct 
         _cleanup_free_ struct ckpt_range *norm = NULL, *skipped = NULL;
         struct ckpt_region *cur = NULL, *chosen = NULL;
         size_t n_cur = 0, n_chosen = 0, n_norm = 0, n_skipped = 0;
-        _cleanup_close_ int mem_fd = -EBADF;
+        _cleanup_close_ int mem_fd = -EBADF, pidfd = -EBADF;
         struct write_set ws = {};
         uint64_t t0 = now_ns(), t_freeze;
-        char path[64];
+        char path[64], reason[256];
         uint64_t start_time = 0, latest_id = 0;
-        uid_t owner;
         bool exact;
         char state;
         int r;
@@ -395,15 +396,22 @@ int restore_run(struct ckpt_store *s, const struct restore_request *req, struct 
                          (unsigned long long)req->id);
                 return r;
         }
-        r = process_owner(req->pid, &owner);
-        if (r < 0)
-                return r == -ENOENT ? -ESRCH : r;
-        if (req->caller_uid != 0 && (req->caller_uid != owner || req->caller_uid != view->uid)) {
+        if (req->caller.uid != 0 && req->caller.uid != view->uid) {
                 snprintf(ret->error, sizeof(ret->error),
-                         "uid %u may restore its own checkpoints into its own processes only",
-                         (unsigned)req->caller_uid);
+                         "uid %u may restore its own checkpoints only", (unsigned)req->caller.uid);
                 return -EPERM;
         }
+        if (access_is_self(req->pid)) {
+                snprintf(ret->error, sizeof(ret->error), "pid %d is ckptd itself", (int)req->pid);
+                return -EPERM;
+        }
+        pidfd = (int)syscall(SYS_pidfd_open, req->pid, 0);
+        if (pidfd < 0)
+                return errno == EINVAL || errno == ENOENT ? -ESRCH : negative_errno();
+        r = access_check_process(&req->caller, pidfd, req->pid, NULL, ret->error,
+                                 sizeof(ret->error));
+        if (r < 0)
+                return r;
 
         r = procmaps_normalize_ranges(req->ranges, req->n_ranges, &norm, &n_norm);
         if (r < 0)
@@ -420,6 +428,19 @@ int restore_run(struct ckpt_store *s, const struct restore_request *req, struct 
                 goto out;
         }
         t_freeze = now_ns();
+        /* The process the freezer holds is the pidfd's while that lives. Its
+         * credentials may have changed since the check above; frozen, they
+         * can change no more: check again before anything is written. */
+        if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0) {
+                r = -ESRCH;
+                goto out;
+        }
+        r = access_check_process(&req->caller, pidfd, req->pid, NULL, reason, sizeof(reason));
+        if (r < 0) {
+                snprintf(ret->error, sizeof(ret->error),
+                         "%s (checked again once the process was frozen)", reason);
+                goto out;
+        }
 
         r = procmaps_read(req->pid, &cur, &n_cur);
         if (r < 0)

@@ -4,8 +4,10 @@
  * (a rollback). Runs on a worker thread: the calling thread becomes the
  * process's tracer for the length of the restore.
  *
- *   Step 1: the checkpoint's view; rights (caller vs checkpoint and process)
- *   Step 2: freeze; read the process's maps; shape check
+ *   Step 1: the checkpoint's view; rights (the caller's own checkpoint, and a
+ *           process the caller may act on by the rule of access.h)
+ *   Step 2: freeze; the rights again on the frozen process, before anything
+ *           is written; read the process's maps; shape check
  *   Step 3: for each page of the chosen regions, the content it must have;
  *           compare with what the process holds now, write only what differs
  *   Step 4: registers (single-threaded only, on request); thaw
@@ -27,6 +29,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "access.h"
 #include "manifest.h"
 #include "store.h"
 
@@ -35,7 +38,7 @@ struct tracker;
 struct restore_request {
         uint64_t id;
         pid_t pid;
-        uid_t caller_uid;
+        struct access_caller caller;
         const struct ckpt_range *ranges; /* NULL/0: every region of the checkpoint */
         size_t n_ranges;
         bool registers;

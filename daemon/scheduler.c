@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include "access.h"
 #include "checkpoint.h"
 #include "freezer.h"
 #include "control.h"
@@ -40,6 +41,7 @@ struct tracked {
         uid_t uid;
         char comm[16];
         char *policy;           /* name in the policy set; NULL: tracked by hand */
+        struct access_caller caller; /* who asked (by hand), or the policy's rights then */
         bool armed;             /* write tracking armed (uffd or soft-dirty) */
         bool busy;              /* a checkpoint job is under way */
         uint64_t next_due_usec; /* CLOCK_MONOTONIC; 0: none */
@@ -79,6 +81,21 @@ static const struct policy *policy_of(struct manager *m, const struct tracked *t
         return policy_set_find(m->policy_set, t->policy);
 }
 
+/* Whose rights a policy's checkpoints use (policy.h). */
+static struct access_caller policy_caller(const struct policy *p)
+{
+        return access_caller_make(p->run_as_uid, p->run_as_gid);
+}
+
+/* Whose rights the checkpoints of t use: its policy's as loaded now, or
+ * those of whoever tracked it by hand. */
+static struct access_caller caller_of_tracked(struct manager *m, const struct tracked *t)
+{
+        const struct policy *p = policy_of(m, t);
+
+        return p ? policy_caller(p) : t->caller;
+}
+
 unsigned scheduler_n_tracked(struct manager *m)
 {
         unsigned n = 0;
@@ -101,10 +118,12 @@ static void save_manual(struct manager *m)
         f = fopen(tmp, "we");
         if (!f)
                 goto fail;
-        fprintf(f, "# pid start-time: processes tracked by hand (ckptd re-arms them at start)\n");
+        fprintf(f, "# pid start-time uid gid: processes tracked by hand, and who asked (ckptd "
+                   "re-arms them at start with that uid's rights)\n");
         for (struct tracked *t = m->tracked; t; t = t->next)
                 if (!t->policy)
-                        fprintf(f, "%d %" PRIu64 "\n", (int)t->pid, t->start_time);
+                        fprintf(f, "%d %" PRIu64 " %u %u\n", (int)t->pid, t->start_time,
+                                (unsigned)t->caller.uid, (unsigned)t->caller.gid);
         if (fflush(f) != 0 || fsync(fileno(f)) < 0)
                 goto fail;
         if (rename(tmp, path) < 0)
@@ -207,7 +226,7 @@ static void schedule(struct tracked *t)
 }
 
 static struct tracked *add_tracked(struct manager *m, pid_t pid, const char *policy, bool armed,
-                                   const char *note)
+                                   const char *note, const struct access_caller *caller)
 {
         struct tracked *t = find(m, pid);
         struct proc_info info = {};
@@ -220,6 +239,7 @@ static struct tracked *add_tracked(struct manager *m, pid_t pid, const char *pol
                         bool was_manual = !t->policy;
                         free(t->policy);
                         t->policy = strdup(policy);
+                        t->caller = *caller;
                         if (was_manual)
                                 save_manual(m);
                 }
@@ -238,6 +258,7 @@ static struct tracked *add_tracked(struct manager *m, pid_t pid, const char *pol
         }
         t->m = m;
         t->pid = pid;
+        t->caller = *caller;
         t->uid = info.uid;
         t->start_time = info.start_time;
         memcpy(t->comm, info.comm, sizeof(t->comm));
@@ -278,6 +299,7 @@ struct track_job {
         char *note;
         int uffd; /* passed by the process itself, or -EBADF */
         bool cooperative;
+        struct access_caller caller; /* whose rights: the call's, or the policy's */
         char error[256];
 };
 
@@ -292,6 +314,15 @@ static void track_job_run(struct job *j)
                 j->result = -ESRCH; /* the pid was reused: not ours */
                 return;
         }
+        if (tj->uffd >= 0 || !tj->m->tracker) {
+                /* No ptrace on these paths: the check alone decides. */
+                int r = access_check_process(&tj->caller, -EBADF, tj->pid, NULL, tj->error,
+                                             sizeof(tj->error));
+                if (r < 0) {
+                        j->result = r == -EPERM ? -EACCES : r;
+                        return;
+                }
+        }
         if (!tj->m->tracker) {
                 snprintf(tj->error, sizeof(tj->error), "no tracker: checkpoints read everything");
                 j->result = 1;
@@ -302,7 +333,9 @@ static void track_job_run(struct job *j)
                 j->result = tracker_track_uffd(tj->m->tracker, tj->pid, TAKE_FD(tj->uffd),
                                                tj->error, sizeof(tj->error));
         else
-                j->result = tracker_track(tj->m->tracker, tj->pid, 0, tj->error, sizeof(tj->error));
+                /* Checked again once frozen, before anything is injected. */
+                j->result = checkpoint_track(tj->m->tracker, &tj->caller, tj->pid, tj->error,
+                                             sizeof(tj->error));
 }
 
 static void track_job_done(struct job *j)
@@ -316,7 +349,8 @@ static void track_job_done(struct job *j)
                                 tj->note          ? tj->note
                                 : j->result == 1  ? tj->error
                                 : tj->cooperative ? "userfaultfd passed by the process"
-                                                  : NULL);
+                                                  : NULL,
+                                &tj->caller);
         if (j->result >= 0 && !t) {
                 j->result = -ESRCH;
                 if (m->tracker)
@@ -332,6 +366,13 @@ static void track_job_done(struct job *j)
                         struct json_object *p = json_object_new_object();
                         char reason[400];
 
+                        if (j->result == -EACCES) {
+                                /* Refused by the access rule (access.h). */
+                                json_object_put(p);
+                                call_errorf(tj->call, "io.ckptd.PermissionDenied", "reason", "%s",
+                                            tj->error);
+                                goto done;
+                        }
                         snprintf(reason, sizeof(reason), "%s%s%s", tj->error,
                                  tj->error[0] ? ": " : "", strerror(-j->result));
                         json_object_object_add(p, "pid", json_object_new_int(tj->pid));
@@ -359,6 +400,7 @@ static void track_job_done(struct job *j)
                                                        json_object_new_string(tj->error));
                         call_reply(tj->call, p);
                 }
+        done:
                 call_unref(tj->call);
         }
         safe_close(tj->uffd);
@@ -369,7 +411,8 @@ static void track_job_done(struct job *j)
 }
 
 static void submit_track(struct manager *m, struct call *c, pid_t pid, uint64_t start_time,
-                         const char *policy, const char *note, int uffd)
+                         const char *policy, const char *note, int uffd,
+                         const struct access_caller *caller)
 {
         struct track_job *tj = calloc(1, sizeof(*tj));
 
@@ -381,6 +424,7 @@ static void submit_track(struct manager *m, struct call *c, pid_t pid, uint64_t 
         }
         tj->uffd = uffd;
         tj->cooperative = uffd >= 0;
+        tj->caller = *caller;
         tj->m = m;
         tj->call = c ? call_ref(c) : NULL;
         tj->pid = pid;
@@ -394,12 +438,15 @@ static void submit_track(struct manager *m, struct call *c, pid_t pid, uint64_t 
 void scheduler_track_call(struct manager *m, struct call *c, pid_t pid, int uffd,
                           uint64_t every_usec, unsigned keep)
 {
+        struct access_caller caller = access_caller_make(call_uid(c), call_gid(c));
         char path[512], err[POLICY_ERROR_MAX];
         int r;
 
         if (every_usec) {
-                r = policy_write_runtime(m->opts.runtime_policy_dir, pid, every_usec, keep, path,
-                                         sizeof(path));
+                /* The policy remembers who asked: its checkpoints are taken
+                 * with that caller's rights, checked at each one. */
+                r = policy_write_runtime_as(m->opts.runtime_policy_dir, pid, every_usec, keep,
+                                            caller.uid, caller.gid, path, sizeof(path));
                 if (r < 0) {
                         safe_close(uffd);
                         call_errorf(c, r == -ESRCH ? "io.ckptd.NoSuchProcess" : "io.ckptd.Failed",
@@ -408,10 +455,17 @@ void scheduler_track_call(struct manager *m, struct call *c, pid_t pid, int uffd
                 }
                 scheduler_reload(m);
                 snprintf(err, sizeof(err), "pid-%d", (int)pid);
-                submit_track(m, c, pid, 0, err, NULL, uffd);
+                submit_track(m, c, pid, 0, err, NULL, uffd, &caller);
                 return;
         }
-        submit_track(m, c, pid, 0, NULL, NULL, uffd);
+        submit_track(m, c, pid, 0, NULL, NULL, uffd, &caller);
+}
+
+bool scheduler_tracked_for(struct manager *m, pid_t pid, uid_t uid)
+{
+        struct tracked *t = find(m, pid);
+
+        return t && caller_of_tracked(m, t).uid == uid;
 }
 
 void scheduler_untrack_call(struct manager *m, struct call *c, pid_t pid)
@@ -441,7 +495,7 @@ static void start_checkpoint(struct tracked *t, const char *why)
         if (t->busy || m->shutting_down)
                 return;
         req.pid = t->pid;
-        req.caller_uid = 0;
+        req.caller = caller_of_tracked(m, t);
         if (p) {
                 req.full = p->full_every > 0 && t->since_full + 1 >= p->full_every;
                 req.all = p->all;
@@ -527,6 +581,29 @@ void scheduler_checkpoint_done(struct manager *m, pid_t pid, int result,
         } else if (result == -ESRCH || result == -ECHILD) {
                 remove_tracked(m, t, "exited");
                 return;
+        } else if (result == -EPERM) {
+                /* Refused by the access rule: if its own rights no longer
+                 * reach it (it ran a setuid program, say), it is let go;
+                 * a refusal that came from someone else's call is not its. */
+                struct access_caller who = caller_of_tracked(m, t);
+                char reason[256], why[320];
+
+                if (access_check_process(&who, t->pidfd, t->pid, NULL, reason, sizeof(reason)) ==
+                    -EPERM) {
+                        bool runtime = t->policy && strncmp(t->policy, "pid-", 4) == 0;
+
+                        snprintf(why, sizeof(why), "uid %u may no longer act on it: %s",
+                                 (unsigned)who.uid, reason);
+                        if (t->policy && m->n_refused < ELEMENTSOF(m->refused))
+                                /* Not matched again until the policies change. */
+                                m->refused[m->n_refused++] =
+                                        (struct refused_proc){t->pid, t->start_time};
+                        /* Logged here, once; its runtime policy goes with it. */
+                        remove_tracked(m, t, why);
+                        if (runtime && m->policy_set)
+                                scheduler_reload(m);
+                        return;
+                }
         }
         if (t->exit_src && sd_event_source_get_enabled(t->exit_src, NULL) == 0) {
                 remove_tracked(m, t, "exited");
@@ -590,7 +667,10 @@ static void consider_process(struct manager *m, pid_t pid, const char *how)
                         m->refused[m->n_refused++] = (struct refused_proc){pid, info.start_time};
                         log_debug("scheduler: pid %d (%s) matches policy %s (%s)", (int)pid,
                                   info.comm, p->name, how);
-                        submit_track(m, NULL, pid, info.start_time, p->name, NULL, -EBADF);
+                        struct access_caller caller = policy_caller(p);
+
+                        submit_track(m, NULL, pid, info.start_time, p->name, NULL, -EBADF,
+                                     &caller);
                 }
         }
         proc_info_done(&info);
@@ -752,15 +832,31 @@ static void restore_manual(struct manager *m)
         if (!f)
                 return;
         while (fgets(line, sizeof(line), f)) {
-                int pid;
+                struct access_caller caller;
+                unsigned uid, gid;
                 uint64_t st;
+                int pid;
 
-                if (line[0] == '#' || sscanf(line, "%d %" SCNu64, &pid, &st) != 2 || pid <= 0)
+                int k;
+
+                if (line[0] == '#')
                         continue;
+                k = sscanf(line, "%d %" SCNu64 " %u %u", &pid, &st, &uid, &gid);
+                if (k < 2 || pid <= 0)
+                        continue;
+                if (k != 4) {
+                        /* Who asked is not known: nobody's rights can be
+                         * assumed, so it is not tracked again. */
+                        log_warning("scheduler: pid %d was tracked by hand, but '%s' does not say "
+                                    "who asked; not tracking it again",
+                                    pid, path);
+                        continue;
+                }
+                caller = access_caller_make((uid_t)uid, (gid_t)gid);
                 submit_track(m, NULL, pid, st, NULL,
                              "tracking re-armed after a restart of ckptd: the next checkpoint "
                              "reads everything",
-                             -EBADF);
+                             -EBADF, &caller);
         }
 }
 
@@ -830,7 +926,7 @@ void scheduler_stop(struct manager *m)
 
 /* ---- status ------------------------------------------------------------------ */
 
-struct json_object *scheduler_status_json(struct manager *m, uid_t caller)
+struct json_object *scheduler_status_json(struct manager *m, const struct access_caller *caller)
 {
         struct json_object *a = json_object_new_array();
         struct timespec rt;
@@ -842,7 +938,10 @@ struct json_object *scheduler_status_json(struct manager *m, uid_t caller)
                 struct tracker_stats st = {};
                 bool have = m->tracker && tracker_get_stats(m->tracker, t->pid, &st) >= 0;
 
-                if (caller != 0 && caller != t->uid)
+                /* Not even the counters of a process the caller may not act on. */
+                if (caller->uid != 0 &&
+                    (caller->uid != t->uid ||
+                     access_check_process(caller, t->pidfd, t->pid, NULL, NULL, 0) < 0))
                         continue;
                 o = json_object_new_object();
                 json_object_object_add(o, "pid", json_object_new_int(t->pid));
@@ -881,7 +980,28 @@ struct json_object *scheduler_status_json(struct manager *m, uid_t caller)
         return a;
 }
 
-struct json_object *scheduler_policies_json(struct manager *m)
+/* "PATH:LINE: ..." without what follows the line number, which may quote
+ * the file: for callers who may not read it. */
+static struct json_object *redacted_error(const struct policy_error *e)
+{
+        const char *msg = e->message, *rest;
+        size_t n = strlen(e->path);
+        unsigned line = 0;
+        char buf[POLICY_ERROR_MAX + 64];
+
+        rest = strncmp(msg, e->path, n) == 0 && msg[n] == ':' ? msg + n + 1 : NULL;
+        if (rest && sscanf(rest, "%u:", &line) != 1)
+                line = 0;
+        if (line)
+                snprintf(buf, sizeof(buf), "%s:%u: ", e->path, line);
+        else
+                snprintf(buf, sizeof(buf), "%s: ", e->path);
+        strncat(buf, "cannot be used (why is shown to root and to users who may read the file)",
+                sizeof(buf) - strlen(buf) - 1);
+        return json_object_new_string(buf);
+}
+
+struct json_object *scheduler_policies_json(struct manager *m, const struct access_caller *caller)
 {
         struct json_object *p = json_object_new_object(), *a = json_object_new_array(),
                            *errs = json_object_new_array();
@@ -890,12 +1010,17 @@ struct json_object *scheduler_policies_json(struct manager *m)
 
         if (m->policy_set) {
                 POLICY_SET_FOREACH (pol, m->policy_set, i) {
-                        struct json_object *o = json_object_new_object();
+                        struct json_object *o;
                         unsigned n = 0;
 
+                        /* Only the caller's own: those that act with its rights. */
+                        if (caller->uid != 0 && pol->run_as_uid != caller->uid)
+                                continue;
                         for (struct tracked *t = m->tracked; t; t = t->next)
-                                if (t->policy && strcmp(t->policy, pol->name) == 0)
+                                if (t->policy && strcmp(t->policy, pol->name) == 0 &&
+                                    (caller->uid == 0 || t->uid == caller->uid))
                                         n++;
+                        o = json_object_new_object();
                         json_object_object_add(o, "name", json_object_new_string(pol->name));
                         json_object_object_add(o, "path", json_object_new_string(pol->path));
                         json_object_object_add(o, "runtime", json_object_new_boolean(pol->runtime));
@@ -916,7 +1041,10 @@ struct json_object *scheduler_policies_json(struct manager *m)
                         struct json_object *o = json_object_new_object();
 
                         json_object_object_add(o, "path", json_object_new_string(e->path));
-                        json_object_object_add(o, "error", json_object_new_string(e->message));
+                        json_object_object_add(o, "error",
+                                               access_may_read_file(caller, e->path)
+                                                       ? json_object_new_string(e->message)
+                                                       : redacted_error(e));
                         json_object_array_add(errs, o);
                 }
         }

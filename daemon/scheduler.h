@@ -33,6 +33,7 @@ struct manager;
 struct call;
 struct json_object;
 struct checkpoint_result;
+struct access_caller;
 
 int scheduler_start(struct manager *m);
 void scheduler_stop(struct manager *m);
@@ -44,13 +45,18 @@ void scheduler_reload(struct manager *m);
 void scheduler_track_call(struct manager *m, struct call *c, pid_t pid, int uffd,
                           uint64_t every_usec, unsigned keep);
 void scheduler_untrack_call(struct manager *m, struct call *c, pid_t pid);
+/* pid is tracked with the rights of uid (by hand, or by a policy of uid's). */
+bool scheduler_tracked_for(struct manager *m, pid_t pid, uid_t uid);
 
 /* After any checkpoint of pid (scheduled or asked for): figures, retention. */
 void scheduler_checkpoint_done(struct manager *m, pid_t pid, int result,
                                const struct checkpoint_result *res);
 
-/* Status: one object per tracked process the caller may see (uid 0: all). */
-struct json_object *scheduler_status_json(struct manager *m, uid_t caller);
-/* io.ckptd.ListPolicies. */
-struct json_object *scheduler_policies_json(struct manager *m);
+/* Status: one object per tracked process the caller may see: root all,
+ * others those of their uid they may act on now (access.h). */
+struct json_object *scheduler_status_json(struct manager *m, const struct access_caller *caller);
+/* io.ckptd.ListPolicies: root sees every policy and error; others the
+ * policies that act with their rights (policy.h), and errors quoted only
+ * from files they may read (otherwise "PATH:LINE:" and no more). */
+struct json_object *scheduler_policies_json(struct manager *m, const struct access_caller *caller);
 unsigned scheduler_n_tracked(struct manager *m);

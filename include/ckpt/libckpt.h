@@ -115,6 +115,8 @@ CKPT_PUBLIC int ckpt_call(struct ckpt_client *c, const char *method, const char 
 
 /* ---- io.ckptd.GetStatus ---- */
 
+/* For a caller other than root: path NULL, objects 0, and the other figures
+ * those of the caller's own checkpoints only. */
 struct ckpt_store_status {
         char *path;
         uint64_t objects;

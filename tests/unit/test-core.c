@@ -860,7 +860,7 @@ static bool test_checkpoint(void)
                         goto out;
         }
         req.pid = d.pid;
-        req.caller_uid = 0;
+        req.caller = access_caller_make(0, 0);
         r = checkpoint_run(s, &req, &cres);
         if (r == -EOPNOTSUPP) {
                 checkpoint_state = 0;

@@ -716,7 +716,7 @@ static bool test_eperm(void)
 
         ASSERT(wl_start(&w, "threads", "1"));
         req.pid = w.pid;
-        req.caller_uid = 4242;
+        req.caller = access_caller_make(4242, 4242);
         r = checkpoint_run(NULL, &req, &res);
         fprintf(stderr, "# %s\n", res.error);
         checkpoint_result_done(&res);

@@ -842,7 +842,7 @@ static bool test_write_runtime(void)
         snprintf(want, sizeof(want), "%s/pid-%d.policy", dir, (int)getpid());
         ASSERT_STREQ(path, want);
         ASSERT_OK(stat(path, &st) < 0 ? -errno : 0);
-        ASSERT_EQ(st.st_mode & 07777, 0644);
+        ASSERT_EQ(st.st_mode & 07777, 0600);
 
         ASSERT_OK(policy_load_file(path, &p, err, sizeof(err)));
         ASSERT_OK(proc_info_read(getpid(), &info));
