@@ -140,6 +140,10 @@ int access_read_process(int pidfd, pid_t pid, struct access_process *ret)
         buf[n] = 0;
         if (n == 0)
                 return -ESRCH;
+        /* And still alive once read: what was read is of a live process. */
+        r = pidfd_alive(pidfd);
+        if (r < 0)
+                return gone(r);
         r = parse_status(buf, &p, &tgid);
         if (r < 0)
                 return r;
@@ -208,8 +212,8 @@ int access_check(const struct access_caller *c, const struct access_process *p, 
         if ((p->cap_permitted & ~c->cap_permitted) || (p->cap_effective & ~c->cap_permitted)) {
                 snprintf(reason, reason_size,
                          "process %d holds capabilities (permitted %#" PRIx64
-                         ") the caller does not: only root may act on it",
-                         (int)p->pid, p->cap_permitted);
+                         ", effective %#" PRIx64 ") the caller does not: only root may act on it",
+                         (int)p->pid, p->cap_permitted, p->cap_effective);
                 return -EPERM;
         }
         if (!p->same_userns) {

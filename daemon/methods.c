@@ -460,8 +460,8 @@ static void method_get_status(struct manager *m, struct call *c, struct json_obj
                 ss.threads = all.threads;
                 own_store_stats(m, who.uid, &ss);
         }
-        json_object_object_add(st, "path", who.uid == 0 ? json_object_new_string(m->opts.state_dir)
-                                                         : NULL);
+        json_object_object_add(st, "path",
+                               who.uid == 0 ? json_object_new_string(m->opts.state_dir) : NULL);
         json_object_object_add(st, "objects", json_uint(ss.objects));
         json_object_object_add(st, "stored_bytes", json_uint(ss.stored_bytes));
         json_object_object_add(st, "logical_bytes", json_uint(ss.logical_bytes));

@@ -40,11 +40,11 @@ struct tracked {
         uint64_t start_time;
         uid_t uid;
         char comm[16];
-        char *policy;           /* name in the policy set; NULL: tracked by hand */
+        char *policy;                /* name in the policy set; NULL: tracked by hand */
         struct access_caller caller; /* who asked (by hand), or the policy's rights then */
-        bool armed;             /* write tracking armed (uffd or soft-dirty) */
-        bool busy;              /* a checkpoint job is under way */
-        uint64_t next_due_usec; /* CLOCK_MONOTONIC; 0: none */
+        bool armed;                  /* write tracking armed (uffd or soft-dirty) */
+        bool busy;                   /* a checkpoint job is under way */
+        uint64_t next_due_usec;      /* CLOCK_MONOTONIC; 0: none */
         uint64_t last_id;
         double last_pause_ms;
         uint64_t faults_at_last;
@@ -656,6 +656,7 @@ static void consider_process(struct manager *m, pid_t pid, const char *how)
         }
         p = policy_set_match(m->policy_set, pid, &info);
         if (p) {
+                struct access_caller caller = policy_caller(p);
                 bool refused = false;
 
                 for (size_t i = 0; i < m->n_refused; i++)
@@ -667,10 +668,7 @@ static void consider_process(struct manager *m, pid_t pid, const char *how)
                         m->refused[m->n_refused++] = (struct refused_proc){pid, info.start_time};
                         log_debug("scheduler: pid %d (%s) matches policy %s (%s)", (int)pid,
                                   info.comm, p->name, how);
-                        struct access_caller caller = policy_caller(p);
-
-                        submit_track(m, NULL, pid, info.start_time, p->name, NULL, -EBADF,
-                                     &caller);
+                        submit_track(m, NULL, pid, info.start_time, p->name, NULL, -EBADF, &caller);
                 }
         }
         proc_info_done(&info);
@@ -835,9 +833,7 @@ static void restore_manual(struct manager *m)
                 struct access_caller caller;
                 unsigned uid, gid;
                 uint64_t st;
-                int pid;
-
-                int k;
+                int pid, k;
 
                 if (line[0] == '#')
                         continue;

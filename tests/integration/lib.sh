@@ -9,7 +9,8 @@
 #   ctl ARGS...           ckptctl --socket $T/sock ARGS...
 #   start_workload H PROG ARGS...     run .output/workloads/PROG as handle H;
 #   start_workload_as UID H PROG ...  the same under another uid; both wait for
-#                                     its "ready" line (kept in READY[H])
+#                                     its "ready" line (kept in READY[H]); a
+#                                     PROG starting with / is run as it is
 #   wl H CMD              send one command line, wait for "ok" (REPLY[H] = last
 #                         line, OUTPUT[H] = all lines); false on "err"
 #   kv "LINE" KEY         the value of KEY=value in LINE
@@ -175,15 +176,16 @@ daemon_alive() {
 start_workload_as() {
 	local user=$1 h=$2 prog=$3 in out pid line
 	shift 3
+	case "$prog" in /*) ;; *) prog=$WL/$prog ;; esac
 	in=$T/wl-$h.in
 	out=$T/wl-$h.out
 	rm -f "$in" "$out"
 	mkfifo -m 0600 "$in" "$out"
 	if [ "$user" = - ]; then
-		"$WL/$prog" "$@" <"$in" >"$out" 2>>"$T/wl-$h.err" &
+		"$prog" "$@" <"$in" >"$out" 2>>"$T/wl-$h.err" &
 	else
 		setpriv --reuid="$user" --regid="$user" --clear-groups \
-			"$WL/$prog" "$@" <"$in" >"$out" 2>>"$T/wl-$h.err" &
+			"$prog" "$@" <"$in" >"$out" 2>>"$T/wl-$h.err" &
 	fi
 	pid=$!
 	local wfd rfd
