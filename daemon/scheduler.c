@@ -356,6 +356,12 @@ static void track_job_done(struct job *j)
                 if (m->tracker)
                         (void)tracker_untrack(m->tracker, tj->pid);
         }
+        if (j->result == -EACCES && tj->call && tj->policy && strncmp(tj->policy, "pid-", 4) == 0) {
+                /* The runtime policy this call wrote would only be refused
+                 * again: its process is out of the caller's reach. */
+                (void)policy_remove_runtime(m->opts.runtime_policy_dir, tj->pid);
+                scheduler_reload(m);
+        }
         if (j->result < 0 && !tj->call && j->result != -ECANCELED)
                 log_warning_errno(j->result, "scheduler: cannot track pid %d%s%s: %s%s%m",
                                   (int)tj->pid, tj->policy ? " for policy " : "",
