@@ -125,7 +125,7 @@ static bool test_owner(void)
 }
 
 static pid_t thread_tid;
-static int thread_pipe[2];
+static int thread_pipe[2], thread_done[2];
 
 static void *thread_main(void *arg)
 {
@@ -134,7 +134,7 @@ static void *thread_main(void *arg)
         thread_tid = (pid_t)syscall(SYS_gettid);
         if (write(thread_pipe[1], "x", 1) != 1)
                 return NULL;
-        (void)!read(thread_pipe[0], &c, 1);
+        (void)!read(thread_done[0], &c, 1);
         return NULL;
 }
 
@@ -154,14 +154,17 @@ static bool test_self(void)
         ASSERT(strstr(reason, "is ckptd itself") != NULL);
 
         ASSERT_OK(pipe2(thread_pipe, O_CLOEXEC) < 0 ? -errno : 0);
+        ASSERT_OK(pipe2(thread_done, O_CLOEXEC) < 0 ? -errno : 0);
         ASSERT_EQ(pthread_create(&th, NULL, thread_main, NULL), 0);
         ASSERT_EQ(read(thread_pipe[0], &c, 1), 1);
         ASSERT(access_is_self(thread_tid));
         r = access_check_process(&root, -EBADF, thread_tid, NULL, reason, sizeof(reason));
-        ASSERT_EQ(write(thread_pipe[1], "y", 1), 1);
+        ASSERT_EQ(write(thread_done[1], "y", 1), 1);
         pthread_join(th, NULL);
         close(thread_pipe[0]);
         close(thread_pipe[1]);
+        close(thread_done[0]);
+        close(thread_done[1]);
         ASSERT_EQ(r, -EPERM);
         fprintf(stderr, "# %s\n", reason);
         ASSERT(strstr(reason, "is ckptd itself") != NULL);
