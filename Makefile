@@ -87,7 +87,7 @@ DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libsystemd-dev \
             systemd gdb util-linux procps jq redis-server redis-tools scdoc \
             bash-completion
 
-.PHONY: all deps test unit integration fuzz demo bench bench-full install clean format man
+.PHONY: all deps test unit integration fuzz soak demo bench bench-full install clean format man
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -234,6 +234,11 @@ unit: all
 
 integration: all
 	$(Q)tests/run integration
+
+# The store's crash loop for SOAK_MINUTES (default 30); SEED replays a run.
+SOAK_MINUTES ?= 30
+soak: all
+	$(Q)CRASH_SECONDS=$$(( $(SOAK_MINUTES) * 60 )) tests/run tests/integration/87-store-crash.sh
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
