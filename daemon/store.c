@@ -3425,11 +3425,11 @@ __attribute__((noreturn)) static void index_walk_child(const char *path, uint64_
                 MDB_val k, v;
                 MDB_dbi dbi = 0;
                 const char *name = d == 0 ? "free list" : dbs[d - 1].name;
+                size_t seen;
 
                 if (d > 0) {
+                        /* Every index ckptd wrote has all four. */
                         r = mdb_dbi_open(txn, name, 0, &dbi);
-                        if (r == MDB_NOTFOUND)
-                                continue;
                         if (r != 0) {
                                 snprintf(why, sizeof(why), "database '%s': %s", name,
                                          mdb_strerror(r));
@@ -3441,8 +3441,10 @@ __attribute__((noreturn)) static void index_walk_child(const char *path, uint64_
                         snprintf(why, sizeof(why), "database '%s': %s", name, mdb_strerror(r));
                         goto fail;
                 }
+                seen = 0;
                 for (r = mdb_cursor_get(c, &k, &v, MDB_FIRST); r == 0;
                      r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+                        seen++;
                         if (d == 0) {
                                 uint64_t cnt, pg;
 
@@ -3474,6 +3476,17 @@ __attribute__((noreturn)) static void index_walk_child(const char *path, uint64_
                 if (r != MDB_NOTFOUND) {
                         snprintf(why, sizeof(why), "database '%s': %s", name, mdb_strerror(r));
                         goto fail;
+                }
+                /* A page that reads as empty hides what the B-tree counts. */
+                if (d > 0) {
+                        MDB_stat ms;
+
+                        if (mdb_stat(txn, dbi, &ms) != 0 || ms.ms_entries != seen) {
+                                snprintf(why, sizeof(why),
+                                         "database '%s': %zu entries found of %zu counted", name,
+                                         seen, (size_t)ms.ms_entries);
+                                goto fail;
+                        }
                 }
         }
         _exit(0);
