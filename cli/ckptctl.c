@@ -520,6 +520,9 @@ static int verb_status(int argc, char **argv)
                 printf("store:    yours: %" PRIu64 " checkpoints, %s stored (%s logical)\n",
                        s->store.checkpoints, fmt_size(b2, s->store.stored_bytes),
                        fmt_size(b3, s->store.logical_bytes));
+        for (size_t i = 0; i < s->n_limits; i++)
+                printf("%-10s%-22s %10" PRIu64 "   hit %" PRIu64 "\n", i ? "" : "limits:",
+                       s->limits[i].name, s->limits[i].limit, s->limits[i].hit);
 
         if (s->n_processes == 0) {
                 printf("\nno tracked processes\n");

@@ -495,6 +495,9 @@ PUBLIC struct ckpt_status *ckpt_status_free(struct ckpt_status *s)
                 free(p->note);
         }
         free(s->processes);
+        for (size_t i = 0; s->limits && i < s->n_limits; i++)
+                free(s->limits[i].name);
+        free(s->limits);
         free(s);
         return NULL;
 }
@@ -555,6 +558,23 @@ PUBLIC int ckpt_status(struct ckpt_client *c, struct ckpt_status **ret)
                     get_str(e, "policy", &p->policy) < 0 ||
                     get_str(e, "next_due", &p->next_due) < 0 || get_str(e, "note", &p->note) < 0)
                         goto oom;
+        }
+
+        st = field(reply, "limits");
+        if (st && json_object_is_type(st, json_type_object)) {
+                s->limits = new_array(json_object_object_length(st), sizeof(*s->limits));
+                if (!s->limits)
+                        goto oom;
+                json_object_object_foreach (st, name, l) {
+                        struct ckpt_limit_status *ls = &s->limits[s->n_limits];
+
+                        ls->name = strdup(name);
+                        if (!ls->name)
+                                goto oom;
+                        s->n_limits++;
+                        ls->limit = get_u64(l, "limit");
+                        ls->hit = get_u64(l, "hit");
+                }
         }
         *ret = s;
         return 0;

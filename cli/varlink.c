@@ -341,8 +341,34 @@ static int call_internal(struct varlink_client *c, const char *method, struct js
                 return set_error(c, -E2BIG, "call %s exceeds the %u byte message limit", method,
                                  CKPT_MAX_MESSAGE);
 
-        /* The NUL terminator is part of the frame. */
+        /* The NUL terminator is part of the frame. If ckptd closed the
+         * connection first, it may have said why (a limit): read that. */
         r = send_all(c, text, size + 1, fds, n_fds);
+        if (r == -EPIPE || r == -ECONNRESET) {
+                _cleanup_json_ struct json_object *reply = NULL;
+                struct json_object *p = NULL, *e = NULL;
+                int send_r = r;
+
+                if (receive(c, &reply) < 0 || !json_object_object_get_ex(reply, "error", &e) ||
+                    !json_object_is_type(e, json_type_string)) {
+                        c->broken = true;
+                        return set_error(c, send_r, "cannot send to ckptd: %s", strerror(-send_r));
+                }
+                (void)json_object_object_get_ex(reply, "parameters", &p);
+                _cleanup_free_ char *m = varlink_error_message(json_object_get_string(e), p);
+                c->broken = true;
+                set_error(c, 0, "%s", m ? m : json_object_get_string(e));
+                if (ret_error_name) {
+                        *ret_error_name = strdup(json_object_get_string(e));
+                        if (!*ret_error_name)
+                                return set_error(c, -ENOMEM, "out of memory");
+                }
+                if (ret_params)
+                        *ret_params = p && json_object_is_type(p, json_type_object)
+                                              ? json_object_get(p)
+                                              : json_object_new_object();
+                return varlink_error_to_errno(json_object_get_string(e));
+        }
         if (r < 0)
                 return r;
 
@@ -497,7 +523,10 @@ char *varlink_error_message(const char *name, struct json_object *params)
         else if (strcmp(name, CKPT_ERR_SHAPE) == 0)
                 n = asprintf(&s, "address space does not match the checkpoint: %s", P("reason"));
         else if (strcmp(name, CKPT_ERR_TOO_MANY) == 0)
-                n = asprintf(&s, "too many requests (limit %s)", P("limit"));
+                n = has_param(params, "reason")
+                            ? asprintf(&s, "too many requests: %s (limit %s %s)", P("reason"),
+                                       P("name"), P("limit"))
+                            : asprintf(&s, "too many requests (limit %s)", P("limit"));
         else if (strcmp(name, CKPT_ERR_SHUTTING_DOWN) == 0)
                 n = asprintf(&s, "ckptd is shutting down");
         else if (strcmp(name, CKPT_ERR_FAILED) == 0)

@@ -6,8 +6,15 @@
  * Never blocks: every socket is non-blocking and driven by sd-event. Never
  * trusts a peer: sizes are checked before anything is parsed, a peer that
  * sends more than CKPT_MAX_MESSAGE without a terminating NUL gets a
- * ProtocolError and is disconnected, a peer that does not read its replies is
- * disconnected once CONN_MAX_OUT bytes are queued for it.
+ * ProtocolError and is disconnected.
+ *
+ * Fair shares (struct server_options): connection slots per uid with a
+ * reserve for root, checked on accept; calls under way per connection and
+ * per uid; an idle timeout. A peer that does not read its replies is not read
+ * either: once max_unsent bytes wait for it, EPOLLIN is off until they drain
+ * (replies already being built are still queued, up to CONN_MAX_OUT, past
+ * which the peer is disconnected). Requests already read but not yet handled
+ * wait in the input buffer, which is not filled further meanwhile.
  *
  * Descriptors: the kernel returns the descriptors of one sendmsg() together
  * with the last bytes of that recvmsg(), so they belong to the message that
@@ -17,6 +24,7 @@
 #include "control.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -35,15 +43,54 @@ struct pending_fd {
         uint64_t offset; /* stream offset of the last byte of the read carrying it */
 };
 
+/* What one uid holds: its connections and their calls under way (also those
+ * of connections closed meanwhile, whose jobs still run). */
+struct uid_share {
+        unsigned n_ref;
+        struct server *server; /* NULL once the server is gone */
+        struct uid_share *next, *prev;
+        uid_t uid;
+        unsigned n_conns, n_calls;
+};
+
+enum {
+        LIMIT_CLIENTS,
+        LIMIT_ROOT_RESERVE,
+        LIMIT_CLIENTS_PER_UID,
+        LIMIT_CALLS_PER_CONNECTION,
+        LIMIT_REQUESTS_PER_UID,
+        LIMIT_IDLE_TIMEOUT,
+        LIMIT_UNSENT,
+        LIMIT_MESSAGE,
+        _LIMIT_MAX,
+};
+
+static const char *const limit_names[_LIMIT_MAX] = {
+        [LIMIT_CLIENTS] = CKPT_LIMIT_CLIENTS,
+        [LIMIT_ROOT_RESERVE] = CKPT_LIMIT_ROOT_RESERVE,
+        [LIMIT_CLIENTS_PER_UID] = CKPT_LIMIT_CLIENTS_PER_UID,
+        [LIMIT_CALLS_PER_CONNECTION] = CKPT_LIMIT_CALLS_PER_CONNECTION,
+        [LIMIT_REQUESTS_PER_UID] = CKPT_LIMIT_REQUESTS_PER_UID,
+        [LIMIT_IDLE_TIMEOUT] = CKPT_LIMIT_IDLE_TIMEOUT,
+        [LIMIT_UNSENT] = CKPT_LIMIT_UNSENT,
+        [LIMIT_MESSAGE] = CKPT_LIMIT_MESSAGE,
+};
+
 struct conn {
         unsigned n_ref;
         struct server *server; /* NULL once closed */
         struct conn *next, *prev;
         int fd;
-        sd_event_source *src;
+        sd_event_source *src, *timer;
         uid_t uid;
         gid_t gid;
         pid_t pid;
+        struct uid_share *share;
+        uint64_t last_activity; /* CLOCK_MONOTONIC: bytes in or out, a call answered */
+        uint64_t partial_since; /* a message begun then; 0: none */
+        uint64_t deadline;      /* the timer's; 0: off */
+        bool in_ready;          /* complete messages wait in `in` (replies unsent) */
+        bool blocked;           /* not read: too many replies unsent */
 
         char *in;
         size_t in_len, in_alloc;
@@ -75,7 +122,92 @@ struct server {
         void *userdata;
         struct conn *conns;
         unsigned n_conns;
+        struct server_options opts;
+        struct uid_share *shares;
+        uint64_t hits[_LIMIT_MAX];
 };
+
+void server_options_default(struct server_options *o)
+{
+        *o = (struct server_options){
+                .max_clients = CKPT_DEFAULT_MAX_CLIENTS,
+                .max_clients_per_uid = CKPT_DEFAULT_MAX_CLIENTS_PER_UID,
+                .root_reserve = CKPT_DEFAULT_ROOT_RESERVE,
+                .max_requests_per_uid = CKPT_DEFAULT_MAX_REQUESTS_PER_UID,
+                .idle_timeout_usec = CKPT_DEFAULT_IDLE_TIMEOUT_SEC * 1000000ULL,
+                .max_unsent = CKPT_MAX_UNSENT,
+        };
+}
+
+static uint64_t server_now(struct server *s)
+{
+        uint64_t t = 0;
+
+        /* The loop's time of this iteration (or now, before the first). */
+        (void)sd_event_now(s->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+/* A hit of a limit; true when worth a log line (the 1st, 2nd, 4th, 8th...). */
+static bool server_hit(struct server *s, int limit)
+{
+        uint64_t n = ++s->hits[limit];
+
+        return (n & (n - 1)) == 0;
+}
+
+static struct uid_share *uid_share_find(struct server *s, uid_t uid)
+{
+        for (struct uid_share *u = s->shares; u; u = u->next)
+                if (u->uid == uid)
+                        return u;
+        return NULL;
+}
+
+static struct uid_share *uid_share_get(struct server *s, uid_t uid)
+{
+        struct uid_share *u = uid_share_find(s, uid);
+
+        if (u) {
+                u->n_ref++;
+                return u;
+        }
+        u = calloc(1, sizeof(*u));
+        if (!u)
+                return NULL;
+        u->n_ref = 1;
+        u->server = s;
+        u->uid = uid;
+        u->next = s->shares;
+        if (s->shares)
+                s->shares->prev = u;
+        s->shares = u;
+        return u;
+}
+
+static void uid_share_unlink(struct uid_share *u)
+{
+        struct server *s = u->server;
+
+        if (!s)
+                return;
+        if (u->prev)
+                u->prev->next = u->next;
+        else
+                s->shares = u->next;
+        if (u->next)
+                u->next->prev = u->prev;
+        u->next = u->prev = NULL;
+        u->server = NULL;
+}
+
+static void uid_share_unref(struct uid_share *u)
+{
+        if (!u || --u->n_ref > 0)
+                return;
+        uid_share_unlink(u);
+        free(u);
+}
 
 static void conn_close(struct conn *c);
 
@@ -91,9 +223,81 @@ static void conn_unref(struct conn *c)
                 return;
         for (size_t i = 0; i < c->n_fds; i++)
                 safe_close(c->fds[i].fd);
+        uid_share_unref(c->share);
         free(c->in);
         free(c->out);
         free(c);
+}
+
+static int conn_timeout(sd_event_source *src, uint64_t usec, void *userdata);
+
+/* When the connection times out: no progress for the idle timeout while
+ * replies wait for the peer or a message is half sent; nothing at all while
+ * no call is under way. 0: never (a call under way is waited for). */
+static uint64_t conn_deadline(struct conn *c)
+{
+        uint64_t t = c->server->opts.idle_timeout_usec;
+
+        if (t == 0)
+                return 0;
+        if (c->out_len > 0)
+                return c->last_activity + t;
+        if (c->partial_since)
+                return c->partial_since + t;
+        if (c->n_calls > 0)
+                return 0;
+        return c->last_activity + t;
+}
+
+/* Events and timer after any change: read unless too many replies wait
+ * (EPOLLOUT also wakes us to handle requests already buffered). */
+static void conn_update(struct conn *c)
+{
+        struct server *s = c->server;
+        uint32_t ev = 0;
+        uint64_t d;
+        int r;
+
+        if (!s)
+                return;
+        if (c->out_len >= s->opts.max_unsent) {
+                if (!c->blocked && server_hit(s, LIMIT_UNSENT))
+                        log_notice("control: client pid %d uid %u does not read its replies: "
+                                   "%zu bytes wait, its requests wait too (%" PRIu64 " times)",
+                                   (int)c->pid, (unsigned)c->uid, c->out_len,
+                                   s->hits[LIMIT_UNSENT]);
+                c->blocked = true;
+        } else
+                c->blocked = false;
+        if (c->out_len > 0)
+                ev |= EPOLLOUT;
+        if (!c->blocked) {
+                ev |= EPOLLIN | EPOLLRDHUP;
+                if (c->in_ready)
+                        ev |= EPOLLOUT;
+        }
+        r = sd_event_source_set_io_events(c->src, ev);
+        if (r < 0)
+                log_debug_errno(r, "control: cannot set events of pid %d: %m", (int)c->pid);
+
+        d = conn_deadline(c);
+        if (d == c->deadline)
+                return;
+        c->deadline = d;
+        if (d == 0) {
+                if (c->timer)
+                        (void)sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+                return;
+        }
+        if (!c->timer) {
+                r = sd_event_add_time(s->event, &c->timer, CLOCK_MONOTONIC, d, 250 * 1000,
+                                      conn_timeout, c);
+                if (r < 0)
+                        log_debug_errno(r, "control: no idle timer for pid %d: %m", (int)c->pid);
+                return;
+        }
+        (void)sd_event_source_set_time(c->timer, d);
+        (void)sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
 }
 
 static int conn_flush(struct conn *c)
@@ -109,9 +313,10 @@ static int conn_flush(struct conn *c)
                 }
                 memmove(c->out, c->out + n, c->out_len - n);
                 c->out_len -= n;
+                if (c->server)
+                        c->last_activity = server_now(c->server);
         }
-        return sd_event_source_set_io_events(c->src,
-                                             EPOLLIN | EPOLLRDHUP | (c->out_len ? EPOLLOUT : 0));
+        return 0;
 }
 
 static int conn_send(struct conn *c, struct json_object *msg)
@@ -147,6 +352,7 @@ static int conn_send(struct conn *c, struct json_object *msg)
                 conn_close(c);
                 return -ECONNRESET;
         }
+        conn_update(c);
         return 0;
 }
 
@@ -170,7 +376,9 @@ static void conn_close(struct conn *c)
                 return;
         c->server = NULL;
         c->src = sd_event_source_disable_unref(c->src);
+        c->timer = sd_event_source_disable_unref(c->timer);
         c->fd = safe_close(c->fd);
+        c->share->n_conns--;
         if (c->prev)
                 c->prev->next = c->next;
         else
@@ -236,6 +444,46 @@ bool call_wants_more(const struct call *c)
         return c->more;
 }
 
+int call_check_requests(struct call *c)
+{
+        struct uid_share *u = c->conn->share;
+        struct server *s = u->server;
+        struct json_object *p;
+        char reason[256];
+
+        /* u->n_calls counts this call too. */
+        if (!s || c->conn->uid == 0 || s->opts.max_requests_per_uid == 0 ||
+            u->n_calls <= s->opts.max_requests_per_uid)
+                return 0;
+        if (server_hit(s, LIMIT_REQUESTS_PER_UID))
+                log_notice("control: uid %u has %u requests under way, refusing another "
+                           "(%" PRIu64 " times)",
+                           (unsigned)u->uid, u->n_calls - 1, s->hits[LIMIT_REQUESTS_PER_UID]);
+        snprintf(reason, sizeof(reason),
+                 "uid %u has %u requests under way, the most one uid may have "
+                 "(--max-requests-per-uid)",
+                 (unsigned)u->uid, u->n_calls - 1);
+        p = json_object_new_object();
+        json_object_object_add(p, "limit", json_object_new_int64(s->opts.max_requests_per_uid));
+        json_object_object_add(p, "name", json_object_new_string(CKPT_LIMIT_REQUESTS_PER_UID));
+        json_object_object_add(p, "reason", json_object_new_string(reason));
+        call_error(c, CKPT_ERR_TOO_MANY, p);
+        return -EUSERS;
+}
+
+/* A call is no longer under way. */
+static void call_end(struct call *c)
+{
+        struct conn *k = c->conn;
+
+        k->n_calls--;
+        k->share->n_calls--;
+        if (k->server) {
+                k->last_activity = server_now(k->server);
+                conn_update(k);
+        }
+}
+
 int call_take_fd(struct call *c, int index)
 {
         if (index < 0 || (size_t)index >= c->n_fds || c->fds[index] < 0)
@@ -256,7 +504,7 @@ struct call *call_unref(struct call *c)
         for (size_t i = 0; i < c->n_fds; i++)
                 safe_close(c->fds[i]);
         if (!c->done)
-                c->conn->n_calls--;
+                call_end(c);
         conn_unref(c->conn);
         free(c);
         return NULL;
@@ -282,7 +530,7 @@ static int call_send(struct call *c, const char *error, struct json_object *para
         r = c->oneway ? 0 : conn_send(c->conn, msg);
         if (!more) {
                 c->done = true;
-                c->conn->n_calls--;
+                call_end(c);
                 call_unref(c); /* the reference the server gave the dispatcher */
         }
         return r;
@@ -378,7 +626,13 @@ static void conn_handle_message(struct conn *c, size_t len)
                 _cleanup_(json_object_putp) struct json_object *e = json_object_new_object();
                 struct json_object *p = json_object_new_object();
 
+                (void)server_hit(c->server, LIMIT_CALLS_PER_CONNECTION);
                 json_object_object_add(p, "limit", json_object_new_int(CKPT_MAX_PENDING));
+                json_object_object_add(p, "name",
+                                       json_object_new_string(CKPT_LIMIT_CALLS_PER_CONNECTION));
+                json_object_object_add(
+                        p, "reason",
+                        json_object_new_string("this connection has that many calls under way"));
                 json_object_object_add(e, "error", json_object_new_string(CKPT_ERR_TOO_MANY));
                 json_object_object_add(e, "parameters", p);
                 (void)conn_send(c, e);
@@ -391,6 +645,7 @@ static void conn_handle_message(struct conn *c, size_t len)
         call->n_ref = 1;
         call->conn = conn_ref(c);
         c->n_calls++;
+        c->share->n_calls++;
         if (json_object_object_get_ex(msg, "more", &v))
                 call->more = json_object_get_boolean(v);
         if (json_object_object_get_ex(msg, "oneway", &v))
@@ -458,6 +713,7 @@ static int conn_read(struct conn *c)
                 return errno == EAGAIN || errno == EINTR ? 0 : -errno;
         if (n == 0)
                 return -ECONNRESET;
+        c->last_activity = server_now(c->server);
 
         for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
                 if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
@@ -484,8 +740,10 @@ static int conn_read(struct conn *c)
 
 static int conn_process_input(struct conn *c)
 {
+        bool handled = false;
         size_t start = 0;
 
+        c->in_ready = false;
         for (;;) {
                 char *nul = memchr(c->in + start, '\0', c->in_len - start);
                 size_t len;
@@ -495,6 +753,12 @@ static int conn_process_input(struct conn *c)
                 len = nul - (c->in + start);
                 if (len > CKPT_MAX_MESSAGE)
                         goto too_big;
+                /* Backpressure: the rest waits until the peer reads. */
+                if (c->out_len >= c->server->opts.max_unsent) {
+                        c->in_ready = true;
+                        break;
+                }
+                handled = true;
                 /* Give the handler a message at in[0]. */
                 if (start > 0) {
                         memmove(c->in, c->in + start, c->in_len - start);
@@ -512,11 +776,19 @@ static int conn_process_input(struct conn *c)
                 c->in_len -= start;
                 c->in_base += start;
         }
+        if (c->in_ready)
+                return 0;
         if (c->in_len > CKPT_MAX_MESSAGE)
                 goto too_big;
+        /* A message begun: it has the idle timeout to be completed. */
+        if (handled || c->in_len == 0)
+                c->partial_since = 0;
+        if (c->in_len > 0 && !c->partial_since)
+                c->partial_since = server_now(c->server);
         return 0;
 
 too_big:
+        (void)server_hit(c->server, LIMIT_MESSAGE);
         log_warning("control: message from pid %d exceeds %u bytes, disconnecting", (int)c->pid,
                     CKPT_MAX_MESSAGE);
         conn_send_error(c, CKPT_ERR_PROTOCOL, "message exceeds the 1 MiB limit");
@@ -536,9 +808,23 @@ static int conn_io(sd_event_source *src, int fd, uint32_t revents, void *userdat
                 if (r < 0)
                         goto close;
         }
-        if (revents & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
-                /* A bounded number of reads per wake-up: others get their turn. */
-                for (int i = 0; i < 16 && c->server; i++) {
+        if (c->blocked && c->out_len < c->server->opts.max_unsent)
+                c->blocked = false;
+        /* A peer gone while replies wait for it: nothing more to deliver. */
+        if (c->blocked && (revents & (EPOLLHUP | EPOLLERR)))
+                goto close;
+        /* Requests read before the replies piled up, now that they drained. */
+        if (!c->blocked && c->in_ready) {
+                r = conn_process_input(c);
+                if (r < 0)
+                        goto close;
+        }
+        if (c->server && !c->in_ready && (revents & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR))) {
+                /* A bounded number of reads per wake-up: others get their turn,
+                 * and none once replies pile up. */
+                for (int i = 0;
+                     i < 16 && c->server && !c->in_ready && c->out_len < c->server->opts.max_unsent;
+                     i++) {
                         r = conn_read(c);
                         if (r < 0)
                                 goto close;
@@ -549,6 +835,7 @@ static int conn_io(sd_event_source *src, int fd, uint32_t revents, void *userdat
                                 goto close;
                 }
         }
+        conn_update(c);
         conn_unref(c);
         return 0;
 close:
@@ -557,14 +844,109 @@ close:
         return 0;
 }
 
+static int conn_timeout(sd_event_source *src, uint64_t usec, void *userdata)
+{
+        struct conn *c = userdata;
+        struct server *s = c->server;
+        uint64_t d;
+
+        if (!s)
+                return 0;
+        c->deadline = 0;
+        d = conn_deadline(c);
+        if (d == 0 || d > usec) {
+                conn_update(c); /* something happened meanwhile */
+                return 0;
+        }
+        (void)server_hit(s, LIMIT_IDLE_TIMEOUT);
+        conn_ref(c);
+        if (c->out_len > 0)
+                log_debug("control: client pid %d uid %u read none of its replies for %" PRIu64
+                          " s, disconnecting",
+                          (int)c->pid, (unsigned)c->uid, s->opts.idle_timeout_usec / 1000000);
+        else if (c->partial_since) {
+                char reason[128];
+
+                log_debug("control: client pid %d uid %u did not complete its message in %" PRIu64
+                          " s, disconnecting",
+                          (int)c->pid, (unsigned)c->uid, s->opts.idle_timeout_usec / 1000000);
+                snprintf(reason, sizeof(reason),
+                         "message not completed within the idle timeout (%" PRIu64 " s)",
+                         s->opts.idle_timeout_usec / 1000000);
+                conn_send_error(c, CKPT_ERR_PROTOCOL, reason);
+                if (c->server)
+                        (void)conn_flush(c);
+        } else
+                log_debug("control: client pid %d uid %u idle for %" PRIu64 " s, disconnecting",
+                          (int)c->pid, (unsigned)c->uid, s->opts.idle_timeout_usec / 1000000);
+        conn_close(c);
+        conn_unref(c);
+        return 0;
+}
+
+/* Which limit a new connection of uid is over, or -1. */
+static int server_admit(struct server *s, uid_t uid, unsigned *ret_limit, char *reason, size_t size)
+{
+        struct uid_share *u = uid_share_find(s, uid);
+        unsigned mine = u ? u->n_conns : 0;
+        const struct server_options *o = &s->opts;
+
+        if (uid != 0 && o->max_clients_per_uid > 0 && mine >= o->max_clients_per_uid) {
+                *ret_limit = o->max_clients_per_uid;
+                snprintf(reason, size,
+                         "uid %u has %u connections open, the most one uid may have "
+                         "(--max-clients-per-uid)",
+                         (unsigned)uid, mine);
+                return LIMIT_CLIENTS_PER_UID;
+        }
+        if (s->n_conns >= o->max_clients) {
+                *ret_limit = o->max_clients;
+                snprintf(reason, size,
+                         "%u clients are connected, the most ckptd serves "
+                         "(--max-clients)",
+                         s->n_conns);
+                return LIMIT_CLIENTS;
+        }
+        if (uid != 0 && s->n_conns + o->root_reserve >= o->max_clients) {
+                *ret_limit = o->root_reserve;
+                snprintf(reason, size,
+                         "%u clients are connected; the last %u of %u slots are kept for root "
+                         "(--root-reserve)",
+                         s->n_conns, o->root_reserve, o->max_clients);
+                return LIMIT_ROOT_RESERVE;
+        }
+        return -1;
+}
+
+/* The error a refused connection gets before it is closed: sent at once, on
+ * a fresh socket whose buffer has room for it. */
+static void refuse(int fd, int limit, unsigned value, const char *reason)
+{
+        _cleanup_(json_object_putp) struct json_object *msg = json_object_new_object();
+        struct json_object *p = json_object_new_object();
+        const char *str;
+        size_t len;
+
+        json_object_object_add(p, "limit", json_object_new_int64(value));
+        json_object_object_add(p, "name", json_object_new_string(limit_names[limit]));
+        json_object_object_add(p, "reason", json_object_new_string(reason));
+        json_object_object_add(msg, "error", json_object_new_string(CKPT_ERR_TOO_MANY));
+        json_object_object_add(msg, "parameters", p);
+        str = json_object_to_json_string_length(msg, JSON_C_TO_STRING_PLAIN, &len);
+        if (str)
+                (void)!send(fd, str, len + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 static int server_accept(sd_event_source *src, int fd, uint32_t revents, void *userdata)
 {
         struct server *s = userdata;
         _cleanup_close_ int cfd = -EBADF;
         struct ucred cred;
         socklen_t len = sizeof(cred);
+        char reason[256];
+        unsigned value;
         struct conn *c;
-        int r;
+        int r, limit;
 
         cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0) {
@@ -576,11 +958,12 @@ static int server_accept(sd_event_source *src, int fd, uint32_t revents, void *u
                 log_warning_errno(-errno, "control: SO_PEERCRED failed, dropping client: %m");
                 return 0;
         }
-        if (s->n_conns >= CKPT_MAX_CLIENTS) {
-                static const char msg[] =
-                        "{\"error\":\"" CKPT_ERR_TOO_MANY "\",\"parameters\":{\"limit\":128}}";
-                (void)!send(cfd, msg, sizeof(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
-                log_warning("control: too many clients, refusing pid %d", (int)cred.pid);
+        limit = server_admit(s, cred.uid, &value, reason, sizeof(reason));
+        if (limit >= 0) {
+                if (server_hit(s, limit))
+                        log_warning("control: refusing pid %d uid %u: %s (%" PRIu64 " times)",
+                                    (int)cred.pid, (unsigned)cred.uid, reason, s->hits[limit]);
+                refuse(cfd, limit, value, reason);
                 return 0;
         }
 
@@ -592,19 +975,28 @@ static int server_accept(sd_event_source *src, int fd, uint32_t revents, void *u
         c->uid = cred.uid;
         c->gid = cred.gid;
         c->pid = cred.pid;
+        c->share = uid_share_get(s, cred.uid);
+        if (!c->share) {
+                free(c);
+                return 0;
+        }
         c->fd = TAKE_FD(cfd);
         r = sd_event_add_io(s->event, &c->src, c->fd, EPOLLIN | EPOLLRDHUP, conn_io, c);
         if (r < 0) {
                 safe_close(c->fd);
+                uid_share_unref(c->share);
                 free(c);
                 return 0;
         }
+        c->share->n_conns++;
+        c->last_activity = server_now(s);
         c->next = s->conns;
         if (s->conns)
                 s->conns->prev = c;
         s->conns = c;
         s->n_conns++;
         log_debug("control: client pid %d uid %u connected", (int)c->pid, (unsigned)c->uid);
+        conn_update(c);
         return 0;
 }
 
@@ -646,8 +1038,8 @@ static int socket_bind_path(const char *path)
         return TAKE_FD(fd);
 }
 
-int server_new(sd_event *e, int listen_fd, const char *path, server_dispatch_t dispatch,
-               void *userdata, struct server **ret)
+int server_new(sd_event *e, int listen_fd, const char *path, const struct server_options *o,
+               server_dispatch_t dispatch, void *userdata, struct server **ret)
 {
         struct server *s;
         int r;
@@ -655,6 +1047,16 @@ int server_new(sd_event *e, int listen_fd, const char *path, server_dispatch_t d
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
+        if (o)
+                s->opts = *o;
+        else
+                server_options_default(&s->opts);
+        if (s->opts.max_clients == 0)
+                s->opts.max_clients = CKPT_DEFAULT_MAX_CLIENTS;
+        if (s->opts.root_reserve >= s->opts.max_clients)
+                s->opts.root_reserve = s->opts.max_clients - 1;
+        if (s->opts.max_unsent == 0)
+                s->opts.max_unsent = CKPT_MAX_UNSENT;
         s->event = sd_event_ref(e);
         s->dispatch = dispatch;
         s->userdata = userdata;
@@ -690,6 +1092,9 @@ struct server *server_free(struct server *s)
                 return NULL;
         while (s->conns)
                 conn_close(s->conns);
+        /* Calls still held keep their connection's share, without us. */
+        while (s->shares)
+                uid_share_unlink(s->shares);
         sd_event_source_disable_unref(s->listen_src);
         safe_close(s->fd);
         if (s->path) {
@@ -704,4 +1109,29 @@ struct server *server_free(struct server *s)
 unsigned server_n_clients(struct server *s)
 {
         return s->n_conns;
+}
+
+struct json_object *server_limits_json(struct server *s)
+{
+        const struct server_options *o = &s->opts;
+        uint64_t value[_LIMIT_MAX] = {
+                [LIMIT_CLIENTS] = o->max_clients,
+                [LIMIT_ROOT_RESERVE] = o->root_reserve,
+                [LIMIT_CLIENTS_PER_UID] = o->max_clients_per_uid,
+                [LIMIT_CALLS_PER_CONNECTION] = CKPT_MAX_PENDING,
+                [LIMIT_REQUESTS_PER_UID] = o->max_requests_per_uid,
+                [LIMIT_IDLE_TIMEOUT] = o->idle_timeout_usec / 1000000,
+                [LIMIT_UNSENT] = o->max_unsent,
+                [LIMIT_MESSAGE] = CKPT_MAX_MESSAGE,
+        };
+        struct json_object *a = json_object_new_object();
+
+        for (int i = 0; i < _LIMIT_MAX; i++) {
+                struct json_object *l = json_object_new_object();
+
+                json_object_object_add(l, "limit", json_object_new_int64((int64_t)value[i]));
+                json_object_object_add(l, "hit", json_object_new_int64((int64_t)s->hits[i]));
+                json_object_object_add(a, limit_names[i], l);
+        }
+        return a;
 }

@@ -24,6 +24,11 @@ static bool arg_store_idle = false;
 static unsigned arg_copy_cache_mib = 256;
 static unsigned arg_keep_writable = 8;
 static unsigned arg_store_threads = 0;
+static unsigned arg_max_clients = CKPT_DEFAULT_MAX_CLIENTS;
+static unsigned arg_max_clients_per_uid = CKPT_DEFAULT_MAX_CLIENTS_PER_UID;
+static unsigned arg_root_reserve = CKPT_DEFAULT_ROOT_RESERVE;
+static unsigned arg_max_requests_per_uid = CKPT_DEFAULT_MAX_REQUESTS_PER_UID;
+static unsigned arg_idle_timeout = CKPT_DEFAULT_IDLE_TIMEOUT_SEC;
 
 static void help(void)
 {
@@ -49,10 +54,22 @@ static void help(void)
                "                         writable (no write-protect fault; read at every\n"
                "                         checkpoint) for N checkpoints; 0: protect every\n"
                "                         page at every checkpoint (default 8)\n"
+               "  --max-clients N        connections served at once (default %u)\n"
+               "  --root-reserve N       of those, the last N only for root (default %u)\n"
+               "  --max-clients-per-uid N  connections of one non-root uid; 0: no share\n"
+               "                         (default %u)\n"
+               "  --max-requests-per-uid N  checkpoints, exports, restores... under way\n"
+               "                         (running or queued) of one non-root uid; 0: no\n"
+               "                         limit (default %u)\n"
+               "  --idle-timeout SEC     close a connection that sends nothing while no call\n"
+               "                         of it is under way, or holds half a message or\n"
+               "                         unread replies, for SEC seconds; 0: never (default %u)\n"
                "  -h --help              this text\n"
                "     --version           version\n",
                CKPT_DEFAULT_SOCKET, CKPT_DEFAULT_STATE_DIR, CKPT_DEFAULT_POLICY_DIR,
-               CKPT_RUNTIME_POLICY_DIR);
+               CKPT_RUNTIME_POLICY_DIR, CKPT_DEFAULT_MAX_CLIENTS, CKPT_DEFAULT_ROOT_RESERVE,
+               CKPT_DEFAULT_MAX_CLIENTS_PER_UID, CKPT_DEFAULT_MAX_REQUESTS_PER_UID,
+               CKPT_DEFAULT_IDLE_TIMEOUT_SEC);
 }
 
 static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *ret)
@@ -82,6 +99,11 @@ static int parse_argv(int argc, char *argv[])
                 ARG_COPY_CACHE,
                 ARG_KEEP_WRITABLE,
                 ARG_STORE_THREADS,
+                ARG_MAX_CLIENTS,
+                ARG_MAX_CLIENTS_PER_UID,
+                ARG_ROOT_RESERVE,
+                ARG_MAX_REQUESTS_PER_UID,
+                ARG_IDLE_TIMEOUT,
                 ARG_VERSION
         };
         static const struct option options[] = {
@@ -96,6 +118,11 @@ static int parse_argv(int argc, char *argv[])
                 {"copy-cache", required_argument, NULL, ARG_COPY_CACHE},
                 {"keep-writable", required_argument, NULL, ARG_KEEP_WRITABLE},
                 {"store-threads", required_argument, NULL, ARG_STORE_THREADS},
+                {"max-clients", required_argument, NULL, ARG_MAX_CLIENTS},
+                {"max-clients-per-uid", required_argument, NULL, ARG_MAX_CLIENTS_PER_UID},
+                {"root-reserve", required_argument, NULL, ARG_ROOT_RESERVE},
+                {"max-requests-per-uid", required_argument, NULL, ARG_MAX_REQUESTS_PER_UID},
+                {"idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, ARG_VERSION},
                 {},
@@ -150,6 +177,29 @@ static int parse_argv(int argc, char *argv[])
                         if (parse_unsigned(optarg, 0, 16, &arg_store_threads) < 0)
                                 return log_error_errno(-EINVAL, "--store-threads takes 0 to 16");
                         break;
+                case ARG_MAX_CLIENTS:
+                        if (parse_unsigned(optarg, 1, 4096, &arg_max_clients) < 0)
+                                return log_error_errno(-EINVAL, "--max-clients takes 1 to 4096");
+                        break;
+                case ARG_MAX_CLIENTS_PER_UID:
+                        if (parse_unsigned(optarg, 0, 4096, &arg_max_clients_per_uid) < 0)
+                                return log_error_errno(-EINVAL,
+                                                       "--max-clients-per-uid takes 0 to 4096");
+                        break;
+                case ARG_ROOT_RESERVE:
+                        if (parse_unsigned(optarg, 0, 4095, &arg_root_reserve) < 0)
+                                return log_error_errno(-EINVAL, "--root-reserve takes 0 to 4095");
+                        break;
+                case ARG_MAX_REQUESTS_PER_UID:
+                        if (parse_unsigned(optarg, 0, 100000, &arg_max_requests_per_uid) < 0)
+                                return log_error_errno(-EINVAL,
+                                                       "--max-requests-per-uid takes 0 to 100000");
+                        break;
+                case ARG_IDLE_TIMEOUT:
+                        if (parse_unsigned(optarg, 0, 86400, &arg_idle_timeout) < 0)
+                                return log_error_errno(-EINVAL,
+                                                       "--idle-timeout takes 0 to 86400 (seconds)");
+                        break;
                 case 'h':
                         help();
                         return 0;
@@ -162,6 +212,10 @@ static int parse_argv(int argc, char *argv[])
         }
         if (optind < argc)
                 return log_error_errno(-EINVAL, "Unexpected argument '%s'", argv[optind]);
+        if (arg_root_reserve >= arg_max_clients)
+                return log_error_errno(-EINVAL,
+                                       "--root-reserve (%u) must be below --max-clients (%u)",
+                                       arg_root_reserve, arg_max_clients);
         return 1;
 }
 
@@ -190,6 +244,15 @@ static int run(int argc, char *argv[])
                 .store_idle = arg_store_idle,
                 .copy_cache = (uint64_t)arg_copy_cache_mib << 20,
                 .keep_writable = arg_keep_writable,
+                .server =
+                        {
+                                .max_clients = arg_max_clients,
+                                .max_clients_per_uid = arg_max_clients_per_uid,
+                                .root_reserve = arg_root_reserve,
+                                .max_requests_per_uid = arg_max_requests_per_uid,
+                                .idle_timeout_usec = (uint64_t)arg_idle_timeout * 1000000ULL,
+                                .max_unsent = CKPT_MAX_UNSENT,
+                        },
         };
         r = manager_new(&o, &m);
         if (r < 0)

@@ -203,7 +203,8 @@ int manager_start(struct manager *m)
         else if (n > 1)
                 return log_error_errno(-EINVAL, "Expected one socket from systemd, got %d", n);
 
-        r = server_new(m->event, listen_fd, m->opts.socket_path, methods_dispatch, m, &m->server);
+        r = server_new(m->event, listen_fd, m->opts.socket_path, &m->opts.server, methods_dispatch,
+                       m, &m->server);
         if (r < 0)
                 return log_error_errno(r, "Failed to listen on '%s': %m",
                                        listen_fd >= 0 ? "(passed socket)" : m->opts.socket_path);

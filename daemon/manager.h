@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "control.h"
+
 struct ckpt_store;
 struct tracker;
 struct server;
@@ -28,11 +30,12 @@ struct manager_options {
         const char *policy_dir;
         const char *runtime_policy_dir;
         unsigned workers;
-        unsigned bitmap_entries; /* BPF dirty-bitmap map size (2 MiB windows) */
-        int store_nice;          /* nice value of the work after the thaw; 0: none */
-        bool store_idle;         /* SCHED_IDLE instead of store_nice */
-        uint64_t copy_cache;     /* bytes of kept copies (lastcopy.h); 0: none */
-        unsigned keep_writable;  /* tracker_options.keep_writable */
+        unsigned bitmap_entries;      /* BPF dirty-bitmap map size (2 MiB windows) */
+        int store_nice;               /* nice value of the work after the thaw; 0: none */
+        bool store_idle;              /* SCHED_IDLE instead of store_nice */
+        uint64_t copy_cache;          /* bytes of kept copies (lastcopy.h); 0: none */
+        unsigned keep_writable;       /* tracker_options.keep_writable */
+        struct server_options server; /* the control socket's limits */
 };
 
 struct manager {

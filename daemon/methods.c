@@ -492,6 +492,7 @@ static void method_get_status(struct manager *m, struct call *c, struct json_obj
         json_object_object_add(p, "store_idle", json_object_new_boolean(checkpoint_store_idle()));
         json_object_object_add(p, "store", st);
         json_object_object_add(p, "processes", scheduler_status_json(m, &who));
+        json_object_object_add(p, "limits", server_limits_json(m->server));
         call_reply(c, p);
 }
 
@@ -1433,27 +1434,30 @@ static void method_reload(struct manager *m, struct call *c, struct json_object 
 
 typedef void (*method_fn_t)(struct manager *m, struct call *c, struct json_object *params);
 
+/* slow: the method hands work to a worker and answers later; such calls of
+ * one uid under way are bounded (call_check_requests). */
 static const struct {
         const char *name;
         method_fn_t fn;
+        bool slow;
 } methods[] = {
-        {"org.varlink.service.GetInfo", method_get_info},
-        {"org.varlink.service.GetInterfaceDescription", method_get_interface_description},
-        {"io.ckptd.GetStatus", method_get_status},
-        {"io.ckptd.Checkpoint", method_checkpoint},
-        {"io.ckptd.List", method_list},
-        {"io.ckptd.Show", method_show},
-        {"io.ckptd.Export", method_export},
-        {"io.ckptd.Restore", method_restore},
-        {"io.ckptd.Track", method_track},
-        {"io.ckptd.Untrack", method_untrack},
-        {"io.ckptd.Delete", method_delete},
-        {"io.ckptd.Verify", method_verify},
-        {"io.ckptd.GC", method_gc},
-        {"io.ckptd.Diff", method_diff},
-        {"io.ckptd.ListPolicies", method_list_policies},
-        {"io.ckptd.CheckPolicy", method_check_policy},
-        {"io.ckptd.Reload", method_reload},
+        {"org.varlink.service.GetInfo", method_get_info, false},
+        {"org.varlink.service.GetInterfaceDescription", method_get_interface_description, false},
+        {"io.ckptd.GetStatus", method_get_status, false},
+        {"io.ckptd.Checkpoint", method_checkpoint, true},
+        {"io.ckptd.List", method_list, false},
+        {"io.ckptd.Show", method_show, false},
+        {"io.ckptd.Export", method_export, true},
+        {"io.ckptd.Restore", method_restore, true},
+        {"io.ckptd.Track", method_track, true},
+        {"io.ckptd.Untrack", method_untrack, false},
+        {"io.ckptd.Delete", method_delete, true},
+        {"io.ckptd.Verify", method_verify, true},
+        {"io.ckptd.GC", method_gc, true},
+        {"io.ckptd.Diff", method_diff, false},
+        {"io.ckptd.ListPolicies", method_list_policies, false},
+        {"io.ckptd.CheckPolicy", method_check_policy, false},
+        {"io.ckptd.Reload", method_reload, false},
 };
 
 void methods_dispatch(struct call *c, const char *method, struct json_object *params,
@@ -1469,6 +1473,8 @@ void methods_dispatch(struct call *c, const char *method, struct json_object *pa
                                 call_error(c, CKPT_ERR_SHUTTING_DOWN, NULL);
                                 return;
                         }
+                        if (methods[i].slow && call_check_requests(c) < 0)
+                                return;
                         methods[i].fn(m, c, params);
                         return;
                 }

@@ -142,6 +142,14 @@ struct ckpt_process_status {
         char *note;               /* NULL or a remark of the daemon */
 };
 
+/* A limit of the control socket (name as in proto.h's CKPT_LIMIT_*) and how
+ * often a caller ran into it since the daemon started. */
+struct ckpt_limit_status {
+        char *name;
+        uint64_t limit;
+        uint64_t hit;
+};
+
 struct ckpt_status {
         char *version;
         double uptime_sec;
@@ -154,6 +162,8 @@ struct ckpt_status {
         size_t n_processes;
         int store_nice;  /* nice value of the work after the thaw; 0: none */
         bool store_idle; /* that work runs under SCHED_IDLE instead */
+        struct ckpt_limit_status *limits;
+        size_t n_limits;
 };
 
 CKPT_PUBLIC int ckpt_status(struct ckpt_client *c, struct ckpt_status **ret);

@@ -22,10 +22,28 @@
 
 #define CKPT_INTERFACE "io.ckptd"
 
-/* Limits, enforced by the daemon before parsing. */
+/* Limits, enforced by the daemon before parsing. The CKPT_DEFAULT_ ones are
+ * defaults of ckptd options (--max-clients ...). A call over a limit gets
+ * CKPT_ERR_TOO_MANY with the limit's value and name (CKPT_LIMIT_*). */
 #define CKPT_MAX_MESSAGE (1u << 20) /* bytes of one message, NUL excluded */
-#define CKPT_MAX_CLIENTS 128
-#define CKPT_MAX_PENDING 16 /* calls a client may have under way */
+#define CKPT_MAX_PENDING 16         /* calls one connection may have under way */
+#define CKPT_MAX_UNSENT (1u << 20)  /* bytes of replies queued before requests wait */
+#define CKPT_DEFAULT_MAX_CLIENTS 128
+#define CKPT_DEFAULT_MAX_CLIENTS_PER_UID 32  /* connections of one non-root uid */
+#define CKPT_DEFAULT_ROOT_RESERVE 8          /* of the clients, slots only uid 0 gets */
+#define CKPT_DEFAULT_MAX_REQUESTS_PER_UID 16 /* slow calls under way of one non-root uid */
+#define CKPT_DEFAULT_IDLE_TIMEOUT_SEC 60
+#define CKPT_MAX_CLIENTS CKPT_DEFAULT_MAX_CLIENTS
+
+/* Names of the limits, in TooManyRequests errors and GetStatus "limits". */
+#define CKPT_LIMIT_CLIENTS "clients"
+#define CKPT_LIMIT_ROOT_RESERVE "root_reserve"
+#define CKPT_LIMIT_CLIENTS_PER_UID "clients_per_uid"
+#define CKPT_LIMIT_CALLS_PER_CONNECTION "calls_per_connection"
+#define CKPT_LIMIT_REQUESTS_PER_UID "requests_per_uid"
+#define CKPT_LIMIT_IDLE_TIMEOUT "idle_timeout_sec"
+#define CKPT_LIMIT_UNSENT "unsent_bytes"
+#define CKPT_LIMIT_MESSAGE "message_bytes"
 #define CKPT_MAX_RANGES 256
 #define CKPT_MAX_FDS 4 /* descriptors with one message */
 

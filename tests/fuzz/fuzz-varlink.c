@@ -117,7 +117,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         assert(r == 0);
         r = sd_event_new(&event);
         assert(r >= 0);
-        r = server_new(event, fd, NULL, dispatch, NULL, &server);
+        r = server_new(event, fd, NULL, NULL, dispatch, NULL, &server);
         assert(r >= 0);
         return 0;
 }
