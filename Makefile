@@ -183,7 +183,7 @@ $(CKPTCTL): $(OUTPUT)/cli/ckptctl.o $(LIBCKPT_A)
 
 # Unit tests link every daemon object but main.o, and the client library,
 # all built with ASan/UBSan.
-$(OUTPUT)/tests/%: tests/unit/%.c tests/lib/tap.h tests/lib/oracle.h $(wildcard tests/unit/*.h) $(DAEMON_SAN) $(LIB_SAN) | $(OUTPUT)/tests
+$(OUTPUT)/tests/%: tests/unit/%.c $(wildcard tests/lib/*.h) $(wildcard tests/unit/*.h) $(DAEMON_SAN) $(LIB_SAN) | $(OUTPUT)/tests
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN) -Itests/lib $< $(DAEMON_SAN) $(LIB_SAN) $(LDLIBS) -o $@
 

@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "oracle.h"
+#include "memread.h"
 #include "tap.h"
 
 #include "checkpoint.h"
@@ -166,20 +166,23 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 
 /* ---- comparing a checkpoint with the live (stopped) process ---------------- */
 
+/* Memory is read through tests/lib/memread.h, which faults nothing in: an
+ * oracle that read every page through /proc/PID/mem would populate the holes
+ * (a real zeroed page on kernels that do not map the shared zero page there,
+ * a shmem page in shared mappings on all) and the next checkpoint would read
+ * what the oracle made. */
 static bool compare_view(struct ckpt_store *s, uint64_t id, pid_t pid, uint64_t *ret_compared)
 {
         _cleanup_(manifest_freep) struct ckpt_manifest *v = NULL;
         static uint8_t want[PAGE], got[PAGE];
         uint64_t compared = 0, mismatches = 0;
-        struct oracle o;
-        bool good = false;
+        struct memread m;
+        bool ok = false;
 
         ASSERT_OK(store_view(s, id, &v));
         ASSERT_EQ(v->kind, CKPT_MANIFEST_FULL);
         ASSERT_EQ(v->pid, pid);
-        /* Holes of anonymous memory are taken as zero, not read: reading
-         * would populate them on kernels that allocate on a read fault. */
-        ASSERT_OK(oracle_open(&o, (int)pid));
+        ASSERT_OK(memread_open(&m, pid));
 
         for (size_t i = 0; i < v->n_regions; i++) {
                 const struct ckpt_region *r = &v->regions[i];
@@ -198,7 +201,7 @@ static bool compare_view(struct ckpt_store *s, uint64_t id, pid_t pid, uint64_t 
                         const struct ckpt_page *p = manifest_find_page(v, a);
                         ssize_t k;
 
-                        if (oracle_read(&o, a, want) < 0)
+                        if (memread_page(&m, a, want) < 0)
                                 continue; /* beyond the end of a file: nothing to see */
                         if (p && p->kind == CKPT_PAGE_DATA) {
                                 if (store_get_page(s, v->uid, p->key, got) < 0)
@@ -221,18 +224,21 @@ static bool compare_view(struct ckpt_store *s, uint64_t id, pid_t pid, uint64_t 
                         }
                 }
         }
-        fprintf(stderr, "# checkpoint %llu: %llu pages compared (%llu holes unread), %llu differ\n",
-                (unsigned long long)id, (unsigned long long)compared, (unsigned long long)o.n_zero,
-                (unsigned long long)mismatches);
-        good = true;
-out:
-        oracle_close(&o);
-        ASSERT(good);
-        ASSERT(compared > 0);
-        ASSERT_EQ(mismatches, 0);
-        if (ret_compared)
+        fprintf(stderr,
+                "# checkpoint %llu: %llu pages compared, %llu differ (memory: %llu read, %llu from "
+                "files, %llu not populated)\n",
+                (unsigned long long)id, (unsigned long long)compared,
+                (unsigned long long)mismatches, (unsigned long long)m.n_mem,
+                (unsigned long long)m.n_file, (unsigned long long)m.n_zero);
+        ok = compared > 0 && mismatches == 0;
+        if (ok && ret_compared)
                 *ret_compared = compared;
-        return true;
+out:
+        if (!ok)
+                fprintf(stderr, "# checkpoint %llu does not equal the memory of process %d\n",
+                        (unsigned long long)id, (int)pid);
+        memread_close(&m);
+        return ok;
 }
 
 /* DATA pages of the view inside [start, end). */
@@ -915,6 +921,211 @@ out:
         return ok;
 }
 
+/* Anonymous and shmem memory resident in a process, KiB (/proc/PID/status:
+ * RssAnon + RssShmem; RssFile also counts the [vdso] page a read maps). */
+static long resident_kib(pid_t pid)
+{
+        char path[64], line[256];
+        long total = 0, v, found = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        f = fopen(path, "re");
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "RssAnon: %ld kB", &v) == 1 ||
+                    sscanf(line, "RssShmem: %ld kB", &v) == 1) {
+                        total += v;
+                        found++;
+                }
+        fclose(f);
+        return found == 2 ? total : -1;
+}
+
+/* Word i of eng-mem's fill(p, len, seed) for the page at page index k. */
+static bool is_fill(const uint8_t *page, size_t k, uint32_t seed)
+{
+        const uint32_t *w = (const uint32_t *)page;
+
+        for (size_t i = 0; i < PAGE / 4; i++)
+                if (w[i] != seed * 2654435761u + (uint32_t)(k * (PAGE / 4) + i))
+                        return false;
+        return true;
+}
+
+static bool is_byte(const uint8_t *page, uint8_t b)
+{
+        for (size_t i = 0; i < PAGE; i++)
+                if (page[i] != b)
+                        return false;
+        return true;
+}
+
+static bool run_memdump(pid_t pid, uint64_t start, uint64_t end)
+{
+        char exe[PATH_MAX], a1[16], a2[32], a3[32], out[PATH_MAX];
+        int status;
+        pid_t c;
+
+        snprintf(exe, sizeof(exe), "%s", workload);
+        snprintf(exe + strlen(exe) - strlen("eng-mem"), sizeof(exe) - strlen(exe) + 7, "memdump");
+        snprintf(a1, sizeof(a1), "%d", (int)pid);
+        snprintf(a2, sizeof(a2), "%llx", (unsigned long long)start);
+        snprintf(a3, sizeof(a3), "%llx", (unsigned long long)end);
+        snprintf(out, sizeof(out), "%s/memdump.bin", tmpdir);
+        c = fork();
+        if (c < 0)
+                return false;
+        if (c == 0) {
+                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+                dup2(null, STDERR_FILENO);
+                execl(exe, exe, a1, a2, a3, out, (char *)NULL);
+                _exit(127);
+        }
+        if (waitpid(c, &status, 0) != c || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                fprintf(stderr, "# %s %s %s %s %s failed\n", exe, a1, a2, a3, out);
+                return false;
+        }
+        return true;
+}
+
+/* The oracle itself: reading every page of a stopped process through
+ * memread (compare_view) and memdump populates nothing, whether or not the
+ * kernel maps its shared zero page on a read fault; and it reads the right
+ * bytes where a page is not populated yet not zero (a private mapping of a
+ * file or memfd shows the file's bytes). A read of a shmem hole through
+ * /proc/PID/mem, which allocates a page on every kernel, shows that the
+ * count sees what a careless oracle would do. */
+static bool test_oracle_faults_nothing(void)
+{
+        static uint8_t buf[PAGE];
+        struct memread m = {.mem_fd = -1, .pagemap_fd = -1};
+        long long before = -1, after = -1, control = -1;
+        long rss0, rss1;
+        int i_untouched, i_shared, i_mpriv, i_fpriv;
+        _cleanup_close_ int mem = -EBADF;
+        char path[64];
+        struct wl w = {};
+        bool ok = false;
+
+        ASSERT(wl_start(&w, "regions", datafile));
+        if (!stop_process(w.pid))
+                goto out;
+        if ((i_untouched = wl_find(&w, "untouched")) < 0 ||
+            (i_shared = wl_find(&w, "shared")) < 0 ||
+            (i_mpriv = wl_find(&w, "memfd-private")) < 0 ||
+            (i_fpriv = wl_find(&w, "file-private")) < 0)
+                goto out;
+        before = memread_count_present(w.pid);
+        rss0 = resident_kib(w.pid);
+        if (before <= 0 || rss0 <= 0 || memread_open(&m, w.pid) < 0)
+                goto out;
+        for (size_t k = 0; k < m.n_maps; k++)
+                for (uint64_t a = m.maps[k].start; a < m.maps[k].end; a += PAGE)
+                        (void)memread_page(&m, a, buf);
+        fprintf(stderr,
+                "# whole address space: %llu pages read, %llu from files, %llu not populated, "
+                "%llu unreadable\n",
+                (unsigned long long)m.n_mem, (unsigned long long)m.n_file,
+                (unsigned long long)m.n_zero, (unsigned long long)m.n_unreadable);
+        for (size_t k = 0; k < m.n_maps; k++)
+                if (m.maps[k].end <= 0x800000000000ull &&
+                    !run_memdump(w.pid, m.maps[k].start, m.maps[k].end))
+                        goto out;
+
+        /* The bytes where nothing is populated. */
+        if (memread_page(&m, w.start[i_untouched] + 100 * PAGE, buf) != 0 || !is_byte(buf, 0))
+                goto out;
+        if (memread_page(&m, w.start[i_shared] + 12 * PAGE, buf) != 1 || !is_byte(buf, 0))
+                goto out; /* a hole of the shmem object, read from it */
+        if (memread_page(&m, w.start[i_shared] + 3 * PAGE, buf) != 1 || !is_fill(buf, 3, 4))
+                goto out;
+        if (memread_page(&m, w.start[i_mpriv] + 7 * PAGE, buf) != 1 || !is_fill(buf, 7, 5))
+                goto out; /* the memfd's bytes under a private mapping */
+        if (memread_page(&m, w.start[i_mpriv] + 4 * PAGE, buf) != 1 || !is_fill(buf, 0, 6))
+                goto out; /* its copy written */
+        if (memread_page(&m, w.start[i_fpriv] + 12 * PAGE, buf) != 1 || !is_byte(buf, 'a' + 12))
+                goto out; /* the file's bytes, never touched */
+        if (memread_page(&m, w.start[i_fpriv] + 9 * PAGE, buf) != 1 || !is_byte(buf, 'a' + 9))
+                goto out;
+        if (memread_page(&m, w.start[i_fpriv] + 2 * PAGE, buf) != 1 || !is_fill(buf, 0, 7))
+                goto out;
+
+        after = memread_count_present(w.pid);
+        rss1 = resident_kib(w.pid);
+        fprintf(stderr, "# present pages %lld -> %lld, anon and shmem resident %ld -> %ld KiB\n",
+                before, after, rss0, rss1);
+        if (after != before || rss1 != rss0)
+                goto out;
+
+        /* The control: a plain read of that shmem hole populates it. */
+        snprintf(path, sizeof(path), "/proc/%d/mem", (int)w.pid);
+        mem = open(path, O_RDONLY | O_CLOEXEC);
+        if (mem < 0 ||
+            pread(mem, buf, PAGE, (off_t)(w.start[i_shared] + 13 * PAGE)) != (ssize_t)PAGE)
+                goto out;
+        control = memread_count_present(w.pid);
+        fprintf(stderr,
+                "# a read through /proc/PID/mem of a shmem hole: present pages %lld -> %lld\n",
+                after, control);
+        ok = control == after + 1 && task_state(w.pid, w.pid) == 'T';
+out:
+        memread_close(&m);
+        wl_stop(&w);
+        return ok;
+}
+
+/* Memory the process only read (zero pages, or zeroed pages the kernel
+ * allocated on the read fault: probed, both are fine) costs the checkpoint
+ * no store write: whatever it reads of it is recognised as zero, stored as
+ * nothing and listed as no data. */
+static bool test_checkpoint_read_faulted(void)
+{
+        _cleanup_(store_freep) struct ckpt_store *s = open_store("readfault");
+        _cleanup_(manifest_freep) struct ckpt_manifest *v = NULL;
+        struct checkpoint_request req = {};
+        struct checkpoint_result res = {};
+        struct ckpt_range range;
+        struct wl w = {};
+        long long present;
+        bool ok = false;
+        int i, r;
+
+        ASSERT(s);
+        ASSERT(wl_start(&w, "readfault", "100"));
+        if (!stop_process(w.pid) || (i = wl_find(&w, "readfault")) < 0)
+                goto out;
+        range = (struct ckpt_range){w.start[i], w.end[i]};
+        present = memread_count_present(w.pid);
+        req.pid = w.pid;
+        req.ranges = &range;
+        req.n_ranges = 1;
+        r = checkpoint_run(s, &req, &res);
+        if (r < 0) {
+                fprintf(stderr, "# checkpoint_run: %s: %s\n", strerror(-r), res.error);
+                goto out;
+        }
+        fprintf(stderr,
+                "# 100 MiB read, never written: %llu pages, %llu read, %llu bytes stored, pause "
+                "%.3f ms, %.3f ms in all (%lld pages present in the process)\n",
+                (unsigned long long)res.pages, (unsigned long long)res.pages_read,
+                (unsigned long long)res.bytes_stored, res.pause_ns / 1e6, res.duration_ns / 1e6,
+                present);
+        if (res.pages != 100 * 256 || res.bytes_stored != 0 || store_view(s, res.id, &v) < 0)
+                goto out;
+        /* Every page read was zero: none is listed as data. */
+        if (view_data_pages(v, range.start, range.end) != 0 ||
+            !compare_view(s, res.id, w.pid, NULL))
+                goto out;
+        ok = task_state(w.pid, w.pid) == 'T';
+out:
+        checkpoint_result_done(&res);
+        wl_stop(&w);
+        return ok;
+}
+
 struct killer {
         pid_t pid;
         volatile bool done; /* the checkpoint returned: stop watching */
@@ -1027,7 +1238,7 @@ int main(void)
         if (fd >= 0)
                 close(fd);
 
-        plan(12);
+        plan(15);
         RUN(test_procmaps_parse);
         RUN(test_procmaps_clip);
         RUN(test_freezer_threads);
@@ -1041,6 +1252,8 @@ int main(void)
         RUN(test_checkpoint_regions);
         RUN(test_checkpoint_ranges);
         RUN(test_checkpoint_killed);
+        RUN(test_oracle_faults_nothing);
+        RUN(test_checkpoint_read_faulted);
 
         nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
         return tap_done();

@@ -15,6 +15,9 @@
  *   eng-mem vfork SEC      a sleeping thread, and one in vfork() (state D)
  *                          while its child sleeps SEC seconds
  *   eng-mem huge MIB       MIB of anonymous memory, every page written
+ *   eng-mem readfault MIB  MIB of anonymous memory, every page read, none
+ *                          written (zero pages, or zeroed pages the kernel
+ *                          allocated on the read fault)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -110,7 +113,7 @@ static void start_threads(int n, void *(*fn)(void *))
 static int regions(const char *file)
 {
         size_t heap_len = 64 * PAGE;
-        char *heap, *sparse, *none, *ro, *shared, *memshared, *memprivate, *fpriv, *fro;
+        char *heap, *sparse, *none, *ro, *shared, *memshared, *memprivate, *fpriv, *fro, *untouched;
         int fd, mfd;
 
         heap = malloc(heap_len);
@@ -163,6 +166,10 @@ static int regions(const char *file)
         mprotect(fro, 16 * PAGE, PROT_READ);
         report("file-readonly", fro, 16 * PAGE);
 
+        /* Never touched: an oracle must leave it so. */
+        untouched = mapping(16 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+        report("untouched", untouched, 16 << 20);
+
         start_threads(4, sleeper);
         return 0;
 }
@@ -193,9 +200,17 @@ int main(int argc, char **argv)
                         memcpy(p + i + 64, &i, sizeof(i));
                 }
                 report("huge", p, len);
+        } else if (strcmp(mode, "readfault") == 0 && argc > 2) {
+                size_t len = (size_t)atoi(argv[2]) << 20;
+                char *p = mapping(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+                volatile char sum = 0;
+
+                for (size_t i = 0; i < len; i += PAGE)
+                        sum += ((volatile char *)p)[i];
+                report("readfault", p, len);
         } else {
                 fprintf(stderr, "usage: eng-mem regions FILE | threads N | churn N | vfork SEC | "
-                                "huge MIB\n");
+                                "huge MIB | readfault MIB\n");
                 return 2;
         }
         if (r != 0)

@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * memdump: an oracle independent of ckptd. `memdump PID START END OUT` copies
- * [START, END) of the process's memory from /proc/PID/mem into OUT, byte
- * (addr - START) at offset addr - START. Pages that cannot be read (unmapped,
- * PROT_NONE is readable through /proc but guard or I/O error pages are not) are
- * left as holes, which read as zero, and listed on stderr as "hole 0xA-0xB".
- * Pages of private anonymous mappings that are neither present nor swapped
- * are zero and are not read (tests/lib/oracle.h): reading them would populate
- * them on kernels that allocate on a read fault. The last line on stderr is
- * "read N zero M". Use it on a stopped process so the copy is one moment's
- * memory.
+ * [START, END) of the process's memory into OUT, byte (addr - START) at offset
+ * addr - START, without changing that memory: tests/lib/memread.h reads only
+ * the pages the page tables hold, takes private anonymous pages that are not
+ * populated as zero and reads the others from the file behind them, so the
+ * dump faults nothing in (no zero page assumed, no shmem page allocated).
+ * Pages that cannot be read (unmapped, beyond the end of a file, I/O error
+ * pages) are left as holes, which read as zero, and listed on stderr as
+ * "hole 0xA-0xB". With -v a last line on stderr says how each page was had:
+ * "pages: N memory, N file, N zero, N unreadable".
+ * Use it on a stopped process so the copy is one moment's memory.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,22 +18,27 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
-#include "oracle.h"
+#include "../lib/memread.h"
 
 #define PAGE 4096UL
 
 int main(int argc, char **argv)
 {
-        uint64_t start, end, hole = 0;
-        bool in_hole = false;
         static char buf[PAGE];
-        struct oracle o;
-        int r, out;
+        uint64_t start, end, hole = 0;
+        bool in_hole = false, verbose = false;
+        struct memread m;
+        int out, r;
 
+        if (argc > 1 && strcmp(argv[1], "-v") == 0) {
+                verbose = true;
+                argv++, argc--;
+        }
         if (argc != 5) {
-                fprintf(stderr, "usage: memdump PID START END OUT\n");
+                fprintf(stderr, "usage: memdump [-v] PID START END OUT\n");
                 return 2;
         }
         start = strtoull(argv[2], NULL, 16);
@@ -41,9 +47,10 @@ int main(int argc, char **argv)
                 fprintf(stderr, "memdump: bad range %s-%s\n", argv[2], argv[3]);
                 return 2;
         }
-        r = oracle_open(&o, atoi(argv[1]));
+        r = memread_open(&m, (pid_t)atoi(argv[1]));
         if (r < 0) {
-                fprintf(stderr, "memdump: cannot open process %s: %s\n", argv[1], strerror(-r));
+                fprintf(stderr, "memdump: cannot read the memory of process %s: %s\n", argv[1],
+                        strerror(-r));
                 return 1;
         }
         out = open(argv[4], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -52,17 +59,14 @@ int main(int argc, char **argv)
                 return 1;
         }
         for (uint64_t a = start; a < end; a += PAGE) {
-                r = oracle_read(&o, a, buf);
-                if (r == 0) { /* zero, a hole in OUT */
+                r = memread_page(&m, a, buf);
+                if (r >= 0) {
                         if (in_hole)
                                 fprintf(stderr, "hole %#" PRIx64 "-%#" PRIx64 "\n", hole, a);
                         in_hole = false;
-                } else if (r > 0) {
-                        if (in_hole)
-                                fprintf(stderr, "hole %#" PRIx64 "-%#" PRIx64 "\n", hole, a);
-                        in_hole = false;
-                        if (pwrite(out, buf, PAGE, (off_t)(a - start)) != (ssize_t)PAGE) {
-                                fprintf(stderr, "memdump: write: %m\n");
+                        /* A page not populated is zero: OUT is sparse there. */
+                        if (r > 0 && pwrite(out, buf, PAGE, (off_t)(a - start)) != (ssize_t)PAGE) {
+                                fprintf(stderr, "memdump: write '%s': %m\n", argv[4]);
                                 return 1;
                         }
                 } else if (!in_hole) {
@@ -72,7 +76,11 @@ int main(int argc, char **argv)
         }
         if (in_hole)
                 fprintf(stderr, "hole %#" PRIx64 "-%#" PRIx64 "\n", hole, end);
-        fprintf(stderr, "read %" PRIu64 " zero %" PRIu64 "\n", o.n_read, o.n_zero);
-        oracle_close(&o);
+        if (verbose)
+                fprintf(stderr,
+                        "pages: %" PRIu64 " memory, %" PRIu64 " file, %" PRIu64 " zero, %" PRIu64
+                        " unreadable\n",
+                        m.n_mem, m.n_file, m.n_zero, m.n_unreadable);
+        memread_close(&m);
         return close(out) < 0 ? 1 : 0;
 }
