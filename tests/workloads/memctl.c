@@ -11,6 +11,10 @@
  * `save` writes a region as memctl itself sees it, an oracle independent of
  * any checkpointer.
  *
+ * Its memory is faulted in 4 KiB pages whatever the machine's transparent
+ * huge page setting ("always" would make one write dirty 2 MiB, and the
+ * tests' read counts assume pages): huge pages are tc-mem's to test.
+ *
  * Prints "ready pid=P", then one command per line of stdin; each answer ends
  * with a line "ok [key=value...]" or "err REASON".
  *   alloc NAME anon|shared|memfd|file|heap PAGES   -> ok start= end= [path=]
@@ -385,5 +389,7 @@ static int command(char *line)
 
 int main(void)
 {
+        /* No huge pages, of any size, for this process (see above). */
+        (void)prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
         return command_loop(command, cleanup);
 }

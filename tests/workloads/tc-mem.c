@@ -10,7 +10,8 @@
  * memctl's, so a test can predict them. Prints "ready pid=P", then one
  * command per line of stdin; each answer ends with "ok [key=value...]" or
  * "err REASON".
- *   alloc NAME anon|fileshared PAGES    -> ok start= end= [path=]
+ *   alloc NAME anon|fileshared PAGES    -> ok start= end= [path=] (anon: 4 KiB
+ *                                       pages, MADV_NOHUGEPAGE)
  *   thp NAME MIB                        2 MiB-aligned, MADV_HUGEPAGE -> ok start= end=
  *   write NAME SEED [FIRST COUNT]       pattern SEED into pages
  *   verify NAME SEED [FIRST COUNT]      check pattern SEED
@@ -63,6 +64,10 @@ static int do_alloc(struct region *r, const char *kind, size_t pages)
                 return -EINVAL;
         if (strcmp(kind, "anon") == 0) {
                 p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                /* 4 KiB pages whatever the machine's THP setting: only
+                 * "thp" regions are huge, so the tests know the fault unit. */
+                if (p != MAP_FAILED)
+                        (void)madvise(p, len, MADV_NOHUGEPAGE);
         } else if (strcmp(kind, "fileshared") == 0) {
                 r->fd = pattern_file(r->path, sizeof(r->path), "tc-mem", r->name, pages);
                 if (r->fd < 0)
