@@ -127,6 +127,19 @@ static int get_opt_bool(struct call *c, struct json_object *params, const char *
         return 0;
 }
 
+/* Replies io.ckptd.InvalidRange for "START-END", returns -EINVAL. */
+static int invalid_range(struct call *c, const char *start, const char *end, const char *reason)
+{
+        struct json_object *p = json_object_new_object();
+        char buf[128];
+
+        snprintf(buf, sizeof(buf), "%s-%s", start, end);
+        json_object_object_add(p, "range", json_object_new_string(buf));
+        json_object_object_add(p, "reason", json_object_new_string(reason));
+        call_error(c, CKPT_ERR_INVALID_RANGE, p);
+        return -EINVAL;
+}
+
 /* whole_pages: a range must hold at least one whole page (checkpoint and
  * restore work on pages; export lays out bytes). */
 static int get_ranges(struct call *c, struct json_object *params, bool whole_pages,
@@ -162,34 +175,16 @@ static int get_ranges(struct call *c, struct json_object *params, bool whole_pag
                     json_get_string(o, "start", &s) < 0 || json_get_string(o, "end", &e) < 0)
                         goto invalid;
                 if (parse_u64(s, &ranges[i].start) < 0 || parse_u64(e, &ranges[i].end) < 0 ||
-                    ranges[i].start >= ranges[i].end) {
-                        struct json_object *p = json_object_new_object();
-                        char buf[128];
-
-                        snprintf(buf, sizeof(buf), "%s-%s", s, e);
-                        json_object_object_add(p, "range", json_object_new_string(buf));
-                        json_object_object_add(
-                                p, "reason",
-                                json_object_new_string("a range is START-END in hex or decimal "
-                                                       "with START < END"));
-                        call_error(c, CKPT_ERR_INVALID_RANGE, p);
-                        return -EINVAL;
-                }
+                    ranges[i].start >= ranges[i].end)
+                        return invalid_range(c, s, e,
+                                             "a range is START-END in hex or decimal with "
+                                             "START < END");
                 if (whole_pages &&
                     (ranges[i].start > UINT64_MAX - (PAGE_SIZE_4K - 1) ||
-                     PAGE_ALIGN_UP(ranges[i].start) >= PAGE_ALIGN_DOWN(ranges[i].end))) {
-                        struct json_object *p = json_object_new_object();
-                        char buf[128];
-
-                        snprintf(buf, sizeof(buf), "%s-%s", s, e);
-                        json_object_object_add(p, "range", json_object_new_string(buf));
-                        json_object_object_add(
-                                p, "reason",
-                                json_object_new_string("the range holds no whole page: pages "
-                                                       "are 4 KiB, aligned to 4 KiB"));
-                        call_error(c, CKPT_ERR_INVALID_RANGE, p);
-                        return -EINVAL;
-                }
+                     PAGE_ALIGN_UP(ranges[i].start) >= PAGE_ALIGN_DOWN(ranges[i].end)))
+                        return invalid_range(c, s, e,
+                                             "the range holds no whole page: pages are 4 KiB, "
+                                             "aligned to 4 KiB");
         }
         *ret = TAKE_PTR(ranges);
         *ret_n = n;

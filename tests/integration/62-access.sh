@@ -119,29 +119,13 @@ fi
 
 # start_as USER|- H CMD...: like start_workload_as, for any command.
 start_as() {
-	local user=$1 h=$2 in out pid line wfd rfd
+	local user=$1 h=$2
 	shift 2
-	in=$T/wl-$h.in
-	out=$T/wl-$h.out
-	rm -f "$in" "$out"
-	mkfifo -m 0600 "$in" "$out"
 	if [ "$user" = - ]; then
-		"$@" <"$in" >"$out" 2>>"$T/wl-$h.err" &
+		start_workload_cmd "$h" "$@"
 	else
-		setpriv --reuid="$user" --regid="$user" --clear-groups "$@" \
-			<"$in" >"$out" 2>>"$T/wl-$h.err" &
+		start_workload_cmd "$h" setpriv --reuid="$user" --regid="$user" --clear-groups "$@"
 	fi
-	pid=$!
-	exec {wfd}>"$in"
-	exec {rfd}<"$out"
-	WL_PID[$h]=$pid
-	WL_IN[$h]=$wfd
-	WL_OUT[$h]=$rfd
-	if ! IFS= read -r -t 60 -u "$rfd" line || [ "${line%% *}" != ready ]; then
-		not_ok "$h is ready" "got: '${line:-}'" "$(cat "$T/wl-$h.err")"
-		return 1
-	fi
-	READY[$h]=$line
 }
 # mem PID ADDR: the first bytes of the page at ADDR, read by root.
 mem() {

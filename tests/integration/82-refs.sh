@@ -26,7 +26,7 @@ nctl_json() {
 # (or as root with "-"); its regions in M_START[i] / M_END[i].
 declare -a M_START M_END
 mapro_as() {
-	local h=$1 in out line pid i wfd rfd
+	local h=$1 line i
 	shift
 	local -a sp=()
 	while [ "$1" != -- ]; do
@@ -34,26 +34,12 @@ mapro_as() {
 		shift
 	done
 	shift
-	in=$T/wl-$h.in
-	out=$T/wl-$h.out
-	rm -f "$in" "$out"
-	mkfifo -m 0600 "$in" "$out"
 	if [ "${sp[0]}" = - ]; then
-		"$WL/mapro" "$@" <"$in" >"$out" 2>>"$T/wl-$h.err" &
+		start_workload_cmd "$h" "$WL/mapro" "$@" || return 1
 	else
-		setpriv "${sp[@]}" "$WL/mapro" "$@" <"$in" >"$out" 2>>"$T/wl-$h.err" &
+		start_workload_cmd "$h" setpriv "${sp[@]}" "$WL/mapro" "$@" || return 1
 	fi
-	pid=$!
-	exec {wfd}>"$in"
-	exec {rfd}<"$out"
-	WL_PID[$h]=$pid
-	WL_IN[$h]=$wfd
-	WL_OUT[$h]=$rfd
-	if ! IFS= read -r -t 60 -u "$rfd" line || [ "${line%% *}" != ready ]; then
-		not_ok "mapro $h is ready" "got: '${line:-}'" "$(cat "$T/wl-$h.err")"
-		return 1
-	fi
-	READY[$h]=$line
+	line=${READY[$h]}
 	M_START=()
 	M_END=()
 	for i in $(seq 0 $(($# - 1))); do

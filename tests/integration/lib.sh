@@ -170,36 +170,43 @@ daemon_alive() {
 	[ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null
 }
 
-# start_workload_as USER|- HANDLE PROG ARGS...
-# The workload's stdin and stdout are FIFOs held open by this shell (a
-# coprocess that survives beside others), as ZDTM's test_daemon() pipe.
-start_workload_as() {
-	local user=$1 h=$2 prog=$3 in out pid line
-	shift 3
-	case "$prog" in /*) ;; *) prog=$WL/$prog ;; esac
+# start_workload_cmd HANDLE CMD ARGS...: run any command (setpriv ... PROG
+# included) as a workload. Its stdin and stdout are FIFOs held open by this
+# shell (a coprocess that survives beside others), as ZDTM's test_daemon()
+# pipe; it must print a "ready" line first.
+start_workload_cmd() {
+	local h=$1 in out pid line wfd rfd
+	shift
 	in=$T/wl-$h.in
 	out=$T/wl-$h.out
 	rm -f "$in" "$out"
 	mkfifo -m 0600 "$in" "$out"
-	if [ "$user" = - ]; then
-		"$prog" "$@" <"$in" >"$out" 2>>"$T/wl-$h.err" &
-	else
-		setpriv --reuid="$user" --regid="$user" --clear-groups \
-			"$prog" "$@" <"$in" >"$out" 2>>"$T/wl-$h.err" &
-	fi
+	"$@" <"$in" >"$out" 2>>"$T/wl-$h.err" &
 	pid=$!
-	local wfd rfd
 	exec {wfd}>"$in"
 	exec {rfd}<"$out"
 	WL_PID[$h]=$pid
 	WL_IN[$h]=$wfd
 	WL_OUT[$h]=$rfd
 	if ! IFS= read -r -t 60 -u "$rfd" line || [ "${line%% *}" != ready ]; then
-		not_ok "workload $h ($prog) is ready" "got: '${line:-}'" "$(cat "$T/wl-$h.err")"
+		not_ok "workload $h ($*) is ready" "got: '${line:-}'" "$(cat "$T/wl-$h.err")"
 		return 1
 	fi
 	READY[$h]=$line
 	return 0
+}
+
+# start_workload_as USER|- HANDLE PROG ARGS...
+start_workload_as() {
+	local user=$1 h=$2 prog=$3
+	shift 3
+	case "$prog" in /*) ;; *) prog=$WL/$prog ;; esac
+	if [ "$user" = - ]; then
+		start_workload_cmd "$h" "$prog" "$@"
+	else
+		start_workload_cmd "$h" setpriv --reuid="$user" --regid="$user" --clear-groups \
+			"$prog" "$@"
+	fi
 }
 
 start_workload() {
