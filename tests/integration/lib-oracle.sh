@@ -2,7 +2,9 @@
 # lib-oracle.sh: sourced after lib.sh by the tests that compare checkpoints
 # of a live process with its memory. It owns the oracle: stop the process,
 # checkpoint it, export every region the checkpoint lists and compare it
-# page for page with /proc/PID/mem read by memdump.
+# page for page with the memory memdump reads (tests/lib/memread.h: pagemap
+# first, so reading faults nothing in and the next checkpoint sees what the
+# process did, not what the oracle did).
 #
 #   private_workloads         copy memctl and tc-mem into $T/bin; sets MEMCTL
 #                             and TCMEM (names for start_workload)
