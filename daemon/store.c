@@ -906,6 +906,20 @@ static int put_chunk_prepare(struct put_job *j, struct put_worker *w, size_t fir
         return 0;
 }
 
+/* The current pack now ends at new_end: what was written there is not yet
+ * durable until the next commit's fsync (unsynced_from names the first pack
+ * that commit must sync). */
+static void pack_appended(struct ckpt_store *s, uint64_t new_end)
+{
+        pthread_mutex_lock(&s->pending_lock);
+        s->cur_off = new_end;
+        if (!s->unsynced) {
+                s->unsynced_from = s->cur_pack;
+                s->unsynced = true;
+        }
+        pthread_mutex_unlock(&s->pending_lock);
+}
+
 /* Append the chunk's new objects to the pack. Runs in chunk order, one at a
  * time (the job's turn), under put_lock. */
 static int put_chunk_write(struct put_job *j, struct put_worker *w, size_t first, size_t n_obj)
@@ -968,13 +982,7 @@ static int put_chunk_write(struct put_job *j, struct put_worker *w, size_t first
          * finds most of it done: the disk works while we hash. */
         (void)sync_file_range(fd, (off64_t)off, (off64_t)bytes, SYNC_FILE_RANGE_WRITE);
 
-        pthread_mutex_lock(&s->pending_lock);
-        s->cur_off = off + bytes;
-        if (!s->unsynced) {
-                s->unsynced_from = s->cur_pack;
-                s->unsynced = true;
-        }
-        pthread_mutex_unlock(&s->pending_lock);
+        pack_appended(s, off + bytes);
         j->new_bytes += bytes;
         return 0;
 }
@@ -1258,8 +1266,8 @@ int store_decode_object(ZSTD_DCtx *d, uint32_t owner, const uint8_t key[32], uin
                 return -EBADMSG;
         memcpy(&h, p, sizeof(h));
         if (le32toh(h.magic) != CKPT_PACK_OBJECT_MAGIC || le32toh(h.owner) != owner ||
-            memcmp(h.sha256, key, 32) != 0 || le32toh(h.ulen) != PAGE ||
-            le32toh(h.clen) != clen || h.codec != codec)
+            memcmp(h.sha256, key, 32) != 0 || le32toh(h.ulen) != PAGE || le32toh(h.clen) != clen ||
+            h.codec != codec)
                 return -EBADMSG;
 
         if (codec == CKPT_CODEC_RAW) {
@@ -2412,13 +2420,7 @@ static int rescue_record(struct ckpt_store *s, uint32_t pack, uint64_t offset,
         (*rc->new_off)[c->n] = s->cur_off;
         (*rc->new_pack)[c->n] = s->cur_pack;
         c->n++;
-        pthread_mutex_lock(&s->pending_lock);
-        s->cur_off += len;
-        if (!s->unsynced) {
-                s->unsynced_from = s->cur_pack;
-                s->unsynced = true;
-        }
-        pthread_mutex_unlock(&s->pending_lock);
+        pack_appended(s, s->cur_off + len);
         rc->res->objects_kept++;
         rc->added_bytes += len;
         log_debug("store: repack: object %u at offset %" PRIu64 " of pack %u was not indexed, "
@@ -2506,13 +2508,7 @@ int store_repack(struct ckpt_store *s, uint32_t pack,
                         break;
                 new_off[i] = s->cur_off;
                 new_pack[i] = s->cur_pack;
-                pthread_mutex_lock(&s->pending_lock);
-                s->cur_off += len;
-                if (!s->unsynced) {
-                        s->unsynced_from = s->cur_pack;
-                        s->unsynced = true;
-                }
-                pthread_mutex_unlock(&s->pending_lock);
+                pack_appended(s, s->cur_off + len);
                 res.objects_kept++;
                 wrote = true;
         }
@@ -2548,8 +2544,8 @@ int store_repack(struct ckpt_store *s, uint32_t pack,
         if (r == 0 && wrote)
                 r = store_sync_locked(s);
         if (r == 0) {
-                struct repack_commit rc = {c.v, new_off, new_pack, c.n, res.bytes_removed,
-                                           added_bytes};
+                struct repack_commit rc = {c.v, new_off,           new_pack,
+                                           c.n, res.bytes_removed, added_bytes};
                 r = store_write_txn(s, repack_txn, &rc);
         }
         if (r < 0) {
@@ -3295,8 +3291,7 @@ static int rebuild_index(struct ckpt_store *s, const char *why)
         r = store_read_txn(s, index_objects_txn, &objects);
         if (r < 0)
                 return r;
-        log_info("store: index %s, rebuilt from %zu manifests and %zu packs: %" PRIu64
-                 " objects%s",
+        log_info("store: index %s, rebuilt from %zu manifests and %zu packs: %" PRIu64 " objects%s",
                  why, added, n, objects,
                  unreadable > 0 ? " (some manifests cannot be read: see the warnings above)" : "");
         (void)records;

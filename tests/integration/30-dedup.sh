@@ -10,7 +10,6 @@ require_built "$WL/memctl"
 
 PAGES=8192 # 32 MiB of incompressible pattern
 BYTES=$((PAGES * 4096))
-NOBODY=$(id -u nobody 2>/dev/null || echo 65534)
 
 start_daemon || exit 1
 

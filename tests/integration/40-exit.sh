@@ -12,7 +12,6 @@ require_built "$WL/memctl" "$WL/lab" "$WL/vlcall"
 # 2 GiB touched, or a quarter of the memory available if that is less.
 avail_kb=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
 BIG_PAGES=$((avail_kb / 16 < 524288 ? avail_kb / 16 : 524288))
-NOBODY=$(id -u nobody 2>/dev/null || echo 65534)
 
 start_daemon || exit 1
 chmod 0666 "$T/sock"

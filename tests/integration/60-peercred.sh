@@ -7,17 +7,6 @@
 require_root
 require_built "$WL/lab" "$WL/vlcall"
 
-NOBODY=$(id -u nobody 2>/dev/null || echo 65534)
-as_nobody() {
-	setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups "$@"
-}
-nctl() {
-	as_nobody "$CKPTCTL" --socket "$T/sock" "$@"
-}
-nvl() { # METHOD PARAMS: the error name (or "ok") of a call made as nobody
-	as_nobody "$WL/vlcall" -c "{\"method\":\"io.ckptd.$1\",\"parameters\":$2}" "$T/sock" |
-		jq -r '.error // "ok"'
-}
 
 start_daemon || exit 1
 chmod 0666 "$T/sock"

@@ -15,18 +15,6 @@ require_root
 require_built "$WL/vlcall"
 command -v cc >/dev/null || skip_all "no C compiler for the setuid helper"
 
-NOBODY=$(id -u nobody 2>/dev/null || echo 65534)
-NOGROUP=$(id -g nobody 2>/dev/null || echo 65534)
-as_nobody() {
-	setpriv --reuid="$NOBODY" --regid="$NOGROUP" --clear-groups "$@"
-}
-nctl() {
-	as_nobody "$CKPTCTL" --socket "$T/sock" "$@"
-}
-nvl() { # METHOD PARAMS: the error name (or "ok") of a call made as nobody
-	as_nobody "$WL/vlcall" -c "{\"method\":\"io.ckptd.$1\",\"parameters\":$2}" "$T/sock" |
-		jq -r '.error // "ok"'
-}
 rvl() { # the same as root
 	"$WL/vlcall" -c "{\"method\":\"io.ckptd.$1\",\"parameters\":$2}" "$T/sock" |
 		jq -r '.error // "ok"'

@@ -16,7 +16,6 @@
 require_root
 require_built "$WL/vlflood" "$WL/vlcall" "$WL/lab" "$WL/eng-mem"
 
-NOBODY=$(id -u nobody 2>/dev/null || echo 65534)
 OTHER=$((NOBODY - 1))
 as() { # UID CMD...
 	local u=$1

@@ -16,13 +16,6 @@ require_root
 require_built "$OUT/examples/lab" "$OUT/examples/survivor" "$WL/lab"
 
 EX=$OUT/examples
-NOBODY=$(id -u nobody 2>/dev/null || echo 65534)
-as_nobody() {
-	setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups "$@"
-}
-nctl() {
-	as_nobody "$CKPTCTL" --socket "$T/sock" "$@"
-}
 
 # line FILE PREFIX: the first line of FILE starting with "PREFIX ".
 line() {

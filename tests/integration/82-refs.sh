@@ -10,14 +10,7 @@
 require_root
 require_built "$WL/mapro"
 
-NOBODY=$(id -u nobody 2>/dev/null || echo 65534)
 GRP=4242 # a group nobody is not in, unless given
-as_nobody() {
-	setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups "$@"
-}
-nctl() {
-	as_nobody "$CKPTCTL" --socket "$T/sock" "$@"
-}
 nctl_json() {
 	as_nobody "$CKPTCTL" --socket "$T/sock" --json "$@" 2>"$T/ctl.err"
 }

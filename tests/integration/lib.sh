@@ -99,6 +99,23 @@ require_bpf() {
 	[ -r /sys/kernel/btf/vmlinux ] || skip_all "no /sys/kernel/btf/vmlinux"
 }
 
+# The other user of the tests: nobody, with no supplementary groups.
+#   as_nobody CMD...      run CMD as nobody
+#   nctl ARGS...          ckptctl as nobody
+#   nvl METHOD PARAMS     the error name (or "ok") of a raw call made as nobody
+NOBODY=$(id -u nobody 2>/dev/null || echo 65534)
+NOGROUP=$(id -g nobody 2>/dev/null || echo 65534)
+as_nobody() {
+	setpriv --reuid="$NOBODY" --regid="$NOGROUP" --clear-groups "$@"
+}
+nctl() {
+	as_nobody "$CKPTCTL" --socket "$T/sock" "$@"
+}
+nvl() {
+	as_nobody "$WL/vlcall" -c "{\"method\":\"io.ckptd.$1\",\"parameters\":$2}" "$T/sock" |
+		jq -r '.error // "ok"'
+}
+
 # Binaries missing is a failure of the build, not a reason to skip.
 require_built() {
 	local b
