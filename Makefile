@@ -23,10 +23,15 @@ PKGS      := libbpf libsystemd json-c libzstd lmdb libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
+# The daemon's rooms, lowest first: a file includes headers of its own room
+# and of rooms before it in this list, never of a later one (tests/check-tree).
+ROOMS     := basic store track engine sched server
+
 WARN      := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS    ?= -O2 -g
 CFLAGS    += $(WARN) -std=gnu17 -D_GNU_SOURCE -DCKPT_VERSION='"$(VERSION)"' \
-             -Iinclude -Idaemon -Icli -I$(OUTPUT) $(PKG_CFLAGS) -fno-strict-aliasing
+             -Iinclude $(addprefix -Idaemon/,$(ROOMS)) -Icli -I$(OUTPUT) $(PKG_CFLAGS) \
+             -fno-strict-aliasing -MMD -MP
 LDLIBS    += $(PKG_LIBS) -lpthread
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -39,7 +44,7 @@ BPF_SRCS    := $(wildcard bpf/*.bpf.c)
 BPF_OBJS    := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
 BPF_SKELS   := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 
-DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+DAEMON_SRCS := $(wildcard $(addprefix daemon/,$(addsuffix /*.c,$(ROOMS))))
 DAEMON_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(DAEMON_SRCS))
 DAEMON_SAN  := $(patsubst %.c,$(OUTPUT)/san/%.o,$(DAEMON_SRCS))
 LIB_SRCS    := $(filter-out cli/ckptctl.c,$(wildcard cli/*.c))
@@ -111,7 +116,7 @@ deps:
 			|| { echo "deps: apt-get install failed" >&2; exit 1; }; \
 	fi
 
-$(OUTPUT) $(OUTPUT)/daemon $(OUTPUT)/san/daemon $(OUTPUT)/san/cli $(OUTPUT)/pic/cli $(OUTPUT)/cli \
+$(OUTPUT) $(OUTPUT)/san/cli $(OUTPUT)/pic/cli $(OUTPUT)/cli \
 $(OUTPUT)/tests $(OUTPUT)/workloads $(OUTPUT)/examples $(OUTPUT)/bench $(OUTPUT)/man:
 	$(Q)mkdir -p $@
 
@@ -129,30 +134,38 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-HDRS := $(wildcard include/ckpt/*.h daemon/*.h cli/*.h) $(OUTPUT)/varlink-interface.h
+# Generated headers, needed before the objects that include them are first
+# built; after that, -MMD's dependency files (.d beside each object) say who
+# includes what.
+$(OUTPUT)/daemon/track/tracker.o $(OUTPUT)/san/daemon/track/tracker.o \
+$(FUZZ_OUT)/daemon/track/tracker.o: | $(BPF_SKELS)
+$(OUTPUT)/daemon/server/methods.o $(OUTPUT)/san/daemon/server/methods.o \
+$(FUZZ_OUT)/daemon/server/methods.o: | $(OUTPUT)/varlink-interface.h
 
 # The interface definition, served by GetInterfaceDescription, as a C string.
-$(OUTPUT)/varlink-interface.h: daemon/io.ckptd.varlink | $(OUTPUT)
+$(OUTPUT)/varlink-interface.h: daemon/server/io.ckptd.varlink | $(OUTPUT)
 	$(call msg,GEN,$@)
 	$(Q)sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@
 
-$(OUTPUT)/daemon/%.o: daemon/%.c $(HDRS) $(BPF_SKELS) | $(OUTPUT)/daemon
+$(OUTPUT)/daemon/%.o: daemon/%.c
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(OUTPUT)/san/daemon/%.o: daemon/%.c $(HDRS) $(BPF_SKELS) | $(OUTPUT)/san/daemon
+$(OUTPUT)/san/daemon/%.o: daemon/%.c
 	$(call msg,CC-SAN,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(SAN) -c $< -o $@
 
-$(OUTPUT)/pic/cli/%.o: cli/%.c $(HDRS) | $(OUTPUT)/pic/cli
+$(OUTPUT)/pic/cli/%.o: cli/%.c | $(OUTPUT)/pic/cli
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
 
-$(OUTPUT)/san/cli/%.o: cli/%.c $(HDRS) | $(OUTPUT)/san/cli
+$(OUTPUT)/san/cli/%.o: cli/%.c | $(OUTPUT)/san/cli
 	$(call msg,CC-SAN,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN) -c $< -o $@
 
-$(OUTPUT)/cli/ckptctl.o: cli/ckptctl.c $(HDRS) | $(OUTPUT)/cli
+$(OUTPUT)/cli/ckptctl.o: cli/ckptctl.c | $(OUTPUT)/cli
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
@@ -163,10 +176,6 @@ $(OUTPUT)/man/%: man/%.scd | $(OUTPUT)/man
 $(CKPTD): $(OUTPUT)/daemon/main.o $(DAEMON_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
-
-$(OUTPUT)/daemon/main.o: daemon/main.c $(HDRS) $(BPF_SKELS) | $(OUTPUT)/daemon
-	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIBCKPT_A): $(LIB_OBJS)
 	$(call msg,AR,$@)
@@ -193,14 +202,14 @@ $(OUTPUT)/tests/test-fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/replay.c tests/fuzz/
 		-DFUZZ_CORPUS='"tests/fuzz/corpus/fuzz-$*"' $< tests/fuzz/replay.c \
 		$(DAEMON_SAN) $(LIB_SAN) $(LDLIBS) -o $@
 
-$(FUZZ_OUT)/daemon/%.o: daemon/%.c $(HDRS) $(BPF_SKELS)
+$(FUZZ_OUT)/daemon/%.o: daemon/%.c
 	$(call msg,CC-FUZZ,$@)
-	$(Q)mkdir -p $(dir $@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(FUZZ_CC) $(CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
 
-$(FUZZ_OUT)/cli/%.o: cli/%.c $(HDRS)
+$(FUZZ_OUT)/cli/%.o: cli/%.c
 	$(call msg,CC-FUZZ,$@)
-	$(Q)mkdir -p $(dir $@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(FUZZ_CC) $(CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(FUZZ_OUT)/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz.h $(FUZZ_DAEMON) $(FUZZ_LIB)
@@ -280,3 +289,5 @@ install: all
 
 clean:
 	$(Q)rm -rf $(OUTPUT)
+
+-include $(shell find $(OUTPUT) -name '*.d' 2>/dev/null)

@@ -14,7 +14,7 @@
  *   trailer                         SHA-256 of everything before it
  *
  * Unknown header flags are rejected (-EBADMSG) so an old reader never
- * misreads a newer manifest. The exact structs live in daemon/manifest.c's
+ * misreads a newer manifest. The exact structs live in daemon/store/manifest.c's
  * sibling definitions below.
  */
 #pragma once
@@ -37,7 +37,7 @@
 /*
  * Packed on-disk structs of a manifest. Every reserved field must be zero and
  * every unknown flag bit is rejected by the reader. Sizes are fixed by static
- * asserts in daemon/manifest.c; a new field means a new version, never a
+ * asserts in daemon/store/manifest.c; a new field means a new version, never a
  * reused one.
  */
 struct ckpt_disk_header {

@@ -8,7 +8,7 @@
  *   reply:  {"parameters":{…}}   or   {"error":"io.ckptd.NoSuchProcess","parameters":{…}}
  * A call with "oneway":true gets no reply; one with "more":true may get several
  * replies, all but the last with "continues":true. The interface definition is
- * daemon/io.ckptd.varlink, served by org.varlink.service.GetInterfaceDescription.
+ * daemon/server/io.ckptd.varlink, served by org.varlink.service.GetInterfaceDescription.
  * File descriptors (Export's output file, Track's userfaultfd) travel with
  * SCM_RIGHTS on the call message and are named by index in the parameters.
  */

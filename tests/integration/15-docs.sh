@@ -4,7 +4,7 @@
 # render with man(1) and groff without a warning; every command and option of
 # ckptctl (read from `ckptctl --help` and `ckptctl CMD --help` now, not from a
 # list kept here), every option of ckptd with its default, every policy key
-# of daemon/policy.c's table and every public function of libckpt.h is in
+# of daemon/sched/policy.c's table and every public function of libckpt.h is in
 # its page; libckpt(3)'s example builds. The completion, in a bash with
 # bash-completion, offers commands, options, values, and (as root, with a
 # daemon) the checkpoint ids the daemon has, and the example runs.
@@ -164,12 +164,12 @@ is "ckptd(8) names every capability of ckptd.service's bounding set" "${miss:-no
 
 # ---- ckptd.policy(5): every key of the parser's table, in its section ----
 awk -F'"' '/\[SECTION_[A-Z]+\] = "/ { split($1, a, /[][]/); print a[2] "\t" $2 }' \
-	"$TOP/daemon/policy.c" >"$T/sections.txt"
-grep -E '^[[:space:]]*\{SECTION_[A-Z]+, "[A-Za-z]+"' "$TOP/daemon/policy.c" |
+	"$TOP/daemon/sched/policy.c" >"$T/sections.txt"
+grep -E '^[[:space:]]*\{SECTION_[A-Z]+, "[A-Za-z]+"' "$TOP/daemon/sched/policy.c" |
 	sed -E 's/^[[:space:]]*\{(SECTION_[A-Z]+), "([A-Za-z]+)".*/\1\t\2/' >"$T/keys.txt"
 nkeys=$(wc -l <"$T/keys.txt")
-[ "$nkeys" -ge 10 ] && ok "daemon/policy.c's table has $nkeys keys" ||
-	not_ok "daemon/policy.c's key table is found" "$(cat "$T/keys.txt")"
+[ "$nkeys" -ge 10 ] && ok "daemon/sched/policy.c's table has $nkeys keys" ||
+	not_ok "daemon/sched/policy.c's key table is found" "$(cat "$T/keys.txt")"
 miss=
 while IFS=$'\t' read -r sec key; do
 	name=$(awk -F'\t' -v s="$sec" '$1 == s { print $2 }' "$T/sections.txt")

@@ -145,7 +145,7 @@ is "GetInfo: has a version" "$(jq -r '.parameters.version | length > 0' <<<"$r")
 r=$(vlcall -c '{"method":"org.varlink.service.GetInterfaceDescription","parameters":{"interface":"io.ckptd"}}' "$S")
 jq -j .parameters.description <<<"$r" >"$T/desc.varlink"
 check "GetInterfaceDescription: the io.ckptd interface file" \
-	diff -u "$TOP/daemon/io.ckptd.varlink" "$T/desc.varlink"
+	diff -u "$TOP/daemon/server/io.ckptd.varlink" "$T/desc.varlink"
 r=$(vlcall -c '{"method":"org.varlink.service.GetInterfaceDescription","parameters":{"interface":"com.example"}}' "$S")
 error_is "GetInterfaceDescription of an unknown interface" org.varlink.service.InterfaceNotFound "$r"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Who may act on a process (daemon/access.h), as the kernel decides ptrace
+# Who may act on a process (daemon/basic/access.h), as the kernel decides ptrace
 # access: a setuid-root program started by uid nobody holding a root-only file
 # is refused to nobody for checkpoint, track, export and restore (its memory is
 # unchanged after a refused restore); so is a process of nobody's that holds

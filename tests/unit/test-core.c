@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * test-core: ELF core export (daemon/export-core.c).
+ * test-core: ELF core export (daemon/store/export-core.c).
  *
  *   layout        a view built by hand: ELF header, note order and contents,
  *                 p_filesz rules per kind of region, page contents at their

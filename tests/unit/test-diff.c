@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * test-diff: diff_views() (daemon/diff.c) against a page-by-page comparison
+ * test-diff: diff_views() (daemon/store/diff.c) against a page-by-page comparison
  * written from the definition in diff.h, over hand-made cases and thousands
  * of random pairs of views (regions stored or by reference, different files
  * and offsets, DATA and ZERO pages, pages outside every region), plus a view
