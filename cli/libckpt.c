@@ -39,6 +39,7 @@
 
 struct ckpt_client {
         struct varlink_client *link;
+        char *path;       /* the socket connected to; NULL for ckpt_connect_fd() */
         char *error;      /* last error message */
         char *error_name; /* last Varlink error name */
         struct json_object *last_reply;
@@ -84,10 +85,19 @@ PUBLIC int ckpt_connect(const char *path, struct ckpt_client **ret)
         if (!ret)
                 return -EINVAL;
         *ret = NULL;
-        r = varlink_client_connect(ckpt_socket_path(path), &link);
+        path = ckpt_socket_path(path);
+        r = varlink_client_connect(path, &link);
         if (r < 0)
                 return r;
-        return client_new(link, ret);
+        r = client_new(link, ret);
+        if (r < 0)
+                return r;
+        (*ret)->path = strdup(path);
+        if (!(*ret)->path) {
+                *ret = ckpt_disconnect(*ret);
+                return -ENOMEM;
+        }
+        return 0;
 }
 
 PUBLIC int ckpt_connect_fd(int fd, struct ckpt_client **ret)
@@ -111,6 +121,7 @@ PUBLIC struct ckpt_client *ckpt_disconnect(struct ckpt_client *c)
         if (!c)
                 return NULL;
         varlink_client_free(c->link);
+        free(c->path);
         free(c->error);
         free(c->error_name);
         json_object_put(c->last_reply);
@@ -185,6 +196,28 @@ PUBLIC char *ckpt_error_string(const char *error_name, const char *params_json)
         return varlink_error_message(error_name, p);
 }
 
+/*
+ * A connection the daemon closed while it was idle (--idle-timeout) or by a
+ * restart is made again before the next call, to the same socket: nothing was
+ * in flight, so no call is sent twice. A connection given by descriptor
+ * cannot be made again; its call fails as the transport says.
+ */
+static int reconnect_if_closed(struct ckpt_client *c)
+{
+        struct varlink_client *link;
+        int r;
+
+        if (!c->path || !varlink_client_peer_closed(c->link))
+                return 0;
+        r = varlink_client_connect(c->path, &link);
+        if (r < 0)
+                return fail(c, r, "ckptd closed the connection, and connecting to %s again failed: %s",
+                            c->path, strerror(-r));
+        varlink_client_free(c->link);
+        c->link = link;
+        return 0;
+}
+
 int ckpt_client_call(struct ckpt_client *c, const char *method, struct json_object *params,
                      const int *fds, size_t n_fds, struct json_object **ret)
 {
@@ -198,6 +231,9 @@ int ckpt_client_call(struct ckpt_client *c, const char *method, struct json_obje
                 return -EINVAL;
         clear_error(c);
         c->last_reply = (json_object_put(c->last_reply), NULL);
+        r = reconnect_if_closed(c);
+        if (r < 0)
+                return r;
 
         r = varlink_call(c->link, method, params, fds, n_fds, &reply, &name);
         if (reply)

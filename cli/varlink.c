@@ -110,6 +110,23 @@ struct varlink_client *varlink_client_free(struct varlink_client *c)
         return NULL;
 }
 
+bool varlink_client_peer_closed(const struct varlink_client *c)
+{
+        struct pollfd p = {.fd = c->fd, .events = POLLIN | POLLRDHUP};
+        char b;
+
+        if (c->broken)
+                return true;
+        if (c->len > 0)
+                return false; /* a reply is waiting to be read: the connection is in use */
+        if (poll(&p, 1, 0) <= 0)
+                return false;
+        if (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL))
+                return true;
+        /* Readable with nothing in flight: only an end of file says closed. */
+        return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 static int wait_fd(int fd, short events)
 {
         struct pollfd p = {.fd = fd, .events = events};

@@ -25,6 +25,13 @@ int varlink_client_connect(const char *path, struct varlink_client **ret);
 int varlink_client_new_fd(int fd, struct varlink_client **ret);
 struct varlink_client *varlink_client_free(struct varlink_client *c);
 
+/*
+ * Whether the daemon has closed the connection (or it broke) while no call was
+ * in flight, as ckptd does with a connection idle longer than --idle-timeout
+ * and at a restart. Never blocks; false when unsure.
+ */
+bool varlink_client_peer_closed(const struct varlink_client *c);
+
 /* Text explaining the last transport failure ("" if none). */
 const char *varlink_client_error(const struct varlink_client *c);
 

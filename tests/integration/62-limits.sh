@@ -7,14 +7,15 @@
 # - a slow reader (8 connections pipelining 10000 calls each, reading no
 #   reply) is not read either: the daemon's memory grows by little, and every
 #   reply arrives once it reads;
-# - idle connections, and half messages, are closed after --idle-timeout; a
+# - idle connections, and half messages, are closed after --idle-timeout (and
+#   libckpt connects again for its next call); a
 #   connection waiting for its calls is not;
 # - the slow calls one uid has under way are bounded (--max-requests-per-uid),
 #   root's still run;
 # - status shows every limit and how often it was hit.
 . "$(dirname "$0")/lib.sh"
 require_root
-require_built "$WL/vlflood" "$WL/vlcall" "$WL/lab" "$WL/eng-mem"
+require_built "$WL/vlflood" "$WL/vlcall" "$WL/lab" "$WL/eng-mem" "$WL/idle-client"
 
 OTHER=$((NOBODY - 1))
 as() { # UID CMD...
@@ -125,6 +126,15 @@ done
 is "idle connections and half messages are closed after --idle-timeout 2" "$closed" 7
 wl conns close
 is "status: idle_timeout_sec hit 7 times" "$(limit_hit idle_timeout_sec)" 7
+
+# libckpt makes a connection the daemon closed as idle again before its next
+# call: a program that checkpoints now and then does not see the timeout.
+if out=$("$WL/idle-client" "$T/sock" 4 2>&1); then
+	ok "libckpt: a call after --idle-timeout closed its connection works ($(tr '\n' ' ' <<<"$out"))"
+else
+	not_ok "libckpt: a call after --idle-timeout closed its connection works" "$out"
+fi
+is "status: idle_timeout_sec hit once more, by that client" "$(limit_hit idle_timeout_sec)" 8
 
 # A thread in vfork() (state D) makes each checkpoint wait 1 s, then refuse:
 # four in a row keep the connection waiting past the idle timeout.
