@@ -211,7 +211,8 @@ static int reconnect_if_closed(struct ckpt_client *c)
                 return 0;
         r = varlink_client_connect(c->path, &link);
         if (r < 0)
-                return fail(c, r, "ckptd closed the connection, and connecting to %s again failed: %s",
+                return fail(c, r,
+                            "ckptd closed the connection, and connecting to %s again failed: %s",
                             c->path, strerror(-r));
         varlink_client_free(c->link);
         c->link = link;
