@@ -277,7 +277,9 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' cli/libckpt.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/libckpt.pc
 	for u in systemd/*.service systemd/*.socket systemd/*.timer; do [ -f "$$u" ] || continue; \
-		sed 's|@SBINDIR@|$(PREFIX)/sbin|g' $$u > $(DESTDIR)/lib/systemd/system/$$(basename $$u); done
+		install -m 0644 $$u $(DESTDIR)/lib/systemd/system/; done
+	for u in systemd/*.in; do [ -f "$$u" ] || continue; \
+		sed 's|@SBINDIR@|$(PREFIX)/sbin|g' $$u > $(DESTDIR)/lib/systemd/system/$$(basename $$u .in); done
 	[ -f systemd/example.policy ] && install -m 0644 systemd/example.policy \
 		$(DESTDIR)/etc/ckptd/policy.d/example.policy.disabled || true
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions

@@ -157,7 +157,7 @@ done
 for w in index/ packs/ manifests/; do grep -qF "$w" "$T/ckptd.8.txt" || miss+=" $w"; done
 is "ckptd(8) has the security model, the state directory, signals and units" "${miss:-none}" none
 miss=
-for cap in $(sed -n 's/^CapabilityBoundingSet=//p' "$TOP/systemd/ckptd.service"); do
+for cap in $(sed -n 's/^CapabilityBoundingSet=//p' "$TOP/systemd/ckptd.service.in"); do
 	has_word "$T/ckptd.8.txt" "$cap" || miss+=" $cap"
 done
 is "ckptd(8) names every capability of ckptd.service's bounding set" "${miss:-none}" none

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # ckptd under systemd's rules, without systemd as PID 1:
-#  - systemd/ckptd.service and ckptd.socket pass `systemd-analyze verify`;
+#  - systemd/ckptd.service.in (made a unit as `make install` does) and
+#    ckptd.socket pass `systemd-analyze verify`;
 #  - socket activation: systemd-socket-activate passes the listening socket
 #    and ckptd serves it instead of binding its own;
 #  - sd_notify: READY=1, STATUS=, WATCHDOG=1 (only when WATCHDOG_PID is ckptd's
@@ -38,9 +39,8 @@ answers_status() {
 # ---- 1. systemd-analyze verify --------------------------------------------
 
 mkdir -p "$T/units"
-for u in ckptd.service ckptd.socket; do
-	sed "s|@SBINDIR@|$OUT|g" "$UNITS/$u" >"$T/units/$u"
-done
+sed "s|@SBINDIR@|$OUT|g" "$UNITS/ckptd.service.in" >"$T/units/ckptd.service"
+cp "$UNITS/ckptd.socket" "$T/units/ckptd.socket"
 out=$(cd "$T/units" && systemd-analyze verify ckptd.service ckptd.socket 2>&1)
 rc=$?
 ours=$(printf '%s\n' "$out" | grep -i 'ckptd' || true)
@@ -199,7 +199,7 @@ wait "$LISTEN_PID" 2>/dev/null
 # ---- 4. the capability bounding set ----------------------------------------
 
 # The unit's set, as setpriv wants it: "-all,+bpf,+perfmon,...".
-unit_caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$UNITS/ckptd.service")
+unit_caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$UNITS/ckptd.service.in")
 bounding=-all
 for c in $unit_caps; do
 	c=${c#CAP_}
