@@ -29,9 +29,14 @@ ROOMS     := basic store track engine sched server
 
 WARN      := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS    ?= -O2 -g
+# The include path: daemon objects, and the unit tests and fuzz targets that
+# link them, see every room; the client library, ckptctl and the examples see
+# include/ and cli/ only (CLI_INC below): they do not depend on the daemon.
+DAEMON_INC := $(addprefix -Idaemon/,$(ROOMS)) -Icli -I$(OUTPUT)
+CLI_INC   := -Icli
+INC        = $(DAEMON_INC)
 CFLAGS    += $(WARN) -std=gnu17 -D_GNU_SOURCE -DCKPT_VERSION='"$(VERSION)"' \
-             -Iinclude $(addprefix -Idaemon/,$(ROOMS)) -Icli -I$(OUTPUT) $(PKG_CFLAGS) \
-             -fno-strict-aliasing -MMD -MP
+             -Iinclude $(INC) $(PKG_CFLAGS) -fno-strict-aliasing -MMD -MP
 LDLIBS    += $(PKG_LIBS) -lpthread
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -156,6 +161,9 @@ $(OUTPUT)/san/daemon/%.o: daemon/%.c
 	$(call msg,CC-SAN,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(SAN) -c $< -o $@
+
+$(OUTPUT)/pic/cli/%.o $(OUTPUT)/san/cli/%.o $(OUTPUT)/cli/%.o $(FUZZ_OUT)/cli/%.o \
+$(OUTPUT)/examples/%: INC = $(CLI_INC)
 
 $(OUTPUT)/pic/cli/%.o: cli/%.c | $(OUTPUT)/pic/cli
 	$(call msg,CC,$@)

@@ -24,7 +24,7 @@
 #include "ckpt/libckpt.h"
 #include "ckpt/proto.h"
 #include "libckpt-internal.h"
-#include "macro.h"
+#include "ckpt/macro-fundamental.h"
 #include "varlink.h"
 
 #ifndef CKPT_VERSION

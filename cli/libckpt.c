@@ -23,7 +23,7 @@
 #include "ckpt/libckpt.h"
 #include "ckpt/proto.h"
 #include "libckpt-internal.h"
-#include "macro.h"
+#include "ckpt/macro-fundamental.h"
 #include "varlink.h"
 
 /* FIXME: Debian 12's linux-libc-dev is 6.1; drop these once it has 6.7's uapi. */

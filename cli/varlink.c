@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "ckpt/proto.h"
-#include "macro.h"
+#include "ckpt/macro-fundamental.h"
 #include "varlink.h"
 
 #define READ_CHUNK 65536u

@@ -52,10 +52,7 @@ void lastcopy_forget(pid_t pid);
 /* Drops every copy. */
 void lastcopy_clear(void);
 struct lastcopy *lastcopy_free(struct lastcopy *c);
-static inline void lastcopy_freep(struct lastcopy **c)
-{
-        lastcopy_free(*c);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct lastcopy *, lastcopy_free);
 
 /*
  * For each of the n pages at addrs (ascending) with their bytes at

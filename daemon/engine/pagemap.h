@@ -81,10 +81,7 @@ struct pagemap {
 
 int pagemap_open(pid_t pid, struct pagemap **ret);
 struct pagemap *pagemap_free(struct pagemap *pm);
-static inline void pagemap_freep(struct pagemap **pm)
-{
-        pagemap_free(*pm);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct pagemap *, pagemap_free);
 
 /*
  * Append to plan the pages of region r to read (and, with a dirty set, the

@@ -150,10 +150,7 @@ int policy_parse(const char *path, const char *content, size_t len, struct polic
 /* Read and parse a file; -errno of open/read also comes with "PATH: reason". */
 int policy_load_file(const char *path, struct policy **ret, char *err, size_t err_len);
 struct policy *policy_free(struct policy *p);
-static inline void policy_freep(struct policy **p)
-{
-        policy_free(*p);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct policy *, policy_free);
 
 /* Facts about a process read from /proc. Reads can race with the process
  * exiting (or its pid being reused mid-read): -ESRCH. */
@@ -192,10 +189,7 @@ struct policy_set;
  */
 int policy_set_load(const char *const *dirs, size_t n_dirs, struct policy_set **ret);
 struct policy_set *policy_set_free(struct policy_set *s);
-static inline void policy_set_freep(struct policy_set **s)
-{
-        policy_set_free(*s);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct policy_set *, policy_set_free);
 size_t policy_set_count(const struct policy_set *s);
 /* The i-th policy in name order, NULL past the end. */
 const struct policy *policy_set_get(const struct policy_set *s, size_t i);

@@ -71,10 +71,7 @@ struct view_diff {
 };
 
 struct view_diff *view_diff_free(struct view_diff *d);
-static inline void view_diff_freep(struct view_diff **d)
-{
-        view_diff_free(*d);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct view_diff *, view_diff_free);
 
 /* a: the older view, b: the newer one (any two views work). -ENOMEM only. */
 int diff_views(const struct ckpt_manifest *a, const struct ckpt_manifest *b,

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "ckpt/manifest.h"
+#include "macro.h"
 
 enum ckpt_track_mode {
         CKPT_TRACK_SCAN = 0,       /* read and hashed in full at every checkpoint */
@@ -137,10 +138,7 @@ struct ckpt_manifest {
 };
 
 struct ckpt_manifest *manifest_free(struct ckpt_manifest *m);
-static inline void manifest_freep(struct ckpt_manifest **m)
-{
-        manifest_free(*m);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct ckpt_manifest *, manifest_free);
 
 /* Serialise to a malloc'ed buffer / parse one. Parsing validates everything
  * (magic, version, sizes, sort order, checksum): -EBADMSG on any damage. */

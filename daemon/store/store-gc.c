@@ -22,7 +22,6 @@
 #include "log.h"
 #include "macro.h"
 
-#define PAGE 4096u
 #define PACK_OBJECT_HEADER sizeof(struct ckpt_pack_object)
 
 /* ------------------------------------------------------------------ key sets */

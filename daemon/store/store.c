@@ -53,7 +53,6 @@
 #include "sha256.h"
 #include "store-gc.h"
 
-#define PAGE 4096u
 #define CHUNK_PAGES 256u /* pages hashed/compressed/written as one unit of work */
 #define MAX_THREADS 16u
 #define VIEW_CACHE_SIZE 4u

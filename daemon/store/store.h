@@ -54,10 +54,7 @@ struct ckpt_store;
  * the very end of the current pack is cut off. */
 int store_open(const char *state_dir, struct ckpt_store **ret);
 struct ckpt_store *store_free(struct ckpt_store *s);
-static inline void store_freep(struct ckpt_store **s)
-{
-        store_free(*s);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct ckpt_store *, store_free);
 
 /*
  * Store n 4 KiB pages (contiguous in `pages`) for owner. For each page i,

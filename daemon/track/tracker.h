@@ -86,11 +86,7 @@ typedef void (*tracker_event_handler_t)(const struct ckpt_event *ev, void *userd
  * (scanning only). -ENOMEM etc. only. */
 int tracker_new(const struct tracker_options *o, struct tracker **ret);
 struct tracker *tracker_free(struct tracker *t);
-static inline void tracker_freep(struct tracker **t)
-{
-        if (*t)
-                tracker_free(*t);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct tracker *, tracker_free);
 
 /* "fentry", "tracepoint" or "none". */
 const char *tracker_bpf_mode(struct tracker *t);
@@ -182,11 +178,7 @@ struct tracker_dirty {
 };
 
 struct tracker_dirty *tracker_dirty_free(struct tracker_dirty *d);
-static inline void tracker_dirty_freep(struct tracker_dirty **d)
-{
-        if (*d)
-                tracker_dirty_free(*d);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct tracker_dirty *, tracker_dirty_free);
 
 /*
  * Called by the engine while pid is frozen, with the regions it is about to

@@ -37,7 +37,6 @@
 #include "procmaps.h"
 #include "store.h"
 
-#define PAGE 4096ull
 #define MAX_NAMED 16
 
 static char workload[PATH_MAX];

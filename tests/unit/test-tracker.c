@@ -25,8 +25,6 @@
 #include "procmaps.h"
 #include "tracker.h"
 
-#define PAGE 4096ul
-
 enum { OP_MAPFRESH = 1, OP_TOUCH, OP_EVENTS, OP_FORK, OP_EXEC };
 
 struct cmd {

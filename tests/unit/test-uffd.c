@@ -33,8 +33,6 @@
 #include "tracker.h"
 #include "uffd.h"
 
-#define PAGE 4096ul
-
 enum {
         OP_WRITE = 1,
         OP_KREAD,
