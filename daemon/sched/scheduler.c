@@ -23,6 +23,7 @@
 #include "macro.h"
 #include "manager.h"
 #include "policy.h"
+#include "retention.h"
 #include "store-gc.h"
 #include "store.h"
 #include "tracker.h"
@@ -520,49 +521,28 @@ static void start_checkpoint(struct tracked *t, const char *why)
         t->next_due_usec = 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-        return x < y ? -1 : x > y;
-}
-
 /* Keep N / max age, for one process (pid + start time). */
 static void apply_retention(struct manager *m, struct tracked *t, const struct policy *p)
 {
         _cleanup_free_ struct store_catalog_entry *list = NULL;
         _cleanup_free_ uint64_t *ids = NULL;
-        struct timespec now;
-        size_t n = 0, k = 0;
+        struct retention_rule rule;
+        size_t n = 0, k = 0, n_ids = 0;
 
         if (!p || (p->keep == 0 && p->max_age_usec == 0))
                 return;
         if (store_list(m->store, &list, &n) < 0)
                 return;
-        ids = calloc(MAX(n, 1u), sizeof(*ids));
-        if (!ids)
-                return;
-        clock_gettime(CLOCK_REALTIME, &now);
         for (size_t i = 0; i < n; i++)
                 if (list[i].pid == t->pid && list[i].start_time == t->start_time)
-                        ids[k++] = list[i].id;
-        qsort(ids, k, sizeof(*ids), cmp_u64);
-
-        for (size_t i = 0; i < k; i++) {
-                struct store_catalog_entry e;
-                bool too_many = p->keep && k - i > p->keep;
-                bool too_old = false;
-
-                if (p->max_age_usec && store_get_entry(m->store, ids[i], &e) >= 0) {
-                        uint64_t now_ns = now.tv_sec * 1000000000ULL + now.tv_nsec;
-                        too_old = i + 1 < k && /* never the newest */
-                                  e.time_ns + p->max_age_usec * 1000ULL < now_ns;
-                }
-                if (!too_many && !too_old)
-                        continue;
+                        list[k++] = list[i];
+        rule = (struct retention_rule){.keep = p->keep, .max_age_usec = p->max_age_usec};
+        if (retention_select(list, k, &rule, retention_now_ns(), &ids, &n_ids) < 0)
+                return;
+        for (size_t i = 0; i < n_ids; i++)
                 /* Deleting rewrites the child if needed: quick enough for the
                  * loop thread only for small manifests, so go through a job. */
                 methods_submit_delete(m, NULL, ids[i], t->pid);
-        }
 }
 
 void scheduler_checkpoint_done(struct manager *m, pid_t pid, int result,

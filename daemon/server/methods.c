@@ -24,6 +24,7 @@
 #include "macro.h"
 #include "manager.h"
 #include "restore.h"
+#include "retention.h"
 #include "diff.h"
 #include "export-core.h"
 #include "policy.h"
@@ -1228,42 +1229,31 @@ static void gc_job_run(struct job *j)
 {
         struct store_job *sj = (struct store_job *)j;
         _cleanup_free_ struct store_catalog_entry *list = NULL;
-        struct timespec now;
-        size_t n = 0;
+        _cleanup_free_ uint64_t *ids = NULL;
+        struct retention_rule rule = {
+                .keep = (uint64_t)sj->keep,
+                .max_age_usec = retention_usec_from_sec((uint64_t)sj->max_age),
+        };
+        size_t n = 0, n_ids = 0;
         int r;
 
         /* Retention first (keep N per process, max age), then reclaim. */
         sj->deleted = json_object_new_array();
         if (sj->keep > 0 || sj->max_age > 0) {
                 r = store_list(sj->m->store, &list, &n);
+                if (r >= 0)
+                        r = retention_select(list, n, &rule, retention_now_ns(), &ids, &n_ids);
                 if (r < 0) {
                         j->result = r;
                         return;
                 }
-                clock_gettime(CLOCK_REALTIME, &now);
-                for (size_t i = 0; i < n; i++) {
-                        size_t newer = 0;
-                        bool newest = true;
-
-                        for (size_t k = 0; k < n; k++)
-                                if (list[k].pid == list[i].pid &&
-                                    list[k].start_time == list[i].start_time &&
-                                    list[k].id > list[i].id) {
-                                        newer++;
-                                        newest = false;
-                                }
-                        bool too_many = sj->keep > 0 && newer >= (size_t)sj->keep;
-                        bool too_old = sj->max_age > 0 && !newest &&
-                                       list[i].time_ns + (uint64_t)sj->max_age * 1000000000ULL <
-                                               (uint64_t)now.tv_sec * 1000000000ULL;
-                        if (!too_many && !too_old)
-                                continue;
-                        r = store_delete(sj->m->store, list[i].id);
+                for (size_t i = 0; i < n_ids; i++) {
+                        r = store_delete(sj->m->store, ids[i]);
                         if (r < 0 && r != -ENOENT) {
                                 j->result = r;
                                 return;
                         }
-                        json_object_array_add(sj->deleted, json_uint(list[i].id));
+                        json_object_array_add(sj->deleted, json_uint(ids[i]));
                 }
         }
         j->result = store_gc(sj->m->store, &sj->gc);
