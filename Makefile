@@ -238,9 +238,9 @@ $(OUTPUT)/examples/%: cli/examples/%.c $(LIBCKPT_A) | $(OUTPUT)/examples
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LIBCKPT_A) $(LDLIBS) -o $@
 
-$(OUTPUT)/bench/%: tests/bench/%.c $(LIBCKPT_A) | $(OUTPUT)/bench
+$(OUTPUT)/bench/%: tests/bench/%.c $(wildcard tests/lib/*.h) $(LIBCKPT_A) | $(OUTPUT)/bench
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(LIBCKPT_A) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) -Itests/lib $< $(LIBCKPT_A) $(LDLIBS) -o $@
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -30,17 +30,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "prng.h"
+
 #define PAGE 4096UL
 
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t next(void)
-{
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        return rng;
-}
+static struct prng rng = PRNG_INIT(0x9e3779b97f4a7c15ULL);
 
 static double now(void)
 {
@@ -62,9 +56,9 @@ static long minflt(void)
 /* Changes one word of the page at a random aligned offset to a new value. */
 static void change_page(char *page)
 {
-        uint64_t *w = (uint64_t *)(page + (next() % (PAGE / 8)) * 8);
+        uint64_t *w = (uint64_t *)(page + (prng_next(&rng) % (PAGE / 8)) * 8);
 
-        *w ^= next() | 1;
+        *w ^= prng_next(&rng) | 1;
 }
 
 static int cmd_dirty(char *p, size_t n_pages, uint32_t *pick, double percent, const char *file)
@@ -86,7 +80,7 @@ static int cmd_dirty(char *p, size_t n_pages, uint32_t *pick, double percent, co
         for (size_t i = 0; i < n; i++) {
                 size_t lo = n_pages * i / n, hi = n_pages * (i + 1) / n;
 
-                pick[i] = (uint32_t)(lo + next() % (hi - lo));
+                pick[i] = (uint32_t)(lo + prng_next(&rng) % (hi - lo));
         }
         t0 = now();
         for (size_t i = 0; i < n; i++)
@@ -126,7 +120,7 @@ static void cmd_write(char *p, size_t n_pages, double seconds)
 
         for (;;) {
                 for (int k = 0; k < 4096; k++) {
-                        uint64_t r = next();
+                        uint64_t r = prng_next(&rng);
                         uint64_t *w = (uint64_t *)(p + (r % n_pages) * PAGE +
                                                    ((r >> 40) % (PAGE / 8)) * 8);
                         *w = r;
@@ -169,7 +163,7 @@ int main(int argc, char **argv)
         }
         madvise(p, len, MADV_NOHUGEPAGE);
         for (size_t i = 0; i < len / 8; i++)
-                ((uint64_t *)p)[i] = next();
+                ((uint64_t *)p)[i] = prng_next(&rng);
 
         setvbuf(stdout, NULL, _IOLBF, 0);
         printf("ready pid=%d start=%p end=%p pages=%zu\n", (int)getpid(), (void *)p,

@@ -14,24 +14,18 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "prng.h"
+
 #define PAGE 4096UL
 
-static uint64_t rng = 0x2545f4914f6cdd1dULL;
-
-static uint64_t next(void)
-{
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        return rng;
-}
+static struct prng rng = PRNG_INIT(0x2545f4914f6cdd1dULL);
 
 static void fill_random(char *p, size_t len)
 {
         uint64_t *w = (uint64_t *)p;
 
         for (size_t i = 0; i < len / 8; i++)
-                w[i] = next();
+                w[i] = prng_next(&rng);
 }
 
 static void fill_text(char *p, size_t len)
@@ -56,16 +50,20 @@ static void fill_text(char *p, size_t len)
                         char line[160];
                         int l;
 
-                        if (next() % 4 == 0) /* a small binary record */
+                        if (prng_next(&rng) % 4 == 0) /* a small binary record */
                                 l = snprintf(line, sizeof(line), "%c%c%c%c%08x", 1, 0,
-                                             (int)(next() % 3), 0, (unsigned)(next() % 1000));
+                                             (int)(prng_next(&rng) % 3), 0,
+                                             (unsigned)(prng_next(&rng) % 1000));
                         else
                                 l = snprintf(line, sizeof(line),
                                              "2026-11-22T02:%02u:%02u %s %s %s %u %s\n",
-                                             (unsigned)(next() % 60), (unsigned)(next() % 60),
-                                             words[next() % nw], words[next() % nw],
-                                             words[next() % nw], (unsigned)(next() % 10000),
-                                             words[next() % nw]);
+                                             (unsigned)(prng_next(&rng) % 60),
+                                             (unsigned)(prng_next(&rng) % 60),
+                                             words[prng_next(&rng) % nw],
+                                             words[prng_next(&rng) % nw],
+                                             words[prng_next(&rng) % nw],
+                                             (unsigned)(prng_next(&rng) % 10000),
+                                             words[prng_next(&rng) % nw]);
                         if (l <= 0)
                                 break;
                         if ((size_t)l > PAGE - n)

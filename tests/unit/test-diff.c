@@ -13,26 +13,13 @@
 #include "diff.h"
 #include "macro.h"
 #include "manifest.h"
+#include "prng.h"
 #include "tap.h"
 
 #define P 4096ull
 #define SPACE 48 /* pages of address space in the random cases */
 
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-        /* xorshift64* */
-        rng_state ^= rng_state >> 12;
-        rng_state ^= rng_state << 25;
-        rng_state ^= rng_state >> 27;
-        return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static unsigned rndn(unsigned n)
-{
-        return (unsigned)(rnd() % n);
-}
+static struct prng rng;
 
 /* ---- the reference: one page at a time, straight from diff.h ---- */
 
@@ -247,13 +234,13 @@ static bool add_data(struct ckpt_manifest *m, uint64_t addr, unsigned v)
  * file ones by reference, pages listed at random (some outside regions). */
 static bool random_view(struct ckpt_manifest *m, uint64_t id)
 {
-        uint64_t at = rndn(3);
+        uint64_t at = prng_below(&rng, 3);
 
         m->id = id;
         m->kind = CKPT_MANIFEST_FULL;
         while (at < SPACE) {
-                uint64_t len = 1 + rndn(8);
-                unsigned kind = rndn(4);
+                uint64_t len = 1 + prng_below(&rng, 8);
+                unsigned kind = prng_below(&rng, 4);
 
                 if (at + len > SPACE)
                         len = SPACE - at;
@@ -264,24 +251,26 @@ static bool random_view(struct ckpt_manifest *m, uint64_t id)
                                 return false;
                 } else if (kind == 1) {
                         if (!add_region(m, at * P, (at + len) * P,
-                                        CKPT_REGION_PRIVATE | CKPT_REGION_FILE, paths[rndn(3)],
-                                        rndn(3) * P, PROT_READ | PROT_WRITE))
+                                        CKPT_REGION_PRIVATE | CKPT_REGION_FILE,
+                                        paths[prng_below(&rng, 3)], prng_below(&rng, 3) * P,
+                                        PROT_READ | PROT_WRITE))
                                 return false;
                 } else if (kind == 2) {
                         /* Offsets chosen so that two views often agree. */
                         if (!add_region(m, at * P, (at + len) * P,
                                         CKPT_REGION_PRIVATE | CKPT_REGION_FILE | CKPT_REGION_REF,
-                                        paths[rndn(2)], rndn(2) ? at * P : rndn(4) * P,
-                                        PROT_READ | (rndn(2) ? PROT_EXEC : 0)))
+                                        paths[prng_below(&rng, 2)],
+                                        prng_below(&rng, 2) ? at * P : prng_below(&rng, 4) * P,
+                                        PROT_READ | (prng_below(&rng, 2) ? PROT_EXEC : 0)))
                                 return false;
                 }
                 /* kind 3: a hole */
-                at += len + rndn(2);
+                at += len + prng_below(&rng, 2);
         }
         for (uint64_t pg = 0; pg < SPACE + 2; pg++) {
-                unsigned what = rndn(6);
+                unsigned what = prng_below(&rng, 6);
                 if (what == 0 || what == 1) {
-                        if (!add_data(m, pg * P, rndn(3)))
+                        if (!add_data(m, pg * P, prng_below(&rng, 3)))
                                 return false;
                 } else if (what == 2) {
                         ASSERT_OK(manifest_add_page(m, pg * P, CKPT_PAGE_ZERO, NULL));
@@ -405,12 +394,12 @@ static bool test_random(void)
                 ASSERT(a);
                 if (!random_view(a, 10))
                         return false;
-                if (rndn(3) == 0) {
+                if (prng_below(&rng, 3) == 0) {
                         /* b derived from a: fewer differences, more SAME regions. */
                         ASSERT_OK(manifest_dup(a, &b));
                         b->id = 11;
                         for (int k = 0; k < 4; k++)
-                                if (!add_data(b, rndn(SPACE) * P, rndn(3)))
+                                if (!add_data(b, prng_below(&rng, SPACE) * P, prng_below(&rng, 3)))
                                         return false;
                 } else {
                         b = new_view(11);
@@ -467,10 +456,8 @@ int main(void)
 {
         const char *seed = getenv("TEST_SEED");
 
-        rng_state = seed ? strtoull(seed, NULL, 0) : (uint64_t)time(NULL) * 2654435761u;
-        if (rng_state == 0)
-                rng_state = 1;
-        printf("# seed %llu (TEST_SEED= to repeat)\n", (unsigned long long)rng_state);
+        prng_seed(&rng, seed ? strtoull(seed, NULL, 0) : (uint64_t)time(NULL) * 2654435761u);
+        printf("# seed %llu (TEST_SEED= to repeat)\n", (unsigned long long)rng.state);
         plan(4);
         RUN(test_identical);
         RUN(test_cases);

@@ -22,6 +22,7 @@
 #include "manifest.h"
 #include "store-gc.h"
 #include "store.h"
+#include "prng.h"
 #include "scratch.h"
 #include "tap.h"
 
@@ -30,16 +31,6 @@
 #define OWNER 1000u
 
 static char top[] = "/tmp/test-gc-XXXXXX";
-
-static uint64_t mix(uint64_t x)
-{
-        x ^= x >> 33;
-        x *= 0xff51afd7ed558ccdULL;
-        x ^= x >> 33;
-        x *= 0xc4ceb9fe1a85ec53ULL;
-        x ^= x >> 33;
-        return x;
-}
 
 /* Page content from a seed; seed 0 is the zero page. Odd seeds compress. */
 static void fill_seed(uint8_t *p, uint64_t seed)
@@ -50,7 +41,7 @@ static void fill_seed(uint8_t *p, uint64_t seed)
         }
         for (size_t i = 0; i < PG; i += 8) {
                 uint64_t v = (seed & 1) ? seed * 0x0101010101010101ULL + (i & 0xf0)
-                                        : mix(seed * 4096 + i);
+                                        : prng_mix(seed * 4096 + i);
                 memcpy(p + i, &v, 8);
         }
 }
@@ -745,7 +736,7 @@ static void *race_writer(void *userdata)
                 int r;
 
                 for (int i = 0; i < WPAGES; i++) {
-                        x = mix(x + it + i);
+                        x = prng_mix(x + it + i);
                         seeds[i] = 1 + x % POOL;
                 }
                 r = commit_seeds(rc->s, OWNER, seeds, WPAGES, 0, &id);

@@ -11,6 +11,7 @@
 
 #include "macro.h"
 #include "manifest.h"
+#include "prng.h"
 #include "sha256.h"
 #include "tap.h"
 
@@ -18,16 +19,8 @@
 #define BASE 0x10000ULL
 #define NPAGES 96 /* the model's address space: BASE .. BASE + NPAGES pages */
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t rnd(void)
-{
-        /* xorshift64*: reproducible across runs */
-        rng_state ^= rng_state >> 12;
-        rng_state ^= rng_state << 25;
-        rng_state ^= rng_state >> 27;
-        return rng_state * 2685821657736338717ULL;
-}
+/* Reproducible across runs. */
+static struct prng rng = PRNG_INIT(0x9e3779b97f4a7c15ULL);
 
 static struct ckpt_manifest *sample_manifest(void)
 {
@@ -430,29 +423,31 @@ static bool test_fuzz(void)
                 int r;
 
                 memcpy(buf, orig, size);
-                switch (rnd() % 4) {
+                switch (prng_next(&rng) % 4) {
                 case 0: /* truncate */
-                        n = rnd() % size;
+                        n = prng_next(&rng) % size;
                         break;
                 case 1: /* flip a few bits anywhere */
-                        for (unsigned k = 1 + rnd() % 4; k > 0; k--)
-                                buf[rnd() % size] ^= (uint8_t)(1u << (rnd() % 8));
+                        for (unsigned k = 1 + prng_next(&rng) % 4; k > 0; k--)
+                                buf[prng_next(&rng) % size] ^=
+                                        (uint8_t)(1u << (prng_next(&rng) % 8));
                         break;
                 case 2: /* overwrite a 64-bit field with a nasty value */ {
                         static const uint64_t nasty[] = {0,          1,    UINT64_MAX, 1ULL << 63,
                                                          0xffffffff, 4096, 4095};
-                        size_t at = rnd() % (size - 8);
-                        uint64_t v = nasty[rnd() % ELEMENTSOF(nasty)];
+                        size_t at = prng_next(&rng) % (size - 8);
+                        uint64_t v = nasty[prng_next(&rng) % ELEMENTSOF(nasty)];
                         memcpy(buf + at, &v, 8);
                         break;
                 }
                 default: /* truncate or extend nowhere: bytes flipped in the header */
-                        buf[rnd() % sizeof(struct ckpt_disk_header)] ^= (uint8_t)rnd();
-                        if (rnd() % 2)
-                                n = size - (rnd() % 64);
+                        buf[prng_next(&rng) % sizeof(struct ckpt_disk_header)] ^=
+                                (uint8_t)prng_next(&rng);
+                        if (prng_next(&rng) % 2)
+                                n = size - (prng_next(&rng) % 64);
                         break;
                 }
-                if (rnd() % 4 != 0)
+                if (prng_next(&rng) % 4 != 0)
                         resign(buf, n); /* get past the checksum most of the time */
                 r = manifest_parse(buf, n, &out);
                 if (r == 0) {
@@ -520,15 +515,16 @@ static struct ckpt_manifest *random_view(uint64_t id, const struct ckpt_manifest
         v->parent = prev ? prev->id : 0;
         v->kind = CKPT_MANIFEST_FULL;
         v->uid = 1000;
-        if (prev && rnd() % 3) {
+        if (prev && prng_next(&rng) % 3) {
                 for (size_t i = 0; i < prev->n_regions; i++)
                         manifest_add_region(v, &prev->regions[i]);
         } else {
                 while (a < NPAGES) {
-                        uint64_t gap = rnd() % 4, len = 1 + rnd() % 20;
+                        uint64_t gap = prng_next(&rng) % 4, len = 1 + prng_next(&rng) % 20;
                         struct ckpt_region r = {
-                                .flags = rnd() % 4 == 0 ? CKPT_REGION_REF | CKPT_REGION_FILE
-                                                        : CKPT_REGION_ANON,
+                                .flags = prng_next(&rng) % 4 == 0
+                                                 ? CKPT_REGION_REF | CKPT_REGION_FILE
+                                                 : CKPT_REGION_ANON,
                                 .prot = 3,
                         };
                         a += gap;
@@ -544,10 +540,11 @@ static struct ckpt_manifest *random_view(uint64_t id, const struct ckpt_manifest
         for (uint64_t p = 0; p < NPAGES + 4; p++) {
                 uint64_t addr = BASE + p * PG;
                 const struct ckpt_region *r = manifest_find_region(v, addr);
-                int c = prev && rnd() % 2 ? content_of(prev, addr) : (int)(rnd() % 8) - 2;
+                int c = prev && prng_next(&rng) % 2 ? content_of(prev, addr)
+                                                    : (int)(prng_next(&rng) % 8) - 2;
 
                 if (!r) {
-                        if (rnd() % 8 == 0) { /* noise */
+                        if (prng_next(&rng) % 8 == 0) { /* noise */
                                 memset(key, 99, sizeof(key));
                                 manifest_add_page(v, addr, CKPT_PAGE_DATA, key);
                         }
@@ -560,7 +557,7 @@ static struct ckpt_manifest *random_view(uint64_t id, const struct ckpt_manifest
                 if (c >= 0) {
                         memset(key, c, sizeof(key));
                         manifest_add_page(v, addr, CKPT_PAGE_DATA, key);
-                } else if (c == C_ZERO && ((r->flags & CKPT_REGION_REF) || rnd() % 2))
+                } else if (c == C_ZERO && ((r->flags & CKPT_REGION_REF) || prng_next(&rng) % 2))
                         manifest_add_page(v, addr, CKPT_PAGE_ZERO, NULL);
                 /* FILE: unlisted in a REF region */
         }

@@ -22,28 +22,18 @@
 #include "store.h"
 #include <sys/wait.h>
 
+#include "prng.h"
 #include "scratch.h"
 #include "tap.h"
 
 #define PG 4096u
 
 static char top[] = "/tmp/test-store-XXXXXX";
-static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
-
-static uint64_t rnd(void)
-{
-        rng_state ^= rng_state >> 12;
-        rng_state ^= rng_state << 25;
-        rng_state ^= rng_state >> 27;
-        return rng_state * 2685821657736338717ULL;
-}
+static struct prng rng = PRNG_INIT(0x2545f4914f6cdd1dULL);
 
 static void fill_random(uint8_t *p, size_t n)
 {
-        for (size_t i = 0; i + 8 <= n; i += 8) {
-                uint64_t v = rnd();
-                memcpy(p + i, &v, 8);
-        }
+        prng_fill(&rng, p, n & ~(size_t)7);
 }
 
 /* Text-like content: compresses well, differs per seed. */
@@ -196,7 +186,7 @@ static void fill_words(uint8_t *p, size_t n)
         size_t i = 0;
 
         while (i < n) {
-                const char *w = words[rnd() % (sizeof(words) / sizeof(words[0]))];
+                const char *w = words[prng_next(&rng) % (sizeof(words) / sizeof(words[0]))];
 
                 for (; *w && i < n; w++)
                         p[i++] = (uint8_t)*w;
@@ -362,8 +352,8 @@ static bool test_chain(void)
                 /* Mutate a few pages: new data, zeroed, or copied from another. */
                 if (k > 0)
                         for (unsigned m = 0; m < 6; m++) {
-                                size_t i = rnd() % NP;
-                                switch (rnd() % 3) {
+                                size_t i = prng_next(&rng) % NP;
+                                switch (prng_next(&rng) % 3) {
                                 case 0:
                                         fill_random(mem[i], PG);
                                         break;
@@ -371,7 +361,7 @@ static bool test_chain(void)
                                         memset(mem[i], 0, PG);
                                         break;
                                 default:
-                                        memcpy(mem[i], mem[rnd() % NP], PG);
+                                        memcpy(mem[i], mem[prng_next(&rng) % NP], PG);
                                 }
                         }
                 ASSERT_OK(store_put_pages(s, 1000, mem, NP, ret, NULL));

@@ -275,7 +275,7 @@ static int command(char *line)
                         return -EINVAL;
                 seed = strtoull(c, NULL, 0);
                 for (size_t i = 0; i < r->pages; i++)
-                        *(uint64_t *)(r->start + i * PAGE) = pattern_mix(seed + i);
+                        *(uint64_t *)(r->start + i * PAGE) = prng_mix(seed + i);
         } else if (strcmp(a, "madvise") == 0) {
                 int adv = strcmp(c, "dontneed") == 0 ? MADV_DONTNEED
                           : strcmp(c, "free") == 0   ? MADV_FREE

@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "prng.h"
+
 #define PAGE 4096UL
 
 /* The seed of the pages a file region's temp file holds before any write. */
@@ -32,26 +34,11 @@ struct region {
         char path[256]; /* temp file of a file-backed region */
 };
 
-static inline uint64_t pattern_mix(uint64_t x)
-{
-        x ^= x >> 30;
-        x *= 0xbf58476d1ce4e5b9ULL;
-        x ^= x >> 27;
-        x *= 0x94d049bb133111ebULL;
-        x ^= x >> 31;
-        return x;
-}
-
 static inline void pattern_page(void *page, uint64_t seed, size_t index)
 {
-        uint64_t *w = page, x = pattern_mix(seed * 0x9e3779b97f4a7c15ULL + index + 1);
+        struct prng p = PRNG_INIT(prng_mix(seed * 0x9e3779b97f4a7c15ULL + index + 1));
 
-        for (size_t i = 0; i < PAGE / 8; i++) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                w[i] = x;
-        }
+        prng_fill(&p, page, PAGE);
 }
 
 /*

@@ -225,7 +225,7 @@ static int command(char *line)
                 if (stride < 8 || stride % 8)
                         return -EINVAL;
                 for (size_t off = 0; off < r->pages * PAGE; off += stride)
-                        *(uint64_t *)(r->start + off) = pattern_mix(seed + off);
+                        *(uint64_t *)(r->start + off) = prng_mix(seed + off);
         } else if (strcmp(a, "write") == 0 || strcmp(a, "verify") == 0 ||
                    strcmp(a, "pwrite") == 0) {
                 static char want[PAGE];
