@@ -28,7 +28,8 @@
 #include "macro.h"
 #include "procmaps.h"
 #include "tracker.skel.h"
-#include "uffd.h"
+#include "inject.h"
+#include "pagemap-scan.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434

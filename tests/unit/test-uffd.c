@@ -28,10 +28,11 @@
 
 #include "ckpt/uapi.h"
 #include "freezer.h"
+#include "inject.h"
 #include "log.h"
+#include "pagemap-scan.h"
 #include "procmaps.h"
 #include "tracker.h"
-#include "uffd.h"
 
 enum {
         OP_WRITE = 1,

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * uffd.c: userfaultfd write-protect arming of another process, by ptrace
- * syscall injection, and PAGEMAP_SCAN walks. See uffd.h for the steps and the
- * promises (nothing of the target changes but the new userfaultfd's effect).
+ * inject.c: creating a userfaultfd inside another process by ptrace syscall
+ * injection. See inject.h for the steps and the promises (nothing of the
+ * target changes but the new userfaultfd's effect); the seccomp filters are
+ * evaluated by seccomp-eval.c.
  */
-#include "uffd.h"
+#include "inject.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,8 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -30,6 +29,7 @@
 #include "freezer.h"
 #include "log.h"
 #include "macro.h"
+#include "seccomp-eval.h"
 
 #ifndef PTRACE_SECCOMP_GET_FILTER
 #define PTRACE_SECCOMP_GET_FILTER 0x420c
@@ -60,157 +60,6 @@ _printf_(3, 4) static int set_error(char *error, size_t size, const char *fmt, .
         vsnprintf(error, size, fmt, ap);
         va_end(ap);
         return 0;
-}
-
-int uffd_pages_push(uint64_t **pages, size_t *n_pages, size_t *n_alloc, uint64_t addr)
-{
-        if (*n_pages == *n_alloc) {
-                size_t k = *n_alloc ? *n_alloc * 2 : 256;
-                uint64_t *p = reallocarray(*pages, k, sizeof(uint64_t));
-
-                if (!p)
-                        return -ENOMEM;
-                *pages = p;
-                *n_alloc = k;
-        }
-        (*pages)[(*n_pages)++] = addr;
-        return 0;
-}
-
-/* Step 1: seccomp. A cBPF interpreter just big enough for seccomp filters
- * (the classic instruction set, no extensions), run on the seccomp_data of
- * each call we are about to inject. */
-static int seccomp_run(const struct sock_filter *prog, size_t n, const struct seccomp_data *sd,
-                       uint32_t *ret)
-{
-        uint32_t A = 0, X = 0, M[BPF_MEMWORDS] = {};
-        const uint8_t *data = (const uint8_t *)sd;
-
-        for (size_t pc = 0; pc < n; pc++) {
-                const struct sock_filter *f = &prog[pc];
-                uint32_t k = f->k, src;
-
-                switch (BPF_CLASS(f->code)) {
-                case BPF_LD:
-                case BPF_LDX: {
-                        uint32_t v;
-
-                        switch (BPF_MODE(f->code)) {
-                        case BPF_ABS:
-                                if (BPF_SIZE(f->code) != BPF_W || k > sizeof(*sd) - 4 || (k & 3))
-                                        return -EINVAL;
-                                memcpy(&v, data + k, 4);
-                                break;
-                        case BPF_IMM:
-                                v = k;
-                                break;
-                        case BPF_MEM:
-                                if (k >= BPF_MEMWORDS)
-                                        return -EINVAL;
-                                v = M[k];
-                                break;
-                        case BPF_LEN:
-                                v = sizeof(*sd);
-                                break;
-                        default:
-                                return -EINVAL;
-                        }
-                        if (BPF_CLASS(f->code) == BPF_LD)
-                                A = v;
-                        else
-                                X = v;
-                        break;
-                }
-                case BPF_ST:
-                case BPF_STX:
-                        if (k >= BPF_MEMWORDS)
-                                return -EINVAL;
-                        M[k] = BPF_CLASS(f->code) == BPF_ST ? A : X;
-                        break;
-                case BPF_ALU:
-                        src = BPF_SRC(f->code) == BPF_X ? X : k;
-                        switch (BPF_OP(f->code)) {
-                        case BPF_ADD:
-                                A += src;
-                                break;
-                        case BPF_SUB:
-                                A -= src;
-                                break;
-                        case BPF_MUL:
-                                A *= src;
-                                break;
-                        case BPF_DIV:
-                                if (src == 0)
-                                        return -EINVAL;
-                                A /= src;
-                                break;
-                        case BPF_MOD:
-                                if (src == 0)
-                                        return -EINVAL;
-                                A %= src;
-                                break;
-                        case BPF_OR:
-                                A |= src;
-                                break;
-                        case BPF_AND:
-                                A &= src;
-                                break;
-                        case BPF_XOR:
-                                A ^= src;
-                                break;
-                        case BPF_LSH:
-                                A = src < 32 ? A << src : 0;
-                                break;
-                        case BPF_RSH:
-                                A = src < 32 ? A >> src : 0;
-                                break;
-                        case BPF_NEG:
-                                A = -A;
-                                break;
-                        default:
-                                return -EINVAL;
-                        }
-                        break;
-                case BPF_JMP: {
-                        bool cond;
-
-                        src = BPF_SRC(f->code) == BPF_X ? X : k;
-                        switch (BPF_OP(f->code)) {
-                        case BPF_JA:
-                                pc += k;
-                                continue;
-                        case BPF_JEQ:
-                                cond = A == src;
-                                break;
-                        case BPF_JGT:
-                                cond = A > src;
-                                break;
-                        case BPF_JGE:
-                                cond = A >= src;
-                                break;
-                        case BPF_JSET:
-                                cond = (A & src) != 0;
-                                break;
-                        default:
-                                return -EINVAL;
-                        }
-                        pc += cond ? f->jt : f->jf;
-                        break;
-                }
-                case BPF_RET:
-                        *ret = BPF_RVAL(f->code) == BPF_A ? A : k;
-                        return 0;
-                case BPF_MISC:
-                        if (BPF_MISCOP(f->code) == BPF_TAX)
-                                X = A;
-                        else
-                                A = X;
-                        break;
-                default:
-                        return -EINVAL;
-                }
-        }
-        return -EINVAL; /* fell off the end: the kernel would have rejected it */
 }
 
 static int read_status_field(pid_t pid, pid_t tid, const char *field, char *buf, size_t size)
@@ -271,7 +120,7 @@ static int seccomp_check(pid_t pid, pid_t tid, const struct seccomp_data *calls,
                 for (size_t c = 0; c < n_calls; c++) {
                         uint32_t action = 0;
 
-                        r = seccomp_run(prog, len, &calls[c], &action);
+                        r = seccomp_eval(prog, len, &calls[c], &action);
                         if (r < 0 || ((action & SECCOMP_RET_ACTION_FULL) != SECCOMP_RET_ALLOW &&
                                       (action & SECCOMP_RET_ACTION_FULL) != SECCOMP_RET_LOG)) {
                                 set_error(error, error_size,
@@ -648,207 +497,4 @@ int uffd_inject_create(pid_t pid, struct freezer *frozen, int *ret_fd, uint64_t 
                 set_error(error, error_size, "injection into process %d failed: %s", (int)pid,
                           strerror(-r));
         return r;
-}
-
-int uffd_open_pagemap(pid_t pid)
-{
-        char path[64];
-        int fd;
-
-        snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ENOENT ? -ESRCH : negative_errno();
-        return fd;
-}
-
-static int pagemap_scan(int pagemap_fd, uint64_t start, uint64_t end, uint64_t flags,
-                        uint64_t **pages, size_t *n_pages, size_t *n_alloc)
-{
-        struct page_region vec[512];
-        uint64_t cur = start;
-
-        while (cur < end) {
-                struct pm_scan_arg arg = {
-                        .size = sizeof(arg),
-                        .flags = flags,
-                        .start = cur,
-                        .end = end,
-                        .vec = pages ? (uint64_t)(uintptr_t)vec : 0,
-                        .vec_len = pages ? ELEMENTSOF(vec) : 0,
-                        /* Never holes: matching them would install
-                         * write-protect markers in every unpopulated page,
-                         * page tables for the whole range. A hole that
-                         * gets written becomes a fresh page without the
-                         * write-protect bit, so it still reads WRITTEN. */
-                        .category_mask = PAGE_IS_WRITTEN | PAGE_IS_PFNZERO,
-                        /* ...and not the shared zero page: a read of a
-                         * never-written page (by the process, or through
-                         * /proc/PID/mem) maps it without the write-protect
-                         * bit, yet nothing was written. A later write
-                         * replaces it with a page of its own, which then
-                         * reads WRITTEN. */
-                        .category_inverted = PAGE_IS_PFNZERO,
-                        .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-                        .return_mask = PAGE_IS_WRITTEN,
-                };
-                int n = ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
-
-                if (n < 0)
-                        return negative_errno();
-                for (int i = 0; i < n && pages; i++)
-                        for (uint64_t a = vec[i].start; a < vec[i].end; a += PAGE_SIZE_4K) {
-                                int r = uffd_pages_push(pages, n_pages, n_alloc, a);
-                                if (r < 0)
-                                        return r;
-                        }
-                if (arg.walk_end <= cur)
-                        return -EIO; /* no progress: never loop forever */
-                cur = arg.walk_end;
-        }
-        return 0;
-}
-
-int uffd_scan_written(int pagemap_fd, uint64_t start, uint64_t end, bool rearm, uint64_t **pages,
-                      size_t *n_pages, size_t *n_alloc)
-{
-        return pagemap_scan(pagemap_fd, start, end,
-                            PM_SCAN_CHECK_WPASYNC | (rearm ? PM_SCAN_WP_MATCHING : 0), pages,
-                            n_pages, n_alloc);
-}
-
-int uffd_register_wp(int uffd, int pagemap_fd, uint64_t start, uint64_t end)
-{
-        struct uffdio_register reg = {
-                .range = {.start = start, .len = end - start},
-                .mode = UFFDIO_REGISTER_MODE_WP,
-        };
-        int r;
-
-        if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0)
-                return negative_errno();
-        /* Protect every page now present or swapped. Never UFFDIO_WRITEPROTECT
-         * here: with UFFD_FEATURE_WP_UNPOPULATED it puts a marker in every
-         * unpopulated page of the range, which for a large sparse mapping
-         * means page tables for all of it. */
-        r = pagemap_scan(pagemap_fd, start, end, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, NULL,
-                         NULL, NULL);
-        if (r < 0) {
-                uffd_unregister(uffd, start, end);
-                return r;
-        }
-        return 0;
-}
-
-int uffd_unregister(int uffd, uint64_t start, uint64_t end)
-{
-        struct uffdio_range range = {.start = start, .len = end - start};
-
-        if (ioctl(uffd, UFFDIO_UNREGISTER, &range) < 0)
-                return negative_errno();
-        return 0;
-}
-
-/* Soft-dirty: a run-time probed path for kernels built with it. */
-static int read_pagemap_entries(int fd, uint64_t start, size_t n, uint64_t *out)
-{
-        ssize_t k = pread(fd, out, n * 8, (off_t)(start / PAGE_SIZE_4K * 8));
-
-        if (k < 0)
-                return negative_errno();
-        if ((size_t)k != n * 8)
-                return -EIO;
-        return 0;
-}
-
-bool uffd_soft_dirty_supported(void)
-{
-        static int cached = -1;
-        _cleanup_close_ int pm = -EBADF, cr = -EBADF;
-        volatile uint8_t *p;
-        uint64_t e = 0;
-        bool ok = false;
-
-        if (cached >= 0)
-                return cached;
-        p = mmap(NULL, PAGE_SIZE_4K, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED)
-                return false;
-        p[0] = 1;
-        pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-        cr = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
-        if (pm >= 0 && cr >= 0 && write(cr, "4", 1) == 1 &&
-            read_pagemap_entries(pm, (uint64_t)(uintptr_t)p, 1, &e) == 0 &&
-            !(e & PM_ENTRY_SOFT_DIRTY)) {
-                p[0] = 2;
-                ok = read_pagemap_entries(pm, (uint64_t)(uintptr_t)p, 1, &e) == 0 &&
-                     (e & PM_ENTRY_SOFT_DIRTY);
-        }
-        munmap((void *)p, PAGE_SIZE_4K);
-        cached = ok;
-        return ok;
-}
-
-/* The pages of [start, end) whose pagemap entry want() picks, appended. */
-static int select_entries(int pagemap_fd, uint64_t start, uint64_t end, bool (*want)(uint64_t e),
-                          uint64_t **pages, size_t *n_pages, size_t *n_alloc)
-{
-        uint64_t buf[512];
-
-        for (uint64_t a = start; a < end;) {
-                size_t n = MIN((end - a) / PAGE_SIZE_4K, ELEMENTSOF(buf));
-                int r = read_pagemap_entries(pagemap_fd, a, n, buf);
-
-                if (r < 0)
-                        return r;
-                for (size_t i = 0; i < n; i++)
-                        if (want(buf[i])) {
-                                r = uffd_pages_push(pages, n_pages, n_alloc, a + i * PAGE_SIZE_4K);
-                                if (r < 0)
-                                        return r;
-                        }
-                a += n * PAGE_SIZE_4K;
-        }
-        return 0;
-}
-
-static bool entry_soft_dirty(uint64_t e)
-{
-        return e & PM_ENTRY_SOFT_DIRTY;
-}
-
-int uffd_soft_dirty_scan(int pagemap_fd, uint64_t start, uint64_t end, uint64_t **pages,
-                         size_t *n_pages, size_t *n_alloc)
-{
-        return select_entries(pagemap_fd, start, end, entry_soft_dirty, pages, n_pages, n_alloc);
-}
-
-/* Not a private copy of the process's own: a page of the file (mapped, or
- * a hole that a read would fill from the file). Swapped pages of a private
- * mapping are anonymous copies. */
-static bool entry_not_own_copy(uint64_t e)
-{
-        if (e & PM_ENTRY_SWAPPED)
-                return false;
-        return !(e & PM_ENTRY_PRESENT) || (e & PM_ENTRY_FILE);
-}
-
-int uffd_file_pages(int pagemap_fd, uint64_t start, uint64_t end, uint64_t **pages, size_t *n_pages,
-                    size_t *n_alloc)
-{
-        return select_entries(pagemap_fd, start, end, entry_not_own_copy, pages, n_pages, n_alloc);
-}
-
-int uffd_soft_dirty_clear(pid_t pid)
-{
-        _cleanup_close_ int fd = -EBADF;
-        char path[64];
-
-        snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)pid);
-        fd = open(path, O_WRONLY | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ENOENT ? -ESRCH : negative_errno();
-        if (write(fd, "4", 1) != 1)
-                return negative_errno();
-        return 0;
 }
