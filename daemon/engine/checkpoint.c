@@ -36,6 +36,7 @@
 #include "macro.h"
 #include "pagemap.h"
 #include "procmaps.h"
+#include "time-util.h"
 #include "tracker.h"
 
 #define STORE_BATCH_PAGES 16384u        /* 64 MiB per store_put_pages() call */
@@ -50,14 +51,6 @@ static int store_nice = 0;
 static bool store_idle = false;
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static uint64_t now_ns(clockid_t clock)
-{
-        struct timespec ts;
-
-        clock_gettime(clock, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 _printf_(3, 4) static int fail(struct checkpoint_result *ret, int r, const char *fmt, ...)
 {

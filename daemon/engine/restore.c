@@ -16,17 +16,10 @@
 #include "macro.h"
 #include "pagemap.h"
 #include "procmaps.h"
+#include "time-util.h"
 #include "tracker.h"
 
 #define CHUNK_PAGES 256u
-
-static uint64_t now_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 /* The pages to write, gathered while comparing, written only once every one
  * of them has been read and verified. */
@@ -382,7 +375,7 @@ int restore_run(struct ckpt_store *s, const struct restore_request *req, struct 
         size_t n_cur = 0, n_chosen = 0, n_norm = 0, n_skipped = 0;
         _cleanup_close_ int mem_fd = -EBADF, pidfd = -EBADF;
         struct write_set ws = {};
-        uint64_t t0 = now_ns(), t_freeze;
+        uint64_t t0 = now_ns(CLOCK_MONOTONIC), t_freeze;
         char path[64], reason[256];
         uint64_t start_time = 0, latest_id = 0;
         bool exact;
@@ -427,7 +420,7 @@ int restore_run(struct ckpt_store *s, const struct restore_request *req, struct 
                 snprintf(ret->error, sizeof(ret->error), "%s", f ? f->error : "");
                 goto out;
         }
-        t_freeze = now_ns();
+        t_freeze = now_ns(CLOCK_MONOTONIC);
         /* The process the freezer holds is the pidfd's while that lives. Its
          * credentials may have changed since the check above; frozen, they
          * can change no more: check again before anything is written. */
@@ -526,12 +519,12 @@ int restore_run(struct ckpt_store *s, const struct restore_request *req, struct 
                         goto out;
         }
         r = freezer_thaw(f);
-        ret->pause_ns = now_ns() - t_freeze;
+        ret->pause_ns = now_ns(CLOCK_MONOTONIC) - t_freeze;
         if (r < 0)
                 snprintf(ret->error, sizeof(ret->error), "process %d died during the restore",
                          (int)req->pid);
 out:
-        ret->duration_ns = now_ns() - t0;
+        ret->duration_ns = now_ns(CLOCK_MONOTONIC) - t0;
         write_set_done(&ws);
         procmaps_free(cur, n_cur);
         procmaps_free(chosen, n_chosen);

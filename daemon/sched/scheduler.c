@@ -26,6 +26,7 @@
 #include "retention.h"
 #include "store-gc.h"
 #include "store.h"
+#include "time-util.h"
 #include "tracker.h"
 
 #define SCAN_INTERVAL_USEC (2 * 1000000ULL)
@@ -57,14 +58,6 @@ static void closedirp(DIR **d)
 {
         if (*d)
                 closedir(*d);
-}
-
-static uint64_t mono_usec(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
 }
 
 static struct tracked *find(struct manager *m, pid_t pid)
@@ -210,7 +203,7 @@ static void schedule(struct tracked *t)
                         sd_event_source_set_enabled(t->timer, SD_EVENT_OFF);
                 return;
         }
-        t->next_due_usec = mono_usec() + p->interval_usec;
+        t->next_due_usec = now_usec(CLOCK_MONOTONIC) + p->interval_usec;
         if (!t->timer) {
                 r = sd_event_add_time(m->event, &t->timer, CLOCK_MONOTONIC, t->next_due_usec,
                                       10 * 1000, on_timer, t);
@@ -617,7 +610,7 @@ static int on_dirty_poll(sd_event_source *s, uint64_t usec, void *userdata)
                 if ((st.write_faults - t->faults_at_last) * 4096ULL > p->dirty_trigger_bytes)
                         start_checkpoint(t, "dirty trigger");
         }
-        sd_event_source_set_time(s, mono_usec() + DIRTY_POLL_USEC);
+        sd_event_source_set_time(s, now_usec(CLOCK_MONOTONIC) + DIRTY_POLL_USEC);
         return 0;
 }
 
@@ -723,7 +716,7 @@ static int on_scan(sd_event_source *s, uint64_t usec, void *userdata)
         struct manager *m = userdata;
 
         scan_processes(m);
-        sd_event_source_set_time(s, mono_usec() + SCAN_INTERVAL_USEC);
+        sd_event_source_set_time(s, now_usec(CLOCK_MONOTONIC) + SCAN_INTERVAL_USEC);
         return 0;
 }
 
@@ -770,12 +763,14 @@ static int on_reload_timer(sd_event_source *s, uint64_t usec, void *userdata)
 static void reload_soon(struct manager *m)
 {
         if (m->reload_timer) {
-                sd_event_source_set_time(m->reload_timer, mono_usec() + RELOAD_DELAY_USEC);
+                sd_event_source_set_time(m->reload_timer,
+                                         now_usec(CLOCK_MONOTONIC) + RELOAD_DELAY_USEC);
                 sd_event_source_set_enabled(m->reload_timer, SD_EVENT_ONESHOT);
                 return;
         }
         (void)sd_event_add_time(m->event, &m->reload_timer, CLOCK_MONOTONIC,
-                                mono_usec() + RELOAD_DELAY_USEC, 10000, on_reload_timer, m);
+                                now_usec(CLOCK_MONOTONIC) + RELOAD_DELAY_USEC, 10000,
+                                on_reload_timer, m);
 }
 
 static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -869,12 +864,13 @@ int scheduler_start(struct manager *m)
         if (r < 0)
                 return log_error_errno(r, "scheduler: cannot handle SIGHUP: %m");
         r = sd_event_add_time(m->event, &m->scan_timer, CLOCK_MONOTONIC,
-                              mono_usec() + SCAN_INTERVAL_USEC, 100000, on_scan, m);
+                              now_usec(CLOCK_MONOTONIC) + SCAN_INTERVAL_USEC, 100000, on_scan, m);
         if (r >= 0)
                 r = sd_event_source_set_enabled(m->scan_timer, SD_EVENT_ON);
         if (r >= 0)
                 r = sd_event_add_time(m->event, &m->dirty_timer, CLOCK_MONOTONIC,
-                                      mono_usec() + DIRTY_POLL_USEC, 10000, on_dirty_poll, m);
+                                      now_usec(CLOCK_MONOTONIC) + DIRTY_POLL_USEC, 10000,
+                                      on_dirty_poll, m);
         if (r >= 0)
                 r = sd_event_source_set_enabled(m->dirty_timer, SD_EVENT_ON);
         if (r < 0)
@@ -912,7 +908,7 @@ struct json_object *scheduler_status_json(struct manager *m, const struct access
 {
         struct json_object *a = json_object_new_array();
         struct timespec rt;
-        uint64_t now = mono_usec();
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
 
         clock_gettime(CLOCK_REALTIME, &rt);
         for (struct tracked *t = m->tracked; t; t = t->next) {

@@ -18,15 +18,8 @@
 #include "macro.h"
 #include "scheduler.h"
 #include "store.h"
+#include "time-util.h"
 #include "tracker.h"
-
-static uint64_t now_usec(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
-}
 
 int manager_new(const struct manager_options *o, struct manager **ret)
 {
@@ -37,7 +30,7 @@ int manager_new(const struct manager_options *o, struct manager **ret)
         if (!m)
                 return -ENOMEM;
         m->opts = *o;
-        m->start_usec = now_usec();
+        m->start_usec = now_usec(CLOCK_MONOTONIC);
         m->inotify_fd = -EBADF;
         m->exec_efd = -EBADF;
         pthread_mutex_init(&m->exec_lock, NULL);

@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "macro.h"
+#include "time-util.h"
 
 #ifndef PTRACE_EVENT_STOP
 #define PTRACE_EVENT_STOP 128
@@ -257,14 +258,6 @@ static int freezer_seize(struct freezer *f, pid_t tid)
  */
 #define FREEZER_D_WAIT_MS 1000
 
-static uint64_t monotonic_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static int freezer_wait_not_uninterruptible(struct freezer *f, const pid_t *tids, size_t n)
 {
         uint64_t deadline = 0;
@@ -283,8 +276,8 @@ static int freezer_wait_not_uninterruptible(struct freezer *f, const pid_t *tids
                         if (r < 0)
                                 return r;
                         if (deadline == 0)
-                                deadline = monotonic_ms() + FREEZER_D_WAIT_MS;
-                        if (monotonic_ms() >= deadline)
+                                deadline = now_msec(CLOCK_MONOTONIC) + FREEZER_D_WAIT_MS;
+                        if (now_msec(CLOCK_MONOTONIC) >= deadline)
                                 break;
                         usleep(2000);
                 }
