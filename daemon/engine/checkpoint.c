@@ -11,9 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,34 +18,28 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <sys/user.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "access.h"
 #include "ckpt/proto.h"
+#include "copy.h"
 #include "freezer.h"
 #include "lastcopy.h"
 #include "log.h"
 #include "macro.h"
 #include "pagemap.h"
+#include "priority.h"
 #include "procmaps.h"
 #include "time-util.h"
 #include "tracker.h"
 
 #define STORE_BATCH_PAGES 16384u        /* 64 MiB per store_put_pages() call */
-#define COPY_MAX_BYTES (256ull << 20)   /* per process_vm_readv() call */
 #define BUFFER_GRAIN (2ull << 20)       /* the copy buffer grows in 2 MiB steps */
 #define BUFFER_SHRINK_MIN (64ull << 20) /* never shrink below this */
 #define BUFFER_SHRINK_AFTER 8           /* checkpoints needing < 1/4 of it */
-
-/* The nice value of a checkpoint's work after the thaw; 0: none. idle:
- * SCHED_IDLE instead. Set once at start-up, before any worker exists. */
-static int store_nice = 0;
-static bool store_idle = false;
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -162,219 +153,6 @@ static uint64_t estimate_read_bytes(pid_t pid)
         return total + total / 8;
 }
 
-/* ---- copying pages out of the frozen process ------------------------------ */
-
-/* One page through /proc/PID/mem (works without PROT_READ under ptrace).
- * 0: read, 1: unreadable (zero-filled), -ESRCH: the process is gone. */
-static int read_page_mem(int mem_fd, uint64_t addr, uint8_t *dst)
-{
-        size_t got = 0;
-
-        while (got < PAGE_SIZE_4K) {
-                ssize_t k = pread(mem_fd, dst + got, PAGE_SIZE_4K - got, (off_t)(addr + got));
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == ESRCH)
-                                return -ESRCH;
-                        /* EIO: nothing behind it (a file page beyond EOF, a
-                         * truncated shared file, a PFN mapping). */
-                        memset(dst, 0, PAGE_SIZE_4K);
-                        return 1;
-                }
-                if (k == 0)
-                        return -ESRCH; /* no mm any more */
-                got += k;
-        }
-        return 0;
-}
-
-struct copy_stats {
-        uint64_t unreadable; /* pages that could not be read: recorded as zero */
-        uint64_t fallback;   /* pages read through /proc/PID/mem after a short read */
-};
-
-static int copy_region_mem(int mem_fd, const uint64_t *addrs, size_t n, uint8_t *dst,
-                           struct copy_stats *st)
-{
-        for (size_t i = 0; i < n;) {
-                size_t j = i + 1;
-                size_t len;
-                ssize_t k;
-
-                while (j < n && addrs[j] == addrs[j - 1] + PAGE_SIZE_4K &&
-                       (j - i) * PAGE_SIZE_4K < COPY_MAX_BYTES)
-                        j++;
-                len = (j - i) * PAGE_SIZE_4K;
-                k = pread(mem_fd, dst + i * PAGE_SIZE_4K, len, (off_t)addrs[i]);
-                if (k == (ssize_t)len) {
-                        i = j;
-                        continue;
-                }
-                if (k < 0 && errno == ESRCH)
-                        return -ESRCH;
-                /* Short: go page by page from the first page not read whole. */
-                for (size_t p = i + (k > 0 ? (size_t)k / PAGE_SIZE_4K : 0); p < j; p++) {
-                        int r = read_page_mem(mem_fd, addrs[p], dst + p * PAGE_SIZE_4K);
-                        if (r < 0)
-                                return r;
-                        st->unreadable += r;
-                }
-                i = j;
-        }
-        return 0;
-}
-
-/* process_vm_readv with up to IOV_MAX remote iovecs per call, adjacent pages
- * coalesced, into one contiguous local span. */
-static int copy_region_vm(pid_t pid, int mem_fd, const uint64_t *addrs, size_t n, uint8_t *dst,
-                          struct copy_stats *st)
-{
-        static __thread struct iovec remote[IOV_MAX];
-
-        for (size_t i = 0; i < n;) {
-                struct iovec local;
-                size_t j = i, nr = 0, done;
-                uint64_t bytes = 0;
-                ssize_t k;
-
-                while (j < n && nr < IOV_MAX && bytes < COPY_MAX_BYTES) {
-                        uint64_t start = addrs[j];
-                        size_t len = PAGE_SIZE_4K;
-
-                        j++;
-                        while (j < n && addrs[j] == start + len && bytes + len < COPY_MAX_BYTES) {
-                                len += PAGE_SIZE_4K;
-                                j++;
-                        }
-                        remote[nr++] = (struct iovec){(void *)(uintptr_t)start, len};
-                        bytes += len;
-                }
-                local = (struct iovec){dst + i * PAGE_SIZE_4K, bytes};
-                k = process_vm_readv(pid, &local, 1, remote, nr, 0);
-                if (k < 0) {
-                        if (errno == ESRCH)
-                                return -ESRCH;
-                        if (errno != EFAULT && errno != EIO)
-                                return negative_errno();
-                        k = 0;
-                }
-                done = i + (size_t)k / PAGE_SIZE_4K;
-                if (done >= j) {
-                        i = j;
-                        continue;
-                }
-                /* Short read: this page vanished or cannot be read this way. */
-                {
-                        int r = read_page_mem(mem_fd, addrs[done], dst + done * PAGE_SIZE_4K);
-                        if (r < 0)
-                                return r;
-                        st->unreadable += r;
-                        st->fallback++;
-                }
-                i = done + 1;
-        }
-        return 0;
-}
-
-/* ---- the copy, on several threads --------------------------------------------
- * While the process is frozen the CPUs it ran on are idle, and the copy is
- * most of the pause: a large one is split by pages among up to
- * COPY_THREADS_MAX threads (one per online CPU), each process_vm_readv()ing
- * its own span into its own part of the buffer. Below COPY_THREAD_PAGES
- * pages a thread more does not pay for its creation (~50 us). */
-
-#define COPY_THREADS_MAX 4u
-#define COPY_THREAD_PAGES 2048u /* 8 MiB a thread at least */
-
-struct copy_span {
-        pid_t pid;
-        int mem_fd;
-        const struct ckpt_region *regions;
-        const size_t *region_first; /* region i's pages: [region_first[i], region_first[i + 1]) */
-        size_t n_regions;
-        const uint64_t *addrs;
-        uint8_t *buf;
-        size_t from, to; /* the pages of the plan this span copies */
-        struct copy_stats st;
-        int r;
-};
-
-static int copy_span_run(struct copy_span *c)
-{
-        for (size_t i = 0; i < c->n_regions; i++) {
-                size_t a = MAX(c->region_first[i], c->from);
-                size_t b = MIN(c->region_first[i + 1], c->to);
-                uint8_t *dst = c->buf + a * PAGE_SIZE_4K;
-                int r;
-
-                if (a >= b)
-                        continue;
-                if (c->regions[i].flags & CKPT_REGION_UNREADABLE)
-                        r = copy_region_mem(c->mem_fd, c->addrs + a, b - a, dst, &c->st);
-                else
-                        r = copy_region_vm(c->pid, c->mem_fd, c->addrs + a, b - a, dst, &c->st);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
-static void *copy_span_thread(void *userdata)
-{
-        struct copy_span *c = userdata;
-
-        c->r = copy_span_run(c);
-        return NULL;
-}
-
-/* Copy the n pages at addrs (region i's from region_first[i]) into buf. The
- * threads started inherit the caller's priority (the daemon's, in the
- * pause). -ESRCH when the process is gone; then any other error. */
-static int copy_pages(pid_t pid, int mem_fd, const struct ckpt_region *regions, size_t n_regions,
-                      const size_t *region_first, const uint64_t *addrs, size_t n, uint8_t *buf,
-                      size_t *ret_threads, struct copy_stats *st)
-{
-        struct copy_span spans[COPY_THREADS_MAX];
-        pthread_t threads[COPY_THREADS_MAX];
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        size_t k = MIN(n / COPY_THREAD_PAGES, MIN((size_t)MAX(cpus, 1L), (size_t)COPY_THREADS_MAX));
-        size_t started = 0;
-        int r = 0;
-
-        k = MAX(k, (size_t)1);
-        for (size_t t = 0; t < k; t++)
-                spans[t] = (struct copy_span){
-                        .pid = pid,
-                        .mem_fd = mem_fd,
-                        .regions = regions,
-                        .region_first = region_first,
-                        .n_regions = n_regions,
-                        .addrs = addrs,
-                        .buf = buf,
-                        .from = n * t / k,
-                        .to = n * (t + 1) / k,
-                };
-        while (started + 1 < k && pthread_create(&threads[started + 1], NULL, copy_span_thread,
-                                                 &spans[started + 1]) == 0)
-                started++;
-        /* This thread takes the first span and any no thread could be started for. */
-        spans[0].r = copy_span_run(&spans[0]);
-        for (size_t t = started + 1; t < k; t++)
-                spans[t].r = copy_span_run(&spans[t]);
-        for (size_t t = 1; t <= started; t++)
-                pthread_join(threads[t], NULL);
-
-        for (size_t t = 0; t < k; t++) {
-                st->unreadable += spans[t].st.unreadable;
-                st->fallback += spans[t].st.fallback;
-                if (r != -ESRCH && spans[t].r < 0 && (r == 0 || spans[t].r == -ESRCH))
-                        r = spans[t].r;
-        }
-        *ret_threads = started + 1;
-        return r;
-}
-
 /* ---- registers -------------------------------------------------------------- */
 
 static int capture_threads(const struct freezer *fz, struct ckpt_thread **ret, size_t *ret_n)
@@ -423,11 +201,6 @@ static void region_set_done(struct region_set *s)
         procmaps_free(s->v, s->n);
         s->v = NULL;
         s->n = 0;
-}
-
-static void pages_freep(struct ckpt_page **p)
-{
-        free(*p);
 }
 
 static bool cancelled(const struct checkpoint_request *req)
@@ -551,156 +324,6 @@ static uint64_t view_pages_total(const struct ckpt_manifest *view)
                         total++;
         }
         return total;
-}
-
-struct run_state {
-        bool collected; /* the tracker was asked: it must hear of a failure */
-        bool rearm;     /* the tracker wants the process armed again */
-        bool frozen;    /* the freeze succeeded: -ESRCH means it died meanwhile */
-        bool lowered;   /* the worker runs at store_nice, base_nice to go back to */
-        bool idled;     /* the worker runs under SCHED_IDLE, base_policy to go back to */
-        int base_nice, base_policy;
-};
-
-/* ---- priority after the thaw -------------------------------------------------
- * Once the process runs again, nothing waits for the hashing, compressing and
- * writing but the caller: the worker drops to store_nice so that the work
- * takes the CPU the processes leave, instead of taking it from them (the
- * store's threads, created per call, inherit it). The next freeze must not
- * queue behind them, so the worker goes back before it takes another job:
- * raising a nice value needs CAP_SYS_NICE, probed at start-up. A nice value
- * ranks threads within a scheduling group (cgroup with the cpu controller,
- * or autogroup): it counts against the processes that share ckptd's.
- * SCHED_IDLE goes further: such a thread runs when its CPU has nothing else
- * to run, any other thread waking there preempts it at once, and the kernel
- * counts its CPU as idle when it places waking threads, so that a process
- * waking does not queue behind the store's work. Leaving it for SCHED_OTHER
- * needs CAP_SYS_NICE too (or an RLIMIT_NICE that allows the nice value). */
-
-static int thread_nice(int *ret)
-{
-        int n;
-
-        errno = 0;
-        n = getpriority(PRIO_PROCESS, (id_t)gettid());
-        if (n == -1 && errno != 0)
-                return negative_errno();
-        *ret = n;
-        return 0;
-}
-
-static int thread_set_nice(int n)
-{
-        return setpriority(PRIO_PROCESS, (id_t)gettid(), n) < 0 ? negative_errno() : 0;
-}
-
-/* sched_setscheduler() with pid 0 acts on the calling thread. */
-static int thread_set_policy(int policy)
-{
-        struct sched_param sp = {.sched_priority = 0};
-
-        return sched_setscheduler(0, policy, &sp) < 0 ? negative_errno() : 0;
-}
-
-static void priority_lower(struct run_state *st)
-{
-        int base;
-
-        if (store_idle) {
-                base = sched_getscheduler(0);
-                if (base < 0 || base == SCHED_IDLE || base == SCHED_FIFO || base == SCHED_RR)
-                        return;
-                if (thread_set_policy(SCHED_IDLE) < 0)
-                        return;
-                st->base_policy = base;
-                st->idled = true;
-                return;
-        }
-        if (store_nice <= 0 || thread_nice(&base) < 0 || base >= store_nice)
-                return;
-        if (thread_set_nice(store_nice) < 0)
-                return;
-        st->base_nice = base;
-        st->lowered = true;
-}
-
-static void priority_restore(struct run_state *st)
-{
-        int r;
-
-        if (st->idled) {
-                r = thread_set_policy(st->base_policy);
-                if (r < 0)
-                        log_warning_errno(r,
-                                          "checkpoint: cannot take the worker out of SCHED_IDLE, "
-                                          "its next freezes wait longer for the CPU: %m");
-                st->idled = false;
-        }
-        if (!st->lowered)
-                return;
-        r = thread_set_nice(st->base_nice);
-        if (r < 0)
-                log_warning_errno(r,
-                                  "checkpoint: cannot raise the worker back to nice %d, its "
-                                  "next freezes wait longer for the CPU: %m",
-                                  st->base_nice);
-        st->lowered = false;
-}
-
-/* arg[0]: the nice value to try, or -1 for SCHED_IDLE; arg[1]: the result. */
-static void *probe_thread(void *userdata)
-{
-        int *arg = userdata, base, r;
-
-        if (arg[0] < 0) {
-                base = sched_getscheduler(0);
-                r = base < 0 ? negative_errno() : thread_set_policy(SCHED_IDLE);
-                if (r >= 0)
-                        r = thread_set_policy(base);
-        } else {
-                r = thread_nice(&base);
-                if (r >= 0)
-                        r = thread_set_nice(MAX(base, arg[0]));
-                if (r >= 0)
-                        r = thread_set_nice(base);
-        }
-        arg[1] = r;
-        return NULL;
-}
-
-int checkpoint_set_store_priority(int nice, bool idle)
-{
-        int arg[2] = {idle ? -1 : nice, 0};
-        pthread_t t;
-        int r;
-
-        if (nice < 0 || nice > 19)
-                return -EINVAL;
-        store_nice = 0;
-        store_idle = false;
-        if (nice == 0 && !idle)
-                return 0;
-        /* On a thread of its own: if the way back is refused, the one left
-         * at the lower priority exits. */
-        r = -pthread_create(&t, NULL, probe_thread, arg);
-        if (r < 0)
-                return r;
-        pthread_join(t, NULL);
-        if (arg[1] < 0)
-                return arg[1];
-        store_nice = idle ? 0 : nice;
-        store_idle = idle;
-        return 0;
-}
-
-int checkpoint_store_nice(void)
-{
-        return store_nice;
-}
-
-bool checkpoint_store_idle(void)
-{
-        return store_idle;
 }
 
 /* A DELTA manifest against parent_view: the header, regions, ranges and
@@ -885,375 +508,614 @@ static void keep_copy(pid_t pid, uint64_t start_time, uint32_t owner, uint64_t i
         lastcopy_put(c);
 }
 
-static int checkpoint_run_one(struct ckpt_store *s, const struct checkpoint_request *req,
-                              struct checkpoint_result *ret, struct run_state *st)
-{
-        _cleanup_close_ int pidfd = -EBADF, mem_fd = -EBADF;
-        _cleanup_(freezer_freep) struct freezer *fz = NULL;
-        _cleanup_(pagemap_freep) struct pagemap *pm = NULL;
-        _cleanup_(manifest_freep) struct ckpt_manifest *view = NULL, *parent_view = NULL,
-                                                       *delta = NULL;
-        _cleanup_(region_set_done) struct region_set maps = {}, regions = {};
-        _cleanup_(pagemap_plan_done) struct pagemap_plan plan = {};
-        _cleanup_(pages_freep) struct ckpt_page *results = NULL;
-        _cleanup_free_ struct ckpt_range *ranges = NULL, *skipped = NULL;
-        _cleanup_free_ struct ckpt_thread *threads = NULL;
-        _cleanup_free_ size_t *region_first = NULL;
-        _cleanup_(tracker_dirty_freep) struct tracker_dirty *dirty = NULL;
-        _cleanup_(lastcopy_freep) struct lastcopy *lc = NULL;
-        bool incremental = false;
-        size_t n_ranges = 0, n_skipped = 0, n_threads = 0, copy_threads = 0;
-        struct copy_stats cst = {};
-        struct phases ph = {};
-        uint64_t t_start, t_frozen = 0, start_time = 0, start_time2 = 0, time_ns = 0;
-        uint64_t parent_id = 0, bytes_stored = 0, id = 0;
-        size_t n_same = 0;
+/* ---- the flow ----------------------------------------------------------------
+ * What the steps of one checkpoint share. Each step fills its part and
+ * returns 0 or a negative errno, with ret->error set (fail()); nothing is
+ * freed before checkpoint_ctx_done(), which frees whatever was filled and
+ * thaws the process if a step left it frozen. */
+
+struct checkpoint_ctx {
+        struct ckpt_store *s;
+        const struct checkpoint_request *req;
+        struct checkpoint_result *ret;
+        pid_t pid;
+        uint64_t t_start;
+        struct phases ph;
+        struct ckpt_range *ranges; /* the request's, normalized; n_ranges 0: all */
+        size_t n_ranges;
+
+        /* Step 1 */
+        int pidfd;
+        uint64_t start_time; /* with pid: the process */
+        char comm[16];
+        uid_t owner;
+        uint64_t parent_id; /* 0: a checkpoint of its own */
+        struct ckpt_manifest *parent_view;
+        struct freezer *fz;
+        bool frozen; /* the freeze succeeded: -ESRCH means it died meanwhile */
         bool was_stopped;
-        char state, comm[16] = "", reason[256];
-        pid_t pid = req->pid;
-        uid_t owner = 0, owner_frozen = 0;
+        uint64_t t_frozen, time_ns;
+
+        /* Step 2 */
+        struct region_set maps, regions; /* maps unclipped; regions clipped to the ranges */
+        struct ckpt_range *skipped;      /* parts of the ranges nothing maps */
+        size_t n_skipped;
+        struct pagemap *pm;
+        struct tracker_dirty *dirty; /* NULL: everything is read */
+        bool collected;              /* the tracker was asked: it must hear of a failure */
+        bool rearm;                  /* the tracker wants the process armed again */
+        bool incremental;
+        size_t *region_first; /* region i's pages in plan: [region_first[i], region_first[i + 1]) */
+        struct pagemap_plan plan;
+
+        /* Step 3 */
+        struct ckpt_thread *threads;
+        size_t n_threads;
+        int mem_fd;
+        size_t copy_threads;
+        struct copy_stats cst;
+
+        /* Steps 4 and 5 */
+        struct priority_saved prio; /* what the worker goes back to */
+        struct ckpt_page *results;  /* the store's answer for each page of plan.read */
+        struct lastcopy *lc;
+        uint64_t bytes_stored;
+        size_t n_same;
+        struct ckpt_manifest *view, *delta;
+        uint64_t id;
+};
+
+static void checkpoint_ctx_done(struct checkpoint_ctx *c)
+{
+        c->lc = lastcopy_free(c->lc);
+        c->dirty = tracker_dirty_free(c->dirty);
+        free(c->region_first);
+        free(c->threads);
+        free(c->skipped);
+        free(c->ranges);
+        free(c->results);
+        pagemap_plan_done(&c->plan);
+        region_set_done(&c->regions);
+        region_set_done(&c->maps);
+        c->delta = manifest_free(c->delta);
+        c->parent_view = manifest_free(c->parent_view);
+        c->view = manifest_free(c->view);
+        c->pm = pagemap_free(c->pm);
+        c->fz = freezer_free(c->fz);
+        c->mem_fd = safe_close(c->mem_fd);
+        c->pidfd = safe_close(c->pidfd);
+}
+
+static int exited(struct checkpoint_ctx *c, int r)
+{
+        return fail(c->ret, r, "process %d exited during the checkpoint", (int)c->pid);
+}
+
+/* The request itself: a pid, and ranges that make sense. */
+static int check_request(struct checkpoint_ctx *c)
+{
+        const struct checkpoint_request *req = c->req;
         int r;
 
-        *ret = (struct checkpoint_result){};
-        t_start = now_ns(CLOCK_MONOTONIC);
-        ph.last = t_start;
-
-        if (pid <= 0)
-                return fail(ret, -ESRCH, "no such process %d", (int)pid);
+        if (c->pid <= 0)
+                return fail(c->ret, -ESRCH, "no such process %d", (int)c->pid);
         if (req->n_ranges > 0) {
                 if (!req->ranges)
-                        return fail(ret, -EINVAL, "ranges missing");
-                r = procmaps_normalize_ranges(req->ranges, req->n_ranges, &ranges, &n_ranges);
+                        return fail(c->ret, -EINVAL, "ranges missing");
+                r = procmaps_normalize_ranges(req->ranges, req->n_ranges, &c->ranges, &c->n_ranges);
                 if (r == -E2BIG)
-                        return fail(ret, -EINVAL, "too many ranges (at most %d)", CKPT_MAX_RANGES);
+                        return fail(c->ret, -EINVAL, "too many ranges (at most %d)",
+                                    CKPT_MAX_RANGES);
                 if (r < 0)
-                        return fail(ret, r, "invalid range: start must be below end");
+                        return fail(c->ret, r, "invalid range: start must be below end");
         }
+        return 0;
+}
 
-        /* Step 1: pidfd, owner check, freeze. */
-        phase_mark(&ph, "start");
-        if (access_is_self(pid))
-                return fail(ret, -EPERM, "pid %d is ckptd itself", (int)pid);
-        pidfd = pidfd_open_pid(pid);
-        if (pidfd == -EINVAL)
-                return fail(ret, -ESRCH, "%d is a thread, not a process", (int)pid);
-        if (pidfd < 0)
-                return fail(ret, pidfd, "no such process %d", (int)pid);
-        r = proc_stat_read(pid, &state, &start_time, comm);
+/* Step 1a: the pidfd, and the access check. Early, so that nobody freezes
+ * what they may not touch; the check that counts comes once the process is
+ * frozen. */
+static int open_process(struct checkpoint_ctx *c)
+{
+        char state, reason[256];
+        int r;
+
+        if (access_is_self(c->pid))
+                return fail(c->ret, -EPERM, "pid %d is ckptd itself", (int)c->pid);
+        c->pidfd = pidfd_open_pid(c->pid);
+        if (c->pidfd == -EINVAL)
+                return fail(c->ret, -ESRCH, "%d is a thread, not a process", (int)c->pid);
+        if (c->pidfd < 0)
+                return fail(c->ret, c->pidfd, "no such process %d", (int)c->pid);
+        r = proc_stat_read(c->pid, &state, &c->start_time, c->comm);
         if (r >= 0)
-                r = pidfd_check(pidfd);
+                r = pidfd_check(c->pidfd);
         if (r < 0 || state == 'Z' || state == 'X')
-                return fail(ret, -ESRCH, "no such process %d", (int)pid);
-        /* Early, so that nobody freezes what they may not touch; the check
-         * that counts comes once the process is frozen. */
-        r = access_check_process(&req->caller, pidfd, pid, &owner, reason, sizeof(reason));
+                return fail(c->ret, -ESRCH, "no such process %d", (int)c->pid);
+        r = access_check_process(&c->req->caller, c->pidfd, c->pid, &c->owner, reason,
+                                 sizeof(reason));
         if (r == -ESRCH)
-                return fail(ret, r, "no such process %d", (int)pid);
+                return fail(c->ret, r, "no such process %d", (int)c->pid);
         if (r < 0)
-                return fail(ret, r, "%s", reason);
-        if (cancelled(req))
-                return fail(ret, -ECANCELED, "cancelled");
+                return fail(c->ret, r, "%s", reason);
+        if (cancelled(c->req))
+                return fail(c->ret, -ECANCELED, "cancelled");
+        return 0;
+}
 
-        /* The parent is looked up before freezing: it costs no pause. */
-        r = store_last_of(s, pid, start_time, &parent_id);
+/* Step 1b: the parent, looked up before freezing: it costs no pause. */
+static int find_parent(struct checkpoint_ctx *c)
+{
+        int r;
+
+        r = store_last_of(c->s, c->pid, c->start_time, &c->parent_id);
         if (r == -ENOENT)
-                parent_id = 0;
+                c->parent_id = 0;
         else if (r < 0)
-                return fail(ret, r, "cannot look up earlier checkpoints: %s", strerror(-r));
-        if (parent_id != 0) {
-                r = store_view(s, parent_id, &parent_view);
-                if (r < 0) {
-                        log_debug("checkpoint: view of parent %llu unreadable, taking a full "
-                                  "checkpoint: %s",
-                                  (unsigned long long)parent_id, strerror(-r));
-                        parent_id = 0;
-                } else if (parent_view->uid != owner) {
-                        /* The process changed owner (setuid): deduplication
-                         * and chains never cross owners, so start afresh. */
-                        parent_view = manifest_free(parent_view);
-                        parent_id = 0;
-                }
+                return fail(c->ret, r, "cannot look up earlier checkpoints: %s", strerror(-r));
+        if (c->parent_id == 0)
+                return 0;
+        r = store_view(c->s, c->parent_id, &c->parent_view);
+        if (r < 0) {
+                log_debug("checkpoint: view of parent %llu unreadable, taking a full "
+                          "checkpoint: %s",
+                          (unsigned long long)c->parent_id, strerror(-r));
+                c->parent_id = 0;
+        } else if (c->parent_view->uid != c->owner) {
+                /* The process changed owner (setuid): deduplication
+                 * and chains never cross owners, so start afresh. */
+                c->parent_view = manifest_free(c->parent_view);
+                c->parent_id = 0;
         }
+        return 0;
+}
 
-        /* Grow the copy buffer before freezing, so that the pause does not
-         * pay for faulting it in: to the resident size for a checkpoint that
-         * reads everything; for an incremental one the dirty set is small and
-         * the buffer kept from the last checkpoint is usually enough (if not,
-         * it grows during the pause). */
-        if (n_ranges == 0) {
-                bool incremental_expected = req->tracker && parent_id != 0 && !req->full &&
-                                            tracker_is_tracked(req->tracker, pid);
+/* Step 1c: grow the copy buffer before freezing, so that the pause does not
+ * pay for faulting it in: to the resident size for a checkpoint that reads
+ * everything; for an incremental one the dirty set is small and the buffer
+ * kept from the last checkpoint is usually enough (if not, it grows during
+ * the pause). */
+static void reserve_ahead(struct checkpoint_ctx *c)
+{
+        const struct checkpoint_request *req = c->req;
+        bool incremental_expected;
 
-                r = buffer_reserve(incremental_expected ? BUFFER_INCREMENTAL_MIN
-                                                        : estimate_read_bytes(pid),
-                                   false);
-                if (r < 0)
-                        log_debug("checkpoint: cannot grow the copy buffer ahead, later then");
-        }
+        if (c->n_ranges != 0)
+                return;
+        incremental_expected = req->tracker && c->parent_id != 0 && !req->full &&
+                               tracker_is_tracked(req->tracker, c->pid);
+        if (buffer_reserve(incremental_expected ? BUFFER_INCREMENTAL_MIN
+                                                : estimate_read_bytes(c->pid),
+                           false) < 0)
+                log_debug("checkpoint: cannot grow the copy buffer ahead, later then");
+}
 
-        r = freezer_freeze(pid, &fz);
+/* Step 1d: freeze, and the access check again on the frozen process. */
+static int freeze(struct checkpoint_ctx *c)
+{
+        uint64_t start_time2 = 0;
+        char reason[256];
+        uid_t owner_frozen = 0;
+        int r;
+
+        r = freezer_freeze(c->pid, &c->fz);
         if (r < 0) {
                 if (r == -ESRCH)
-                        return fail(ret, r, "process %d exited during the checkpoint", (int)pid);
-                return fail(ret, r, "%s", fz ? fz->error : strerror(-r));
+                        return exited(c, r);
+                return fail(c->ret, r, "%s", c->fz ? c->fz->error : strerror(-r));
         }
-        st->frozen = true;
-        t_frozen = now_ns(CLOCK_MONOTONIC);
-        time_ns = now_ns(CLOCK_REALTIME);
-        was_stopped = fz->was_stopped;
+        c->frozen = true;
+        c->t_frozen = now_ns(CLOCK_MONOTONIC);
+        c->time_ns = now_ns(CLOCK_REALTIME);
+        c->was_stopped = c->fz->was_stopped;
 
-        r = proc_stat_read(pid, NULL, &start_time2, NULL);
-        if (r < 0 || start_time2 != start_time || pidfd_check(pidfd) < 0)
-                return fail(ret, -ESRCH, "process %d exited during the checkpoint", (int)pid);
+        r = proc_stat_read(c->pid, NULL, &start_time2, NULL);
+        if (r < 0 || start_time2 != c->start_time || pidfd_check(c->pidfd) < 0)
+                return exited(c, -ESRCH);
         /* Its credentials may have changed since the request (an exec of a
          * setuid program, a set*id() call); stopped, it can change them no
          * more: this is the check that counts. On failure the cleanup thaws
          * it and nothing is stored. */
-        r = access_check_process(&req->caller, pidfd, pid, &owner_frozen, reason, sizeof(reason));
+        r = access_check_process(&c->req->caller, c->pidfd, c->pid, &owner_frozen, reason,
+                                 sizeof(reason));
         if (r == -ESRCH)
-                return fail(ret, r, "process %d exited during the checkpoint", (int)pid);
+                return exited(c, r);
         if (r < 0) {
-                log_debug("checkpoint: process %d refused once frozen: %s", (int)pid, reason);
-                return fail(ret, r, "%s (checked again once the process was frozen)", reason);
+                log_debug("checkpoint: process %d refused once frozen: %s", (int)c->pid, reason);
+                return fail(c->ret, r, "%s (checked again once the process was frozen)", reason);
         }
-        if (owner_frozen != owner) {
+        if (owner_frozen != c->owner) {
                 /* Deduplication and chains never cross owners. */
-                parent_view = manifest_free(parent_view);
-                parent_id = 0;
-                owner = owner_frozen;
+                c->parent_view = manifest_free(c->parent_view);
+                c->parent_id = 0;
+                c->owner = owner_frozen;
         }
+        return 0;
+}
 
-        phase_mark(&ph, "parent+freeze");
-        /* Step 2: the maps, and which pages to read. */
-        r = procmaps_read(pid, &maps.v, &maps.n);
+/* Step 2a: the maps, clipped to the ranges. */
+static int read_maps(struct checkpoint_ctx *c)
+{
+        int r;
+
+        r = procmaps_read(c->pid, &c->maps.v, &c->maps.n);
         if (r == -ESRCH)
-                return fail(ret, r, "process %d exited during the checkpoint", (int)pid);
+                return exited(c, r);
         if (r < 0)
-                return fail(ret, r, "cannot read the maps of process %d: %s", (int)pid,
+                return fail(c->ret, r, "cannot read the maps of process %d: %s", (int)c->pid,
                             strerror(-r));
-        r = procmaps_clip(maps.v, maps.n, ranges, n_ranges, &regions.v, &regions.n, &skipped,
-                          &n_skipped);
+        r = procmaps_clip(c->maps.v, c->maps.n, c->ranges, c->n_ranges, &c->regions.v,
+                          &c->regions.n, &c->skipped, &c->n_skipped);
         if (r < 0)
-                return fail(ret, r, "cannot clip regions: %s", strerror(-r));
-        mark_references(regions.v, regions.n, req->all);
-        phase_mark(&ph, "maps");
+                return fail(c->ret, r, "cannot clip regions: %s", strerror(-r));
+        mark_references(c->regions.v, c->regions.n, c->req->all);
+        return 0;
+}
 
-        r = pagemap_open(pid, &pm);
+/* Step 2b: the pagemap, and the pages written since the last collect (which
+ * re-arms tracking as it answers). A full checkpoint still collects, so that
+ * tracking restarts from it, but reads everything. */
+static int collect_dirty(struct checkpoint_ctx *c)
+{
+        int r;
+
+        r = pagemap_open(c->pid, &c->pm);
         if (r < 0)
-                return fail(ret, r, "cannot open the pagemap of process %d: %s", (int)pid,
+                return fail(c->ret, r, "cannot open the pagemap of process %d: %s", (int)c->pid,
                             strerror(-r));
-        region_first = calloc(regions.n + 1, sizeof(size_t));
-        if (!region_first)
-                return fail(ret, -ENOMEM, "out of memory");
-        /* Written pages since the last collect (which re-arms tracking as
-         * it answers). A full checkpoint still collects, so that tracking
-         * restarts from it, but reads everything. */
-        if (req->tracker) {
-                r = tracker_collect(req->tracker, pid, regions.v, regions.n, &dirty);
-                if (r >= 0 && dirty->n_regions != regions.n) {
-                        dirty = tracker_dirty_free(dirty);
-                        r = -EBADMSG;
-                }
-                if (r >= 0)
-                        st->collected = true;
-                else if (r != -ENOENT)
-                        log_debug("checkpoint: process %d: no dirty set, reading everything: %s",
-                                  (int)pid, strerror(-r));
+        c->region_first = calloc(c->regions.n + 1, sizeof(size_t));
+        if (!c->region_first)
+                return fail(c->ret, -ENOMEM, "out of memory");
+        if (!c->req->tracker)
+                return 0;
+        r = tracker_collect(c->req->tracker, c->pid, c->regions.v, c->regions.n, &c->dirty);
+        if (r >= 0 && c->dirty->n_regions != c->regions.n) {
+                c->dirty = tracker_dirty_free(c->dirty);
+                r = -EBADMSG;
         }
-        phase_mark(&ph, "collect");
-        for (size_t i = 0; i < regions.n; i++) {
+        if (r >= 0)
+                c->collected = true;
+        else if (r != -ENOENT)
+                log_debug("checkpoint: process %d: no dirty set, reading everything: %s",
+                          (int)c->pid, strerror(-r));
+        return 0;
+}
+
+/* Step 2c: which pages to read, region by region: the dirty ones of a
+ * region the tracker vouches for (against the parent), else all present. */
+static int select_pages(struct checkpoint_ctx *c)
+{
+        struct ckpt_region *regions = c->regions.v;
+        int r;
+
+        for (size_t i = 0; i < c->regions.n; i++) {
                 struct pagemap_dirty d = {}, *dp = NULL;
 
-                region_first[i] = plan.n_read;
-                if (dirty) {
-                        const struct tracker_dirty_region *dr = &dirty->regions[i];
+                c->region_first[i] = c->plan.n_read;
+                if (c->dirty) {
+                        const struct tracker_dirty_region *dr = &c->dirty->regions[i];
 
-                        if (!(regions.v[i].flags & CKPT_REGION_REF))
-                                regions.v[i].track = dr->track;
-                        if (!dr->whole && !req->full && parent_view) {
+                        if (!(regions[i].flags & CKPT_REGION_REF))
+                                regions[i].track = dr->track;
+                        if (!dr->whole && !c->req->full && c->parent_view) {
                                 d = (struct pagemap_dirty){dr->pages, dr->n_pages};
                                 dp = &d;
-                                incremental = true;
+                                c->incremental = true;
                         }
                 }
-                r = pagemap_select(pm, &regions.v[i], dp, parent_view, &plan);
+                r = pagemap_select(c->pm, &regions[i], dp, c->parent_view, &c->plan);
                 if (r == -ESRCH)
-                        return fail(ret, r, "process %d exited during the checkpoint", (int)pid);
+                        return exited(c, r);
                 if (r < 0)
-                        return fail(ret, r, "cannot read the pagemap of process %d: %s", (int)pid,
-                                    strerror(-r));
+                        return fail(c->ret, r, "cannot read the pagemap of process %d: %s",
+                                    (int)c->pid, strerror(-r));
         }
-        region_first[regions.n] = plan.n_read;
-        if (cancelled(req))
-                return fail(ret, -ECANCELED, "cancelled");
-        phase_mark(&ph, "select");
+        c->region_first[c->regions.n] = c->plan.n_read;
+        if (cancelled(c->req))
+                return fail(c->ret, -ECANCELED, "cancelled");
+        return 0;
+}
 
-        /* Step 3: registers, then the pages. */
-        r = capture_threads(fz, &threads, &n_threads);
+/* Step 3a: the registers of every thread, and a buffer for the pages. */
+static int capture_registers(struct checkpoint_ctx *c)
+{
+        int r;
+
+        r = capture_threads(c->fz, &c->threads, &c->n_threads);
         if (r < 0)
-                return fail(ret, r, "cannot read the registers of process %d: %s", (int)pid,
+                return fail(c->ret, r, "cannot read the registers of process %d: %s", (int)c->pid,
                             strerror(-r));
-        r = buffer_reserve(plan.n_read * PAGE_SIZE_4K, true);
+        r = buffer_reserve(c->plan.n_read * PAGE_SIZE_4K, true);
         if (r < 0)
-                return fail(ret, r, "cannot allocate %llu MiB to copy pages into",
-                            (unsigned long long)(plan.n_read * PAGE_SIZE_4K >> 20));
-        phase_mark(&ph, "registers");
-        {
-                char path[64];
+                return fail(c->ret, r, "cannot allocate %llu MiB to copy pages into",
+                            (unsigned long long)(c->plan.n_read * PAGE_SIZE_4K >> 20));
+        return 0;
+}
 
-                snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
-                mem_fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (mem_fd < 0) {
-                        r = errno == ENOENT ? -ESRCH : negative_errno();
-                        return fail(ret, r, "cannot open the memory of process %d: %s", (int)pid,
-                                    strerror(-r));
-                }
+/* Step 3b: the pages, into the copy buffer (copy.h). */
+static int copy_memory(struct checkpoint_ctx *c)
+{
+        char path[64];
+        int r;
+
+        snprintf(path, sizeof(path), "/proc/%d/mem", (int)c->pid);
+        c->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (c->mem_fd < 0) {
+                r = errno == ENOENT ? -ESRCH : negative_errno();
+                return fail(c->ret, r, "cannot open the memory of process %d: %s", (int)c->pid,
+                            strerror(-r));
         }
-        r = copy_pages(pid, mem_fd, regions.v, regions.n, region_first, plan.read, plan.n_read,
-                       copy_buf, &copy_threads, &cst);
+        r = copy_pages(c->pid, c->mem_fd, c->regions.v, c->regions.n, c->region_first, c->plan.read,
+                       c->plan.n_read, copy_buf, &c->copy_threads, &c->cst);
         if (r == -ESRCH)
-                return fail(ret, r, "process %d exited during the checkpoint", (int)pid);
+                return exited(c, r);
         if (r < 0)
-                return fail(ret, r, "cannot read the memory of process %d: %s", (int)pid,
+                return fail(c->ret, r, "cannot read the memory of process %d: %s", (int)c->pid,
                             strerror(-r));
+        c->rearm = c->dirty && c->dirty->rearm;
+        return 0;
+}
 
-        st->rearm = dirty && dirty->rearm;
+/* Step 4: thaw; the pause ends here. A process killed while frozen is not
+ * checkpointed. */
+static int thaw(struct checkpoint_ctx *c)
+{
+        int r;
 
-        phase_mark(&ph, "copy");
-        /* Step 4: thaw. A process killed while frozen is not checkpointed. */
-        r = freezer_check_alive(fz);
+        r = freezer_check_alive(c->fz);
         if (r >= 0)
-                r = freezer_thaw(fz);
-        ret->pause_ns = now_ns(CLOCK_MONOTONIC) - t_frozen;
+                r = freezer_thaw(c->fz);
+        c->ret->pause_ns = now_ns(CLOCK_MONOTONIC) - c->t_frozen;
         if (r < 0)
-                return fail(ret, -ESRCH, "process %d exited during the checkpoint", (int)pid);
-        fz = freezer_free(fz);
-        if (cst.unreadable > 0 || cst.fallback > 0)
+                return exited(c, -ESRCH);
+        c->fz = freezer_free(c->fz);
+        if (c->cst.unreadable > 0 || c->cst.fallback > 0)
                 log_debug("checkpoint: process %d: %llu pages read through /proc/PID/mem, %llu "
                           "unreadable pages recorded as zero",
-                          (int)pid, (unsigned long long)cst.fallback,
-                          (unsigned long long)cst.unreadable);
+                          (int)c->pid, (unsigned long long)c->cst.fallback,
+                          (unsigned long long)c->cst.unreadable);
+        return 0;
+}
 
-        phase_mark(&ph, "thaw");
-        record_identities(pid, regions.v, regions.n, maps.v, maps.n);
-        priority_lower(st);
-        /* Step 5: hash, compress, store; the manifest; commit. */
-        results = calloc(MAX(plan.n_read, (size_t)1), sizeof(*results));
-        if (!results)
-                return fail(ret, -ENOMEM, "out of memory");
-        lc = lastcopy_take(pid, start_time);
-        r = store_read_pages(s, req, owner, parent_id, lc, incremental, plan.read, plan.n_read,
-                             results, &bytes_stored, &n_same);
+/* Step 5a: the pages read, hashed, compressed, stored (store_read_pages()). */
+static int store_pages(struct checkpoint_ctx *c)
+{
+        int r;
+
+        c->results = calloc(MAX(c->plan.n_read, (size_t)1), sizeof(*c->results));
+        if (!c->results)
+                return fail(c->ret, -ENOMEM, "out of memory");
+        c->lc = lastcopy_take(c->pid, c->start_time);
+        r = store_read_pages(c->s, c->req, c->owner, c->parent_id, c->lc, c->incremental,
+                             c->plan.read, c->plan.n_read, c->results, &c->bytes_stored,
+                             &c->n_same);
         if (r == -ECANCELED)
-                return fail(ret, r, "cancelled");
+                return fail(c->ret, r, "cancelled");
         if (r < 0)
-                return fail(ret, r, "cannot store pages: %s", strerror(-r));
+                return fail(c->ret, r, "cannot store pages: %s", strerror(-r));
+        return 0;
+}
 
-        phase_mark(&ph, "store");
-        view = calloc(1, sizeof(*view));
+/* Step 5b: the checkpoint's view: what it holds, whatever its parent. */
+static int build_view(struct checkpoint_ctx *c)
+{
+        const struct checkpoint_request *req = c->req;
+        struct ckpt_manifest *view;
+        int r;
+
+        view = c->view = calloc(1, sizeof(*view));
         if (!view)
-                return fail(ret, -ENOMEM, "out of memory");
+                return fail(c->ret, -ENOMEM, "out of memory");
         view->kind = CKPT_MANIFEST_FULL;
-        view->flags = (incremental ? 0 : CKPT_MF_FULL_READ) | (n_ranges ? CKPT_MF_RANGES : 0) |
-                      (req->all ? CKPT_MF_ALL : 0) | (was_stopped ? CKPT_MF_STOPPED : 0);
-        view->pid = pid;
-        view->uid = owner;
-        view->start_time = start_time;
-        view->time_ns = time_ns;
-        memcpy(view->comm, comm, sizeof(view->comm));
+        view->flags = (c->incremental ? 0 : CKPT_MF_FULL_READ) |
+                      (c->n_ranges ? CKPT_MF_RANGES : 0) | (req->all ? CKPT_MF_ALL : 0) |
+                      (c->was_stopped ? CKPT_MF_STOPPED : 0);
+        view->pid = c->pid;
+        view->uid = c->owner;
+        view->start_time = c->start_time;
+        view->time_ns = c->time_ns;
+        memcpy(view->comm, c->comm, sizeof(view->comm));
         view->arch = CKPT_ARCH_X86_64;
-        if (n_ranges) {
-                view->ranges = TAKE_PTR(ranges);
-                view->n_ranges = n_ranges;
+        if (c->n_ranges) {
+                view->ranges = TAKE_PTR(c->ranges);
+                view->n_ranges = c->n_ranges;
         }
-        for (size_t i = 0; i < regions.n; i++) {
-                r = manifest_add_region(view, &regions.v[i]);
+        for (size_t i = 0; i < c->regions.n; i++) {
+                r = manifest_add_region(view, &c->regions.v[i]);
                 if (r < 0)
-                        return fail(ret, r, "cannot build the manifest: %s", strerror(-r));
+                        return fail(c->ret, r, "cannot build the manifest: %s", strerror(-r));
         }
-        for (size_t i = 0; i < n_threads; i++) {
-                r = manifest_add_thread(view, &threads[i]);
+        for (size_t i = 0; i < c->n_threads; i++) {
+                r = manifest_add_thread(view, &c->threads[i]);
                 if (r < 0)
-                        return fail(ret, r, "cannot build the manifest: %s", strerror(-r));
+                        return fail(c->ret, r, "cannot build the manifest: %s", strerror(-r));
         }
-        r = build_view_pages(view, results, plan.n_read, &plan, parent_view);
+        r = build_view_pages(view, c->results, c->plan.n_read, &c->plan, c->parent_view);
         if (r < 0)
-                return fail(ret, r, "cannot build the manifest: %s", strerror(-r));
+                return fail(c->ret, r, "cannot build the manifest: %s", strerror(-r));
         view->pages_total = view_pages_total(view);
-        view->pages_read = plan.n_read;
-        view->bytes_stored = bytes_stored;
-        view->pause_ns = ret->pause_ns;
-        phase_mark(&ph, "view");
+        view->pages_read = c->plan.n_read;
+        view->bytes_stored = c->bytes_stored;
+        view->pause_ns = c->ret->pause_ns;
+        return 0;
+}
 
-        if (cancelled(req))
-                return fail(ret, -ECANCELED, "cancelled");
-        r = store_alloc_id(s, &id);
+/* Step 5c: an id, and the delta against the parent, if there is one. */
+static int make_delta(struct checkpoint_ctx *c)
+{
+        int r;
+
+        if (cancelled(c->req))
+                return fail(c->ret, -ECANCELED, "cancelled");
+        r = store_alloc_id(c->s, &c->id);
         if (r < 0)
-                return fail(ret, r, "cannot allocate a checkpoint id: %s", strerror(-r));
-        view->id = id;
-        view->duration_ns = now_ns(CLOCK_MONOTONIC) - t_start;
+                return fail(c->ret, r, "cannot allocate a checkpoint id: %s", strerror(-r));
+        c->view->id = c->id;
+        c->view->duration_ns = now_ns(CLOCK_MONOTONIC) - c->t_start;
+        if (c->parent_id == 0)
+                return 0;
+        r = delta_of(c->parent_view, c->view, c->parent_id, &c->delta);
+        if (r < 0)
+                return fail(c->ret, r, "cannot compute the delta: %s", strerror(-r));
+        return 0;
+}
 
-        if (parent_id != 0) {
-                r = delta_of(parent_view, view, parent_id, &delta);
-                if (r < 0)
-                        return fail(ret, r, "cannot compute the delta: %s", strerror(-r));
-        }
-        phase_mark(&ph, "delta");
-        ret->pages = view->pages_total;
-        if (delta) {
+/* Step 5d: commit, as a delta when there is one. */
+static int commit(struct checkpoint_ctx *c)
+{
+        int r;
+
+        c->ret->pages = c->view->pages_total;
+        if (c->delta) {
                 /* The store keeps the view we built (no chain to resolve again). */
-                r = store_commit_view(s, delta, view);
+                r = store_commit_view(c->s, c->delta, c->view);
                 if (r == -ENOENT) {
                         /* The parent was deleted meanwhile (retention, gc): the
                          * full view stands on its own. */
                         log_debug("checkpoint: parent %llu deleted meanwhile, committing a full "
                                   "manifest",
-                                  (unsigned long long)parent_id);
-                        parent_id = 0;
-                        r = store_commit(s, view);
+                                  (unsigned long long)c->parent_id);
+                        c->parent_id = 0;
+                        r = store_commit(c->s, c->view);
                 } else
-                        view = NULL; /* taken */
+                        c->view = NULL; /* taken */
         } else
-                r = store_commit(s, view);
+                r = store_commit(c->s, c->view);
         if (r < 0)
-                return fail(ret, r, "cannot commit the checkpoint: %s", strerror(-r));
-        phase_mark(&ph, "commit");
-        log_debug("checkpoint: process %d phases (ms): %s; copied on %zu thread%s", (int)pid,
-                  ph.text, copy_threads, copy_threads == 1 ? "" : "s");
-        /* Kept for the next checkpoint of a tracked process. */
-        if (st->collected && n_ranges == 0)
-                keep_copy(pid, start_time, owner, id, &results, plan.n_read, &lc);
+                return fail(c->ret, r, "cannot commit the checkpoint: %s", strerror(-r));
+        return 0;
+}
 
-        ret->id = id;
-        ret->parent = parent_id;
-        ret->pages_read = plan.n_read;
-        ret->pages_unchanged = n_same;
-        ret->bytes_stored = bytes_stored;
-        ret->incremental = incremental;
-        ret->skipped = TAKE_PTR(skipped);
-        ret->n_skipped = n_skipped;
-        ret->duration_ns = now_ns(CLOCK_MONOTONIC) - t_start;
+/* Step 5e: the pages read become the process's kept copy (tracked processes,
+ * whole address space), and the result. */
+static void finish(struct checkpoint_ctx *c)
+{
+        struct checkpoint_result *ret = c->ret;
+
+        log_debug("checkpoint: process %d phases (ms): %s; copied on %zu thread%s", (int)c->pid,
+                  c->ph.text, c->copy_threads, c->copy_threads == 1 ? "" : "s");
+        if (c->collected && c->n_ranges == 0)
+                keep_copy(c->pid, c->start_time, c->owner, c->id, &c->results, c->plan.n_read,
+                          &c->lc);
+
+        ret->id = c->id;
+        ret->parent = c->parent_id;
+        ret->pages_read = c->plan.n_read;
+        ret->pages_unchanged = c->n_same;
+        ret->bytes_stored = c->bytes_stored;
+        ret->incremental = c->incremental;
+        ret->skipped = TAKE_PTR(c->skipped);
+        ret->n_skipped = c->n_skipped;
+        ret->duration_ns = now_ns(CLOCK_MONOTONIC) - c->t_start;
         log_debug("checkpoint: process %d: checkpoint %llu (parent %llu), %llu pages read "
                   "(%llu unchanged), %llu bytes stored, pause %llu us",
-                  (int)pid, (unsigned long long)id, (unsigned long long)parent_id,
-                  (unsigned long long)plan.n_read, (unsigned long long)n_same,
-                  (unsigned long long)bytes_stored, (unsigned long long)(ret->pause_ns / 1000));
+                  (int)c->pid, (unsigned long long)c->id, (unsigned long long)c->parent_id,
+                  (unsigned long long)c->plan.n_read, (unsigned long long)c->n_same,
+                  (unsigned long long)c->bytes_stored, (unsigned long long)(ret->pause_ns / 1000));
+}
+
+/* The steps of checkpoint.h, in order; the first failure ends the run, and
+ * checkpoint_run() cleans up after it. */
+static int checkpoint_run_one(struct checkpoint_ctx *c)
+{
+        int r;
+
+        r = check_request(c);
+        if (r < 0)
+                return r;
+
+        /* Step 1: pidfd, access check, parent, freeze, access check again. */
+        phase_mark(&c->ph, "start");
+        r = open_process(c);
+        if (r < 0)
+                return r;
+        r = find_parent(c);
+        if (r < 0)
+                return r;
+        reserve_ahead(c);
+        r = freeze(c);
+        if (r < 0)
+                return r;
+        phase_mark(&c->ph, "parent+freeze");
+
+        /* Step 2: the maps, and which pages to read. */
+        r = read_maps(c);
+        if (r < 0)
+                return r;
+        phase_mark(&c->ph, "maps");
+        r = collect_dirty(c);
+        if (r < 0)
+                return r;
+        phase_mark(&c->ph, "collect");
+        r = select_pages(c);
+        if (r < 0)
+                return r;
+        phase_mark(&c->ph, "select");
+
+        /* Step 3: registers, then the pages. */
+        r = capture_registers(c);
+        if (r < 0)
+                return r;
+        phase_mark(&c->ph, "registers");
+        r = copy_memory(c);
+        if (r < 0)
+                return r;
+        phase_mark(&c->ph, "copy");
+
+        /* Step 4: thaw; the rest runs at the lower priority (priority.h). */
+        r = thaw(c);
+        if (r < 0)
+                return r;
+        phase_mark(&c->ph, "thaw");
+        record_identities(c->pid, c->regions.v, c->regions.n, c->maps.v, c->maps.n);
+        priority_lower(&c->req->priority, &c->prio);
+
+        /* Step 5: hash, compress, store; the manifest; commit. */
+        r = store_pages(c);
+        if (r < 0)
+                return r;
+        phase_mark(&c->ph, "store");
+        r = build_view(c);
+        if (r < 0)
+                return r;
+        phase_mark(&c->ph, "view");
+        r = make_delta(c);
+        if (r < 0)
+                return r;
+        phase_mark(&c->ph, "delta");
+        r = commit(c);
+        if (r < 0)
+                return r;
+        phase_mark(&c->ph, "commit");
+        finish(c);
         return 0;
 }
 
 int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
                    struct checkpoint_result *ret)
 {
-        struct run_state st = {};
+        struct checkpoint_ctx c = {
+                .s = s,
+                .req = req,
+                .ret = ret,
+                .pid = req->pid,
+                .pidfd = -EBADF,
+                .mem_fd = -EBADF,
+        };
         int r;
 
-        r = checkpoint_run_one(s, req, ret, &st);
-        priority_restore(&st);
-        if (r == -ESRCH && st.frozen)
+        *ret = (struct checkpoint_result){};
+        c.t_start = now_ns(CLOCK_MONOTONIC);
+        c.ph.last = c.t_start;
+
+        r = checkpoint_run_one(&c);
+        checkpoint_ctx_done(&c);
+        priority_restore(&c.prio);
+        if (r == -ESRCH && c.frozen)
                 /* Whichever step noticed it: say what happened. */
                 snprintf(ret->error, sizeof(ret->error), "process %d exited during the checkpoint",
                          (int)req->pid);
-        if (r < 0 && st.collected) {
+        if (r < 0 && c.collected) {
                 /* The tracker re-armed for a checkpoint that does not exist:
                  * the next one must not trust its dirty set. */
                 int k = tracker_invalidate(req->tracker, req->pid);
@@ -1261,7 +1123,7 @@ int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
                         log_debug_errno(k, "checkpoint: cannot invalidate tracking of %d: %m",
                                         (int)req->pid);
         }
-        if (r >= 0 && st.rearm) {
+        if (r >= 0 && c.rearm) {
                 char error[256] = "";
                 int k = checkpoint_track(req->tracker, &req->caller, req->pid, error,
                                          sizeof(error));

@@ -6,12 +6,23 @@
  *
  *   Step 1: pidfd, access check (access.h), freeze every thread (ptrace seize
  *           + interrupt), the access check again on the frozen process
+ *           [open_process, find_parent, reserve_ahead, freeze]
  *   Step 2: read the maps, decide which pages to read (dirty set / pagemap)
- *   Step 3: registers of every thread; process_vm_readv into a pre-faulted buffer
- *   Step 4: thaw (the pause ends here); the worker drops to --store-nice
+ *           [read_maps, collect_dirty, select_pages]
+ *   Step 3: registers of every thread; process_vm_readv into a pre-faulted
+ *           buffer, on several threads (copy.h) [capture_registers, copy_memory]
+ *   Step 4: thaw (the pause ends here); the worker drops to the request's
+ *           priority (priority.h) [thaw]
  *   Step 5: pages whose bytes equal the parent's copy (lastcopy.h) keep their
  *           key; the others are hashed, compressed, stored; manifest; commit;
  *           the pages read become the process's copy (tracked processes)
+ *           [store_pages, build_view, make_delta, commit, finish]
+ *
+ * checkpoint.c runs them in this order in checkpoint_run_one(), each a
+ * function over the checkpoint's context (struct checkpoint_ctx) that fills
+ * its part of it; the first failure ends the run, and checkpoint_run() frees
+ * the context (thawing the process if it is still frozen), brings the worker
+ * back to its priority, and tells the tracker.
  */
 #pragma once
 
@@ -21,6 +32,7 @@
 
 #include "access.h"
 #include "manifest.h"
+#include "priority.h"
 #include "store.h"
 
 struct tracker;
@@ -32,8 +44,9 @@ struct checkpoint_request {
         bool all;                        /* store read-only file mappings too, not by reference */
         const struct ckpt_range *ranges; /* NULL / 0: the whole address space */
         size_t n_ranges;
-        struct tracker *tracker; /* NULL: no dirty tracking available */
-        volatile int *cancel;    /* non-zero: stop at the next step (daemon shutdown) */
+        struct tracker *tracker;          /* NULL: no dirty tracking available */
+        volatile int *cancel;             /* non-zero: stop at the next step (daemon shutdown) */
+        struct priority_options priority; /* of the work after the thaw; {}: the daemon's */
 };
 
 struct checkpoint_result {
@@ -59,16 +72,6 @@ void checkpoint_result_done(struct checkpoint_result *r);
  */
 int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
                    struct checkpoint_result *ret);
-
-/* The priority a checkpoint's work after the thaw runs at: hashing,
- * compressing, writing and committing. nice 1..19 (0: off), or SCHED_IDLE
- * when idle (nice is then ignored). The freeze and the copy keep the
- * daemon's priority. Fails (and leaves it off) with -EPERM or -EACCES when
- * the worker could not raise its priority back (CAP_SYS_NICE). Call it
- * before any checkpoint runs. */
-int checkpoint_set_store_priority(int nice, bool idle);
-int checkpoint_store_nice(void);
-bool checkpoint_store_idle(void);
 
 /*
  * Arm write tracking of pid (tracker_track()) for caller: the access check,

@@ -178,7 +178,9 @@ int manager_start(struct manager *m)
                 return r;
 
         lastcopy_set_budget(m->opts.copy_cache);
-        r = checkpoint_set_store_priority(m->opts.store_nice, m->opts.store_idle);
+        m->priority =
+                (struct priority_options){.nice = m->opts.store_nice, .idle = m->opts.store_idle};
+        r = priority_probe(&m->priority);
         if (r < 0)
                 log_notice_errno(r, "Cannot raise a worker's priority back after lowering it "
                                     "(CAP_SYS_NICE): the work after the thaw runs at the "

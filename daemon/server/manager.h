@@ -13,6 +13,7 @@
 #include <systemd/sd-event.h>
 
 #include "control.h"
+#include "priority.h"
 
 struct ckpt_store;
 struct tracker;
@@ -63,7 +64,8 @@ struct manager {
         sd_event_source *exec_src;
         uint64_t start_usec; /* CLOCK_MONOTONIC */
         bool shutting_down;
-        volatile int cancel; /* second SIGTERM: abandon the job in flight */
+        volatile int cancel;              /* second SIGTERM: abandon the job in flight */
+        struct priority_options priority; /* of checkpoints' work after the thaw, as probed */
         uint64_t n_checkpoints, n_failed;
         uint64_t last_id; /* the newest checkpoint taken, of last_pid */
         pid_t last_pid;

@@ -484,8 +484,8 @@ static void method_get_status(struct manager *m, struct call *c, struct json_obj
                 p, "bpf_hooks_attached",
                 json_object_new_boolean(m->tracker && tracker_hooks_attached(m->tracker)));
         json_object_object_add(p, "tracking", tr);
-        json_object_object_add(p, "store_nice", json_object_new_int(checkpoint_store_nice()));
-        json_object_object_add(p, "store_idle", json_object_new_boolean(checkpoint_store_idle()));
+        json_object_object_add(p, "store_nice", json_object_new_int(m->priority.nice));
+        json_object_object_add(p, "store_idle", json_object_new_boolean(m->priority.idle));
         json_object_object_add(p, "store", st);
         json_object_object_add(p, "processes", scheduler_status_json(m, &who));
         json_object_object_add(p, "limits", server_limits_json(m->server));
@@ -727,6 +727,7 @@ int methods_submit_checkpoint(struct manager *m, struct call *c,
         cj->req.ranges = cj->ranges;
         cj->req.tracker = m->tracker;
         cj->req.cancel = &m->cancel;
+        cj->req.priority = m->priority;
         cj->job = (struct job){
                 .run = checkpoint_job_run, .done = checkpoint_job_done, .key = req->pid};
         workers_submit(m->workers, &cj->job);
