@@ -9,7 +9,6 @@
 #include <time.h>
 
 #include "access.h"
-#include "checkpoint.h"
 #include "export.h"
 #include "freezer.h"
 #include "log.h"
@@ -364,32 +363,71 @@ static int restore_registers(struct freezer *f, const struct ckpt_manifest *view
         return 0;
 }
 
-int restore_run(struct ckpt_store *s, const struct restore_request *req, struct restore_result *ret)
+/* ---- the flow ----------------------------------------------------------------
+ * What the steps of one restore share. Each step fills its part and returns
+ * 0 or a negative errno (ret->error says why where there is more to say);
+ * restore_ctx_done() frees whatever was filled and thaws the process if a
+ * step left it frozen. */
+
+struct restore_ctx {
+        struct ckpt_store *s;
+        const struct restore_request *req;
+        struct restore_result *ret;
+        uint64_t t0, t_freeze;
+        bool timed; /* from the freeze on, the result says how long it took */
+
+        /* Step 1 */
+        struct ckpt_manifest *view;
+        int pidfd;
+        struct ckpt_range *norm, *skipped;
+        size_t n_norm, n_skipped;
+        struct ckpt_region *chosen; /* the view's regions, clipped to the ranges */
+        size_t n_chosen;
+
+        /* Step 2 */
+        struct freezer *f;
+        struct ckpt_region *cur; /* the process's maps now */
+        size_t n_cur;
+
+        /* Step 3 */
+        struct pagemap *pm;
+        int mem_fd;
+        struct ckpt_manifest *latest; /* with tracking: the newest checkpoint */
+        struct tracker_dirty *dirty;  /* with tracking: written since */
+        struct write_set ws;
+};
+
+static void restore_ctx_done(struct restore_ctx *c)
 {
-        _cleanup_(manifest_freep) struct ckpt_manifest *view = NULL, *latest = NULL;
-        _cleanup_(tracker_dirty_freep) struct tracker_dirty *dirty = NULL;
-        _cleanup_(freezer_freep) struct freezer *f = NULL;
-        _cleanup_(pagemap_freep) struct pagemap *pm = NULL;
-        _cleanup_free_ struct ckpt_range *norm = NULL, *skipped = NULL;
-        struct ckpt_region *cur = NULL, *chosen = NULL;
-        size_t n_cur = 0, n_chosen = 0, n_norm = 0, n_skipped = 0;
-        _cleanup_close_ int mem_fd = -EBADF, pidfd = -EBADF;
-        struct write_set ws = {};
-        uint64_t t0 = now_ns(CLOCK_MONOTONIC), t_freeze;
-        char path[64], reason[256];
-        uint64_t start_time = 0, latest_id = 0;
-        bool exact;
-        char state;
+        write_set_done(&c->ws);
+        procmaps_free(c->cur, c->n_cur);
+        procmaps_free(c->chosen, c->n_chosen);
+        c->pidfd = safe_close(c->pidfd);
+        c->mem_fd = safe_close(c->mem_fd);
+        free(c->skipped);
+        free(c->norm);
+        c->pm = pagemap_free(c->pm);
+        c->f = freezer_free(c->f);
+        c->dirty = tracker_dirty_free(c->dirty);
+        c->latest = manifest_free(c->latest);
+        c->view = manifest_free(c->view);
+}
+
+/* Step 1a: the checkpoint, and the rights: the caller's own checkpoint, and
+ * a process the caller may act on (access.h). */
+static int open_checkpoint(struct restore_ctx *c)
+{
+        const struct restore_request *req = c->req;
+        struct restore_result *ret = c->ret;
         int r;
 
-        /* Step 1: the checkpoint and the rights. */
-        r = store_view(s, req->id, &view);
+        r = store_view(c->s, req->id, &c->view);
         if (r < 0) {
                 snprintf(ret->error, sizeof(ret->error), "cannot read checkpoint %llu",
                          (unsigned long long)req->id);
                 return r;
         }
-        if (req->caller.uid != 0 && req->caller.uid != view->uid) {
+        if (req->caller.uid != 0 && req->caller.uid != c->view->uid) {
                 snprintf(ret->error, sizeof(ret->error),
                          "uid %u may restore its own checkpoints only", (unsigned)req->caller.uid);
                 return -EPERM;
@@ -398,135 +436,222 @@ int restore_run(struct ckpt_store *s, const struct restore_request *req, struct 
                 snprintf(ret->error, sizeof(ret->error), "pid %d is ckptd itself", (int)req->pid);
                 return -EPERM;
         }
-        pidfd = (int)syscall(SYS_pidfd_open, req->pid, 0);
-        if (pidfd < 0)
+        c->pidfd = (int)syscall(SYS_pidfd_open, req->pid, 0);
+        if (c->pidfd < 0)
                 return errno == EINVAL || errno == ENOENT ? -ESRCH : negative_errno();
-        r = access_check_process(&req->caller, pidfd, req->pid, NULL, ret->error,
-                                 sizeof(ret->error));
-        if (r < 0)
-                return r;
+        return access_check_process(&req->caller, c->pidfd, req->pid, NULL, ret->error,
+                                    sizeof(ret->error));
+}
 
-        r = procmaps_normalize_ranges(req->ranges, req->n_ranges, &norm, &n_norm);
-        if (r < 0)
-                return r;
-        r = procmaps_clip(view->regions, view->n_regions, req->n_ranges ? norm : NULL, n_norm,
-                          &chosen, &n_chosen, &skipped, &n_skipped);
-        if (r < 0)
-                return r;
+/* Step 1b: the checkpoint's regions the restore covers. */
+static int choose_regions(struct restore_ctx *c)
+{
+        const struct restore_request *req = c->req;
+        int r;
 
-        /* Step 2: freeze, and check the shape of the address space. */
-        r = freezer_freeze(req->pid, &f);
+        r = procmaps_normalize_ranges(req->ranges, req->n_ranges, &c->norm, &c->n_norm);
+        if (r < 0)
+                return r;
+        return procmaps_clip(c->view->regions, c->view->n_regions, req->n_ranges ? c->norm : NULL,
+                             c->n_norm, &c->chosen, &c->n_chosen, &c->skipped, &c->n_skipped);
+}
+
+/* Step 2a: freeze, and the rights again. The process the freezer holds is
+ * the pidfd's while that lives. Its credentials may have changed since the
+ * check above; frozen, they can change no more: check again before anything
+ * is written. */
+static int freeze(struct restore_ctx *c)
+{
+        const struct restore_request *req = c->req;
+        char reason[256];
+        int r;
+
+        r = freezer_freeze(req->pid, &c->f);
         if (r < 0) {
-                snprintf(ret->error, sizeof(ret->error), "%s", f ? f->error : "");
-                goto out;
+                snprintf(c->ret->error, sizeof(c->ret->error), "%s", c->f ? c->f->error : "");
+                return r;
         }
-        t_freeze = now_ns(CLOCK_MONOTONIC);
-        /* The process the freezer holds is the pidfd's while that lives. Its
-         * credentials may have changed since the check above; frozen, they
-         * can change no more: check again before anything is written. */
-        if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0) {
-                r = -ESRCH;
-                goto out;
-        }
-        r = access_check_process(&req->caller, pidfd, req->pid, NULL, reason, sizeof(reason));
+        c->t_freeze = now_ns(CLOCK_MONOTONIC);
+        if (syscall(SYS_pidfd_send_signal, c->pidfd, 0, NULL, 0) < 0)
+                return -ESRCH;
+        r = access_check_process(&req->caller, c->pidfd, req->pid, NULL, reason, sizeof(reason));
         if (r < 0) {
-                snprintf(ret->error, sizeof(ret->error),
+                snprintf(c->ret->error, sizeof(c->ret->error),
                          "%s (checked again once the process was frozen)", reason);
-                goto out;
+                return r;
         }
+        return 0;
+}
 
-        r = procmaps_read(req->pid, &cur, &n_cur);
+/* Step 2b: the process's maps, and the shape check. A checkpoint of the
+ * whole address space must find each region exactly as it was; one taken of
+ * ranges (its regions clipped to them) or a restore of ranges needs them
+ * mapped only. */
+static int check_shape(struct restore_ctx *c)
+{
+        const struct restore_request *req = c->req;
+        bool exact;
+        int r;
+
+        r = procmaps_read(req->pid, &c->cur, &c->n_cur);
         if (r < 0)
-                goto out;
-        /* A checkpoint of the whole address space must find each region
-         * exactly as it was; one taken of ranges (its regions clipped to
-         * them) or a restore of ranges needs them mapped only. */
-        exact = req->n_ranges == 0 && !(view->flags & CKPT_MF_RANGES);
-        for (size_t i = 0; i < n_chosen; i++) {
-                const struct ckpt_region *rg = &chosen[i];
+                return r;
+        exact = req->n_ranges == 0 && !(c->view->flags & CKPT_MF_RANGES);
+        for (size_t i = 0; i < c->n_chosen; i++) {
+                const struct ckpt_region *rg = &c->chosen[i];
 
                 if (rg->flags & CKPT_REGION_SPECIAL)
                         continue;
-                if (!shape_ok(cur, n_cur, rg->start, rg->end, exact)) {
-                        snprintf(ret->error, sizeof(ret->error),
-                                 "region 0x%llx-0x%llx (%s) of checkpoint %llu %s in process %d; "
-                                 "restrict the restore with --range to what exists",
-                                 (unsigned long long)rg->start, (unsigned long long)rg->end,
-                                 region_name(rg), (unsigned long long)req->id,
-                                 shape_ok(cur, n_cur, rg->start, rg->end, false)
-                                         ? "has changed shape"
-                                         : "is not mapped",
-                                 (int)req->pid);
-                        r = -ENOTRECOVERABLE;
-                        goto out;
-                }
+                if (shape_ok(c->cur, c->n_cur, rg->start, rg->end, exact))
+                        continue;
+                snprintf(c->ret->error, sizeof(c->ret->error),
+                         "region 0x%llx-0x%llx (%s) of checkpoint %llu %s in process %d; "
+                         "restrict the restore with --range to what exists",
+                         (unsigned long long)rg->start, (unsigned long long)rg->end,
+                         region_name(rg), (unsigned long long)req->id,
+                         shape_ok(c->cur, c->n_cur, rg->start, rg->end, false) ? "has changed shape"
+                                                                               : "is not mapped",
+                         (int)req->pid);
+                return -ENOTRECOVERABLE;
         }
+        return 0;
+}
 
-        /* Step 3: compare, then write. */
-        r = pagemap_open(req->pid, &pm);
+/* Step 3a: the process's pagemap and memory, and what tracking knows. With
+ * tracking, only what differs between the checkpoint and the newest one of
+ * this process, plus what was written since, can differ now: the cost
+ * follows the change. The tracker is only peeked at: what it reports stays
+ * for the next checkpoint, and the pages written here become dirty through
+ * the write itself. */
+static int open_memory(struct restore_ctx *c)
+{
+        const struct restore_request *req = c->req;
+        uint64_t start_time = 0, latest_id = 0;
+        char path[64], state;
+        int r;
+
+        r = pagemap_open(req->pid, &c->pm);
         if (r < 0)
-                goto out;
+                return r;
         snprintf(path, sizeof(path), "/proc/%d/mem", (int)req->pid);
-        mem_fd = open(path, O_RDWR | O_CLOEXEC);
-        if (mem_fd < 0) {
-                r = -errno;
-                goto out;
-        }
-        /* With tracking, only what differs between the checkpoint and the
-         * newest one of this process, plus what was written since, can
-         * differ now: the cost follows the change. The tracker is only
-         * peeked at: what it reports stays for the next checkpoint, and the
-         * pages written here become dirty through the write itself. */
+        c->mem_fd = open(path, O_RDWR | O_CLOEXEC);
+        if (c->mem_fd < 0)
+                return -errno;
         if (req->tracker && tracker_is_tracked(req->tracker, req->pid) &&
-            proc_stat_read(req->pid, &state, &start_time, NULL) >= 0 && view->pid == req->pid &&
-            view->start_time == start_time &&
-            store_last_of(s, req->pid, start_time, &latest_id) >= 0 &&
-            store_view(s, latest_id, &latest) >= 0 &&
-            tracker_peek(req->tracker, req->pid, chosen, n_chosen, &dirty) >= 0)
-                ret->used_tracking = true;
+            proc_stat_read(req->pid, &state, &start_time, NULL) >= 0 && c->view->pid == req->pid &&
+            c->view->start_time == start_time &&
+            store_last_of(c->s, req->pid, start_time, &latest_id) >= 0 &&
+            store_view(c->s, latest_id, &c->latest) >= 0 &&
+            tracker_peek(req->tracker, req->pid, c->chosen, c->n_chosen, &c->dirty) >= 0)
+                c->ret->used_tracking = true;
+        return 0;
+}
 
-        for (size_t i = 0; i < n_chosen; i++) {
+/* Step 3b: compare each chosen region with the process (only the candidate
+ * pages when tracking knows them), gathering what differs into the write
+ * set. */
+static int compare_regions(struct restore_ctx *c)
+{
+        const struct ckpt_region *chosen = c->chosen;
+        int r;
+
+        for (size_t i = 0; i < c->n_chosen; i++) {
                 _cleanup_free_ uint64_t *cand = NULL;
                 size_t n_cand = 0;
 
                 if (chosen[i].flags & CKPT_REGION_SPECIAL)
                         continue;
-                if (req->cancel && *req->cancel) {
-                        r = -ECANCELED;
-                        goto out;
-                }
-                r = ret->used_tracking ? candidates(view, latest, &dirty->regions[i],
-                                                    chosen[i].start, chosen[i].end, &cand, &n_cand)
-                                       : 1;
+                if (c->req->cancel && *c->req->cancel)
+                        return -ECANCELED;
+                r = c->ret->used_tracking
+                            ? candidates(c->view, c->latest, &c->dirty->regions[i], chosen[i].start,
+                                         chosen[i].end, &cand, &n_cand)
+                            : 1;
                 if (r < 0)
-                        goto out;
+                        return r;
                 if (r == 0)
-                        r = compare_pages(s, view, &chosen[i], mem_fd, cand, n_cand, &ws, ret);
+                        r = compare_pages(c->s, c->view, &chosen[i], c->mem_fd, cand, n_cand,
+                                          &c->ws, c->ret);
                 else
-                        r = compare_run(s, view, &chosen[i], pm, mem_fd, chosen[i].start,
-                                        chosen[i].end, &ws, ret);
+                        r = compare_run(c->s, c->view, &chosen[i], c->pm, c->mem_fd,
+                                        chosen[i].start, chosen[i].end, &c->ws, c->ret);
                 if (r < 0)
-                        goto out;
+                        return r;
         }
-        r = write_all(mem_fd, &ws, ret);
+        return 0;
+}
+
+/* Step 4: registers, on request; thaw (the pause ends here). */
+static int thaw(struct restore_ctx *c)
+{
+        int r;
+
+        if (c->req->registers) {
+                r = restore_registers(c->f, c->view, c->ret);
+                if (r < 0)
+                        return r;
+        }
+        r = freezer_thaw(c->f);
+        c->ret->pause_ns = now_ns(CLOCK_MONOTONIC) - c->t_freeze;
         if (r < 0)
-                goto out;
+                snprintf(c->ret->error, sizeof(c->ret->error), "process %d died during the restore",
+                         (int)c->req->pid);
+        return r;
+}
+
+/* The steps of restore.h, in order; the first failure ends the run, and
+ * restore_run() cleans up after it. */
+static int restore_run_one(struct restore_ctx *c)
+{
+        int r;
+
+        /* Step 1: the checkpoint and the rights. */
+        r = open_checkpoint(c);
+        if (r < 0)
+                return r;
+        r = choose_regions(c);
+        if (r < 0)
+                return r;
+
+        /* Step 2: freeze, and check the shape of the address space. */
+        c->timed = true;
+        r = freeze(c);
+        if (r < 0)
+                return r;
+        r = check_shape(c);
+        if (r < 0)
+                return r;
+
+        /* Step 3: compare, then write. */
+        r = open_memory(c);
+        if (r < 0)
+                return r;
+        r = compare_regions(c);
+        if (r < 0)
+                return r;
+        r = write_all(c->mem_fd, &c->ws, c->ret);
+        if (r < 0)
+                return r;
 
         /* Step 4: registers, thaw. */
-        if (req->registers) {
-                r = restore_registers(f, view, ret);
-                if (r < 0)
-                        goto out;
-        }
-        r = freezer_thaw(f);
-        ret->pause_ns = now_ns(CLOCK_MONOTONIC) - t_freeze;
-        if (r < 0)
-                snprintf(ret->error, sizeof(ret->error), "process %d died during the restore",
-                         (int)req->pid);
-out:
-        ret->duration_ns = now_ns(CLOCK_MONOTONIC) - t0;
-        write_set_done(&ws);
-        procmaps_free(cur, n_cur);
-        procmaps_free(chosen, n_chosen);
+        return thaw(c);
+}
+
+int restore_run(struct ckpt_store *s, const struct restore_request *req, struct restore_result *ret)
+{
+        struct restore_ctx c = {
+                .s = s,
+                .req = req,
+                .ret = ret,
+                .t0 = now_ns(CLOCK_MONOTONIC),
+                .pidfd = -EBADF,
+                .mem_fd = -EBADF,
+        };
+        int r;
+
+        r = restore_run_one(&c);
+        if (c.timed)
+                ret->duration_ns = now_ns(CLOCK_MONOTONIC) - c.t0;
+        restore_ctx_done(&c);
         return r;
 }

@@ -6,11 +6,19 @@
  *
  *   Step 1: the checkpoint's view; rights (the caller's own checkpoint, and a
  *           process the caller may act on by the rule of access.h)
+ *           [open_checkpoint, choose_regions]
  *   Step 2: freeze; the rights again on the frozen process, before anything
  *           is written; read the process's maps; shape check
+ *           [freeze, check_shape]
  *   Step 3: for each page of the chosen regions, the content it must have;
  *           compare with what the process holds now, write only what differs
- *   Step 4: registers (single-threaded only, on request); thaw
+ *           [open_memory, compare_regions, write_all]
+ *   Step 4: registers (single-threaded only, on request); thaw [thaw]
+ *
+ * restore.c runs them in this order in restore_run_one(), each a function
+ * over the restore's context (struct restore_ctx); the first failure ends
+ * the run, and restore_run() frees the context, thawing the process if it
+ * is still frozen.
  *
  * Which pages are compared: every page of the regions (clipped to the
  * ranges), except pages of a region recorded by reference that the
