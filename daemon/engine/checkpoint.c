@@ -5,7 +5,8 @@
  * the process is frozen, and nothing reaches the catalog unless the process
  * lived through the frozen phase. The copy buffer is per worker thread and
  * kept between checkpoints, pre-faulted, so the pause does not pay for page
- * faults in the daemon.
+ * faults in the daemon. The copy into it is copy.c's (its threads), the
+ * priority of the work after the thaw priority.c's.
  */
 #include "checkpoint.h"
 
