@@ -33,6 +33,7 @@
 #include "macro.h"
 #include "pagemap.h"
 #include "priority.h"
+#include "proc-util.h"
 #include "procmaps.h"
 #include "time-util.h"
 #include "tracker.h"

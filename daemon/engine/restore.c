@@ -14,6 +14,7 @@
 #include "log.h"
 #include "macro.h"
 #include "pagemap.h"
+#include "proc-util.h"
 #include "procmaps.h"
 #include "time-util.h"
 #include "tracker.h"

@@ -23,6 +23,7 @@
 #include "macro.h"
 #include "manager.h"
 #include "policy.h"
+#include "proc-util.h"
 #include "retention.h"
 #include "store-gc.h"
 #include "store.h"

@@ -71,7 +71,3 @@ static inline void freezer_freep(struct freezer **f)
 {
         freezer_free(*f);
 }
-
-/* /proc/PID/stat fields: state letter, start time (field 22, clock ticks
- * since boot), comm. Any pointer may be NULL. -ESRCH when the process is gone. */
-int proc_stat_read(pid_t pid, char *ret_state, uint64_t *ret_start_time, char ret_comm[16]);

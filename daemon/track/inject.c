@@ -29,6 +29,7 @@
 #include "freezer.h"
 #include "log.h"
 #include "macro.h"
+#include "proc-util.h"
 #include "seccomp-eval.h"
 
 #ifndef PTRACE_SECCOMP_GET_FILTER
@@ -60,28 +61,6 @@ _printf_(3, 4) static int set_error(char *error, size_t size, const char *fmt, .
         vsnprintf(error, size, fmt, ap);
         va_end(ap);
         return 0;
-}
-
-static int read_status_field(pid_t pid, pid_t tid, const char *field, char *buf, size_t size)
-{
-        _cleanup_fclose_ FILE *f = NULL;
-        char path[96], line[256];
-        size_t l = strlen(field);
-
-        snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
-        f = fopen(path, "re");
-        if (!f)
-                return errno == ENOENT ? -ESRCH : negative_errno();
-        while (fgets(line, sizeof(line), f)) {
-                if (strncmp(line, field, l) == 0 && line[l] == ':') {
-                        const char *v = line + l + 1;
-
-                        v += strspn(v, " \t");
-                        snprintf(buf, size, "%.*s", (int)strcspn(v, "\n"), v);
-                        return 0;
-                }
-        }
-        return -ENOENT;
 }
 
 /* 0: every filter of tid allows each call in calls[], -EPERM: one does not. */

@@ -26,6 +26,7 @@
 #include "ckpt/uapi.h"
 #include "log.h"
 #include "macro.h"
+#include "proc-util.h"
 #include "procmaps.h"
 #include "tracker.skel.h"
 #include "inject.h"
@@ -553,23 +554,6 @@ int tracker_consume(struct tracker *t)
         r = drain(t);
         dispatch_and_unlock(t);
         return r;
-}
-
-static int read_tgid(pid_t pid, pid_t *ret)
-{
-        _cleanup_fclose_ FILE *f = NULL;
-        char path[64], line[128];
-
-        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-        f = fopen(path, "re");
-        if (!f)
-                return errno == ENOENT ? -ESRCH : negative_errno();
-        while (fgets(line, sizeof(line), f))
-                if (strncmp(line, "Tgid:", 5) == 0) {
-                        *ret = (pid_t)atoi(line + 5);
-                        return 0;
-                }
-        return -EIO;
 }
 
 static bool region_wants_uffd(const struct ckpt_region *r)

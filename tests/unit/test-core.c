@@ -32,6 +32,7 @@
 #include "freezer.h"
 #include "macro.h"
 #include "manifest.h"
+#include "proc-util.h"
 #include "procmaps.h"
 #include "store.h"
 #include "tap.h"

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * proc-util.c: the daemon's readers of /proc/PID files; see proc-util.h.
+ */
+#include "proc-util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "macro.h"
+
+int read_file_at(const char *path, char *buf, size_t size)
+{
+        _cleanup_close_ int fd = -EBADF;
+        size_t n = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? -ESRCH : negative_errno();
+        while (n < size - 1) {
+                ssize_t k = read(fd, buf + n, size - 1 - n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        /* A task that died between open and read. */
+                        return errno == ESRCH ? -ESRCH : negative_errno();
+                }
+                if (k == 0)
+                        break;
+                n += k;
+        }
+        buf[n] = 0;
+        return (int)n;
+}
+
+int proc_stat_read(pid_t pid, char *ret_state, uint64_t *ret_start_time, char ret_comm[16])
+{
+        char path[64], buf[2048];
+        const char *open_paren, *close_paren, *p;
+        unsigned long long start_time = 0;
+        char state;
+        int r;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        r = read_file_at(path, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+
+        /* comm may hold spaces and parentheses: it ends at the last ')'. */
+        open_paren = strchr(buf, '(');
+        close_paren = strrchr(buf, ')');
+        if (!open_paren || !close_paren || close_paren < open_paren || close_paren[1] != ' ')
+                return -EBADMSG;
+        p = close_paren + 2;
+        state = *p;
+        /* Field 3 is the state; the start time is field 22, 19 fields on. */
+        for (int field = 3; field < 22; field++) {
+                p = strchr(p, ' ');
+                if (!p)
+                        return -EBADMSG;
+                p++;
+        }
+        if (sscanf(p, "%llu", &start_time) != 1)
+                return -EBADMSG;
+
+        if (ret_state)
+                *ret_state = state;
+        if (ret_start_time)
+                *ret_start_time = start_time;
+        if (ret_comm) {
+                size_t len = MIN((size_t)(close_paren - open_paren - 1), (size_t)15);
+                memcpy(ret_comm, open_paren + 1, len);
+                ret_comm[len] = 0;
+        }
+        return 0;
+}
+
+int status_field(const char *status_path, const char *key, char *ret, size_t size)
+{
+        char buf[8192];
+        size_t klen = strlen(key);
+        const char *p;
+        int r;
+
+        r = read_file_at(status_path, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+                if (strncmp(p, key, klen) == 0 && p[klen] == ':') {
+                        const char *v = p + klen + 1;
+                        size_t n;
+
+                        v += strspn(v, " \t");
+                        n = strcspn(v, "\n");
+                        n = MIN(n, size - 1);
+                        memcpy(ret, v, n);
+                        ret[n] = 0;
+                        return 0;
+                }
+        }
+        return -ENOENT;
+}
+
+int read_status_field(pid_t pid, pid_t tid, const char *field, char *buf, size_t size)
+{
+        _cleanup_fclose_ FILE *f = NULL;
+        char path[96], line[256];
+        size_t l = strlen(field);
+
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
+        f = fopen(path, "re");
+        if (!f)
+                return errno == ENOENT ? -ESRCH : negative_errno();
+        while (fgets(line, sizeof(line), f)) {
+                if (strncmp(line, field, l) == 0 && line[l] == ':') {
+                        const char *v = line + l + 1;
+
+                        v += strspn(v, " \t");
+                        snprintf(buf, size, "%.*s", (int)strcspn(v, "\n"), v);
+                        return 0;
+                }
+        }
+        return -ENOENT;
+}
+
+int read_tgid(pid_t pid, pid_t *ret)
+{
+        _cleanup_fclose_ FILE *f = NULL;
+        char path[64], line[128];
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        f = fopen(path, "re");
+        if (!f)
+                return errno == ENOENT ? -ESRCH : negative_errno();
+        while (fgets(line, sizeof(line), f))
+                if (strncmp(line, "Tgid:", 5) == 0) {
+                        *ret = (pid_t)atoi(line + 5);
+                        return 0;
+                }
+        return -EIO;
+}
