@@ -52,7 +52,12 @@ BPF_SKELS   := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 DAEMON_SRCS := $(wildcard $(addprefix daemon/,$(addsuffix /*.c,$(ROOMS))))
 DAEMON_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(DAEMON_SRCS))
 DAEMON_SAN  := $(patsubst %.c,$(OUTPUT)/san/%.o,$(DAEMON_SRCS))
-LIB_SRCS    := $(filter-out cli/ckptctl.c,$(wildcard cli/*.c))
+# ckptctl's own modules (cli/ctl-*.c: its parsers and tables) are linked into
+# ckptctl and the fuzz targets, never into libckpt.
+CTL_SRCS    := $(wildcard cli/ctl-*.c)
+CTL_OBJS    := $(patsubst %.c,$(OUTPUT)/%.o,$(CTL_SRCS))
+CTL_SAN     := $(patsubst %.c,$(OUTPUT)/san/%.o,$(CTL_SRCS))
+LIB_SRCS    := $(filter-out cli/ckptctl.c $(CTL_SRCS),$(wildcard cli/*.c))
 LIB_OBJS    := $(patsubst %.c,$(OUTPUT)/pic/%.o,$(LIB_SRCS))
 LIB_SAN     := $(patsubst %.c,$(OUTPUT)/san/%.o,$(LIB_SRCS))
 UNIT_SRCS   := $(wildcard tests/unit/test-*.c)
@@ -76,7 +81,7 @@ FUZZ_CC     ?= $(CLANG)
 FUZZ_SAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
                -Wno-error=unused-but-set-variable -Wno-error=unused-variable
 FUZZ_DAEMON := $(patsubst %.c,$(FUZZ_OUT)/%.o,$(DAEMON_SRCS))
-FUZZ_LIB    := $(patsubst %.c,$(FUZZ_OUT)/%.o,$(LIB_SRCS))
+FUZZ_LIB    := $(patsubst %.c,$(FUZZ_OUT)/%.o,$(LIB_SRCS) $(CTL_SRCS))
 FUZZ_SECONDS ?= 60
 
 MAN_SRCS  := $(wildcard man/*.scd)
@@ -173,7 +178,7 @@ $(OUTPUT)/san/cli/%.o: cli/%.c | $(OUTPUT)/san/cli
 	$(call msg,CC-SAN,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN) -c $< -o $@
 
-$(OUTPUT)/cli/ckptctl.o: cli/ckptctl.c | $(OUTPUT)/cli
+$(OUTPUT)/cli/%.o: cli/%.c | $(OUTPUT)/cli
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
@@ -194,7 +199,7 @@ $(LIBCKPT_SO): $(LIB_OBJS)
 	$(Q)$(CC) -shared -Wl,-soname,libckpt.so.0 $^ $$(pkg-config --libs json-c) -o $@
 	$(Q)ln -sf libckpt.so.0 $(OUTPUT)/libckpt.so
 
-$(CKPTCTL): $(OUTPUT)/cli/ckptctl.o $(LIBCKPT_A)
+$(CKPTCTL): $(OUTPUT)/cli/ckptctl.o $(CTL_OBJS) $(LIBCKPT_A)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
@@ -204,11 +209,11 @@ $(OUTPUT)/tests/%: tests/unit/%.c $(wildcard tests/lib/*.h) $(wildcard tests/uni
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN) -Itests/lib $< $(DAEMON_SAN) $(LIB_SAN) $(LDLIBS) -o $@
 
-$(OUTPUT)/tests/test-fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(DAEMON_SAN) $(LIB_SAN) | $(OUTPUT)/tests
+$(OUTPUT)/tests/test-fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(DAEMON_SAN) $(LIB_SAN) $(CTL_SAN) | $(OUTPUT)/tests
 	$(call msg,FUZZ,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN) -Itests/fuzz -DFUZZ_NAME='"fuzz-$*"' \
 		-DFUZZ_CORPUS='"tests/fuzz/corpus/fuzz-$*"' $< tests/fuzz/replay.c \
-		$(DAEMON_SAN) $(LIB_SAN) $(LDLIBS) -o $@
+		$(DAEMON_SAN) $(LIB_SAN) $(CTL_SAN) $(LDLIBS) -o $@
 
 $(FUZZ_OUT)/daemon/%.o: daemon/%.c
 	$(call msg,CC-FUZZ,$@)

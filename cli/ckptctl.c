@@ -23,6 +23,8 @@
 
 #include "ckpt/libckpt.h"
 #include "ckpt/proto.h"
+#include "ctl-parse.h"
+#include "ctl-table.h"
 #include "libckpt-internal.h"
 #include "ckpt/macro-fundamental.h"
 #include "varlink.h"
@@ -105,97 +107,20 @@ static int print_json(struct ckpt_client *c)
 
 /* ---- parsing ---- */
 
-static int parse_pid(const char *s, pid_t *ret)
-{
-        char *end;
-        long v;
-
-        errno = 0;
-        v = strtol(s, &end, 10);
-        if (errno || end == s || *end || v <= 0 || v > INT_MAX)
-                return -EINVAL;
-        *ret = (pid_t)v;
-        return 0;
-}
-
-static int parse_uint(const char *s, uint64_t *ret)
-{
-        char *end;
-        unsigned long long v;
-
-        if (!*s || *s == '-' || *s == '+')
-                return -EINVAL;
-        errno = 0;
-        v = strtoull(s, &end, 10);
-        if (errno || end == s || *end)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
-static int parse_id(const char *s, uint64_t *ret)
-{
-        uint64_t v;
-
-        /* Ids travel as JSON integers: 1 .. 2^63-1. */
-        if (parse_uint(s, &v) < 0 || v == 0 || v > INT64_MAX)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
-/*
- * An address: "0x"-prefixed hex; hex as in /proc/PID/maps (with a digit a-f,
- * or zero-padded like 00400000); otherwise decimal.
- */
-static int parse_addr(const char *s, uint64_t *ret)
-{
-        const char *p = s;
-        unsigned long long v;
-        int base = 10;
-        char *end;
-
-        if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
-                base = 16;
-                p += 2;
-        } else if ((p[0] == '0' && p[1]) || strpbrk(p, "abcdefABCDEF"))
-                base = 16;
-        if (!*p || *p == '-' || *p == '+' || *p == ' ')
-                return -EINVAL;
-        errno = 0;
-        v = strtoull(p, &end, base);
-        if (errno || *end)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
-static int parse_range(const char *s, struct ckpt_addr_range *ret)
-{
-        _cleanup_free_ char *a = strdup(s);
-        char *dash;
-
-        if (!a)
-                return -ENOMEM;
-        dash = strchr(a, '-');
-        if (!dash)
-                return usage_error("invalid range '%s': expected START-END", s);
-        *dash = 0;
-        if (parse_addr(a, &ret->start) < 0 || parse_addr(dash + 1, &ret->end) < 0)
-                return usage_error("invalid range '%s': START and END must be addresses", s);
-        if (ret->start >= ret->end)
-                return usage_error("invalid range '%s': start must be below end", s);
-        return 0;
-}
-
 static int add_range(struct ckpt_addr_range **ranges, size_t *n, const char *s)
 {
         struct ckpt_addr_range r, *p;
         int k;
 
-        k = parse_range(s, &r);
-        if (k != 0)
-                return k;
+        k = ctl_parse_range(s, &r);
+        if (k == -ENOMEM)
+                return error("out of memory");
+        if (k == -EINVAL)
+                return usage_error("invalid range '%s': expected START-END", s);
+        if (k == -EDOM)
+                return usage_error("invalid range '%s': START and END must be addresses", s);
+        if (k < 0)
+                return usage_error("invalid range '%s': start must be below end", s);
         if (*n >= CKPT_MAX_RANGES)
                 return usage_error("too many ranges (at most %u)", CKPT_MAX_RANGES);
         p = realloc(*ranges, (*n + 1) * sizeof(*p));
@@ -203,53 +128,6 @@ static int add_range(struct ckpt_addr_range **ranges, size_t *n, const char *s)
                 return error("out of memory");
         p[(*n)++] = r;
         *ranges = p;
-        return 0;
-}
-
-/* "90", "30s", "5m", "1h", "2d", "1h30m": seconds. */
-static int parse_duration(const char *s, uint64_t *ret)
-{
-        uint64_t total = 0;
-        const char *p = s;
-
-        if (!*s)
-                return -EINVAL;
-        while (*p) {
-                unsigned long long v;
-                uint64_t mul;
-                char *end;
-
-                if (*p < '0' || *p > '9')
-                        return -EINVAL;
-                errno = 0;
-                v = strtoull(p, &end, 10);
-                if (errno)
-                        return -EINVAL;
-                switch (*end) {
-                case 0:
-                        mul = 1;
-                        break;
-                case 's':
-                        mul = 1, end++;
-                        break;
-                case 'm':
-                        mul = 60, end++;
-                        break;
-                case 'h':
-                        mul = 3600, end++;
-                        break;
-                case 'd':
-                        mul = 86400, end++;
-                        break;
-                default:
-                        return -EINVAL;
-                }
-                if (v > (UINT64_MAX - total) / mul)
-                        return -ERANGE;
-                total += v * mul;
-                p = end;
-        }
-        *ret = total;
         return 0;
 }
 
@@ -302,26 +180,6 @@ static const char *fmt_uptime(char buf[static 32], double sec)
         return buf;
 }
 
-/* The daemon's RFC 3339 UTC time shown in local time, to the second. */
-static const char *fmt_time(char buf[static 32], const char *iso)
-{
-        struct tm tm = {0};
-        const char *end;
-        time_t t;
-
-        if (!iso)
-                return "-";
-        end = strptime(iso, "%Y-%m-%dT%H:%M:%S", &tm);
-        if (!end) {
-                snprintf(buf, 32, "%s", iso);
-                return buf;
-        }
-        t = timegm(&tm);
-        if (!localtime_r(&t, &tm) || strftime(buf, 32, "%Y-%m-%d %H:%M:%S", &tm) == 0)
-                snprintf(buf, 32, "%s", iso);
-        return buf;
-}
-
 static const char *fmt_u64(char buf[static 32], uint64_t v)
 {
         snprintf(buf, 32, "%" PRIu64, v);
@@ -332,80 +190,6 @@ static const char *fmt_id(char buf[static 32], uint64_t v)
 {
         return v ? fmt_u64(buf, v) : "-";
 }
-
-/* A table of strings, columns padded to their widest cell, like systemctl's. */
-struct table {
-        size_t n_cols;
-        const char *const *headers;
-        const bool *right; /* right-align this column */
-        char **cells;
-        size_t n_cells, alloc;
-};
-
-static int table_add(struct table *t, const char *s)
-{
-        if (t->n_cells == t->alloc) {
-                size_t a = t->alloc ? t->alloc * 2 : 64;
-                char **p = realloc(t->cells, a * sizeof(char *));
-                if (!p)
-                        return -ENOMEM;
-                t->cells = p;
-                t->alloc = a;
-        }
-        t->cells[t->n_cells] = strdup(s ? s : "-");
-        if (!t->cells[t->n_cells])
-                return -ENOMEM;
-        t->n_cells++;
-        return 0;
-}
-
-_printf_(2, 3) static int table_addf(struct table *t, const char *fmt, ...)
-{
-        _cleanup_free_ char *s = NULL;
-        va_list ap;
-        int n;
-
-        va_start(ap, fmt);
-        n = vasprintf(&s, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-                return -ENOMEM;
-        return table_add(t, s);
-}
-
-static void table_print(struct table *t)
-{
-        size_t w[32] = {0};
-
-        if (t->n_cols > ELEMENTSOF(w))
-                return;
-        for (size_t j = 0; j < t->n_cols; j++)
-                w[j] = strlen(t->headers[j]);
-        for (size_t i = 0; i < t->n_cells; i++)
-                w[i % t->n_cols] = MAX(w[i % t->n_cols], strlen(t->cells[i]));
-
-        for (size_t i = 0; i < t->n_cells + t->n_cols; i++) {
-                size_t j = i % t->n_cols;
-                const char *s = i < t->n_cols ? t->headers[i] : t->cells[i - t->n_cols];
-                bool last = j + 1 == t->n_cols;
-
-                if (t->right && t->right[j])
-                        printf("%*s", (int)w[j], s);
-                else if (last)
-                        printf("%s", s);
-                else
-                        printf("%-*s", (int)w[j], s);
-                fputs(last ? "\n" : "  ", stdout);
-        }
-}
-
-static void table_done(struct table *t)
-{
-        for (size_t i = 0; i < t->n_cells; i++)
-                free(t->cells[i]);
-        free(t->cells);
-}
-#define _cleanup_table_ __attribute__((cleanup(table_done)))
 
 /* ---- options shared by the verbs ---- */
 
@@ -521,8 +305,8 @@ static int verb_status(int argc, char **argv)
                        s->store.checkpoints, fmt_size(b2, s->store.stored_bytes),
                        fmt_size(b3, s->store.logical_bytes));
         for (size_t i = 0; i < s->n_limits; i++)
-                printf("%-10s%-22s %10" PRIu64 "   hit %" PRIu64 "\n", i ? "" : "limits:",
-                       s->limits[i].name, s->limits[i].limit, s->limits[i].hit);
+                printf("%-10s%-22s %10" PRIu64 "   hit %" PRIu64 "\n",
+                       i ? "" : "limits:", s->limits[i].name, s->limits[i].limit, s->limits[i].hit);
 
         if (s->n_processes == 0) {
                 printf("\nno tracked processes\n");
@@ -549,7 +333,7 @@ static int verb_status(int argc, char **argv)
                 }
         }
         putchar('\n');
-        table_print(&t);
+        table_print(&t, stdout);
         ckpt_status_free(s);
         return 0;
 }
@@ -588,7 +372,7 @@ static int verb_checkpoint(int argc, char **argv)
         }
         if ((r = want_args(argc, argv, 1, 1)) >= 0)
                 return r;
-        if (parse_pid(argv[optind], &pid) < 0)
+        if (ctl_parse_pid(argv[optind], &pid) < 0)
                 return usage_error("invalid process id '%s'", argv[optind]);
         if (open_client(&c) != 0)
                 return EXIT_FAILURE;
@@ -630,7 +414,7 @@ static int verb_list(int argc, char **argv)
 
         if ((r = only_args(argc, argv, 0, 1)) >= 0)
                 return r;
-        if (optind < argc && parse_pid(argv[optind], &pid) < 0)
+        if (optind < argc && ctl_parse_pid(argv[optind], &pid) < 0)
                 return usage_error("invalid process id '%s'", argv[optind]);
         if (open_client(&c) != 0)
                 return EXIT_FAILURE;
@@ -651,7 +435,7 @@ static int verb_list(int argc, char **argv)
                 if (table_add(&t, fmt_u64(b1, s->id)) < 0 ||
                     table_add(&t, fmt_id(b1, s->parent)) < 0 ||
                     table_addf(&t, "%d", (int)s->pid) < 0 || table_add(&t, s->comm) < 0 ||
-                    table_add(&t, fmt_time(b1, s->time)) < 0 || table_add(&t, s->kind) < 0 ||
+                    table_add(&t, ctl_fmt_time(b1, s->time)) < 0 || table_add(&t, s->kind) < 0 ||
                     table_add(&t, fmt_u64(b1, s->pages)) < 0 ||
                     table_add(&t, fmt_u64(b1, s->pages_read)) < 0 ||
                     table_add(&t, fmt_size(b1, s->bytes_stored)) < 0 ||
@@ -660,7 +444,7 @@ static int verb_list(int argc, char **argv)
                         return error("out of memory");
                 }
         }
-        table_print(&t);
+        table_print(&t, stdout);
         ckpt_list_free(l);
         return 0;
 }
@@ -678,7 +462,7 @@ static int verb_show(int argc, char **argv)
 
         if ((r = only_args(argc, argv, 1, 1)) >= 0)
                 return r;
-        if (parse_id(argv[optind], &id) < 0)
+        if (ctl_parse_id(argv[optind], &id) < 0)
                 return usage_error("invalid checkpoint id '%s'", argv[optind]);
         if (open_client(&c) != 0)
                 return EXIT_FAILURE;
@@ -693,7 +477,7 @@ static int verb_show(int argc, char **argv)
         const struct ckpt_summary *s = &d->checkpoint;
         printf("checkpoint %" PRIu64 " of pid %d (%s), uid %u\n", s->id, (int)s->pid,
                s->comm ? s->comm : "?", s->uid);
-        printf("time:     %s\n", fmt_time(b1, s->time));
+        printf("time:     %s\n", ctl_fmt_time(b1, s->time));
         printf("kind:     %s%s", s->kind ? s->kind : "?", s->incremental ? ", incremental" : "");
         if (s->parent)
                 printf(", parent %" PRIu64, s->parent);
@@ -721,7 +505,7 @@ static int verb_show(int argc, char **argv)
                 }
         }
         putchar('\n');
-        table_print(&t);
+        table_print(&t, stdout);
         ckpt_checkpoint_detail_free(d);
         return 0;
 }
@@ -762,7 +546,7 @@ static int verb_export(int argc, char **argv)
         }
         if ((r = want_args(argc, argv, 1, 1)) >= 0)
                 return r;
-        if (parse_id(argv[optind], &id) < 0)
+        if (ctl_parse_id(argv[optind], &id) < 0)
                 return usage_error("invalid checkpoint id '%s'", argv[optind]);
         if (!out)
                 return usage_error("export: --out FILE (or - for standard output) is required");
@@ -845,14 +629,14 @@ static int verb_track(int argc, char **argv)
         while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) >= 0) {
                 if ((r = common_option(opt, argv)) >= 0)
                         return r;
-                if (opt == OPT_EVERY && (parse_duration(optarg, &every) < 0 || every == 0))
+                if (opt == OPT_EVERY && (ctl_parse_duration(optarg, &every) < 0 || every == 0))
                         return usage_error("invalid duration '%s' (e.g. 30s, 5m, 1h)", optarg);
-                if (opt == OPT_KEEP && (parse_uint(optarg, &keep) < 0 || keep == 0))
+                if (opt == OPT_KEEP && (ctl_parse_uint(optarg, &keep) < 0 || keep == 0))
                         return usage_error("invalid --keep '%s': a positive number", optarg);
         }
         if ((r = want_args(argc, argv, 1, 1)) >= 0)
                 return r;
-        if (parse_pid(argv[optind], &pid) < 0)
+        if (ctl_parse_pid(argv[optind], &pid) < 0)
                 return usage_error("invalid process id '%s'", argv[optind]);
         if (open_client(&c) != 0)
                 return EXIT_FAILURE;
@@ -878,7 +662,7 @@ static int verb_untrack(int argc, char **argv)
 
         if ((r = only_args(argc, argv, 1, 1)) >= 0)
                 return r;
-        if (parse_pid(argv[optind], &pid) < 0)
+        if (ctl_parse_pid(argv[optind], &pid) < 0)
                 return usage_error("invalid process id '%s'", argv[optind]);
         if (open_client(&c) != 0)
                 return EXIT_FAILURE;
@@ -911,7 +695,7 @@ static int verb_restore(int argc, char **argv)
         while ((opt = getopt_long(argc, argv, ":hp:", opts, NULL)) >= 0) {
                 if ((r = common_option(opt, argv)) >= 0)
                         return r;
-                if ((opt == OPT_PID || opt == 'p') && parse_pid(optarg, &pid) < 0)
+                if ((opt == OPT_PID || opt == 'p') && ctl_parse_pid(optarg, &pid) < 0)
                         return usage_error("invalid process id '%s'", optarg);
                 if (opt == OPT_REGISTERS)
                         flags |= CKPT_RESTORE_REGISTERS;
@@ -920,7 +704,7 @@ static int verb_restore(int argc, char **argv)
         }
         if ((r = want_args(argc, argv, 1, 1)) >= 0)
                 return r;
-        if (parse_id(argv[optind], &id) < 0)
+        if (ctl_parse_id(argv[optind], &id) < 0)
                 return usage_error("invalid checkpoint id '%s'", argv[optind]);
         if (pid == 0)
                 return usage_error("restore: --pid PID is required");
@@ -941,98 +725,6 @@ static int verb_restore(int argc, char **argv)
         return 0;
 }
 
-/* A scalar JSON value as text for a table cell. */
-static const char *json_cell(struct json_object *o, const char *key)
-{
-        struct json_object *v;
-
-        if (!o || !json_object_object_get_ex(o, key, &v) || !v)
-                return "-";
-        if (json_object_is_type(v, json_type_array) || json_object_is_type(v, json_type_object))
-                return json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
-        return json_object_get_string(v);
-}
-
-static bool json_is_zero(struct json_object *o, const char *key)
-{
-        struct json_object *v;
-
-        return !json_object_object_get_ex(o, key, &v) || !v || json_object_get_int64(v) == 0;
-}
-
-/* A row of a diff that says nothing: same state and no page counted. */
-static bool diff_row_unchanged(struct json_object *e)
-{
-        struct json_object *v;
-
-        if (json_object_object_get_ex(e, "state", &v) && v &&
-            strcmp(json_object_get_string(v), "same") != 0)
-                return false;
-        return json_is_zero(e, "changed") && json_is_zero(e, "added") && json_is_zero(e, "removed");
-}
-
-/* An array of objects as a table, columns named after the first object's keys;
- * rows for which skip() is true are left out. */
-static int print_object_table(struct json_object *a, bool (*skip)(struct json_object *e))
-{
-        const char *h[32];
-        size_t n_cols = 0, n = json_object_array_length(a);
-        struct json_object *first = json_object_array_get_idx(a, 0);
-        _cleanup_free_ char *upper = NULL;
-        size_t used = 0;
-
-        if (!first || !json_object_is_type(first, json_type_object))
-                return 0;
-        upper = malloc(4096);
-        if (!upper)
-                return -ENOMEM;
-        json_object_object_foreach (first, k, _v) {
-                (void)_v;
-                size_t l = strlen(k);
-                if (n_cols == ELEMENTSOF(h) || used + l + 1 > 4096)
-                        break;
-                for (size_t i = 0; i <= l; i++)
-                        upper[used + i] = (char)(k[i] >= 'a' && k[i] <= 'z' ? k[i] - 32 : k[i]);
-                h[n_cols++] = upper + used;
-                used += l + 1;
-        }
-        _cleanup_table_ struct table t = {.n_cols = n_cols, .headers = h};
-        for (size_t i = 0; i < n; i++) {
-                struct json_object *e = json_object_array_get_idx(a, i);
-                size_t j = 0;
-
-                if (skip && skip(e))
-                        continue;
-                json_object_object_foreach (first, k2, v2) {
-                        (void)v2;
-                        if (j++ == n_cols)
-                                break;
-                        if (table_add(&t, json_cell(e, k2)) < 0)
-                                return -ENOMEM;
-                }
-        }
-        table_print(&t);
-        return 0;
-}
-
-/* Generic human output: "key: value" lines, arrays of objects as tables. */
-static int print_object(struct json_object *o)
-{
-        if (!o)
-                return 0;
-        json_object_object_foreach (o, k, v) {
-                if (v && json_object_is_type(v, json_type_array) &&
-                    json_object_array_length(v) > 0 &&
-                    json_object_is_type(json_object_array_get_idx(v, 0), json_type_object)) {
-                        printf("%s:\n", k);
-                        if (print_object_table(v, NULL) < 0)
-                                return -ENOMEM;
-                } else
-                        printf("%s: %s\n", k, json_cell(o, k));
-        }
-        return 0;
-}
-
 static int verb_diff(int argc, char **argv)
 {
         _cleanup_client_ struct ckpt_client *c = NULL;
@@ -1042,9 +734,9 @@ static int verb_diff(int argc, char **argv)
 
         if ((r = only_args(argc, argv, 2, 2)) >= 0)
                 return r;
-        if (parse_id(argv[optind], &from) < 0)
+        if (ctl_parse_id(argv[optind], &from) < 0)
                 return usage_error("invalid checkpoint id '%s'", argv[optind]);
-        if (parse_id(argv[optind + 1], &to) < 0)
+        if (ctl_parse_id(argv[optind + 1], &to) < 0)
                 return usage_error("invalid checkpoint id '%s'", argv[optind + 1]);
         if (open_client(&c) != 0)
                 return EXIT_FAILURE;
@@ -1065,10 +757,10 @@ static int verb_diff(int argc, char **argv)
             json_object_is_type(regions, json_type_array)) {
                 size_t shown = 0, n = json_object_array_length(regions);
                 for (size_t i = 0; i < n; i++)
-                        shown += !diff_row_unchanged(json_object_array_get_idx(regions, i));
+                        shown += !table_diff_row_unchanged(json_object_array_get_idx(regions, i));
                 if (shown > 0) {
                         putchar('\n');
-                        if (print_object_table(regions, diff_row_unchanged) < 0)
+                        if (table_print_array(stdout, regions, table_diff_row_unchanged) < 0)
                                 return error("out of memory");
                 }
         }
@@ -1084,7 +776,7 @@ static int verb_verify(int argc, char **argv)
 
         if ((r = only_args(argc, argv, 0, 1)) >= 0)
                 return r;
-        if (optind < argc && parse_id(argv[optind], &id) < 0)
+        if (optind < argc && ctl_parse_id(argv[optind], &id) < 0)
                 return usage_error("invalid checkpoint id '%s'", argv[optind]);
         if (open_client(&c) != 0)
                 return EXIT_FAILURE;
@@ -1127,11 +819,11 @@ static int verb_gc(int argc, char **argv)
                 if ((r = common_option(opt, argv)) >= 0)
                         return r;
                 if (opt == OPT_KEEP) {
-                        if (parse_uint(optarg, &v) < 0 || v > INT64_MAX)
+                        if (ctl_parse_uint(optarg, &v) < 0 || v > INT64_MAX)
                                 return usage_error("invalid --keep '%s'", optarg);
                         keep = (int64_t)v;
                 } else if (opt == OPT_MAX_AGE) {
-                        if (parse_duration(optarg, &v) < 0 || v > INT64_MAX)
+                        if (ctl_parse_duration(optarg, &v) < 0 || v > INT64_MAX)
                                 return usage_error("invalid duration '%s' (e.g. 30s, 5m, 1h)",
                                                    optarg);
                         max_age = (int64_t)v;
@@ -1169,7 +861,7 @@ static int verb_delete(int argc, char **argv)
 
         if ((r = only_args(argc, argv, 1, 1)) >= 0)
                 return r;
-        if (parse_id(argv[optind], &id) < 0)
+        if (ctl_parse_id(argv[optind], &id) < 0)
                 return usage_error("invalid checkpoint id '%s'", argv[optind]);
         if (open_client(&c) != 0)
                 return EXIT_FAILURE;
@@ -1288,7 +980,7 @@ static int verb_policy(int argc, char **argv)
                 }
                 for (size_t i = 0; i < n_errors; i++)
                         fprintf(stderr, "%s\n",
-                                json_cell(json_object_array_get_idx(errors, i), "error"));
+                                table_json_cell(json_object_array_get_idx(errors, i), "error"));
                 if (json_object_object_get_ex(reply, "error", &msg) && msg)
                         return error("%s", json_object_get_string(msg));
                 return error("%s: invalid policy", argv[optind + 1]);
@@ -1301,12 +993,12 @@ static int verb_policy(int argc, char **argv)
                         printf("policies reloaded: %zu loaded, %zu refused\n", n, n_errors);
                 else if (n == 0)
                         printf("no policies\n");
-                else if (print_object_table(a, NULL) < 0)
+                else if (table_print_array(stdout, a, NULL) < 0)
                         return error("out of memory");
                 for (size_t i = 0; i < n_errors; i++) {
                         struct json_object *e = json_object_array_get_idx(errors, i);
                         printf("refused: %s\n", json_object_is_type(e, json_type_object)
-                                                        ? json_cell(e, "error")
+                                                        ? table_json_cell(e, "error")
                                                         : json_object_get_string(e));
                 }
                 return 0;
@@ -1315,24 +1007,9 @@ static int verb_policy(int argc, char **argv)
                 printf("%s\n", strcmp(sub, "reload") == 0 ? "policies reloaded" : "no policies");
                 return 0;
         }
-        if (print_object(reply) < 0)
+        if (table_print_object(stdout, reply) < 0)
                 return error("out of memory");
         return 0;
-}
-
-/* A label value of the Prometheus text format: \, " and newline escaped. */
-static void print_label(const char *v)
-{
-        putchar('"');
-        for (const char *p = v ? v : ""; *p; p++) {
-                if (*p == '\\' || *p == '"')
-                        printf("\\%c", *p);
-                else if (*p == '\n')
-                        fputs("\\n", stdout);
-                else
-                        putchar(*p);
-        }
-        putchar('"');
 }
 
 static void metric_head(const char *name, const char *type, const char *help)
@@ -1401,11 +1078,11 @@ static int verb_metrics(int argc, char **argv)
                         if (k == 4 && p->last_pause_ms < 0)
                                 continue;
                         printf("%s{pid=\"%d\",comm=", per[k].name, (int)p->pid);
-                        print_label(p->comm);
+                        table_print_label(stdout, p->comm);
                         printf(",tracking=");
-                        print_label(p->tracking);
+                        table_print_label(stdout, p->tracking);
                         printf(",policy=");
-                        print_label(p->policy ? p->policy : "");
+                        table_print_label(stdout, p->policy ? p->policy : "");
                         if (k == 0)
                                 printf("} %" PRIu64 "\n", p->dirty_pages);
                         else if (k == 1)
