@@ -232,7 +232,6 @@ static int run(int argc, char *argv[])
         if (r <= 0)
                 return r;
 
-        store_threads = arg_store_threads;
         o = (struct manager_options){
                 .socket_path = arg_socket,
                 .state_dir = arg_state_dir,
@@ -242,6 +241,7 @@ static int run(int argc, char *argv[])
                 .bitmap_entries = arg_bitmap_entries,
                 .store_nice = (int)arg_store_nice,
                 .store_idle = arg_store_idle,
+                .store_threads = arg_store_threads,
                 .copy_cache = (uint64_t)arg_copy_cache_mib << 20,
                 .keep_writable = arg_keep_writable,
                 .server =

@@ -165,7 +165,8 @@ int manager_start(struct manager *m)
         if (r < 0)
                 return log_error_errno(r, "Failed to set up signal handling: %m");
 
-        r = store_open(m->opts.state_dir, &m->store);
+        r = store_open(m->opts.state_dir, &(struct store_options){.threads = m->opts.store_threads},
+                       &m->store);
         if (r == -EBUSY)
                 return log_error_errno(r, "State directory '%s' is in use by another ckptd",
                                        m->opts.state_dir);

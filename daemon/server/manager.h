@@ -34,6 +34,7 @@ struct manager_options {
         unsigned bitmap_entries;      /* BPF dirty-bitmap map size (2 MiB windows) */
         int store_nice;               /* nice value of the work after the thaw; 0: none */
         bool store_idle;              /* SCHED_IDLE instead of store_nice */
+        unsigned store_threads;       /* store_options.threads */
         uint64_t copy_cache;          /* bytes of kept copies (lastcopy.h); 0: none */
         unsigned keep_writable;       /* tracker_options.keep_writable */
         struct server_options server; /* the control socket's limits */

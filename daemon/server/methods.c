@@ -29,7 +29,8 @@
 #include "export-core.h"
 #include "policy.h"
 #include "scheduler.h"
-#include "store-gc.h"
+#include "gc.h"
+#include "verify.h"
 #include "tracker.h"
 #include "store.h"
 

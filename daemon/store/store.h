@@ -35,6 +35,32 @@
  * wrong bytes.
  *
  * Thread safety: every function may be called from several threads at once.
+ *
+ * Modules (this header is the store's contract; each module's header says
+ * what it owns; lower ones first, none includes another in a circle):
+ *   keyset.c     the one (owner, sha256) hash table: sets and maps
+ *   pending.c    objects written to packs but not yet indexed (on a keyset)
+ *   store-internal.h  struct ckpt_store: whose fields are whose, the locks
+ *   pack.c       pack files: descriptors, appending, rolling, fsync, the
+ *                record format (store_decode_object(), pack_record_check())
+ *                and the record scan used by rebuild, recovery and repack
+ *   index.c      the LMDB environment: transactions, the objects index,
+ *                "meta", committing the pending table (store_sync()), the
+ *                checks at open (meta pages, the forked B-tree walk),
+ *                moving a damaged index aside
+ *   gc-guard.c   keys in flight that a gc must keep (store_gc_begin() ...)
+ *   view.c       manifest files, store_view() and the view cache
+ *   catalog.c    the catalog: ids, commits, rewrite/detach, remove, and the
+ *                manifests a crash left without an entry (reconcile)
+ *   put.c        the parallel put pipeline (hash, dedup, compress, append)
+ *   read.c       reading objects back (store_get_page() ...)
+ *   repack.c     store_repack(): live objects of one pack into the current
+ *   recover.c    the index rebuilt from packs and manifests, the packs'
+ *                tail indexed again after a crash
+ *   open.c       store_open(), store_free(), store_stats()
+ * and above them, on this header only: gc.c (delete, gc: policy, gc.h) and
+ * verify.c (verify.h). manifest.c, diff.c, export*.c and sha256.c are the
+ * store room's other modules (their own headers).
  */
 #pragma once
 
@@ -47,12 +73,42 @@
 
 struct ckpt_store;
 
-/* -EBUSY: locked by another ckptd for longer than store_lock_wait_ms. A
- * missing or damaged index is moved aside (index.damaged-TIME, never
- * deleted) and rebuilt from the packs and manifests; objects a crash left
- * unindexed at the end of the packs are indexed again, and a torn record at
- * the very end of the current pack is cut off. */
-int store_open(const char *state_dir, struct ckpt_store **ret);
+/* Settings, given at open; a field left 0 takes its default. */
+struct store_options {
+        /* Threads hashing and compressing in store_put_pages(); 0: one per
+         * online CPU (at most 16). */
+        unsigned threads;
+        /* Bytes after which the current pack is closed and a new one started
+         * (default 256 MiB). */
+        uint64_t pack_roll_size;
+        /* Index entries the newest level holds before they move into the
+         * main one in bulk (default 16384). New entries go into a small
+         * B-tree ("recent"): LMDB copies every leaf a transaction changes,
+         * and object keys are random: indexing a checkpoint's 2600 new
+         * objects straight into the index of a 1 GiB process rewrote ~2000
+         * leaves (8 MiB, ~35 ms with its fsync) at every commit; into
+         * "recent" it rewrites at most its ~250 leaves. */
+        uint64_t index_recent_max;
+        /* Initial size of the index's memory map (default 64 GiB, sparse:
+         * only what is used takes disk); it doubles whenever a transaction
+         * finds it full. */
+        uint64_t map_size;
+        /* How long store_open() waits for the state directory's lock
+         * (default 5000). */
+        uint64_t lock_wait_ms;
+};
+#define STORE_PACK_ROLL_SIZE_DEFAULT (256ULL << 20)
+#define STORE_INDEX_RECENT_MAX_DEFAULT 16384u
+#define STORE_MAP_SIZE_DEFAULT (64ULL << 30)
+#define STORE_LOCK_WAIT_MS_DEFAULT 5000u
+
+/* opts NULL: the defaults. -EBUSY: locked by another ckptd for longer than
+ * opts->lock_wait_ms. A missing or damaged index is moved aside
+ * (index.damaged-TIME, never deleted) and rebuilt from the packs and
+ * manifests; objects a crash left unindexed at the end of the packs are
+ * indexed again, and a torn record at the very end of the current pack is
+ * cut off. */
+int store_open(const char *state_dir, const struct store_options *opts, struct ckpt_store **ret);
 struct ckpt_store *store_free(struct ckpt_store *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct ckpt_store *, store_free);
 
@@ -61,7 +117,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct ckpt_store *, store_free);
  * ret[i].kind is set to CKPT_PAGE_ZERO (all-zero page, nothing stored) or
  * CKPT_PAGE_DATA with ret[i].key = SHA-256; ret[i].addr is left untouched.
  * New objects are appended to the current pack (hashing and compression run on
- * up to store_threads threads); *ret_new_bytes (may be NULL) gets the bytes
+ * up to opts.threads threads); *ret_new_bytes (may be NULL) gets the bytes
  * appended. Objects are durable only after store_sync() or store_commit().
  */
 int store_put_pages(struct ckpt_store *s, uint32_t owner, const void *pages, size_t n,
@@ -151,20 +207,8 @@ struct store_stats {
 };
 int store_stats(struct ckpt_store *s, struct store_stats *ret);
 
-/* Threads hashing and compressing in store_put_pages(); 0 (the default): one
- * per online CPU. Read by store_open(). */
-extern unsigned store_threads;
-
-/* Index entries the newest level holds before they move into the main one
- * in bulk (default 16384). Read at every commit. */
-extern uint64_t store_index_recent_max;
-
-/* Bytes after which the current pack is closed and a new one started
- * (default 256 MiB). Read at every store_put_pages(). */
-extern uint64_t store_pack_roll_size;
-
 /*
- * Primitives for deleting checkpoints and reclaiming space (store-gc.c).
+ * Primitives for deleting checkpoints and reclaiming space (used by gc.c).
  * They keep the store's crash-safety order; the policy (what is live, which
  * packs to rewrite) is the caller's.
  */
@@ -233,13 +277,6 @@ int store_pack_size(struct ckpt_store *s, uint32_t pack, uint64_t *ret);
  * (parent not in the catalog). A DELTA whose chain would reach
  * CKPT_FULL_EVERY, or one without a parent, is written as FULL. */
 
-/* Initial size of the index's memory map (default 64 GiB, sparse); it
- * doubles whenever a transaction finds it full. Read by store_open(). */
-extern uint64_t store_map_size;
-
-/* How long store_open() waits for the state directory's lock (default 5000). */
-extern uint64_t store_lock_wait_ms;
-
 /* Rewrite checkpoint id as a FULL manifest without a parent (its view, same
  * id, temp + fsync + rename + dir fsync) and set its catalog entry's parent
  * to 0: done to the children of a checkpoint being deleted, so that no entry
@@ -260,7 +297,7 @@ int store_list_manifests(struct ckpt_store *s, uint64_t **ret, size_t *ret_n);
 void store_block_commits(struct ckpt_store *s);
 void store_unblock_commits(struct ckpt_store *s);
 
-/* The gc guard (see store-gc.h): keys store_put_pages() returned and no
+/* The gc guard (gc-guard.h; the reasoning in gc.h): keys store_put_pages() returned and no
  * commit listed since (this generation and the one before), and, between
  * store_gc_begin() and store_gc_end(), every DATA key of a manifest
  * store_commit() commits: store_gc_protected() says so. store_gc_begin()

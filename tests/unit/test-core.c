@@ -836,7 +836,7 @@ static bool test_checkpoint(void)
         int r;
 
         snprintf(dir, sizeof(dir), "%s/store", tmpdir);
-        r = store_open(dir, &s);
+        r = store_open(dir, NULL, &s);
         if (r == -EOPNOTSUPP) {
                 checkpoint_state = 0;
                 snprintf(checkpoint_skip, sizeof(checkpoint_skip), "the store is not built");

@@ -269,7 +269,7 @@ static struct ckpt_store *open_store(const char *sub)
 
         snprintf(path, sizeof(path), "%s/%s", tmpdir, sub);
         mkdir(path, 0700);
-        r = store_open(path, &s);
+        r = store_open(path, NULL, &s);
         if (r < 0) {
                 fprintf(stderr, "# store_open('%s'): %s\n", path, strerror(-r));
                 return NULL;

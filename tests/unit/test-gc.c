@@ -20,7 +20,9 @@
 
 #include "macro.h"
 #include "manifest.h"
-#include "store-gc.h"
+#include "gc.h"
+#include "keyset.h"
+#include "verify.h"
 #include "store.h"
 #include "prng.h"
 #include "scratch.h"
@@ -252,7 +254,7 @@ static bool test_delete(void)
         size_t n = 0;
 
         ASSERT(dir);
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         ASSERT(build_chain(s, &c, 0));
         ASSERT(chain_views_are(s, &c, gone));
 
@@ -294,7 +296,7 @@ static bool test_delete(void)
 
         /* And all of it survives a reopen. */
         s = store_free(s);
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         ASSERT(chain_views_are(s, &c, gone));
         ASSERT(verify_clean(s, 0));
         return true;
@@ -339,7 +341,7 @@ static bool test_verify(void)
         uint8_t back[PG];
 
         ASSERT(dir);
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         ASSERT(build_chain(s, &c, 0));
         for (int i = 0; i < CP; i++)
                 lone_seed[i] = 50000 + i;
@@ -436,7 +438,7 @@ static bool test_verify(void)
          * id inside, so it cannot join the catalog and stays reported; the
          * rest stays reported too. Removing it is the operator's call. */
         s = store_free(s);
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         ASSERT_OK(store_verify(s, 0, &vr));
         ASSERT(has_problem(&vr, want));
         store_verify_result_done(&vr);
@@ -480,7 +482,7 @@ static bool test_verify_cap(void)
         uint64_t id;
 
         ASSERT(dir && seeds && all);
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         for (int i = 0; i < 1100; i++)
                 seeds[i] = 2 * i + 2; /* incompressible, distinct */
         ASSERT_OK(commit_seeds(s, OWNER, seeds, 1100, 0, &id));
@@ -549,7 +551,7 @@ static bool test_gc_exact(void)
         bool good = false;
 
         ASSERT(dir);
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         ASSERT_OK(store_keyset_new(&live));
 
         /* Garbage: stored, never committed. Two processes, another owner. */
@@ -627,7 +629,7 @@ static bool test_gc_exact(void)
         if (store_gc(s, &gr) < 0 || gr.objects_removed != 0 || gr.packs_rewritten != 0)
                 goto out;
         s = store_free(s);
-        if (store_open(dir, &s) < 0 || !chain_views_are(s, &c, gone) ||
+        if (store_open(dir, NULL, &s) < 0 || !chain_views_are(s, &c, gone) ||
             !chain_views_are(s, &d, gone_d) || !verify_clean(s, 0))
                 goto out;
         good = true;
@@ -650,12 +652,12 @@ static bool test_gc_packs(void)
         bool gone[4][CHAIN] = {};
         struct refs rf = {};
         size_t n_packs = 0;
-        uint64_t saved = store_pack_roll_size, removed;
+        struct store_options opts = {.pack_roll_size = 64 * 1024};
+        uint64_t removed;
         bool good = false;
 
         ASSERT(dir);
-        store_pack_roll_size = 64 * 1024;
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, &opts, &s));
         ASSERT_OK(store_keyset_new(&live));
         for (int p = 0; p < 4; p++)
                 if (!build_chain(s, &c[p], 10000 * (p + 1)))
@@ -700,7 +702,6 @@ static bool test_gc_packs(void)
                 goto out;
         good = true;
 out:
-        store_pack_roll_size = saved;
         store_keyset_free(live);
         return good;
 }
@@ -814,7 +815,7 @@ static bool test_gc_race(void)
         pthread_t w[WRITERS], g;
 
         ASSERT(dir && rc);
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         rc->s = s;
         rc->writers_left = WRITERS;
         for (int i = 0; i < WRITERS; i++)
@@ -834,7 +835,7 @@ static bool test_gc_race(void)
         ASSERT(race_check(rc));
         ASSERT(verify_clean(s, 0));
         s = store_free(s);
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         rc->s = s;
         ASSERT(race_check(rc));
         return true;
@@ -853,7 +854,7 @@ static bool test_keep_keys(void)
         uint8_t want[PG], back[PG];
 
         ASSERT(dir);
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         ASSERT_OK(commit_seeds(s, OWNER, kept_seeds, 4, 0, &p));
         ASSERT_OK(commit_seeds(s, OWNER, lost_seeds, 2, 0, &q));
 

@@ -18,7 +18,7 @@
 #include "macro.h"
 #include "manifest.h"
 #include "sha256.h"
-#include "store-gc.h"
+#include "gc.h"
 #include "store.h"
 #include <sys/wait.h>
 
@@ -85,7 +85,7 @@ static bool test_round_trip_and_zero(void)
                         fill_random(pages + i * PG, PG / 2); /* half random, half zero */
                 }
         }
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         ASSERT_OK(store_put_pages(s, 1000, pages, n, ret, &new_bytes));
         for (size_t i = 0; i < n; i++) {
                 bool zero = (i % 3 == 2) && (i % 2);
@@ -145,7 +145,7 @@ static bool test_dedup_per_owner(void)
         /* The same page twice inside one call is stored once. */
         memcpy(pages + 7 * PG, pages + 250 * PG, PG);
 
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         ASSERT_OK(store_put_pages(s, 1000, pages, n, r1, &b1));
         ASSERT_OK(store_stats(s, &st));
         ASSERT_EQ(st.objects, n - 1);
@@ -216,7 +216,7 @@ static bool test_fast_compression(void)
         for (size_t i = 0; i < n; i++)
                 pagev[i] = pages + (n - 1 - i) * PG; /* any order */
 
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         /* Two owners: dedup is per owner, so both store every page. */
         ASSERT_OK(store_put_pagev(s, 1000, pagev, n, STORE_COMPRESS_DEFAULT, r1, &b_default));
         ASSERT_OK(store_put_pagev(s, 2000, pagev, n, STORE_COMPRESS_FAST, r2, &b_fast));
@@ -251,7 +251,7 @@ static bool test_corruption(void)
         fill_random(pages, PG);                /* raw */
         fill_compressible(pages + PG, PG, 42); /* zstd */
         fill_random(pages + 2 * PG, PG);       /* raw, header damaged */
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         ASSERT_OK(store_put_pages(s, 1000, pages, 3, ret, NULL));
         ASSERT_OK(store_sync(s));
         s = store_free(s);
@@ -273,7 +273,7 @@ static bool test_corruption(void)
                          obj0 + 2 * hdr + o0.clen + o1.clen +
                                  offsetof(struct ckpt_pack_object, codec)));
 
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         ASSERT_EQ(store_get_page(s, 1000, ret[0].key, back), -EBADMSG);
         ASSERT_EQ(store_get_page(s, 1000, ret[1].key, back), -EBADMSG);
         ASSERT_EQ(store_get_page(s, 1000, ret[2].key, back), -EBADMSG);
@@ -281,7 +281,7 @@ static bool test_corruption(void)
         /* A truncated pack is damage too, not a crash. */
         s = store_free(s);
         ASSERT_EQ(truncate(path, obj0 + hdr + 10), 0);
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         ASSERT_EQ(store_get_page(s, 1000, ret[1].key, back), -EBADMSG);
         return true;
 }
@@ -337,7 +337,7 @@ static bool test_chain(void)
         unsigned fulls = 0;
 
         ASSERT(dir && ck);
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         for (size_t i = 0; i < NP; i += 2)
                 fill_random(mem[i], PG);
 
@@ -428,7 +428,7 @@ static bool test_chain(void)
 
         /* Reopened (empty cache, everything from disk). */
         s = store_free(s);
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         for (unsigned k = CHAIN; k-- > 0;)
                 ASSERT(check_view(s, &ck[k], 1000));
         ASSERT_OK(store_list(s, &list, &n_list));
@@ -463,8 +463,8 @@ static bool test_reopen_lock_and_temps(void)
         ASSERT(dir);
         for (int i = 0; i < 4; i++)
                 fill_compressible(pages + i * PG, PG, 1000 + i);
-        ASSERT_OK(store_open(dir, &s));
-        ASSERT_EQ(store_open(dir, &s2), -EBUSY);
+        ASSERT_OK(store_open(dir, NULL, &s));
+        ASSERT_EQ(store_open(dir, NULL, &s2), -EBUSY);
         ASSERT_OK(store_put_pages(s, 1000, pages, 4, ret, NULL));
         /* A committed checkpoint, then deleted: its id is never given again.
          * The next one is handed out but never committed. */
@@ -487,7 +487,7 @@ static bool test_reopen_lock_and_temps(void)
         ASSERT(fd >= 0);
         close(fd);
 
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         ASSERT(access(path, F_OK) < 0 && errno == ENOENT);
         ASSERT_OK(store_stats(s, &st2));
         ASSERT_EQ(st1.objects, st2.objects);
@@ -516,7 +516,7 @@ static bool test_pack_roll(void)
         _cleanup_free_ char *dir = scratch_new(top);
         _cleanup_free_ uint8_t *pages = NULL;
         _cleanup_free_ struct ckpt_page *ret = NULL;
-        uint64_t saved = store_pack_roll_size;
+        struct store_options opts = {.pack_roll_size = 1 << 20};
         const size_t n = 1200;
         struct store_stats st;
         uint8_t back[PG];
@@ -526,15 +526,13 @@ static bool test_pack_roll(void)
         ASSERT(dir && pages && ret);
         for (size_t i = 0; i < n; i++)
                 fill_random(pages + i * PG, PG);
-        store_pack_roll_size = 1 << 20;
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, &opts, &s));
         ASSERT_OK(store_put_pages(s, 1000, pages, n / 2, ret, NULL));
         ASSERT_OK(store_put_pages(s, 1000, pages + n / 2 * PG, n - n / 2, ret + n / 2, NULL));
-        store_pack_roll_size = saved;
         ASSERT_OK(store_stats(s, &st));
         ASSERT(st.packs >= 4);
         s = store_free(s);
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         for (size_t i = 0; i < n; i++) {
                 ASSERT_OK(store_get_page(s, 1000, ret[i].key, back));
                 ASSERT(memcmp(back, pages + i * PG, PG) == 0);
@@ -567,7 +565,7 @@ static bool test_enospc(void)
         if (!big || !ret)
                 goto out;
         fill_random(first, sizeof(first));
-        if (store_open(dir, &s) < 0 || store_put_pages(s, 1000, first, 8, fret, NULL) < 0 ||
+        if (store_open(dir, NULL, &s) < 0 || store_put_pages(s, 1000, first, 8, fret, NULL) < 0 ||
             store_sync(s) < 0)
                 goto out;
 
@@ -595,7 +593,7 @@ static bool test_enospc(void)
         if (store_has_page(s, 1000, ret[0].key) != 0)
                 goto out;
         s = store_free(s);
-        if (store_open(dir, &s) < 0)
+        if (store_open(dir, NULL, &s) < 0)
                 goto out;
         for (int i = 0; i < 8; i++)
                 if (store_get_page(s, 1000, fret[i].key, back) < 0 ||
@@ -648,7 +646,7 @@ static bool test_delete_and_repack(void)
         size_t n_packs = 0;
 
         ASSERT(dir && keys);
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         fill_random(garbage, sizeof(garbage));
         ASSERT_OK(store_put_pages(s, 1000, garbage, 16, ret, NULL)); /* referenced by nothing */
         for (int k = 0; k < 5; k++) {
@@ -731,7 +729,7 @@ static bool test_delete_and_repack(void)
         ASSERT_EQ(store_get_page(s, 1000, ret[0].key, back), -ENOENT);
 
         s = store_free(s);
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         for (int k = 0; k < 5; k++) {
                 _cleanup_(manifest_freep) struct ckpt_manifest *v = NULL;
 
@@ -823,7 +821,7 @@ static bool test_concurrency(void)
 
         ASSERT(dir);
         fill_random(known, sizeof(known));
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         ASSERT_OK(store_put_pages(s, 5, known, 32, known_ret, NULL));
         for (int i = 0; i < 4; i++)
                 c[i] = (struct conc){s, i < 2 ? 1 + i : 5, known, known_ret, &stop, false};
@@ -855,7 +853,7 @@ static bool test_commit_checks(void)
 
         ASSERT(dir && m);
         fill_random(page, PG);
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         ASSERT_OK(store_put_pages(s, 1000, page, 1, &ret, NULL));
         ASSERT_OK(store_alloc_id(s, &id));
         m->id = id;
@@ -884,7 +882,7 @@ static bool test_index_growth(void)
         _cleanup_free_ char *dir = scratch_new(top);
         _cleanup_free_ uint8_t *pages = NULL;
         _cleanup_free_ struct ckpt_page *ret = NULL;
-        uint64_t saved = store_map_size;
+        struct store_options opts = {.map_size = 1 << 20};
         const size_t n = 40000; /* ~3 MiB of index in a 1 MiB map */
         struct store_stats st;
         uint8_t back[PG];
@@ -896,9 +894,7 @@ static bool test_index_growth(void)
                 uint64_t v = i + 1;
                 memcpy(pages + i * PG + (i % 512) * 8, &v, 8); /* distinct, compressible */
         }
-        store_map_size = 1 << 20;
-        ASSERT_OK(store_open(dir, &s));
-        store_map_size = saved;
+        ASSERT_OK(store_open(dir, &opts, &s));
         ASSERT_OK(store_put_pages(s, 1000, pages, n, ret, NULL));
         ASSERT_OK(store_sync(s));
         ASSERT_OK(store_stats(s, &st));
@@ -906,7 +902,7 @@ static bool test_index_growth(void)
         /* The data file cannot outgrow the map: it grew. */
         ASSERT(file_size_at(dir, "index/data.mdb") > (1 << 20));
         s = store_free(s);
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         for (size_t i = 0; i < n; i += 997) {
                 ASSERT_OK(store_get_page(s, 1000, ret[i].key, back));
                 ASSERT(memcmp(back, pages + i * PG, PG) == 0);
@@ -944,7 +940,8 @@ static bool test_index_levels(void)
         _cleanup_free_ char *dir = scratch_new(top);
         _cleanup_free_ uint8_t *pages = NULL;
         _cleanup_free_ struct ckpt_page *ret = NULL;
-        uint64_t saved = store_index_recent_max, new_bytes;
+        struct store_options opts = {.index_recent_max = 100};
+        uint64_t new_bytes;
         const size_t n = 260;
         struct store_stats st;
         uint8_t back[PG];
@@ -955,8 +952,7 @@ static bool test_index_levels(void)
         ASSERT(dir && pages && ret);
         for (size_t i = 0; i < n; i++)
                 fill_compressible(pages + i * PG, PG, 5000 + (unsigned)i);
-        store_index_recent_max = 100;
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, &opts, &s));
 
         /* 40, then 40 more: both stay in the newest level. */
         ASSERT(put_counted(s, pages, ret, 0, 40, 40, 40));
@@ -975,8 +971,7 @@ static bool test_index_levels(void)
 
         /* Both levels, after a reopen: listed, read back, counted once. */
         s = store_free(s);
-        ASSERT_OK(store_open(dir, &s));
-        store_index_recent_max = saved;
+        ASSERT_OK(store_open(dir, &opts, &s));
         ASSERT_OK(store_stats(s, &st));
         ASSERT_EQ(st.objects, n);
         ASSERT_EQ(st.objects_recent, 40u);
@@ -1019,7 +1014,7 @@ static bool test_throughput(void)
         ret = calloc(n, sizeof(*ret));
         ASSERT(dir && pages && ret);
         fill_random(pages, n * PG);
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         {
                 /* What one thread hashes right now: the figures below depend on
                  * the machine's load, this puts them in proportion. */
@@ -1084,7 +1079,7 @@ static bool test_recovery(void)
         ASSERT(dir);
         for (int i = 0; i < 8; i++)
                 fill_compressible(pages + i * PG, PG, 3000 + i);
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         ASSERT_OK(store_put_pages(s, 1000, pages, 4, ret, NULL));
         ASSERT_OK(store_sync(s));
         s = store_free(s);
@@ -1095,7 +1090,7 @@ static bool test_recovery(void)
         if (pid == 0) {
                 struct ckpt_store *c = NULL;
 
-                if (store_open(dir, &c) < 0 ||
+                if (store_open(dir, NULL, &c) < 0 ||
                     store_put_pages(c, 1000, pages + 4 * PG, 4, ret + 4, NULL) < 0)
                         _exit(1);
                 _exit(0);
@@ -1111,7 +1106,7 @@ static bool test_recovery(void)
         ASSERT_EQ(system(cmd), 0);
         ASSERT_EQ(file_size_at(dir, "packs/pack-00000001.pack"), size + 100);
 
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         ASSERT_EQ(file_size_at(dir, "packs/pack-00000001.pack"), size);
         for (int i = 0; i < 8; i++) {
                 ASSERT_OK(store_get_page(s, 1000, ret[i].key, back));
@@ -1122,7 +1117,7 @@ static bool test_recovery(void)
         /* No index at all. */
         snprintf(path, sizeof(path), "%s/index/data.mdb", dir);
         ASSERT_EQ(unlink(path), 0);
-        ASSERT_OK(store_open(dir, &s));
+        ASSERT_OK(store_open(dir, NULL, &s));
         for (int i = 0; i < 8; i++)
                 ASSERT_EQ(store_has_page(s, 1000, ret[i].key), 1);
         s = store_free(s);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * store-gc.h: keeping the store healthy over months of periodic checkpoints:
- * deleting checkpoints (later incremental ones stay readable), verifying
- * every object and manifest, and reclaiming unreferenced objects (repack).
+ * gc.h: keeping the store healthy over months of periodic checkpoints:
+ * deleting checkpoints (later incremental ones stay readable) and
+ * reclaiming unreferenced objects (repack). Verifying is verify.h's.
  *
  * Deleting checkpoint X whose child Y is a DELTA on top of X first rewrites Y
  * as a FULL manifest (same id, temp + rename), then removes X from the
@@ -23,22 +23,6 @@
 
 int store_delete(struct ckpt_store *s, uint64_t id);
 
-struct store_problem {
-        char *what; /* "object <owner>/<sha256> in pack-00000003.pack: corrupt", … */
-};
-
-struct store_verify_result {
-        uint64_t checked_manifests, checked_objects;
-        struct store_problem *problems;
-        size_t n_problems;
-};
-
-/* id 0: everything reachable from every manifest. Problems are listed, not
- * returned as an error: the return value is <0 only when verification itself
- * could not run. */
-int store_verify(struct ckpt_store *s, uint64_t id, struct store_verify_result *ret);
-void store_verify_result_done(struct store_verify_result *r);
-
 struct store_gc_result {
         uint64_t objects_removed, bytes_reclaimed, packs_rewritten;
 };
@@ -56,7 +40,7 @@ int store_gc(struct ckpt_store *s, struct store_gc_result *ret);
  * before it commits its manifest: a page may be new, or a dedup hit on an
  * object the mark finds dead (a page of a deleted checkpoint). So (store.h):
  *   - store_put_pages() records every key it returns, new or dedup hit, in a
- *     set of keys in flight, before it releases put_lock; store_commit()
+ *     set of keys in flight (gc-guard.c), before it releases put_lock; store_commit()
  *     takes the keys its manifest lists out of it. Each gc start turns that
  *     set into the previous generation and drops the one before: a key stored
  *     and never committed is kept through one more gc, then given up on.
@@ -80,21 +64,7 @@ int store_gc(struct ckpt_store *s, struct store_gc_result *ret);
  * cannot know what that one refers to (verify names it; delete it first).
  *
  * Crash safety: gc writes nothing itself; store_repack() orders copy, fsync,
- * index commit, unlink. store_open() removes manifest files without a catalog
- * entry (a commit or delete a crash interrupted).
+ * index commit, unlink. store_open() adds manifest files without a catalog
+ * entry back to it (a commit or delete a crash interrupted; verify names
+ * them until then).
  */
-
-/* A set of (owner, sha256) keys. */
-struct store_keyset;
-int store_keyset_new(struct store_keyset **ret);
-struct store_keyset *store_keyset_free(struct store_keyset *k);
-/* 1: added, 0: present already, -ENOMEM. */
-int store_keyset_add(struct store_keyset *k, uint32_t owner, const uint8_t key[32]);
-/* 1: removed, 0: absent (k may be NULL). */
-int store_keyset_remove(struct store_keyset *k, uint32_t owner, const uint8_t key[32]);
-/* k may be NULL: false. */
-bool store_keyset_contains(const struct store_keyset *k, uint32_t owner, const uint8_t key[32]);
-size_t store_keyset_size(const struct store_keyset *k);
-
-/* Problems store_verify() lists at most (then "and N more problems"). */
-#define STORE_VERIFY_MAX_PROBLEMS 1000u
