@@ -446,20 +446,64 @@ int pack_record_check(ZSTD_DCtx *d, const uint8_t *p, size_t avail, uint8_t *pag
         return 1;
 }
 
+int pack_scan_records(struct ckpt_store *s, ZSTD_DCtx *d, const uint8_t *base, uint64_t size,
+                      uint32_t pack, uint64_t from, record_fn cb, void *userdata,
+                      struct pack_scan *ret)
+{
+        static const uint8_t magic[4] = {0x43, 0x4b, 0x50, 0x4f}; /* CKPT_PACK_OBJECT_MAGIC, LE */
+        _cleanup_free_ uint8_t *page = NULL;
+        struct pack_scan sc = {.size = size};
+        struct ckpt_pack_header h;
+        uint64_t off;
+        int r;
+
+        *ret = sc;
+        if (size < sizeof(h))
+                return 0;
+        memcpy(&h, base, sizeof(h));
+        sc.header_ok = memcmp(h.magic, CKPT_PACK_MAGIC, sizeof(h.magic)) == 0 &&
+                       le32toh(h.version) == CKPT_PACK_VERSION && le32toh(h.number) == pack;
+        page = malloc(PAGE);
+        if (!page)
+                return -ENOMEM;
+        off = MAX(from, (uint64_t)sizeof(h));
+        sc.end = off;
+        while (off < size) {
+                struct ckpt_pack_object o;
+                const uint8_t *q;
+                size_t len;
+
+                r = pack_record_check(d, base + off, size - off, page, &o, &len);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        r = cb(s, pack, off, &o, base + off, userdata);
+                        if (r < 0)
+                                return r;
+                        sc.records++;
+                        off += len;
+                        sc.end = off;
+                        continue;
+                }
+                q = memmem(base + off + 1, size - off - 1, magic, sizeof(magic));
+                if (!q)
+                        break;
+                off = (uint64_t)(q - base);
+        }
+        *ret = sc;
+        return 0;
+}
+
 int pack_foreach_record(struct ckpt_store *s, uint32_t pack, uint64_t from, record_fn cb,
                         void *userdata, struct pack_scan *ret)
 {
-        static const uint8_t magic[4] = {0x43, 0x4b, 0x50, 0x4f}; /* CKPT_PACK_OBJECT_MAGIC, LE */
         struct pack_scan sc = {};
         _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ uint8_t *page = NULL;
-        struct ckpt_pack_header h;
         ZSTD_DCtx *d = NULL;
         const uint8_t *base;
         struct stat st;
         char name[32];
-        uint64_t off;
-        int r = 0;
+        int r;
 
         snprintf(name, sizeof(name), "pack-%08u.pack", pack);
         fd = openat(s->packs_fd, name, O_RDONLY | O_CLOEXEC);
@@ -468,7 +512,7 @@ int pack_foreach_record(struct ckpt_store *s, uint32_t pack, uint64_t from, reco
         if (fstat(fd, &st) < 0)
                 return negative_errno();
         sc.size = (uint64_t)st.st_size;
-        if (sc.size < sizeof(h)) {
+        if (sc.size < sizeof(struct ckpt_pack_header)) {
                 if (ret)
                         *ret = sc;
                 return 0;
@@ -476,41 +520,8 @@ int pack_foreach_record(struct ckpt_store *s, uint32_t pack, uint64_t from, reco
         base = mmap(NULL, sc.size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (base == MAP_FAILED)
                 return negative_errno();
-        memcpy(&h, base, sizeof(h));
-        sc.header_ok = memcmp(h.magic, CKPT_PACK_MAGIC, sizeof(h.magic)) == 0 &&
-                       le32toh(h.version) == CKPT_PACK_VERSION && le32toh(h.number) == pack;
-        page = malloc(PAGE);
         d = ZSTD_createDCtx();
-        if (!page || !d) {
-                r = -ENOMEM;
-                goto out;
-        }
-        off = MAX(from, (uint64_t)sizeof(h));
-        sc.end = off;
-        while (off < sc.size) {
-                struct ckpt_pack_object o;
-                const uint8_t *q;
-                size_t len;
-
-                r = pack_record_check(d, base + off, sc.size - off, page, &o, &len);
-                if (r < 0)
-                        goto out;
-                if (r > 0) {
-                        r = cb(s, pack, off, &o, base + off, userdata);
-                        if (r < 0)
-                                goto out;
-                        sc.records++;
-                        off += len;
-                        sc.end = off;
-                        continue;
-                }
-                q = memmem(base + off + 1, sc.size - off - 1, magic, sizeof(magic));
-                if (!q)
-                        break;
-                off = (uint64_t)(q - base);
-        }
-        r = 0;
-out:
+        r = d ? pack_scan_records(s, d, base, sc.size, pack, from, cb, userdata, &sc) : -ENOMEM;
         ZSTD_freeDCtx(d);
         munmap((void *)base, sc.size);
         if (r < 0)

@@ -75,6 +75,11 @@ typedef int (*record_fn)(struct ckpt_store *s, uint32_t pack, uint64_t offset,
  * bytes to the next record magic. cb < 0 stops the walk and is returned. */
 int pack_foreach_record(struct ckpt_store *s, uint32_t pack, uint64_t from, record_fn cb,
                         void *userdata, struct pack_scan *ret);
+/* The same over a pack's bytes base[0 .. size) in memory, with d (pure: for
+ * the fuzz targets; s is only handed to cb). */
+int pack_scan_records(struct ckpt_store *s, ZSTD_DCtx *d, const uint8_t *base, uint64_t size,
+                      uint32_t pack, uint64_t from, record_fn cb, void *userdata,
+                      struct pack_scan *ret);
 /* Cut the pack being appended to just past its last whole record (as a scan
  * found it): what follows is a record a crash tore (never indexed, never
  * whole). *ret_cut: the bytes cut. */

@@ -73,7 +73,7 @@ static int pack_scan_index(struct ckpt_store *s, uint32_t pack, uint64_t from,
 int recover_tail(struct ckpt_store *s)
 {
         _cleanup_free_ uint32_t *packs = NULL;
-        uint64_t end_pack = 0, end_off = 0, records = 0, cut = 0, before = 0, after = 0;
+        uint64_t end_pack = 0, end_off = 0, cut = 0, before = 0, after = 0;
         size_t n = 0;
         MDB_txn *txn = NULL;
         int r;
@@ -103,7 +103,6 @@ int recover_tail(struct ckpt_store *s)
                 r = pack_scan_index(s, packs[i], packs[i] == end_pack ? end_off : 0, &sc);
                 if (r < 0)
                         return r;
-                records += sc.records;
                 if (i == n - 1) {
                         r = pack_cut_tail(s, packs[i], &sc, &cut);
                         if (r < 0)

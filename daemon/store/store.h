@@ -61,6 +61,14 @@
  * and above them, on this header only: gc.c (delete, gc: policy, gc.h) and
  * verify.c (verify.h). manifest.c, diff.c, export*.c and sha256.c are the
  * store room's other modules (their own headers).
+ *
+ * Why so: every module includes this header (its types, and the part of it
+ * the module implements), so there is no store.c: one calling down into the
+ * modules would close a circle with them; open.c stands on top instead.
+ * Rebuilding the index needs the packs' scan and the catalog, which need
+ * index.c's transactions: so it is recover.c, above all three, not index.c.
+ * The pending table is read by pack.c (a failed fsync forgets it), index.c
+ * (commits it), read.c and put.c: so it is a module of its own below them.
  */
 #pragma once
 

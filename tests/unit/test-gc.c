@@ -195,6 +195,61 @@ out:
         return good;
 }
 
+/* A map keeps each key's value through growth and removals; iteration sees
+ * every key once; clear empties it. */
+static bool test_keyset_map(void)
+{
+        struct store_keyset *k = NULL;
+        uint8_t key[32] = {};
+        const uint8_t *kp;
+        size_t seen = 0;
+        uint64_t sum = 0;
+        uint32_t owner;
+        bool good = false;
+        void *v;
+
+        ASSERT_OK(store_keyset_new_map(sizeof(uint64_t), &k));
+        for (uint32_t i = 0; i < 5000; i++) {
+                memcpy(key, &i, sizeof(i));
+                if (store_keyset_put(k, i % 5, key, &v) != 1 || *(uint64_t *)v != 0)
+                        goto out;
+                *(uint64_t *)v = (uint64_t)i * 3;
+        }
+        for (uint32_t i = 0; i < 5000; i += 3) {
+                memcpy(key, &i, sizeof(i));
+                if (store_keyset_remove(k, i % 5, key) != 1)
+                        goto out;
+        }
+        for (uint32_t i = 0; i < 5000; i++) {
+                memcpy(key, &i, sizeof(i));
+                v = store_keyset_get(k, i % 5, key);
+                if ((v != NULL) != (i % 3 != 0) || (v && *(uint64_t *)v != (uint64_t)i * 3))
+                        goto out;
+                if (store_keyset_get(k, i % 5 + 1, key))
+                        goto out;
+        }
+        memcpy(key, &(uint32_t){7}, 4);
+        if (store_keyset_put(k, 2, key, &v) != 0 || *(uint64_t *)v != 21)
+                goto out;
+        for (size_t it = 0; store_keyset_next(k, &it, &owner, &kp, &v);) {
+                uint32_t i;
+
+                memcpy(&i, kp, sizeof(i));
+                if (owner != i % 5 || *(uint64_t *)v != (uint64_t)i * 3)
+                        goto out;
+                seen++;
+                sum += i;
+        }
+        if (seen != store_keyset_size(k) || seen != 5000 - 1667)
+                goto out;
+        store_keyset_clear(k);
+        memcpy(key, &(uint32_t){7}, 4);
+        good = store_keyset_size(k) == 0 && !store_keyset_get(k, 2, key) && sum > 0;
+out:
+        store_keyset_free(k);
+        return good;
+}
+
 /* ------------------------------------------------------------------- delete */
 
 #define CHAIN 10
@@ -912,6 +967,7 @@ int main(void)
         }
         plan(8);
         RUN(test_keyset);
+        RUN(test_keyset_map);
         RUN(test_delete);
         RUN(test_verify);
         RUN(test_verify_cap);
