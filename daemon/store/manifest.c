@@ -728,28 +728,24 @@ static bool all_zero(const void *p, size_t n)
         return true;
 }
 
-int manifest_parse(const void *buf, size_t size, struct ckpt_manifest **ret)
+/* The fixed header: its magic, version and sizes; then the trailer's digest
+ * over everything before it. */
+static int parse_check_header(const void *buf, size_t size, struct ckpt_disk_header *h,
+                              uint32_t *ret_version)
 {
-        _cleanup_(manifest_freep) struct ckpt_manifest *m = NULL;
-        struct ckpt_disk_header h;
         uint8_t digest[SHA256_DIGEST_SIZE];
-        struct rcur c;
-        const void *at;
-        uint64_t n_ranges, n_regions, n_threads, n_pages;
-        uint32_t version, known_dflags;
+        uint32_t version;
         int r;
 
-        if (!buf || size < sizeof(h) + CKPT_MANIFEST_TRAILER_SIZE)
+        if (!buf || size < sizeof(*h) + CKPT_MANIFEST_TRAILER_SIZE)
                 return -EBADMSG;
-        memcpy(&h, buf, sizeof(h));
-        version = le32toh(h.version);
-        if (memcmp(h.magic, CKPT_MANIFEST_MAGIC, sizeof(h.magic)) != 0 ||
+        memcpy(h, buf, sizeof(*h));
+        version = le32toh(h->version);
+        if (memcmp(h->magic, CKPT_MANIFEST_MAGIC, sizeof(h->magic)) != 0 ||
             version < CKPT_MANIFEST_VERSION_MIN || version > CKPT_MANIFEST_VERSION ||
-            le32toh(h.header_size) != sizeof(h) || le64toh(h.total_size) != size ||
-            h.reserved0 != 0)
+            le32toh(h->header_size) != sizeof(*h) || le64toh(h->total_size) != size ||
+            h->reserved0 != 0)
                 return -EBADMSG;
-        known_dflags =
-                CKPT_DISK_REGION_HAS_PATH | (version >= 2 ? CKPT_DISK_REGION_HAS_IDENTITY : 0);
 
         /* The trailer first: a damaged file stops here, cheaply. */
         r = sha256_once(buf, size - CKPT_MANIFEST_TRAILER_SIZE, digest);
@@ -758,35 +754,36 @@ int manifest_parse(const void *buf, size_t size, struct ckpt_manifest **ret)
         if (memcmp(digest, (const uint8_t *)buf + size - CKPT_MANIFEST_TRAILER_SIZE,
                    sizeof(digest)) != 0)
                 return -EBADMSG;
-        if (!memchr(h.comm, 0, sizeof(h.comm)))
+        if (!memchr(h->comm, 0, sizeof(h->comm)))
                 return -EBADMSG;
+        *ret_version = version;
+        return 0;
+}
 
-        c = (struct rcur){.p = buf, .off = sizeof(h), .size = size - CKPT_MANIFEST_TRAILER_SIZE};
+static void parse_header_fields(struct ckpt_manifest *m, const struct ckpt_disk_header *h)
+{
+        m->id = le64toh(h->id);
+        m->parent = le64toh(h->parent);
+        m->kind = le32toh(h->kind);
+        m->flags = le32toh(h->flags);
+        m->pid = (int32_t)le32toh((uint32_t)h->pid);
+        m->uid = le32toh(h->uid);
+        m->start_time = le64toh(h->start_time);
+        m->time_ns = le64toh(h->time_ns);
+        memcpy(m->comm, h->comm, sizeof(m->comm));
+        m->arch = le32toh(h->arch);
+        m->pages_total = le64toh(h->pages_total);
+        m->pages_read = le64toh(h->pages_read);
+        m->bytes_stored = le64toh(h->bytes_stored);
+        m->pause_ns = le64toh(h->pause_ns);
+        m->duration_ns = le64toh(h->duration_ns);
+}
 
-        m = calloc(1, sizeof(*m));
-        if (!m)
-                return -ENOMEM;
-        m->id = le64toh(h.id);
-        m->parent = le64toh(h.parent);
-        m->kind = le32toh(h.kind);
-        m->flags = le32toh(h.flags);
-        m->pid = (int32_t)le32toh((uint32_t)h.pid);
-        m->uid = le32toh(h.uid);
-        m->start_time = le64toh(h.start_time);
-        m->time_ns = le64toh(h.time_ns);
-        memcpy(m->comm, h.comm, sizeof(m->comm));
-        m->arch = le32toh(h.arch);
-        m->pages_total = le64toh(h.pages_total);
-        m->pages_read = le64toh(h.pages_read);
-        m->bytes_stored = le64toh(h.bytes_stored);
-        m->pause_ns = le64toh(h.pause_ns);
-        m->duration_ns = le64toh(h.duration_ns);
-        n_ranges = le64toh(h.n_ranges);
-        n_regions = le64toh(h.n_regions);
-        n_threads = le64toh(h.n_threads);
-        n_pages = le64toh(h.n_pages);
+static int parse_ranges(struct rcur *c, struct ckpt_manifest *m, uint64_t n_ranges)
+{
+        const void *at;
 
-        if (!count_fits(&c, n_ranges, sizeof(struct ckpt_disk_range)))
+        if (!count_fits(c, n_ranges, sizeof(struct ckpt_disk_range)))
                 return -EBADMSG;
         if (n_ranges > 0) {
                 m->ranges = calloc(n_ranges, sizeof(*m->ranges));
@@ -796,7 +793,7 @@ int manifest_parse(const void *buf, size_t size, struct ckpt_manifest **ret)
         for (uint64_t i = 0; i < n_ranges; i++) {
                 struct ckpt_disk_range d;
 
-                at = rtake(&c, sizeof(d));
+                at = rtake(c, sizeof(d));
                 if (!at)
                         return -EBADMSG;
                 memcpy(&d, at, sizeof(d));
@@ -804,8 +801,52 @@ int manifest_parse(const void *buf, size_t size, struct ckpt_manifest **ret)
                 m->ranges[i].end = le64toh(d.end);
                 m->n_ranges++;
         }
+        return 0;
+}
 
-        if (!count_fits(&c, n_regions, sizeof(struct ckpt_disk_region)))
+/* What follows a region's fixed part: its path, then its file's identity. */
+static int parse_region_tail(struct rcur *c, struct ckpt_region *rg, uint32_t dflags, uint64_t plen)
+{
+        const void *at;
+
+        if (dflags & CKPT_DISK_REGION_HAS_PATH) {
+                at = rtake(c, plen);
+                if (!at || memchr(at, 0, plen))
+                        return -EBADMSG;
+                rg->path = strndup(at, plen);
+                if (!rg->path)
+                        return -ENOMEM;
+        }
+        if (dflags & CKPT_DISK_REGION_HAS_IDENTITY) {
+                struct ckpt_disk_identity id;
+
+                at = rtake(c, sizeof(id));
+                if (!at)
+                        return -EBADMSG;
+                memcpy(&id, at, sizeof(id));
+                if (id.reserved0 != 0)
+                        return -EBADMSG;
+                rg->has_identity = true;
+                rg->file_id = (struct ckpt_file_identity){
+                        .dev = le64toh(id.dev),
+                        .inode = le64toh(id.inode),
+                        .size = le64toh(id.size),
+                        .ctime_sec = (int64_t)le64toh((uint64_t)id.ctime_sec),
+                        .ctime_nsec = le32toh(id.ctime_nsec),
+                };
+        }
+        return 0;
+}
+
+static int parse_regions(struct rcur *c, struct ckpt_manifest *m, uint64_t n_regions,
+                         uint32_t version)
+{
+        uint32_t known_dflags =
+                CKPT_DISK_REGION_HAS_PATH | (version >= 2 ? CKPT_DISK_REGION_HAS_IDENTITY : 0);
+        const void *at;
+        int r;
+
+        if (!count_fits(c, n_regions, sizeof(struct ckpt_disk_region)))
                 return -EBADMSG;
         if (n_regions > 0) {
                 m->regions = calloc(n_regions, sizeof(*m->regions));
@@ -818,7 +859,7 @@ int manifest_parse(const void *buf, size_t size, struct ckpt_manifest **ret)
                 uint64_t plen;
                 uint32_t dflags;
 
-                at = rtake(&c, sizeof(d));
+                at = rtake(c, sizeof(d));
                 if (!at)
                         return -EBADMSG;
                 memcpy(&d, at, sizeof(d));
@@ -837,35 +878,18 @@ int manifest_parse(const void *buf, size_t size, struct ckpt_manifest **ret)
                         return -EBADMSG;
                 if (plen > CKPT_DISK_PATH_MAX || (!(dflags & CKPT_DISK_REGION_HAS_PATH) && plen))
                         return -EBADMSG;
-                if (dflags & CKPT_DISK_REGION_HAS_PATH) {
-                        at = rtake(&c, plen);
-                        if (!at || memchr(at, 0, plen))
-                                return -EBADMSG;
-                        rg->path = strndup(at, plen);
-                        if (!rg->path)
-                                return -ENOMEM;
-                }
-                if (dflags & CKPT_DISK_REGION_HAS_IDENTITY) {
-                        struct ckpt_disk_identity id;
-
-                        at = rtake(&c, sizeof(id));
-                        if (!at)
-                                return -EBADMSG;
-                        memcpy(&id, at, sizeof(id));
-                        if (id.reserved0 != 0)
-                                return -EBADMSG;
-                        rg->has_identity = true;
-                        rg->file_id = (struct ckpt_file_identity){
-                                .dev = le64toh(id.dev),
-                                .inode = le64toh(id.inode),
-                                .size = le64toh(id.size),
-                                .ctime_sec = (int64_t)le64toh((uint64_t)id.ctime_sec),
-                                .ctime_nsec = le32toh(id.ctime_nsec),
-                        };
-                }
+                r = parse_region_tail(c, rg, dflags, plen);
+                if (r < 0)
+                        return r;
         }
+        return 0;
+}
 
-        if (!count_fits(&c, n_threads, sizeof(struct ckpt_disk_thread)))
+static int parse_threads(struct rcur *c, struct ckpt_manifest *m, uint64_t n_threads)
+{
+        const void *at;
+
+        if (!count_fits(c, n_threads, sizeof(struct ckpt_disk_thread)))
                 return -EBADMSG;
         if (n_threads > 0) {
                 m->threads = calloc(n_threads, sizeof(*m->threads));
@@ -876,7 +900,7 @@ int manifest_parse(const void *buf, size_t size, struct ckpt_manifest **ret)
                 struct ckpt_thread *t = &m->threads[i];
                 struct ckpt_disk_thread d;
 
-                at = rtake(&c, sizeof(d));
+                at = rtake(c, sizeof(d));
                 if (!at)
                         return -EBADMSG;
                 memcpy(&d, at, sizeof(d));
@@ -887,17 +911,23 @@ int manifest_parse(const void *buf, size_t size, struct ckpt_manifest **ret)
                 if (d.reserved0 != 0 || t->regs_size > CKPT_REGS_MAX ||
                     t->fpregs_size > CKPT_REGS_MAX)
                         return -EBADMSG;
-                at = rtake(&c, t->regs_size);
+                at = rtake(c, t->regs_size);
                 if (!at)
                         return -EBADMSG;
                 memcpy(t->regs, at, t->regs_size);
-                at = rtake(&c, t->fpregs_size);
+                at = rtake(c, t->fpregs_size);
                 if (!at)
                         return -EBADMSG;
                 memcpy(t->fpregs, at, t->fpregs_size);
         }
+        return 0;
+}
 
-        if (!count_fits(&c, n_pages, sizeof(struct ckpt_disk_page)))
+static int parse_pages(struct rcur *c, struct ckpt_manifest *m, uint64_t n_pages)
+{
+        const void *at;
+
+        if (!count_fits(c, n_pages, sizeof(struct ckpt_disk_page)))
                 return -EBADMSG;
         if (n_pages > 0) {
                 m->pages = malloc(n_pages * sizeof(*m->pages));
@@ -908,7 +938,7 @@ int manifest_parse(const void *buf, size_t size, struct ckpt_manifest **ret)
                 struct ckpt_page *p = &m->pages[i];
                 struct ckpt_disk_page d;
 
-                at = rtake(&c, sizeof(d));
+                at = rtake(c, sizeof(d));
                 if (!at)
                         return -EBADMSG;
                 memcpy(&d, at, sizeof(d));
@@ -919,6 +949,41 @@ int manifest_parse(const void *buf, size_t size, struct ckpt_manifest **ret)
                 if (d.reserved0 != 0 || (p->kind != CKPT_PAGE_DATA && !all_zero(d.key, 32)))
                         return -EBADMSG;
         }
+        return 0;
+}
+
+int manifest_parse(const void *buf, size_t size, struct ckpt_manifest **ret)
+{
+        _cleanup_(manifest_freep) struct ckpt_manifest *m = NULL;
+        struct ckpt_disk_header h;
+        struct rcur c;
+        uint32_t version;
+        int r;
+
+        r = parse_check_header(buf, size, &h, &version);
+        if (r < 0)
+                return r;
+
+        c = (struct rcur){.p = buf, .off = sizeof(h), .size = size - CKPT_MANIFEST_TRAILER_SIZE};
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        parse_header_fields(m, &h);
+
+        /* The sections, in the order they are written. */
+        r = parse_ranges(&c, m, le64toh(h.n_ranges));
+        if (r < 0)
+                return r;
+        r = parse_regions(&c, m, le64toh(h.n_regions), version);
+        if (r < 0)
+                return r;
+        r = parse_threads(&c, m, le64toh(h.n_threads));
+        if (r < 0)
+                return r;
+        r = parse_pages(&c, m, le64toh(h.n_pages));
+        if (r < 0)
+                return r;
         if (c.off != c.size)
                 return -EBADMSG;
 
