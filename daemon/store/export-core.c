@@ -448,6 +448,149 @@ static int find_auxv(struct core_writer *w, uint64_t **ret, size_t *ret_words)
         return 0;
 }
 
+/* Step 2: layout. ELF header, program headers, (with more than 65534 of
+ * them, the one section header of extended numbering), the notes, then
+ * page-aligned segment data, so that every page of every segment is
+ * page-aligned in the file and holes stay holes. Fills ph[], fill[] and the
+ * result's layout; returns the size of the file. */
+static uint64_t core_layout(struct core_writer *w, uint64_t notes_off, size_t notes_size,
+                            Elf64_Phdr *ph, enum seg_fill *fill, uint8_t *scratch)
+{
+        const struct ckpt_manifest *view = w->view;
+        struct export_result *ret = w->ret;
+        uint64_t off = PAGE_ALIGN_UP(notes_off + notes_size);
+
+        ph[0] = (Elf64_Phdr){
+                .p_type = PT_NOTE, .p_offset = notes_off, .p_filesz = notes_size, .p_align = 4};
+        for (size_t i = 0; i < view->n_regions; i++) {
+                const struct ckpt_region *rg = &view->regions[i];
+                uint64_t memsz = rg->end - rg->start, filesz;
+
+                fill[i] = region_fill(w, rg, scratch);
+                filesz = fill[i] == SEG_NONE ? 0 : fill[i] == SEG_HEADER ? PAGE_SIZE_4K : memsz;
+                ph[i + 1] = (Elf64_Phdr){
+                        .p_type = PT_LOAD,
+                        .p_flags = ((rg->prot & PROT_READ) ? PF_R : 0) |
+                                   ((rg->prot & PROT_WRITE) ? PF_W : 0) |
+                                   ((rg->prot & PROT_EXEC) ? PF_X : 0),
+                        .p_offset = off,
+                        .p_vaddr = rg->start,
+                        .p_filesz = filesz,
+                        .p_memsz = memsz,
+                        .p_align = PAGE_SIZE_4K,
+                };
+                ret->layout[i] = (struct export_extent){rg->start, rg->end, off};
+                off += filesz;
+        }
+        ret->n_layout = view->n_regions;
+        ret->size = off;
+        return off;
+}
+
+/* The ELF header of a core of nph program headers, and with extended
+ * numbering (extnum) section header 0, which then holds the real count. */
+static void core_headers(uint64_t nph, bool extnum, Elf64_Ehdr *eh, Elf64_Shdr *sh)
+{
+        memcpy(eh->e_ident, ELFMAG, SELFMAG);
+        eh->e_ident[EI_CLASS] = ELFCLASS64;
+        eh->e_ident[EI_DATA] = ELFDATA2LSB;
+        eh->e_ident[EI_VERSION] = EV_CURRENT;
+        eh->e_ident[EI_OSABI] = ELFOSABI_NONE;
+        eh->e_type = ET_CORE;
+        eh->e_machine = EM_X86_64;
+        eh->e_version = EV_CURRENT;
+        eh->e_phoff = sizeof(Elf64_Ehdr);
+        eh->e_ehsize = sizeof(Elf64_Ehdr);
+        eh->e_phentsize = sizeof(Elf64_Phdr);
+        eh->e_phnum = extnum ? PN_XNUM : (Elf64_Half)nph;
+        if (extnum) {
+                /* The real count lives in section header 0 (ELF gABI). */
+                eh->e_shoff = sizeof(Elf64_Ehdr) + nph * sizeof(Elf64_Phdr);
+                eh->e_shentsize = sizeof(Elf64_Shdr);
+                eh->e_shnum = 1;
+                eh->e_shstrndx = SHN_UNDEF;
+                sh->sh_type = SHT_NULL;
+                sh->sh_size = 1;
+                sh->sh_info = (Elf64_Word)nph;
+        }
+}
+
+/* Step 3: headers and notes; the file is sized first (to size), so whatever
+ * is not written after is a hole. */
+static int core_write_headers(int fd, struct export_result *ret, uint64_t size,
+                              const Elf64_Ehdr *eh, const Elf64_Phdr *ph, uint64_t nph,
+                              const Elf64_Shdr *sh, bool extnum, const struct note_buf *notes,
+                              uint64_t notes_off)
+{
+        int kind, r;
+
+        kind = export_output_kind(fd, ret->error, sizeof(ret->error));
+        if (kind == EXPORT_OUTPUT_STREAM)
+                return set_error(ret, -ESPIPE,
+                                 "a core file is written at offsets: it cannot go to a pipe or "
+                                 "another stream (raw exports can)");
+        if (kind < 0)
+                return kind;
+        if (kind == EXPORT_OUTPUT_FILE &&
+            (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)size) < 0)) {
+                r = -errno;
+                return set_error(ret, r, "cannot size the core file: %s", strerror(-r));
+        }
+        r = pwrite_all(fd, eh, sizeof(*eh), 0);
+        if (r >= 0)
+                r = pwrite_all(fd, ph, nph * sizeof(*ph), sizeof(*eh));
+        if (r >= 0 && extnum)
+                r = pwrite_all(fd, sh, sizeof(*sh), eh->e_shoff);
+        if (r >= 0)
+                r = pwrite_all(fd, notes->data, notes->size, notes_off);
+        if (r < 0)
+                return set_error(ret, r, "cannot write the core file: %s", strerror(-r));
+        return 0;
+}
+
+/* Step 4: segment data. Stored regions: only DATA pages have content (the
+ * rest is zero); reference regions: through the reader. */
+static int core_write_segments(struct core_writer *w, const Elf64_Phdr *ph,
+                               const enum seg_fill *fill)
+{
+        const struct ckpt_manifest *view = w->view;
+        int r;
+
+        for (size_t i = 0; i < view->n_regions; i++) {
+                const struct ckpt_region *rg = &view->regions[i];
+                uint64_t seg = ph[i + 1].p_offset;
+
+                switch (fill[i]) {
+                case SEG_NONE:
+                        break;
+                case SEG_STORED:
+                        for (size_t k = manifest_page_lower_bound(view, rg->start);
+                             k < view->n_pages && view->pages[k].addr < rg->end; k++) {
+                                uint64_t a = view->pages[k].addr;
+                                if (view->pages[k].kind != CKPT_PAGE_DATA)
+                                        continue;
+                                r = write_page(w, rg, a, seg + (a - rg->start));
+                                if (r < 0)
+                                        return r;
+                        }
+                        break;
+                case SEG_HEADER:
+                        r = write_page(w, rg, rg->start, seg);
+                        if (r < 0)
+                                return r;
+                        break;
+                case SEG_FILE:
+                        for (uint64_t a = rg->start; a < rg->end; a += PAGE_SIZE_4K) {
+                                r = write_page(w, rg, a, seg + (a - rg->start));
+                                if (r < 0)
+                                        return r;
+                        }
+                        break;
+                }
+        }
+        return 0;
+}
+
 int export_core_from(const struct ckpt_manifest *view, export_page_reader reader, void *userdata,
                      int fd, struct export_result *ret)
 {
@@ -460,9 +603,9 @@ int export_core_from(const struct ckpt_manifest *view, export_page_reader reader
         struct core_writer w;
         Elf64_Ehdr eh = {};
         Elf64_Shdr sh = {};
-        uint64_t nph, off, notes_off, data_off, hdr_size;
+        uint64_t nph, size, notes_off;
         bool extnum;
-        int kind, r;
+        int r;
 
         if (view->arch != CKPT_ARCH_X86_64)
                 return set_error(ret, -EINVAL, "checkpoint %llu is not of an x86_64 process",
@@ -497,127 +640,18 @@ int export_core_from(const struct ckpt_manifest *view, export_page_reader reader
                 return set_error(ret, r, "cannot build the notes: %s", strerror(-r));
         }
 
-        /* Step 2: layout. ELF header, program headers, (with more than
-         * 65534 of them, the one section header of extended numbering), the
-         * notes, then page-aligned segment data, so that every page of every
-         * segment is page-aligned in the file and holes stay holes. */
         extnum = nph >= PN_XNUM;
-        hdr_size = sizeof(Elf64_Ehdr) + nph * sizeof(Elf64_Phdr) + (extnum ? sizeof(sh) : 0);
-        notes_off = hdr_size;
-        data_off = PAGE_ALIGN_UP(notes_off + notes.size);
-
-        ph[0] = (Elf64_Phdr){
-                .p_type = PT_NOTE, .p_offset = notes_off, .p_filesz = notes.size, .p_align = 4};
-        off = data_off;
-        for (size_t i = 0; i < view->n_regions; i++) {
-                const struct ckpt_region *rg = &view->regions[i];
-                uint64_t memsz = rg->end - rg->start, filesz;
-
-                fill[i] = region_fill(&w, rg, scratch);
-                filesz = fill[i] == SEG_NONE ? 0 : fill[i] == SEG_HEADER ? PAGE_SIZE_4K : memsz;
-                ph[i + 1] = (Elf64_Phdr){
-                        .p_type = PT_LOAD,
-                        .p_flags = ((rg->prot & PROT_READ) ? PF_R : 0) |
-                                   ((rg->prot & PROT_WRITE) ? PF_W : 0) |
-                                   ((rg->prot & PROT_EXEC) ? PF_X : 0),
-                        .p_offset = off,
-                        .p_vaddr = rg->start,
-                        .p_filesz = filesz,
-                        .p_memsz = memsz,
-                        .p_align = PAGE_SIZE_4K,
-                };
-                ret->layout[i] = (struct export_extent){rg->start, rg->end, off};
-                off += filesz;
-        }
-        ret->n_layout = view->n_regions;
-        ret->size = off;
-
-        memcpy(eh.e_ident, ELFMAG, SELFMAG);
-        eh.e_ident[EI_CLASS] = ELFCLASS64;
-        eh.e_ident[EI_DATA] = ELFDATA2LSB;
-        eh.e_ident[EI_VERSION] = EV_CURRENT;
-        eh.e_ident[EI_OSABI] = ELFOSABI_NONE;
-        eh.e_type = ET_CORE;
-        eh.e_machine = EM_X86_64;
-        eh.e_version = EV_CURRENT;
-        eh.e_phoff = sizeof(Elf64_Ehdr);
-        eh.e_ehsize = sizeof(Elf64_Ehdr);
-        eh.e_phentsize = sizeof(Elf64_Phdr);
-        eh.e_phnum = extnum ? PN_XNUM : (Elf64_Half)nph;
-        if (extnum) {
-                /* The real count lives in section header 0 (ELF gABI). */
-                eh.e_shoff = sizeof(Elf64_Ehdr) + nph * sizeof(Elf64_Phdr);
-                eh.e_shentsize = sizeof(Elf64_Shdr);
-                eh.e_shnum = 1;
-                eh.e_shstrndx = SHN_UNDEF;
-                sh.sh_type = SHT_NULL;
-                sh.sh_size = 1;
-                sh.sh_info = (Elf64_Word)nph;
-        }
-
-        /* Step 3: headers and notes; the file is sized first, so whatever is
-         * not written below is a hole. */
-        kind = export_output_kind(fd, ret->error, sizeof(ret->error));
-        if (kind == EXPORT_OUTPUT_STREAM) {
-                free(notes.data);
-                return set_error(ret, -ESPIPE,
-                                 "a core file is written at offsets: it cannot go to a pipe or "
-                                 "another stream (raw exports can)");
-        }
-        if (kind < 0) {
-                free(notes.data);
-                return kind;
-        }
-        if (kind == EXPORT_OUTPUT_FILE && (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)off) < 0)) {
-                r = -errno;
-                free(notes.data);
-                return set_error(ret, r, "cannot size the core file: %s", strerror(-r));
-        }
-        r = pwrite_all(fd, &eh, sizeof(eh), 0);
-        if (r >= 0)
-                r = pwrite_all(fd, ph, nph * sizeof(*ph), sizeof(eh));
-        if (r >= 0 && extnum)
-                r = pwrite_all(fd, &sh, sizeof(sh), eh.e_shoff);
-        if (r >= 0)
-                r = pwrite_all(fd, notes.data, notes.size, notes_off);
+        notes_off = sizeof(Elf64_Ehdr) + nph * sizeof(Elf64_Phdr) + (extnum ? sizeof(sh) : 0);
+        size = core_layout(&w, notes_off, notes.size, ph, fill, scratch);
+        core_headers(nph, extnum, &eh, &sh);
+        r = core_write_headers(fd, ret, size, &eh, ph, nph, &sh, extnum, &notes, notes_off);
         free(notes.data);
         if (r < 0)
-                return set_error(ret, r, "cannot write the core file: %s", strerror(-r));
+                return r;
 
-        /* Step 4: segment data. Stored regions: only DATA pages have content
-         * (the rest is zero); reference regions: through the reader. */
-        for (size_t i = 0; i < view->n_regions; i++) {
-                const struct ckpt_region *rg = &view->regions[i];
-                uint64_t seg = ph[i + 1].p_offset;
-
-                switch (fill[i]) {
-                case SEG_NONE:
-                        break;
-                case SEG_STORED:
-                        for (size_t k = manifest_page_lower_bound(view, rg->start);
-                             k < view->n_pages && view->pages[k].addr < rg->end; k++) {
-                                uint64_t a = view->pages[k].addr;
-                                if (view->pages[k].kind != CKPT_PAGE_DATA)
-                                        continue;
-                                r = write_page(&w, rg, a, seg + (a - rg->start));
-                                if (r < 0)
-                                        return r;
-                        }
-                        break;
-                case SEG_HEADER:
-                        r = write_page(&w, rg, rg->start, seg);
-                        if (r < 0)
-                                return r;
-                        break;
-                case SEG_FILE:
-                        for (uint64_t a = rg->start; a < rg->end; a += PAGE_SIZE_4K) {
-                                r = write_page(&w, rg, a, seg + (a - rg->start));
-                                if (r < 0)
-                                        return r;
-                        }
-                        break;
-                }
-        }
+        r = core_write_segments(&w, ph, fill);
+        if (r < 0)
+                return r;
         r = batch_flush(&w);
         if (r < 0)
                 return r;
