@@ -225,24 +225,13 @@ static int cmp_u64(const void *x, const void *y)
         return a < b ? -1 : a > b;
 }
 
-int diff_views(const struct ckpt_manifest *a, const struct ckpt_manifest *b, struct view_diff **ret)
+/* Step 1: every region boundary of both views, sorted, unique. */
+static int collect_cuts(const struct ckpt_manifest *a, const struct ckpt_manifest *b,
+                        uint64_t **ret, size_t *ret_n)
 {
-        _cleanup_(view_diff_freep) struct view_diff *d = NULL;
-        _cleanup_free_ uint64_t *cuts = NULL;
-        struct diff_builder bld;
-        size_t n_cuts = 0, ia = 0, ib = 0, pa = 0, pb = 0;
-        const struct ckpt_region *removed_of = NULL; /* a's region of the last removed entry */
-        const struct ckpt_region *entry_of = NULL;   /* b's region of the last entry */
-        int r;
+        uint64_t *cuts;
+        size_t n_cuts = 0, u = 0;
 
-        d = calloc(1, sizeof(*d));
-        if (!d)
-                return -ENOMEM;
-        d->from = a->id;
-        d->to = b->id;
-        bld = (struct diff_builder){.d = d};
-
-        /* Step 1: every region boundary of both views, sorted, unique. */
         cuts = malloc(MAX(2 * (a->n_regions + b->n_regions), 1u) * sizeof(*cuts));
         if (!cuts)
                 return -ENOMEM;
@@ -255,98 +244,158 @@ int diff_views(const struct ckpt_manifest *a, const struct ckpt_manifest *b, str
                 cuts[n_cuts++] = b->regions[i].end;
         }
         qsort(cuts, n_cuts, sizeof(*cuts), cmp_u64);
-        {
-                size_t u = 0;
-                for (size_t i = 0; i < n_cuts; i++)
-                        if (u == 0 || cuts[u - 1] != cuts[i])
-                                cuts[u++] = cuts[i];
-                n_cuts = u;
+        for (size_t i = 0; i < n_cuts; i++)
+                if (u == 0 || cuts[u - 1] != cuts[i])
+                        cuts[u++] = cuts[i];
+        *ret = cuts;
+        *ret_n = u;
+        return 0;
+}
+
+/* Where the sweep of step 2 stands in both views. */
+struct diff_sweep {
+        size_t ia, ib, pa, pb;                /* next region and listed page of a, of b */
+        const struct ckpt_region *removed_of; /* a's region of the last removed entry */
+        const struct ckpt_region *entry_of;   /* b's region of the last entry */
+};
+
+/* The entry interval [x, y) counts against: b's region rb's own, or, where
+ * only a has a region (ra), a removed one, grown while it goes on. */
+static int sweep_entry(struct diff_builder *bld, struct diff_sweep *sw,
+                       const struct ckpt_manifest *a, const struct ckpt_region *ra,
+                       const struct ckpt_region *rb, uint64_t x, uint64_t y)
+{
+        struct view_diff *d = bld->d;
+        int r;
+
+        if (rb) {
+                if (sw->entry_of != rb) {
+                        r = add_entry(bld, rb, rb->start, rb->end, region_state(a, rb));
+                        if (r < 0)
+                                return r;
+                        sw->entry_of = rb;
+                }
+                sw->removed_of = NULL;
+        } else {
+                struct diff_region *last = d->n_regions > 0 ? &d->regions[d->n_regions - 1] : NULL;
+                if (sw->removed_of == ra && last && last->end == x) {
+                        last->end = y;
+                } else {
+                        r = add_entry(bld, ra, x, y, DIFF_REGION_REMOVED);
+                        if (r < 0)
+                                return r;
+                        sw->removed_of = ra;
+                }
+                sw->entry_of = NULL;
         }
+        return 0;
+}
+
+/* The pages of interval [x, y): each listed page (of either side) compared
+ * on its own, the stretches between them alike. */
+static int sweep_pages(struct diff_builder *bld, struct diff_sweep *sw,
+                       const struct ckpt_manifest *a, const struct ckpt_manifest *b,
+                       const struct ckpt_region *ra, const struct ckpt_region *rb, uint64_t x,
+                       uint64_t y)
+{
+        struct page_value va, vb;
+        uint64_t cur;
+        int gap, r;
+
+        /* Unlisted pages compare alike throughout the interval: file
+         * offsets of both sides advance together. */
+        va = default_value(ra, x);
+        vb = default_value(rb, x);
+        gap = compare(&va, &vb);
+
+        cur = x;
+        for (;;) {
+                const struct ckpt_page *la = NULL, *lb = NULL;
+                uint64_t p;
+
+                if (ra && sw->pa < a->n_pages && a->pages[sw->pa].addr < y)
+                        la = &a->pages[sw->pa];
+                if (rb && sw->pb < b->n_pages && b->pages[sw->pb].addr < y)
+                        lb = &b->pages[sw->pb];
+                if (!la && !lb)
+                        break;
+                p = la && lb ? MIN(la->addr, lb->addr) : la ? la->addr : lb->addr;
+                if (la && la->addr != p)
+                        la = NULL;
+                if (lb && lb->addr != p)
+                        lb = NULL;
+
+                r = emit(bld, cur, p, gap);
+                if (r < 0)
+                        return r;
+                va = la ? listed_value(ra, la) : default_value(ra, p);
+                vb = lb ? listed_value(rb, lb) : default_value(rb, p);
+                r = emit(bld, p, p + PAGE_SIZE_4K, compare(&va, &vb));
+                if (r < 0)
+                        return r;
+                cur = p + PAGE_SIZE_4K;
+                if (la)
+                        sw->pa++;
+                if (lb)
+                        sw->pb++;
+        }
+        return emit(bld, cur, y, gap);
+}
+
+/* Step 2 for one elementary interval [x, y): the regions of a and b over it,
+ * the entry it counts against, its pages. */
+static int sweep_interval(struct diff_builder *bld, struct diff_sweep *sw,
+                          const struct ckpt_manifest *a, const struct ckpt_manifest *b, uint64_t x,
+                          uint64_t y)
+{
+        const struct ckpt_region *ra = NULL, *rb = NULL;
+        int r;
+
+        while (sw->ia < a->n_regions && a->regions[sw->ia].end <= x)
+                sw->ia++;
+        while (sw->ib < b->n_regions && b->regions[sw->ib].end <= x)
+                sw->ib++;
+        if (sw->ia < a->n_regions && a->regions[sw->ia].start <= x)
+                ra = &a->regions[sw->ia];
+        if (sw->ib < b->n_regions && b->regions[sw->ib].start <= x)
+                rb = &b->regions[sw->ib];
+        /* Listed pages before x are outside every region (or done). */
+        while (sw->pa < a->n_pages && a->pages[sw->pa].addr < x)
+                sw->pa++;
+        while (sw->pb < b->n_pages && b->pages[sw->pb].addr < x)
+                sw->pb++;
+        if (!ra && !rb)
+                return 0;
+
+        r = sweep_entry(bld, sw, a, ra, rb, x, y);
+        if (r < 0)
+                return r;
+        return sweep_pages(bld, sw, a, b, ra, rb, x, y);
+}
+
+int diff_views(const struct ckpt_manifest *a, const struct ckpt_manifest *b, struct view_diff **ret)
+{
+        _cleanup_(view_diff_freep) struct view_diff *d = NULL;
+        _cleanup_free_ uint64_t *cuts = NULL;
+        struct diff_builder bld;
+        struct diff_sweep sw = {};
+        size_t n_cuts = 0;
+        int r;
+
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        d->from = a->id;
+        d->to = b->id;
+        bld = (struct diff_builder){.d = d};
+
+        r = collect_cuts(a, b, &cuts, &n_cuts);
+        if (r < 0)
+                return r;
 
         /* Step 2: sweep the elementary intervals [cuts[i], cuts[i+1]). */
         for (size_t i = 0; i + 1 < n_cuts; i++) {
-                uint64_t x = cuts[i], y = cuts[i + 1], cur;
-                const struct ckpt_region *ra = NULL, *rb = NULL;
-                struct page_value va, vb;
-                int gap;
-
-                while (ia < a->n_regions && a->regions[ia].end <= x)
-                        ia++;
-                while (ib < b->n_regions && b->regions[ib].end <= x)
-                        ib++;
-                if (ia < a->n_regions && a->regions[ia].start <= x)
-                        ra = &a->regions[ia];
-                if (ib < b->n_regions && b->regions[ib].start <= x)
-                        rb = &b->regions[ib];
-                /* Listed pages before x are outside every region (or done). */
-                while (pa < a->n_pages && a->pages[pa].addr < x)
-                        pa++;
-                while (pb < b->n_pages && b->pages[pb].addr < x)
-                        pb++;
-                if (!ra && !rb)
-                        continue;
-
-                /* The entry this interval counts against. */
-                if (rb) {
-                        if (entry_of != rb) {
-                                r = add_entry(&bld, rb, rb->start, rb->end, region_state(a, rb));
-                                if (r < 0)
-                                        return r;
-                                entry_of = rb;
-                        }
-                        removed_of = NULL;
-                } else {
-                        struct diff_region *last =
-                                d->n_regions > 0 ? &d->regions[d->n_regions - 1] : NULL;
-                        if (removed_of == ra && last && last->end == x) {
-                                last->end = y;
-                        } else {
-                                r = add_entry(&bld, ra, x, y, DIFF_REGION_REMOVED);
-                                if (r < 0)
-                                        return r;
-                                removed_of = ra;
-                        }
-                        entry_of = NULL;
-                }
-
-                /* Unlisted pages compare alike throughout the interval: file
-                 * offsets of both sides advance together. */
-                va = default_value(ra, x);
-                vb = default_value(rb, x);
-                gap = compare(&va, &vb);
-
-                cur = x;
-                for (;;) {
-                        const struct ckpt_page *la = NULL, *lb = NULL;
-                        uint64_t p;
-
-                        if (ra && pa < a->n_pages && a->pages[pa].addr < y)
-                                la = &a->pages[pa];
-                        if (rb && pb < b->n_pages && b->pages[pb].addr < y)
-                                lb = &b->pages[pb];
-                        if (!la && !lb)
-                                break;
-                        p = la && lb ? MIN(la->addr, lb->addr) : la ? la->addr : lb->addr;
-                        if (la && la->addr != p)
-                                la = NULL;
-                        if (lb && lb->addr != p)
-                                lb = NULL;
-
-                        r = emit(&bld, cur, p, gap);
-                        if (r < 0)
-                                return r;
-                        va = la ? listed_value(ra, la) : default_value(ra, p);
-                        vb = lb ? listed_value(rb, lb) : default_value(rb, p);
-                        r = emit(&bld, p, p + PAGE_SIZE_4K, compare(&va, &vb));
-                        if (r < 0)
-                                return r;
-                        cur = p + PAGE_SIZE_4K;
-                        if (la)
-                                pa++;
-                        if (lb)
-                                pb++;
-                }
-                r = emit(&bld, cur, y, gap);
+                r = sweep_interval(&bld, &sw, a, b, cuts[i], cuts[i + 1]);
                 if (r < 0)
                         return r;
         }
