@@ -147,8 +147,8 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 # Generated headers, needed before the objects that include them are first
 # built; after that, -MMD's dependency files (.d beside each object) say who
 # includes what.
-$(OUTPUT)/daemon/track/tracker.o $(OUTPUT)/san/daemon/track/tracker.o \
-$(FUZZ_OUT)/daemon/track/tracker.o: | $(BPF_SKELS)
+$(OUTPUT)/daemon/track/tracker-bpf.o $(OUTPUT)/san/daemon/track/tracker-bpf.o \
+$(FUZZ_OUT)/daemon/track/tracker-bpf.o: | $(BPF_SKELS)
 $(OUTPUT)/daemon/server/methods.o $(OUTPUT)/san/daemon/server/methods.o \
 $(FUZZ_OUT)/daemon/server/methods.o: | $(OUTPUT)/varlink-interface.h
 

@@ -32,6 +32,26 @@ int uffd_pages_push(uint64_t **pages, size_t *n_pages, size_t *n_alloc, uint64_t
         return 0;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+        return x < y ? -1 : x > y;
+}
+
+void uffd_pages_sort_unique(uint64_t *pages, size_t *n_pages)
+{
+        size_t k = 0;
+
+        if (*n_pages == 0)
+                return;
+        qsort(pages, *n_pages, sizeof(*pages), cmp_u64);
+        for (size_t i = 1; i < *n_pages; i++)
+                if (pages[i] != pages[k])
+                        pages[++k] = pages[i];
+        *n_pages = k + 1;
+}
+
 int uffd_open_pagemap(pid_t pid)
 {
         char path[64];

@@ -57,3 +57,5 @@ int uffd_soft_dirty_clear(pid_t pid);
 
 /* Append a page address to a growable array. */
 int uffd_pages_push(uint64_t **pages, size_t *n_pages, size_t *n_alloc, uint64_t addr);
+/* Sort pages[0..*n_pages) and drop duplicates. */
+void uffd_pages_sort_unique(uint64_t *pages, size_t *n_pages);

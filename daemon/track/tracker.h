@@ -6,6 +6,9 @@
  * counters) and the per-process arming state (the userfaultfd taken out of the
  * target, its pagemap fd, address-space changes not yet collected). It never
  * reads page contents and never freezes a process: the checkpoint engine does.
+ * It is three files (tracker-internal.h says which owns what): tracker.c
+ * (processes and their arming), tracker-bpf.c (the skeleton, hooks, ring
+ * buffer, maps) and tracker-collect.c (the dirty set).
  *
  * Sources of truth, per region of a tracked process:
  *   UFFD_WP     the region is registered on the process's userfaultfd in

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * events.h: the data shared by the BPF programs (bpf/tracker.bpf.c) and the
- * daemon (daemon/track/tracker.c): map keys and values, ring buffer events. Fixed
+ * daemon (daemon/track/tracker-bpf.c reads the maps and the ring buffer):
+ * map keys and values, ring buffer events. Fixed
  * width only, and no includes: the BPF side gets __u32/__u64 from vmlinux.h,
  * the daemon from <linux/types.h>, included before this header.
  *
