@@ -19,13 +19,16 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Settings, written by the daemon before load. */
 /* Set by the daemon while policies may match processes that start later:
  * then every exec is reported, tracked or not. */
 volatile bool watch_exec = false;
-const volatile bool cfg_kernel_faults = true; /* also count faults taken in kernel mode */
-const volatile __u64 cfg_user_limit = 0x800000000000ULL; /* TASK_SIZE on x86_64 (5 levels: more) */
 
+/* Faults at or above this are not the process's pages: TASK_SIZE of x86_64
+ * with 4-level page tables. With 5 levels a process can map above it (only
+ * when it asks, with an mmap hint); writes there go unmarked, which no
+ * checkpoint misses: the bitmaps only add to what each region's own tracking
+ * (uffd-wp, soft-dirty, or a read of the whole region) reports. */
+#define USER_ADDR_END 0x800000000000ULL
 #define X86_PF_WRITE 0x2
 #define FAULT_FLAG_WRITE 0x1
 
@@ -160,7 +163,7 @@ static __always_inline int on_fault(struct x86_exception_ctx *ctx)
                 return 0;
         if (!(ctx->error_code & X86_PF_WRITE))
                 return 0;
-        if (ctx->address >= cfg_user_limit)
+        if (ctx->address >= USER_ADDR_END)
                 return 0;
         mark_dirty(tgid, ctx->address);
         return 0;
@@ -172,11 +175,11 @@ int handle_page_fault_user(struct x86_exception_ctx *ctx)
         return on_fault(ctx);
 }
 
+/* Faults the kernel takes on the process's behalf (a read(2) into a buffer
+ * not yet faulted in) are writes to its pages as much as its own. */
 SEC("tracepoint/exceptions/page_fault_kernel")
 int handle_page_fault_kernel(struct x86_exception_ctx *ctx)
 {
-        if (!cfg_kernel_faults)
-                return 0;
         return on_fault(ctx);
 }
 
