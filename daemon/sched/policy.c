@@ -556,6 +556,72 @@ static void trim(const char **s, const char **e)
                 (*e)--;
 }
 
+/* The section of header s..e ("[Name]", trimmed). */
+static int parse_section_header(const char *s, const char *e, enum section *ret, char *err,
+                                size_t err_len, const char *path, unsigned line)
+{
+        enum section sec = SECTION_NONE;
+        size_t n;
+
+        if (e[-1] != ']' || e - s < 3)
+                return fail(-EINVAL, err, err_len, path, line, "bad section header '%.*s'",
+                            (int)MIN(e - s, 80), s);
+        n = (size_t)(e - s - 2);
+        for (int i = SECTION_MATCH; i < _SECTION_MAX; i++)
+                if (strlen(section_names[i]) == n && memcmp(section_names[i], s + 1, n) == 0)
+                        sec = (enum section)i;
+        if (sec == SECTION_NONE)
+                return fail(-EINVAL, err, err_len, path, line,
+                            "unknown section [%.*s] (known: [Match], [Checkpoint], [Retention])",
+                            (int)MIN(n, 80), s + 1);
+        *ret = sec;
+        return 0;
+}
+
+/* KEY=VALUE of s..e (eq: its '='), both trimmed, into key[64] and value
+ * (at most e - s + 1 bytes). */
+static int split_assignment(const char *s, const char *eq, const char *e, char key[static 64],
+                            char *value, size_t *ret_vlen, char *err, size_t err_len,
+                            const char *path, unsigned line)
+{
+        const char *ks = s, *ke = eq, *vs = eq + 1, *ve = e;
+        size_t klen, vlen;
+
+        trim(&ks, &ke);
+        trim(&vs, &ve);
+        klen = (size_t)(ke - ks);
+        vlen = (size_t)(ve - vs);
+        if (klen == 0)
+                return fail(-EINVAL, err, err_len, path, line, "missing key before '='");
+        if (klen >= 64)
+                return fail(-EINVAL, err, err_len, path, line, "unknown key '%.*s'", 40, ks);
+        memcpy(key, ks, klen);
+        key[klen] = 0;
+        memcpy(value, vs, vlen);
+        value[vlen] = 0;
+        *ret_vlen = vlen;
+        return 0;
+}
+
+/* Whole-file rules, reported at the section they concern (or at the last
+ * line when the section is missing). */
+static int check_whole_file(const struct policy *p, bool any_match, const unsigned *header_line,
+                            unsigned last_line, char *err, size_t err_len, const char *path)
+{
+        if (!any_match)
+                return fail(-EINVAL, err, err_len, path, header_line[SECTION_MATCH] ?: last_line,
+                            "[Match] needs at least one of Pid=, Comm=, Exe=, Cgroup=, Unit=, "
+                            "User=");
+        if (p->match_start_time && !p->match_pid)
+                return fail(-EINVAL, err, err_len, path, header_line[SECTION_MATCH],
+                            "StartTime= needs Pid=");
+        if (!p->interval_usec)
+                return fail(-EINVAL, err, err_len, path,
+                            header_line[SECTION_CHECKPOINT] ?: last_line,
+                            "[Checkpoint] Interval= is required");
+        return 0;
+}
+
 int policy_parse(const char *path, const char *content, size_t len, struct policy **ret, char *err,
                  size_t err_len)
 {
@@ -564,7 +630,7 @@ int policy_parse(const char *path, const char *content, size_t len, struct polic
         unsigned header_line[_SECTION_MAX] = {};
         enum section section = SECTION_NONE;
         const char *pos = content, *end = content + len, *nul;
-        unsigned line = 0, last_line;
+        unsigned line = 0;
         bool any_match = false;
         int r;
 
@@ -596,7 +662,7 @@ int policy_parse(const char *path, const char *content, size_t len, struct polic
                 const char *s = pos, *e = eol ? eol : end, *eq;
                 char key[64], value[POLICY_LINE_MAX + 1], why[POLICY_ERROR_MAX];
                 const struct policy_key *k = NULL;
-                size_t klen, vlen, ki;
+                size_t vlen = 0, ki;
 
                 line++;
                 pos = eol ? eol + 1 : end;
@@ -611,25 +677,11 @@ int policy_parse(const char *path, const char *content, size_t len, struct polic
                         continue;
 
                 if (*s == '[') {
-                        enum section sec = SECTION_NONE;
-                        size_t n;
-
-                        if (e[-1] != ']' || e - s < 3)
-                                return fail(-EINVAL, err, err_len, path, line,
-                                            "bad section header '%.*s'", (int)MIN(e - s, 80), s);
-                        n = (size_t)(e - s - 2);
-                        for (int i = SECTION_MATCH; i < _SECTION_MAX; i++)
-                                if (strlen(section_names[i]) == n &&
-                                    memcmp(section_names[i], s + 1, n) == 0)
-                                        sec = (enum section)i;
-                        if (sec == SECTION_NONE)
-                                return fail(-EINVAL, err, err_len, path, line,
-                                            "unknown section [%.*s] (known: [Match], "
-                                            "[Checkpoint], [Retention])",
-                                            (int)MIN(n, 80), s + 1);
-                        section = sec;
-                        if (!header_line[sec])
-                                header_line[sec] = line;
+                        r = parse_section_header(s, e, &section, err, err_len, path, line);
+                        if (r < 0)
+                                return r;
+                        if (!header_line[section])
+                                header_line[section] = line;
                         continue;
                 }
 
@@ -638,24 +690,9 @@ int policy_parse(const char *path, const char *content, size_t len, struct polic
                         return fail(-EINVAL, err, err_len, path, line,
                                     "expected KEY=VALUE or [Section], got '%.*s'",
                                     (int)MIN(e - s, 80), s);
-                {
-                        const char *ks = s, *ke = eq, *vs = eq + 1, *ve = e;
-
-                        trim(&ks, &ke);
-                        trim(&vs, &ve);
-                        klen = (size_t)(ke - ks);
-                        vlen = (size_t)(ve - vs);
-                        if (klen == 0)
-                                return fail(-EINVAL, err, err_len, path, line,
-                                            "missing key before '='");
-                        if (klen >= sizeof(key))
-                                return fail(-EINVAL, err, err_len, path, line, "unknown key '%.*s'",
-                                            40, ks);
-                        memcpy(key, ks, klen);
-                        key[klen] = 0;
-                        memcpy(value, vs, vlen);
-                        value[vlen] = 0;
-                }
+                r = split_assignment(s, eq, e, key, value, &vlen, err, err_len, path, line);
+                if (r < 0)
+                        return r;
                 if (section == SECTION_NONE)
                         return fail(-EINVAL, err, err_len, path, line,
                                     "%s= outside of a section (start with [Match])", key);
@@ -685,21 +722,9 @@ int policy_parse(const char *path, const char *content, size_t len, struct polic
                         any_match = true;
         }
 
-        /* Whole-file rules, reported at the section they concern (or at the
-         * last line when the section is missing). */
-        last_line = line ? line : 1;
-        if (!any_match)
-                return fail(-EINVAL, err, err_len, path, header_line[SECTION_MATCH] ?: last_line,
-                            "[Match] needs at least one of Pid=, Comm=, Exe=, Cgroup=, Unit=, "
-                            "User=");
-        if (p->match_start_time && !p->match_pid)
-                return fail(-EINVAL, err, err_len, path, header_line[SECTION_MATCH],
-                            "StartTime= needs Pid=");
-        if (!p->interval_usec)
-                return fail(-EINVAL, err, err_len, path,
-                            header_line[SECTION_CHECKPOINT] ?: last_line,
-                            "[Checkpoint] Interval= is required");
-
+        r = check_whole_file(p, any_match, header_line, line ? line : 1, err, err_len, path);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(p);
         return 0;
 }
