@@ -7,11 +7,13 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ckpt/proto.h"
 #include "log.h"
+#include "macro.h"
 #include "manager.h"
-#include "store.h"
+#include "methods.h"
 
 static const char *arg_socket = CKPT_DEFAULT_SOCKET;
 static const char *arg_state_dir = CKPT_DEFAULT_STATE_DIR;
@@ -85,51 +87,100 @@ static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *r
         return 0;
 }
 
+enum {
+        ARG_SOCKET = 0x100,
+        ARG_STATE,
+        ARG_POLICY,
+        ARG_RPOLICY,
+        ARG_LOG,
+        ARG_WORKERS,
+        ARG_BITMAP,
+        ARG_STORE_NICE,
+        ARG_COPY_CACHE,
+        ARG_KEEP_WRITABLE,
+        ARG_STORE_THREADS,
+        ARG_MAX_CLIENTS,
+        ARG_MAX_CLIENTS_PER_UID,
+        ARG_ROOT_RESERVE,
+        ARG_MAX_REQUESTS_PER_UID,
+        ARG_IDLE_TIMEOUT,
+        ARG_VERSION
+};
+
+/* The options that take a number in a range, and what it is counted in. */
+static const struct {
+        int id;
+        unsigned min, max;
+        unsigned *arg;
+        const char *unit;
+} unsigned_options[] = {
+        {ARG_WORKERS, 1, 8, &arg_workers, ""},
+        {ARG_BITMAP, 64, 1u << 24, &arg_bitmap_entries, ""},
+        {ARG_COPY_CACHE, 0, 1u << 20, &arg_copy_cache_mib, " (MiB)"},
+        {ARG_KEEP_WRITABLE, 0, 1000, &arg_keep_writable, ""},
+        {ARG_STORE_THREADS, 0, 16, &arg_store_threads, ""},
+        {ARG_MAX_CLIENTS, 1, 4096, &arg_max_clients, ""},
+        {ARG_MAX_CLIENTS_PER_UID, 0, 4096, &arg_max_clients_per_uid, ""},
+        {ARG_ROOT_RESERVE, 0, 4095, &arg_root_reserve, ""},
+        {ARG_MAX_REQUESTS_PER_UID, 0, 100000, &arg_max_requests_per_uid, ""},
+        {ARG_IDLE_TIMEOUT, 0, 86400, &arg_idle_timeout, " (seconds)"},
+};
+
+static const struct option options[] = {
+        {"socket", required_argument, NULL, ARG_SOCKET},
+        {"state-dir", required_argument, NULL, ARG_STATE},
+        {"policy-dir", required_argument, NULL, ARG_POLICY},
+        {"runtime-policy-dir", required_argument, NULL, ARG_RPOLICY},
+        {"log-level", required_argument, NULL, ARG_LOG},
+        {"workers", required_argument, NULL, ARG_WORKERS},
+        {"bitmap-entries", required_argument, NULL, ARG_BITMAP},
+        {"store-nice", required_argument, NULL, ARG_STORE_NICE},
+        {"copy-cache", required_argument, NULL, ARG_COPY_CACHE},
+        {"keep-writable", required_argument, NULL, ARG_KEEP_WRITABLE},
+        {"store-threads", required_argument, NULL, ARG_STORE_THREADS},
+        {"max-clients", required_argument, NULL, ARG_MAX_CLIENTS},
+        {"max-clients-per-uid", required_argument, NULL, ARG_MAX_CLIENTS_PER_UID},
+        {"root-reserve", required_argument, NULL, ARG_ROOT_RESERVE},
+        {"max-requests-per-uid", required_argument, NULL, ARG_MAX_REQUESTS_PER_UID},
+        {"idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, ARG_VERSION},
+        {},
+};
+
+/* An option of unsigned_options[]: 1 when c is none of them. */
+static int parse_unsigned_option(int c, const char *value)
+{
+        for (size_t i = 0; i < ELEMENTSOF(unsigned_options); i++) {
+                if (unsigned_options[i].id != c)
+                        continue;
+                if (parse_unsigned(value, unsigned_options[i].min, unsigned_options[i].max,
+                                   unsigned_options[i].arg) < 0) {
+                        const char *name = NULL;
+
+                        for (const struct option *o = options; o->name; o++)
+                                if (o->val == c)
+                                        name = o->name;
+                        return log_error_errno(-EINVAL, "--%s takes %u to %u%s", name,
+                                               unsigned_options[i].min, unsigned_options[i].max,
+                                               unsigned_options[i].unit);
+                }
+                return 0;
+        }
+        return 1;
+}
+
 static int parse_argv(int argc, char *argv[])
 {
-        enum {
-                ARG_SOCKET = 0x100,
-                ARG_STATE,
-                ARG_POLICY,
-                ARG_RPOLICY,
-                ARG_LOG,
-                ARG_WORKERS,
-                ARG_BITMAP,
-                ARG_STORE_NICE,
-                ARG_COPY_CACHE,
-                ARG_KEEP_WRITABLE,
-                ARG_STORE_THREADS,
-                ARG_MAX_CLIENTS,
-                ARG_MAX_CLIENTS_PER_UID,
-                ARG_ROOT_RESERVE,
-                ARG_MAX_REQUESTS_PER_UID,
-                ARG_IDLE_TIMEOUT,
-                ARG_VERSION
-        };
-        static const struct option options[] = {
-                {"socket", required_argument, NULL, ARG_SOCKET},
-                {"state-dir", required_argument, NULL, ARG_STATE},
-                {"policy-dir", required_argument, NULL, ARG_POLICY},
-                {"runtime-policy-dir", required_argument, NULL, ARG_RPOLICY},
-                {"log-level", required_argument, NULL, ARG_LOG},
-                {"workers", required_argument, NULL, ARG_WORKERS},
-                {"bitmap-entries", required_argument, NULL, ARG_BITMAP},
-                {"store-nice", required_argument, NULL, ARG_STORE_NICE},
-                {"copy-cache", required_argument, NULL, ARG_COPY_CACHE},
-                {"keep-writable", required_argument, NULL, ARG_KEEP_WRITABLE},
-                {"store-threads", required_argument, NULL, ARG_STORE_THREADS},
-                {"max-clients", required_argument, NULL, ARG_MAX_CLIENTS},
-                {"max-clients-per-uid", required_argument, NULL, ARG_MAX_CLIENTS_PER_UID},
-                {"root-reserve", required_argument, NULL, ARG_ROOT_RESERVE},
-                {"max-requests-per-uid", required_argument, NULL, ARG_MAX_REQUESTS_PER_UID},
-                {"idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT},
-                {"help", no_argument, NULL, 'h'},
-                {"version", no_argument, NULL, ARG_VERSION},
-                {},
-        };
         int c, r;
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                r = parse_unsigned_option(c, optarg);
+                if (r <= 0) {
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
                 switch (c) {
                 case ARG_SOCKET:
                         arg_socket = optarg;
@@ -149,56 +200,11 @@ static int parse_argv(int argc, char *argv[])
                                 return log_error_errno(r, "Unknown log level '%s'", optarg);
                         log_max_level = r;
                         break;
-                case ARG_WORKERS:
-                        if (parse_unsigned(optarg, 1, 8, &arg_workers) < 0)
-                                return log_error_errno(-EINVAL, "--workers takes 1 to 8");
-                        break;
-                case ARG_BITMAP:
-                        if (parse_unsigned(optarg, 64, 1u << 24, &arg_bitmap_entries) < 0)
-                                return log_error_errno(-EINVAL,
-                                                       "--bitmap-entries takes 64 to 16777216");
-                        break;
                 case ARG_STORE_NICE:
                         arg_store_idle = strcmp(optarg, "idle") == 0;
                         if (!arg_store_idle && parse_unsigned(optarg, 0, 19, &arg_store_nice) < 0)
                                 return log_error_errno(-EINVAL,
                                                        "--store-nice takes 0 to 19, or idle");
-                        break;
-                case ARG_COPY_CACHE:
-                        if (parse_unsigned(optarg, 0, 1u << 20, &arg_copy_cache_mib) < 0)
-                                return log_error_errno(-EINVAL,
-                                                       "--copy-cache takes 0 to 1048576 (MiB)");
-                        break;
-                case ARG_KEEP_WRITABLE:
-                        if (parse_unsigned(optarg, 0, 1000, &arg_keep_writable) < 0)
-                                return log_error_errno(-EINVAL, "--keep-writable takes 0 to 1000");
-                        break;
-                case ARG_STORE_THREADS:
-                        if (parse_unsigned(optarg, 0, 16, &arg_store_threads) < 0)
-                                return log_error_errno(-EINVAL, "--store-threads takes 0 to 16");
-                        break;
-                case ARG_MAX_CLIENTS:
-                        if (parse_unsigned(optarg, 1, 4096, &arg_max_clients) < 0)
-                                return log_error_errno(-EINVAL, "--max-clients takes 1 to 4096");
-                        break;
-                case ARG_MAX_CLIENTS_PER_UID:
-                        if (parse_unsigned(optarg, 0, 4096, &arg_max_clients_per_uid) < 0)
-                                return log_error_errno(-EINVAL,
-                                                       "--max-clients-per-uid takes 0 to 4096");
-                        break;
-                case ARG_ROOT_RESERVE:
-                        if (parse_unsigned(optarg, 0, 4095, &arg_root_reserve) < 0)
-                                return log_error_errno(-EINVAL, "--root-reserve takes 0 to 4095");
-                        break;
-                case ARG_MAX_REQUESTS_PER_UID:
-                        if (parse_unsigned(optarg, 0, 100000, &arg_max_requests_per_uid) < 0)
-                                return log_error_errno(-EINVAL,
-                                                       "--max-requests-per-uid takes 0 to 100000");
-                        break;
-                case ARG_IDLE_TIMEOUT:
-                        if (parse_unsigned(optarg, 0, 86400, &arg_idle_timeout) < 0)
-                                return log_error_errno(-EINVAL,
-                                                       "--idle-timeout takes 0 to 86400 (seconds)");
                         break;
                 case 'h':
                         help();
@@ -253,6 +259,7 @@ static int run(int argc, char *argv[])
                                 .idle_timeout_usec = (uint64_t)arg_idle_timeout * 1000000ULL,
                                 .max_unsent = CKPT_MAX_UNSENT,
                         },
+                .methods = &methods_table,
         };
         r = manager_new(&o, &m);
         if (r < 0)

@@ -8,13 +8,11 @@
 #include <time.h>
 
 #include "store.h"
+#include "time-util.h"
 
 uint64_t retention_now_ns(void)
 {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+        return now_ns(CLOCK_REALTIME);
 }
 
 uint64_t retention_usec_from_sec(uint64_t sec)

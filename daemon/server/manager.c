@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * manager.c: owns the event loop and the long-lived parts (store, tracker,
- * server, workers) and the daemon's life cycle. Method handlers live in
- * methods.c; they reach everything through struct manager.
+ * server, workers, scheduler) and the daemon's life cycle. Method handlers
+ * live in methods.c (given as opts.methods); they reach everything through
+ * struct manager.
  */
 #include "manager.h"
 
@@ -10,7 +11,7 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
-#include "control.h"
+#include "server.h"
 #include "jobs.h"
 #include "checkpoint.h"
 #include "lastcopy.h"
@@ -31,9 +32,6 @@ int manager_new(const struct manager_options *o, struct manager **ret)
                 return -ENOMEM;
         m->opts = *o;
         m->start_usec = now_usec(CLOCK_MONOTONIC);
-        m->inotify_fd = -EBADF;
-        m->exec_efd = -EBADF;
-        pthread_mutex_init(&m->exec_lock, NULL);
 
         r = sd_event_default(&m->event);
         if (r < 0)
@@ -52,14 +50,13 @@ struct manager *manager_free(struct manager *m)
                 return NULL;
         /* Workers first: a running job still uses the store. */
         m->workers = workers_free(m->workers);
-        scheduler_stop(m);
+        m->scheduler = scheduler_free(m->scheduler);
         m->server = server_free(m->server);
         m->ring_src = sd_event_source_disable_unref(m->ring_src);
         m->tracker = tracker_free(m->tracker);
         m->store = store_free(m->store);
         lastcopy_clear();
         sd_event_unref(m->event);
-        pthread_mutex_destroy(&m->exec_lock);
         free(m);
         return NULL;
 }
@@ -89,6 +86,8 @@ static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, v
         }
         log_info("Signal %s, finishing the jobs in flight, then exiting", strsignal(si->ssi_signo));
         m->shutting_down = true;
+        if (m->scheduler)
+                scheduler_shutdown(m->scheduler);
         (void)sd_notify(false, "STOPPING=1\nSTATUS=Finishing the checkpoint in flight");
         workers_cancel_queued(m->workers);
         manager_maybe_exit(m);
@@ -105,12 +104,12 @@ void manager_notify_status(struct manager *m)
                 snprintf(buf, sizeof(buf),
                          "STATUS=Tracking %u processes; %llu checkpoints taken (%llu failed), the "
                          "last %llu of pid %d",
-                         scheduler_n_tracked(m), (unsigned long long)m->n_checkpoints,
+                         scheduler_n_tracked(m->scheduler), (unsigned long long)m->n_checkpoints,
                          (unsigned long long)m->n_failed, (unsigned long long)m->last_id,
                          (int)m->last_pid);
         else
                 snprintf(buf, sizeof(buf), "STATUS=Tracking %u processes; no checkpoint taken yet",
-                         scheduler_n_tracked(m));
+                         scheduler_n_tracked(m->scheduler));
         (void)sd_notify(false, buf);
 }
 
@@ -145,6 +144,55 @@ static int manager_load_bpf(struct manager *m)
                         return log_error_errno(r, "Failed to watch the BPF ring buffer: %m");
         }
         return 0;
+}
+
+/* The scheduler's requests, on the loop thread. */
+static int sched_submit_checkpoint(const struct checkpoint_request *req, void *userdata)
+{
+        struct manager *m = userdata;
+
+        return m->opts.methods->submit_checkpoint(m, req);
+}
+
+static void sched_submit_delete(uint64_t id, pid_t pid, void *userdata)
+{
+        struct manager *m = userdata;
+
+        m->opts.methods->submit_delete(m, id, pid);
+}
+
+static void sched_status_changed(void *userdata)
+{
+        manager_notify_status(userdata);
+}
+
+static void sched_job_finished(void *userdata)
+{
+        manager_job_finished(userdata);
+}
+
+static int manager_start_scheduler(struct manager *m)
+{
+        struct scheduler_options so = {
+                .event = m->event,
+                .store = m->store,
+                .tracker = m->tracker,
+                .workers = m->workers,
+                .state_dir = m->opts.state_dir,
+                .policy_dir = m->opts.policy_dir,
+                .runtime_policy_dir = m->opts.runtime_policy_dir,
+                .submit_checkpoint = sched_submit_checkpoint,
+                .submit_delete = sched_submit_delete,
+                .status_changed = sched_status_changed,
+                .job_finished = sched_job_finished,
+                .userdata = m,
+        };
+        int r;
+
+        r = scheduler_new(&so, &m->scheduler);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the scheduler: %m");
+        return scheduler_start(m->scheduler);
 }
 
 int manager_start(struct manager *m)
@@ -199,13 +247,13 @@ int manager_start(struct manager *m)
         else if (n > 1)
                 return log_error_errno(-EINVAL, "Expected one socket from systemd, got %d", n);
 
-        r = server_new(m->event, listen_fd, m->opts.socket_path, &m->opts.server, methods_dispatch,
-                       m, &m->server);
+        r = server_new(m->event, listen_fd, m->opts.socket_path, &m->opts.server,
+                       m->opts.methods->dispatch, m, &m->server);
         if (r < 0)
                 return log_error_errno(r, "Failed to listen on '%s': %m",
                                        listen_fd >= 0 ? "(passed socket)" : m->opts.socket_path);
 
-        r = scheduler_start(m);
+        r = manager_start_scheduler(m);
         if (r < 0)
                 return r;
 

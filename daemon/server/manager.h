@@ -1,29 +1,37 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * manager.h: the daemon's top-level object. It owns the sd-event loop, the
- * store, the BPF tracker, the socket server and the worker pool, and the
- * life cycle: start, serve, and on SIGTERM finish the job in flight and stop.
- * It never does slow work on the loop thread: that goes to the workers.
+ * store, the BPF tracker, the socket server, the worker pool and the
+ * scheduler, and the life cycle: start, serve, and on SIGTERM finish the job
+ * in flight and stop. It never does slow work on the loop thread: that goes
+ * to the workers. It knows no method: the calls go to opts.methods.
  */
 #pragma once
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <systemd/sd-event.h>
 
-#include "control.h"
 #include "priority.h"
+#include "server.h"
 
 struct ckpt_store;
 struct tracker;
 struct server;
 struct workers;
-struct policy_set;
-struct tracked;
+struct scheduler;
 struct checkpoint_request;
-struct call;
-struct json_object;
+struct manager;
+
+/* What the daemon serves, given by whoever builds the manager (main.c: the
+ * method table of methods.c): the dispatch of every call, and the two jobs
+ * the scheduler starts as the methods do, nobody to answer. */
+struct manager_methods {
+        server_dispatch_t dispatch; /* userdata: the manager */
+        int (*submit_checkpoint)(struct manager *m, const struct checkpoint_request *req);
+        void (*submit_delete)(struct manager *m, uint64_t id, pid_t pid);
+};
 
 struct manager_options {
         const char *socket_path;
@@ -38,6 +46,7 @@ struct manager_options {
         uint64_t copy_cache;          /* bytes of kept copies (lastcopy.h); 0: none */
         unsigned keep_writable;       /* tracker_options.keep_writable */
         struct server_options server; /* the control socket's limits */
+        const struct manager_methods *methods;
 };
 
 struct manager {
@@ -47,22 +56,8 @@ struct manager {
         struct tracker *tracker; /* NULL: no BPF, checkpoints scan */
         struct server *server;
         struct workers *workers;
-        struct policy_set *policy_set;
-        struct tracked *tracked; /* scheduler.c */
-        int inotify_fd;
-        sd_event_source *inotify_src, *scan_timer, *dirty_timer, *reload_timer, *ring_src;
-        struct refused_proc {
-                pid_t pid;
-                uint64_t start_time;
-        } refused[256]; /* matched a policy, tracking tried once */
-        size_t n_refused;
-        /* Processes that exec'd, reported by the tracker on any thread and
-         * handled on the loop (scheduler.c). */
-        pthread_mutex_t exec_lock;
-        pid_t exec_pids[256];
-        size_t n_exec_pids;
-        int exec_efd;
-        sd_event_source *exec_src;
+        struct scheduler *scheduler;
+        sd_event_source *ring_src;
         uint64_t start_usec; /* CLOCK_MONOTONIC */
         bool shutting_down;
         volatile int cancel;              /* second SIGTERM: abandon the job in flight */
@@ -90,12 +85,3 @@ int manager_run(struct manager *m);
 void manager_job_finished(struct manager *m);
 /* Update sd_notify STATUS= (no-op when not under systemd). */
 void manager_notify_status(struct manager *m);
-
-/* methods.c: the Varlink method table, and the jobs the scheduler starts
- * too. call may be NULL (nobody to answer). */
-int methods_submit_checkpoint(struct manager *m, struct call *c,
-                              const struct checkpoint_request *req);
-void methods_submit_delete(struct manager *m, struct call *c, uint64_t id, pid_t pid);
-
-void methods_dispatch(struct call *c, const char *method, struct json_object *params,
-                      void *userdata);

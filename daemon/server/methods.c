@@ -2,12 +2,14 @@
 /*
  * methods.c: the Varlink method table of io.ckptd and org.varlink.service.
  *
- * Every handler checks its parameters (types, unknown keys, limits) and the
- * caller's rights (SO_PEERCRED: root may act on anything, others on their own
- * processes and checkpoints) before anything is done, and answers with a
- * qualified error otherwise. Slow work goes to a worker (jobs.h); the reply
- * is sent from the job's done() on the loop thread. This is the only place
- * where internal errors (-errno) become protocol error names.
+ * Every handler runs its parameters through their parse step (params.h:
+ * types, unknown keys, limits) and checks the caller's rights (SO_PEERCRED:
+ * root may act on anything, others on their own processes and checkpoints)
+ * before anything is done, and answers with a qualified error otherwise.
+ * Slow work goes to a worker (jobs.h); the reply is sent from the job's
+ * done() on the loop thread, and the scheduler's outcomes (scheduler.h)
+ * come back as values. This is the only place where internal errors
+ * (-errno) become protocol error names.
  */
 #include <inttypes.h>
 #include <sys/user.h>
@@ -16,13 +18,15 @@
 #include "access.h"
 #include "checkpoint.h"
 #include "ckpt/proto.h"
-#include "control.h"
+#include "server.h"
 #include "export.h"
 #include "jobs.h"
 #include "json-util.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "methods.h"
+#include "params.h"
 #include "restore.h"
 #include "retention.h"
 #include "diff.h"
@@ -49,152 +53,7 @@ static const char varlink_service_description[] =
         "error MethodNotImplemented (method: string)\n"
         "error InvalidParameter (parameter: string)\n";
 
-/* ---- parameters ---------------------------------------------------------- */
-
-static int invalid_parameter(struct call *c, const char *name)
-{
-        struct json_object *p = json_object_new_object();
-
-        json_object_object_add(p, "parameter", json_object_new_string(name));
-        return call_error(c, VARLINK_ERR_INVALID_PARAMETER, p);
-}
-
-/* Refuse keys the method does not know: a typo must not be silently ignored. */
-static int check_keys(struct call *c, struct json_object *params, const char *const *allowed)
-{
-        json_object_object_foreach (params, key, val) {
-                bool ok = false;
-
-                (void)val;
-                for (size_t i = 0; allowed[i]; i++)
-                        if (strcmp(allowed[i], key) == 0)
-                                ok = true;
-                if (!ok) {
-                        invalid_parameter(c, key);
-                        return -EINVAL;
-                }
-        }
-        return 0;
-}
-
-#define CHECK_KEYS(c, params, ...)                                                                 \
-        do {                                                                                       \
-                static const char *const _allowed_[] = {__VA_ARGS__, NULL};                        \
-                if (check_keys(c, params, _allowed_) < 0)                                          \
-                        return;                                                                    \
-        } while (0)
-
-/* A method without parameters: any key is a mistake. */
-#define CHECK_NO_KEYS(c, params)                                                                   \
-        do {                                                                                       \
-                static const char *const _none_[] = {NULL};                                        \
-                if (check_keys(c, params, _none_) < 0)                                             \
-                        return;                                                                    \
-        } while (0)
-
-static int get_pid(struct call *c, struct json_object *params, const char *key, pid_t *ret)
-{
-        int64_t v;
-        int r = json_get_int64(params, key, &v);
-
-        if (r < 0 || v <= 0 || v > INT32_MAX) {
-                invalid_parameter(c, key);
-                return -EINVAL;
-        }
-        *ret = (pid_t)v;
-        return 0;
-}
-
-static int get_id(struct call *c, struct json_object *params, const char *key, uint64_t *ret)
-{
-        int64_t v;
-        int r = json_get_int64(params, key, &v);
-
-        if (r < 0 || v <= 0) {
-                invalid_parameter(c, key);
-                return -EINVAL;
-        }
-        *ret = (uint64_t)v;
-        return 0;
-}
-
-static int get_opt_bool(struct call *c, struct json_object *params, const char *key, bool *ret)
-{
-        int r = json_get_bool(params, key, ret);
-
-        if (r == -EINVAL) {
-                invalid_parameter(c, key);
-                return r;
-        }
-        return 0;
-}
-
-/* Replies io.ckptd.InvalidRange for "START-END", returns -EINVAL. */
-static int invalid_range(struct call *c, const char *start, const char *end, const char *reason)
-{
-        struct json_object *p = json_object_new_object();
-        char buf[128];
-
-        snprintf(buf, sizeof(buf), "%s-%s", start, end);
-        json_object_object_add(p, "range", json_object_new_string(buf));
-        json_object_object_add(p, "reason", json_object_new_string(reason));
-        call_error(c, CKPT_ERR_INVALID_RANGE, p);
-        return -EINVAL;
-}
-
-/* whole_pages: a range must hold at least one whole page (checkpoint and
- * restore work on pages; export lays out bytes). */
-static int get_ranges(struct call *c, struct json_object *params, bool whole_pages,
-                      struct ckpt_range **ret, size_t *ret_n)
-{
-        _cleanup_free_ struct ckpt_range *ranges = NULL;
-        struct json_object *a;
-        size_t n;
-
-        *ret = NULL;
-        *ret_n = 0;
-        if (!json_object_object_get_ex(params, "ranges", &a) ||
-            json_object_is_type(a, json_type_null))
-                return 0;
-        if (!json_object_is_type(a, json_type_array))
-                goto invalid;
-        n = json_object_array_length(a);
-        if (n > CKPT_MAX_RANGES) {
-                call_errorf(c, CKPT_ERR_INVALID_RANGE, "reason", "at most %d ranges",
-                            CKPT_MAX_RANGES);
-                return -E2BIG;
-        }
-        if (n == 0)
-                return 0;
-        ranges = calloc(n, sizeof(*ranges));
-        if (!ranges)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                struct json_object *o = json_object_array_get_idx(a, i);
-                const char *s, *e;
-
-                if (!json_object_is_type(o, json_type_object) ||
-                    json_get_string(o, "start", &s) < 0 || json_get_string(o, "end", &e) < 0)
-                        goto invalid;
-                if (parse_u64(s, &ranges[i].start) < 0 || parse_u64(e, &ranges[i].end) < 0 ||
-                    ranges[i].start >= ranges[i].end)
-                        return invalid_range(c, s, e,
-                                             "a range is START-END in hex or decimal with "
-                                             "START < END");
-                if (whole_pages &&
-                    (ranges[i].start > UINT64_MAX - (PAGE_SIZE_4K - 1) ||
-                     PAGE_ALIGN_UP(ranges[i].start) >= PAGE_ALIGN_DOWN(ranges[i].end)))
-                        return invalid_range(c, s, e,
-                                             "the range holds no whole page: pages are 4 KiB, "
-                                             "aligned to 4 KiB");
-        }
-        *ret = TAKE_PTR(ranges);
-        *ret_n = n;
-        return 0;
-invalid:
-        invalid_parameter(c, "ranges");
-        return -EINVAL;
-}
+/* ---- replies ---------------------------------------------------------------- */
 
 /* {"start": hex, "end": hex}, for the caller to add more to. */
 static struct json_object *range_to_json(uint64_t start, uint64_t end)
@@ -298,6 +157,46 @@ static void reply_errno(struct call *c, int r, pid_t pid, uint64_t id, const cha
         call_error(c, name, p);
 }
 
+/* A parse step's refusal (params.h), answered with its protocol error. */
+static void reply_params_error(struct call *c, int r, const struct params_error *err)
+{
+        struct json_object *p;
+
+        if (r == -ENOMEM) {
+                reply_errno(c, r, 0, 0, "");
+                return;
+        }
+        switch (err->fault) {
+        case PARAMS_INVALID_PARAMETER:
+                p = json_object_new_object();
+                json_object_object_add(p, "parameter", json_object_new_string(err->parameter));
+                call_error(c, VARLINK_ERR_INVALID_PARAMETER, p);
+                break;
+        case PARAMS_INVALID_RANGE:
+                p = json_object_new_object();
+                json_object_object_add(p, "range", json_object_new_string(err->range));
+                json_object_object_add(p, "reason", json_object_new_string(err->reason));
+                call_error(c, CKPT_ERR_INVALID_RANGE, p);
+                break;
+        case PARAMS_TOO_MANY_RANGES:
+                call_errorf(c, CKPT_ERR_INVALID_RANGE, "reason", "at most %d ranges",
+                            CKPT_MAX_RANGES);
+                break;
+        }
+}
+
+/* Run the parse step fn(params..., &error) (params.h): on a refusal, answer
+ * it and return from the method. */
+#define PARSE(c, fn, ...)                                                                          \
+        do {                                                                                       \
+                struct params_error _err_;                                                         \
+                int _r_ = fn(__VA_ARGS__, &_err_);                                                 \
+                if (_r_ < 0) {                                                                     \
+                        reply_params_error(c, _r_, &_err_);                                        \
+                        return;                                                                    \
+                }                                                                                  \
+        } while (0)
+
 /* ---- rights ---------------------------------------------------------------- */
 
 static bool may_access_uid(struct call *c, uid_t owner)
@@ -344,7 +243,7 @@ static void method_get_info(struct manager *m, struct call *c, struct json_objec
 {
         struct json_object *p, *ifs;
 
-        CHECK_NO_KEYS(c, params);
+        PARSE(c, params_none, params);
         p = json_object_new_object();
         ifs = json_object_new_array();
         json_object_array_add(ifs, json_object_new_string("org.varlink.service"));
@@ -363,11 +262,7 @@ static void method_get_interface_description(struct manager *m, struct call *c,
         struct json_object *p;
         const char *name;
 
-        CHECK_KEYS(c, params, "interface");
-        if (json_get_string(params, "interface", &name) < 0) {
-                invalid_parameter(c, "interface");
-                return;
-        }
+        PARSE(c, params_interface, params, &name);
         if (strcmp(name, CKPT_INTERFACE) != 0 && strcmp(name, "org.varlink.service") != 0) {
                 p = json_object_new_object();
                 json_object_object_add(p, "interface", json_object_new_string(name));
@@ -431,6 +326,36 @@ static void own_store_stats(struct manager *m, uid_t uid, struct store_stats *re
                 }
 }
 
+static void add_process_json(const struct scheduler_process *sp, void *userdata)
+{
+        struct json_object *a = userdata, *o = json_object_new_object();
+
+        json_object_object_add(o, "pid", json_object_new_int(sp->pid));
+        json_object_object_add(o, "comm", json_object_new_string(sp->comm));
+        json_object_object_add(o, "uid", json_object_new_int64(sp->uid));
+        json_object_object_add(o, "tracking", json_object_new_string(sp->tracking));
+        json_object_object_add(o, "policy", sp->policy ? json_object_new_string(sp->policy) : NULL);
+        json_object_object_add(o, "dirty_pages", json_uint(sp->dirty_pages));
+        json_object_object_add(o, "writable_pages", json_uint(sp->writable_pages));
+        json_object_object_add(o, "write_faults", json_uint(sp->write_faults));
+        json_object_object_add(o, "last_checkpoint", sp->last_id ? json_uint(sp->last_id) : NULL);
+        json_object_object_add(o, "last_pause_ms",
+                               sp->last_id ? json_object_new_double(sp->last_pause_ms) : NULL);
+        json_object_object_add(o, "next_due",
+                               sp->next_due_ns ? json_time_ns(sp->next_due_ns) : NULL);
+        json_object_object_add(o, "note", sp->note[0] ? json_object_new_string(sp->note) : NULL);
+        json_object_array_add(a, o);
+}
+
+/* Status: one object per tracked process the caller may see (scheduler.h). */
+static struct json_object *processes_json(struct manager *m, const struct access_caller *caller)
+{
+        struct json_object *a = json_object_new_array();
+
+        scheduler_foreach_process(m->scheduler, caller, add_process_json, a);
+        return a;
+}
+
 static void method_get_status(struct manager *m, struct call *c, struct json_object *params)
 {
         struct json_object *p, *st, *tr;
@@ -440,7 +365,7 @@ static void method_get_status(struct manager *m, struct call *c, struct json_obj
         uint64_t now;
 
         /* Checked before anything is built: a refused call leaks nothing. */
-        CHECK_NO_KEYS(c, params);
+        PARSE(c, params_none, params);
         p = json_object_new_object();
         st = json_object_new_object();
         tr = json_object_new_array();
@@ -488,7 +413,7 @@ static void method_get_status(struct manager *m, struct call *c, struct json_obj
         json_object_object_add(p, "store_nice", json_object_new_int(m->priority.nice));
         json_object_object_add(p, "store_idle", json_object_new_boolean(m->priority.idle));
         json_object_object_add(p, "store", st);
-        json_object_object_add(p, "processes", scheduler_status_json(m, &who));
+        json_object_object_add(p, "processes", processes_json(m, &who));
         json_object_object_add(p, "limits", server_limits_json(m->server));
         call_reply(c, p);
 }
@@ -497,14 +422,11 @@ static void method_list(struct manager *m, struct call *c, struct json_object *p
 {
         _cleanup_free_ struct store_catalog_entry *list = NULL;
         struct json_object *a, *p;
-        pid_t pid = 0;
+        pid_t pid;
         size_t n = 0;
         int r;
 
-        CHECK_KEYS(c, params, "pid");
-        if (json_object_object_get_ex(params, "pid", &a) &&
-            !json_object_is_type(a, json_type_null) && get_pid(c, params, "pid", &pid) < 0)
-                return;
+        PARSE(c, params_list, params, &pid);
 
         r = store_list(m->store, &list, &n);
         if (r < 0) {
@@ -560,8 +482,8 @@ static void method_show(struct manager *m, struct call *c, struct json_object *p
         size_t pi = 0;
         int r;
 
-        CHECK_KEYS(c, params, "id");
-        if (get_id(c, params, "id", &id) < 0 || get_entry(m, c, id, &e) < 0)
+        PARSE(c, params_id, params, &id);
+        if (get_entry(m, c, id, &e) < 0)
                 return;
         r = store_view(m->store, id, &view);
         if (r < 0) {
@@ -698,7 +620,7 @@ static void checkpoint_job_done(struct job *j)
                 else
                         json_object_put(p);
         }
-        scheduler_checkpoint_done(m, cj->req.pid, j->result, res);
+        scheduler_checkpoint_done(m->scheduler, cj->req.pid, j->result, res);
         checkpoint_result_done(res);
         call_unref(cj->call);
         free(cj->ranges);
@@ -737,30 +659,26 @@ int methods_submit_checkpoint(struct manager *m, struct call *c,
 
 static void method_checkpoint(struct manager *m, struct call *c, struct json_object *params)
 {
-        _cleanup_free_ struct ckpt_range *ranges = NULL;
+        struct params_checkpoint pc;
         struct checkpoint_request req;
-        bool full = false, all = false;
-        size_t n_ranges = 0;
-        pid_t pid;
         int r;
 
-        CHECK_KEYS(c, params, "pid", "full", "all", "ranges");
-        if (get_pid(c, params, "pid", &pid) < 0 || get_opt_bool(c, params, "full", &full) < 0 ||
-            get_opt_bool(c, params, "all", &all) < 0 ||
-            get_ranges(c, params, true, &ranges, &n_ranges) < 0 || check_process(c, pid) < 0)
+        PARSE(c, params_checkpoint, params, &pc);
+        _cleanup_free_ struct ckpt_range *ranges = pc.ranges;
+        if (check_process(c, pc.pid) < 0)
                 return;
 
         req = (struct checkpoint_request){
-                .pid = pid,
+                .pid = pc.pid,
                 .caller = caller_of(c),
-                .full = full,
-                .all = all,
+                .full = pc.full,
+                .all = pc.all,
                 .ranges = ranges,
-                .n_ranges = n_ranges,
+                .n_ranges = pc.n_ranges,
         };
         r = methods_submit_checkpoint(m, c, &req);
         if (r < 0)
-                reply_errno(c, r, pid, 0, "");
+                reply_errno(c, r, pc.pid, 0, "");
 }
 
 /* ---- io.ckptd.Export ------------------------------------------------------- */
@@ -862,31 +780,14 @@ static void method_export(struct manager *m, struct call *c, struct json_object 
 {
         _cleanup_close_ int fd = -EBADF;
         struct store_catalog_entry e;
-        struct ckpt_range *ranges = NULL;
+        struct params_export pe;
         struct export_job *ej;
-        const char *format = "raw";
-        size_t n_ranges = 0;
-        int64_t fd_index;
         char why[256];
-        uint64_t id;
         int kind, r;
 
-        CHECK_KEYS(c, params, "id", "format", "fd", "ranges");
-        if (get_id(c, params, "id", &id) < 0)
-                return;
-        if (json_get_string(params, "format", &format) == -EINVAL) {
-                invalid_parameter(c, "format");
-                return;
-        }
-        if (strcmp(format, "raw") != 0 && strcmp(format, "core") != 0) {
-                invalid_parameter(c, "format");
-                return;
-        }
-        if (json_get_int64(params, "fd", &fd_index) < 0) {
-                invalid_parameter(c, "fd");
-                return;
-        }
-        fd = call_take_fd(c, (int)fd_index);
+        PARSE(c, params_export, params, &pe);
+        _cleanup_free_ struct ckpt_range *ranges = pe.ranges;
+        fd = call_take_fd(c, (int)pe.fd_index);
         if (fd < 0) {
                 call_errorf(c, VARLINK_ERR_INVALID_PARAMETER, "parameter", "fd");
                 return;
@@ -897,18 +798,17 @@ static void method_export(struct manager *m, struct call *c, struct json_object 
                 call_errorf(c, CKPT_ERR_FAILED, "reason", "%s", why);
                 return;
         }
-        if (kind == EXPORT_OUTPUT_STREAM && strcmp(format, "core") == 0) {
+        if (kind == EXPORT_OUTPUT_STREAM && pe.core) {
                 call_errorf(c, CKPT_ERR_FAILED, "reason",
                             "a core file is written at offsets: it cannot go to a pipe or "
                             "another stream (raw exports can)");
                 return;
         }
-        if (get_entry(m, c, id, &e) < 0 || get_ranges(c, params, false, &ranges, &n_ranges) < 0)
+        if (get_entry(m, c, pe.id, &e) < 0)
                 return;
 
         ej = calloc(1, sizeof(*ej));
         if (!ej) {
-                free(ranges);
                 reply_errno(c, -ENOMEM, 0, 0, "");
                 return;
         }
@@ -916,18 +816,17 @@ static void method_export(struct manager *m, struct call *c, struct json_object 
         ej->creds.uid = call_uid(c);
         r = call_peer_groups(c, &ej->creds.gid, &ej->creds.groups, &ej->creds.n_groups);
         if (r < 0) {
-                free(ranges);
                 free(ej);
                 reply_errno(c, r, 0, 0, "cannot read the caller's groups");
                 return;
         }
         ej->m = m;
         ej->call = call_ref(c);
-        ej->id = id;
+        ej->id = pe.id;
         ej->fd = TAKE_FD(fd);
-        ej->ranges = ranges;
-        ej->n_ranges = n_ranges;
-        ej->core = strcmp(format, "core") == 0;
+        ej->ranges = TAKE_PTR(ranges);
+        ej->n_ranges = pe.n_ranges;
+        ej->core = pe.core;
         ej->job = (struct job){.run = export_job_run, .done = export_job_done};
         workers_submit(m->workers, &ej->job);
 }
@@ -988,78 +887,89 @@ static void restore_job_done(struct job *j)
 static void method_restore(struct manager *m, struct call *c, struct json_object *params)
 {
         struct store_catalog_entry e;
-        struct ckpt_range *ranges = NULL;
+        struct params_restore pr;
         struct restore_job *rj;
-        bool registers = false;
-        size_t n_ranges = 0;
-        uint64_t id;
-        pid_t pid;
 
-        CHECK_KEYS(c, params, "id", "pid", "ranges", "registers");
-        if (get_id(c, params, "id", &id) < 0 || get_pid(c, params, "pid", &pid) < 0 ||
-            get_opt_bool(c, params, "registers", &registers) < 0 || get_entry(m, c, id, &e) < 0 ||
-            check_process(c, pid) < 0 || get_ranges(c, params, true, &ranges, &n_ranges) < 0)
+        PARSE(c, params_restore, params, &pr);
+        _cleanup_free_ struct ckpt_range *ranges = pr.ranges;
+        if (get_entry(m, c, pr.id, &e) < 0 || check_process(c, pr.pid) < 0)
                 return;
 
         rj = calloc(1, sizeof(*rj));
         if (!rj) {
-                free(ranges);
-                reply_errno(c, -ENOMEM, pid, 0, "");
+                reply_errno(c, -ENOMEM, pr.pid, 0, "");
                 return;
         }
         rj->m = m;
         rj->call = call_ref(c);
-        rj->ranges = ranges;
+        rj->ranges = TAKE_PTR(ranges);
         rj->req = (struct restore_request){
-                .id = id,
-                .pid = pid,
+                .id = pr.id,
+                .pid = pr.pid,
                 .caller = caller_of(c),
-                .ranges = ranges,
-                .n_ranges = n_ranges,
-                .registers = registers,
+                .ranges = rj->ranges,
+                .n_ranges = pr.n_ranges,
+                .registers = pr.registers,
                 .tracker = m->tracker,
                 .cancel = &m->cancel,
         };
-        rj->job = (struct job){.run = restore_job_run, .done = restore_job_done, .key = pid};
+        rj->job = (struct job){.run = restore_job_run, .done = restore_job_done, .key = pr.pid};
         workers_submit(m->workers, &rj->job);
 }
 
 /* ---- io.ckptd.Track / Untrack ---------------------------------------------- */
 
+/* How a Track call ended (scheduler.h): its answer. */
+static void track_done(const struct scheduler_track_result *res, void *userdata)
+{
+        struct call *c = userdata;
+        struct json_object *p;
+        char reason[400];
+
+        if (res->result == -EACCES)
+                /* Refused by the access rule (access.h). */
+                call_errorf(c, CKPT_ERR_PERMISSION_DENIED, "reason", "%s", res->error);
+        else if (res->result < 0) {
+                p = json_object_new_object();
+                snprintf(reason, sizeof(reason), "%s%s%s", res->error, res->error[0] ? ": " : "",
+                         strerror(-res->result));
+                json_object_object_add(p, "pid", json_object_new_int(res->pid));
+                json_object_object_add(p, "reason", json_object_new_string(reason));
+                call_error(c,
+                           res->result == -ESRCH       ? CKPT_ERR_NO_SUCH_PROCESS
+                           : res->result == -EBUSY     ? CKPT_ERR_PROCESS_BUSY
+                           : res->result == -ECANCELED ? CKPT_ERR_SHUTTING_DOWN
+                                                       : CKPT_ERR_TRACKING_FAILED,
+                           p);
+        } else {
+                p = json_object_new_object();
+                json_object_object_add(p, "pid", json_object_new_int(res->pid));
+                json_object_object_add(p, "tracking", json_object_new_string(res->tracking));
+                if (res->result == 1 && res->error[0])
+                        json_object_object_add(p, "note", json_object_new_string(res->error));
+                call_reply(c, p);
+        }
+        call_unref(c);
+}
+
 static void method_track(struct manager *m, struct call *c, struct json_object *params)
 {
-        int64_t uffd_index = -1, every = 0, keep = 0;
+        struct scheduler_track_request req;
+        char err[POLICY_ERROR_MAX];
+        struct params_track pt;
         int uffd = -EBADF, r;
-        pid_t pid;
 
-        CHECK_KEYS(c, params, "pid", "uffd", "every_sec", "keep");
-        if (get_pid(c, params, "pid", &pid) < 0)
+        PARSE(c, params_track, params, &pt);
+        if (check_process(c, pt.pid) < 0)
                 return;
-        r = json_get_int64(params, "uffd", &uffd_index);
-        if (r == -EINVAL || (r == 0 && uffd_index < 0)) {
-                invalid_parameter(c, "uffd");
-                return;
-        }
-        r = json_get_int64(params, "every_sec", &every);
-        if (r == -EINVAL || (r == 0 && (every <= 0 || every > 366 * 86400))) {
-                invalid_parameter(c, "every_sec");
-                return;
-        }
-        r = json_get_int64(params, "keep", &keep);
-        if (r == -EINVAL || (r == 0 && (keep < 0 || keep > 1000000))) {
-                invalid_parameter(c, "keep");
-                return;
-        }
-        if (check_process(c, pid) < 0)
-                return;
-        if (uffd_index >= 0) {
-                uffd = call_take_fd(c, (int)uffd_index);
+        if (pt.uffd_index >= 0) {
+                uffd = call_take_fd(c, (int)pt.uffd_index);
                 if (uffd < 0) {
-                        invalid_parameter(c, "uffd");
+                        call_errorf(c, VARLINK_ERR_INVALID_PARAMETER, "parameter", "uffd");
                         return;
                 }
                 /* Only the process itself may hand over its userfaultfd. */
-                if (call_peer_pid(c) != pid && call_uid(c) != 0) {
+                if (call_peer_pid(c) != pt.pid && call_uid(c) != 0) {
                         safe_close(uffd);
                         call_errorf(
                                 c, CKPT_ERR_PERMISSION_DENIED, "reason",
@@ -1067,21 +977,42 @@ static void method_track(struct manager *m, struct call *c, struct json_object *
                         return;
                 }
         }
-        scheduler_track_call(m, c, pid, uffd, (uint64_t)every * 1000000ULL, (unsigned)keep);
+        req = (struct scheduler_track_request){
+                .pid = pt.pid,
+                .uffd = uffd,
+                .every_usec = pt.every_usec,
+                .keep = pt.keep,
+                .caller = caller_of(c),
+        };
+        r = scheduler_track(m->scheduler, &req, track_done, call_ref(c), err, sizeof(err));
+        if (r < 0) {
+                if (!err[0])
+                        call_error(c, CKPT_ERR_FAILED, NULL);
+                else
+                        call_errorf(c, r == -ESRCH ? CKPT_ERR_NO_SUCH_PROCESS : CKPT_ERR_FAILED,
+                                    "reason", "%s", err);
+                call_unref(c);
+        }
 }
 
 static void method_untrack(struct manager *m, struct call *c, struct json_object *params)
 {
         pid_t pid;
 
-        CHECK_KEYS(c, params, "pid");
-        if (get_pid(c, params, "pid", &pid) < 0)
-                return;
+        PARSE(c, params_untrack, params, &pid);
         /* Whoever tracked it may let it go, even once it is out of their reach. */
-        if (call_uid(c) != 0 && !scheduler_tracked_for(m, pid, call_uid(c)) &&
+        if (call_uid(c) != 0 && !scheduler_tracked_for(m->scheduler, pid, call_uid(c)) &&
             check_process(c, pid) < 0)
                 return;
-        scheduler_untrack_call(m, c, pid);
+        if (scheduler_untrack(m->scheduler, pid) < 0) {
+                struct json_object *p = json_object_new_object();
+
+                json_object_object_add(p, "pid", json_object_new_int(pid));
+                json_object_object_add(p, "reason", json_object_new_string("not tracked"));
+                call_error(c, CKPT_ERR_NO_SUCH_PROCESS, p);
+                return;
+        }
+        call_reply(c, NULL);
 }
 
 /* ---- io.ckptd.Delete / Verify / GC ------------------------------------------- */
@@ -1166,8 +1097,8 @@ static void method_delete(struct manager *m, struct call *c, struct json_object 
         struct store_catalog_entry e;
         uint64_t id;
 
-        CHECK_KEYS(c, params, "id");
-        if (get_id(c, params, "id", &id) < 0 || get_entry(m, c, id, &e) < 0)
+        PARSE(c, params_id, params, &id);
+        if (get_entry(m, c, id, &e) < 0)
                 return;
         methods_submit_delete(m, c, id, e.pid);
 }
@@ -1207,13 +1138,11 @@ static void method_verify(struct manager *m, struct call *c, struct json_object 
 {
         struct store_catalog_entry e;
         struct store_job *sj;
-        struct json_object *v;
-        uint64_t id = 0;
+        uint64_t id;
 
-        CHECK_KEYS(c, params, "id");
-        if (json_object_object_get_ex(params, "id", &v) &&
-            !json_object_is_type(v, json_type_null)) {
-                if (get_id(c, params, "id", &id) < 0 || get_entry(m, c, id, &e) < 0)
+        PARSE(c, params_verify, params, &id);
+        if (id) {
+                if (get_entry(m, c, id, &e) < 0)
                         return;
         } else if (call_uid(c) != 0) {
                 call_errorf(c, CKPT_ERR_PERMISSION_DENIED, "reason",
@@ -1284,30 +1213,22 @@ static void gc_job_done(struct job *j)
 
 static void method_gc(struct manager *m, struct call *c, struct json_object *params)
 {
+        static const char *const keys[] = {"keep", "max_age_sec", NULL};
         struct store_job *sj;
-        int64_t keep = 0, max_age = 0;
-        int r;
+        struct params_gc pg;
 
-        CHECK_KEYS(c, params, "keep", "max_age_sec");
+        /* Unknown keys first, then who asks, then the values. */
+        PARSE(c, params_check_keys, params, keys);
         if (call_uid(c) != 0) {
                 call_errorf(c, CKPT_ERR_PERMISSION_DENIED, "reason", "only root may run gc");
                 return;
         }
-        r = json_get_int64(params, "keep", &keep);
-        if (r == -EINVAL || keep < 0) {
-                invalid_parameter(c, "keep");
-                return;
-        }
-        r = json_get_int64(params, "max_age_sec", &max_age);
-        if (r == -EINVAL || max_age < 0) {
-                invalid_parameter(c, "max_age_sec");
-                return;
-        }
+        PARSE(c, params_gc, params, &pg);
         sj = store_job_new(m, c, gc_job_run, gc_job_done, 0);
         if (!sj)
                 return;
-        sj->keep = keep;
-        sj->max_age = max_age;
+        sj->keep = pg.keep;
+        sj->max_age = pg.max_age_sec;
         workers_submit(m->workers, &sj->job);
 }
 
@@ -1319,12 +1240,14 @@ static void method_diff(struct manager *m, struct call *c, struct json_object *p
         _cleanup_(view_diff_freep) struct view_diff *d = NULL;
         struct store_catalog_entry ea, eb;
         struct json_object *p, *regions, *runs;
+        struct params_diff pd;
         uint64_t from, to;
         int r;
 
-        CHECK_KEYS(c, params, "from", "to");
-        if (get_id(c, params, "from", &from) < 0 || get_id(c, params, "to", &to) < 0 ||
-            get_entry(m, c, from, &ea) < 0 || get_entry(m, c, to, &eb) < 0)
+        PARSE(c, params_diff, params, &pd);
+        from = pd.from;
+        to = pd.to;
+        if (get_entry(m, c, from, &ea) < 0 || get_entry(m, c, to, &eb) < 0)
                 return;
         r = store_view(m->store, from, &a);
         if (r >= 0)
@@ -1370,30 +1293,98 @@ static void method_diff(struct manager *m, struct call *c, struct json_object *p
 
 /* ---- policies ------------------------------------------------------------------ */
 
+/* "PATH:LINE: ..." without what follows the line number, which may quote
+ * the file: for callers who may not read it. */
+static struct json_object *redacted_error(const struct policy_error *e)
+{
+        const char *msg = e->message, *rest;
+        size_t n = strlen(e->path);
+        unsigned line = 0;
+        char buf[POLICY_ERROR_MAX + 64];
+
+        rest = strncmp(msg, e->path, n) == 0 && msg[n] == ':' ? msg + n + 1 : NULL;
+        if (rest && sscanf(rest, "%u:", &line) != 1)
+                line = 0;
+        if (line)
+                snprintf(buf, sizeof(buf), "%s:%u: ", e->path, line);
+        else
+                snprintf(buf, sizeof(buf), "%s: ", e->path);
+        strncat(buf, "cannot be used (why is shown to root and to users who may read the file)",
+                sizeof(buf) - strlen(buf) - 1);
+        return json_object_new_string(buf);
+}
+
+static struct json_object *policy_json(struct manager *m, const struct policy *pol,
+                                       const struct access_caller *caller)
+{
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "name", json_object_new_string(pol->name));
+        json_object_object_add(o, "path", json_object_new_string(pol->path));
+        json_object_object_add(o, "runtime", json_object_new_boolean(pol->runtime));
+        json_object_object_add(o, "interval_sec", json_object_new_double(pol->interval_usec / 1e6));
+        json_object_object_add(o, "dirty_trigger_bytes", json_uint(pol->dirty_trigger_bytes));
+        json_object_object_add(o, "keep", json_object_new_int(pol->keep));
+        json_object_object_add(o, "max_age_sec", json_object_new_double(pol->max_age_usec / 1e6));
+        json_object_object_add(o, "full_every", json_object_new_int(pol->full_every));
+        json_object_object_add(
+                o, "processes",
+                json_object_new_int(scheduler_n_tracked_by(m->scheduler, pol->name, caller)));
+        return o;
+}
+
+/* io.ckptd.ListPolicies: root sees every policy and error; others the
+ * policies that act with their rights (policy.h), and errors quoted only
+ * from files they may read (otherwise "PATH:LINE:" and no more). */
+static struct json_object *policies_json(struct manager *m, const struct access_caller *caller)
+{
+        struct json_object *p = json_object_new_object(), *a = json_object_new_array(),
+                           *errs = json_object_new_array();
+        const struct policy_set *set = scheduler_policy_set(m->scheduler);
+        const struct policy *pol;
+        size_t i;
+
+        if (set) {
+                POLICY_SET_FOREACH (pol, set, i)
+                        /* Only the caller's own: those that act with its rights. */
+                        if (caller->uid == 0 || pol->run_as_uid == caller->uid)
+                                json_object_array_add(a, policy_json(m, pol, caller));
+                for (i = 0; i < policy_set_n_errors(set); i++) {
+                        const struct policy_error *e = policy_set_error(set, i);
+                        struct json_object *o = json_object_new_object();
+
+                        json_object_object_add(o, "path", json_object_new_string(e->path));
+                        json_object_object_add(o, "error",
+                                               access_may_read_file(caller, e->path)
+                                                       ? json_object_new_string(e->message)
+                                                       : redacted_error(e));
+                        json_object_array_add(errs, o);
+                }
+        }
+        json_object_object_add(p, "policies", a);
+        json_object_object_add(p, "errors", errs);
+        return p;
+}
+
 static void method_list_policies(struct manager *m, struct call *c, struct json_object *params)
 {
         struct access_caller who = caller_of(c);
 
-        CHECK_NO_KEYS(c, params);
-        call_reply(c, scheduler_policies_json(m, &who));
+        PARSE(c, params_none, params);
+        call_reply(c, policies_json(m, &who));
 }
 
 static void method_check_policy(struct manager *m, struct call *c, struct json_object *params)
 {
         _cleanup_(policy_freep) struct policy *pol = NULL;
-        const char *path = "policy", *content;
+        struct params_check_policy pp;
         char err[POLICY_ERROR_MAX] = "";
         struct json_object *p;
         int r;
 
-        CHECK_KEYS(c, params, "path", "content");
-        if (json_get_string(params, "path", &path) == -EINVAL ||
-            json_get_string(params, "content", &content) < 0) {
-                invalid_parameter(c, "content");
-                return;
-        }
+        PARSE(c, params_check_policy, params, &pp);
         p = json_object_new_object();
-        r = policy_parse(path, content, strlen(content), &pol, err, sizeof(err));
+        r = policy_parse(pp.path, pp.content, strlen(pp.content), &pol, err, sizeof(err));
         json_object_object_add(p, "ok", json_object_new_boolean(r >= 0));
         json_object_object_add(p, "error", r < 0 ? json_object_new_string(err) : NULL);
         if (r >= 0) {
@@ -1408,13 +1399,13 @@ static void method_reload(struct manager *m, struct call *c, struct json_object 
 {
         struct access_caller who = caller_of(c);
 
-        CHECK_NO_KEYS(c, params);
+        PARSE(c, params_none, params);
         if (call_uid(c) != 0) {
                 call_errorf(c, CKPT_ERR_PERMISSION_DENIED, "reason", "only root may reload");
                 return;
         }
-        scheduler_reload(m);
-        call_reply(c, scheduler_policies_json(m, &who));
+        scheduler_reload(m->scheduler);
+        call_reply(c, policies_json(m, &who));
 }
 
 /* ---- the table -------------------------------------------------------------- */
@@ -1478,3 +1469,19 @@ void methods_dispatch(struct call *c, const char *method, struct json_object *pa
         }
         call_errorf(c, VARLINK_ERR_METHOD_NOT_FOUND, "method", "%s", method);
 }
+
+static int submit_checkpoint_hook(struct manager *m, const struct checkpoint_request *req)
+{
+        return methods_submit_checkpoint(m, NULL, req);
+}
+
+static void submit_delete_hook(struct manager *m, uint64_t id, pid_t pid)
+{
+        methods_submit_delete(m, NULL, id, pid);
+}
+
+const struct manager_methods methods_table = {
+        .dispatch = methods_dispatch,
+        .submit_checkpoint = submit_checkpoint_hook,
+        .submit_delete = submit_delete_hook,
+};

@@ -2,7 +2,7 @@
 /*
  * fuzz-varlink: the daemon's side of the socket. The input is what one client
  * sends, in pieces (the first byte picks their size, so messages also arrive
- * split across reads): the real server (control.c) frames it into
+ * split across reads): the real server (server.c) frames it into
  * NUL-terminated messages, parses them and checks their shape. Methods that
  * answer without acting on anything (GetInfo, GetInterfaceDescription,
  * CheckPolicy, unknown names) run their real handlers (methods.c); calls of
@@ -16,11 +16,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "server.h"
 #include "fuzz.h"
 #include "json-util.h"
 #include "log.h"
-#include "manager.h"
+#include "methods.h"
 
 static sd_event *event;
 static struct server *server;

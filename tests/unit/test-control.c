@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "control.h"
+#include "server.h"
 #include "ckpt/proto.h"
 #include "json-util.h"
 #include "tap.h"
