@@ -2,20 +2,21 @@
 /*
  * b-mem: the target process of the incremental, tracking and restore
  * benchmarks. `b-mem MIB` maps MIB MiB of anonymous memory in plain 4 KiB
- * pages, fills every page with pseudo-random bytes (no two pages alike),
- * prints "ready pid=P start=0xS end=0xE pages=N" and then obeys one command
- * per line on stdin, answering one line on stdout each:
- *   dirty PERCENT [FILE]  change N = PERCENT % of the pages, distinct and
- *                         chosen at random, one in each of N equal strides
- *                         (8 new bytes at a random offset in each);
+ * pages (region "mem"), fills every page with pseudo-random bytes (no two
+ * pages alike), and speaks the workloads' protocol (tests/lib/workload.h):
+ * prints "ready pid=P start=0xS end=0xE pages=N", then obeys one command per
+ * line on stdin, each answered "ok ..." or "err REASON":
+ *   dirty mem PERCENT [FILE]  change N = PERCENT % of the pages, distinct
+ *                         and chosen at random, one in each of N equal
+ *                         strides (8 new bytes at a random offset in each);
  *                         FILE receives their addresses, one hex a line, in
- *                         address order. -> "dirtied N seconds=S"
- *   touch                 change every page -> "touched N seconds=S"
- *   write SECONDS         store 8 bytes in a random page, again and again,
- *                         for SECONDS -> "writes=N seconds=S minflt=F"
+ *                         address order. -> "ok dirtied=N seconds=S"
+ *   touch mem             change every page -> "ok touched=N seconds=S"
+ *   churn mem SECONDS     store 8 bytes in a random page, again and again,
+ *                         for SECONDS -> "ok writes=N seconds=S minflt=F"
  *                         (F: the minor faults taken meanwhile)
- *   sum                   a 64-bit digest of the whole buffer -> "sum=0xH"
- *   exit                  leave.
+ *   sum mem               a 64-bit digest of the whole buffer -> "ok sum=0xH"
+ *   info, exit            as every workload.
  * Only the commands touch the memory; between them the process sleeps in
  * read(), so what a checkpoint sees is exactly what the commands changed.
  */
@@ -31,8 +32,7 @@
 #include <unistd.h>
 
 #include "prng.h"
-
-#define PAGE 4096UL
+#include "workload.h"
 
 static struct prng rng = PRNG_INIT(0x9e3779b97f4a7c15ULL);
 
@@ -70,7 +70,7 @@ static int cmd_dirty(char *p, size_t n_pages, uint32_t *pick, double percent, co
         if (n > n_pages)
                 n = n_pages;
         if (n == 0) {
-                printf("dirtied 0 seconds=0\n");
+                printf("ok dirtied=0 seconds=0\n");
                 return 0;
         }
         /* Stratified sampling: one page at random in each of n equal
@@ -89,17 +89,17 @@ static int cmd_dirty(char *p, size_t n_pages, uint32_t *pick, double percent, co
         if (file) {
                 f = fopen(file, "we");
                 if (!f) {
-                        printf("error: '%s': %s\n", file, strerror(errno));
-                        return -1;
+                        printf("err '%s': %s\n", file, strerror(errno));
+                        return 1;
                 }
                 for (size_t i = 0; i < n; i++)
                         fprintf(f, "%lx\n", (unsigned long)(p + (size_t)pick[i] * PAGE));
                 if (fclose(f) != 0) {
-                        printf("error: '%s': %s\n", file, strerror(errno));
-                        return -1;
+                        printf("err '%s': %s\n", file, strerror(errno));
+                        return 1;
                 }
         }
-        printf("dirtied %zu seconds=%.6f\n", n, t1 - t0);
+        printf("ok dirtied=%zu seconds=%.6f\n", n, t1 - t0);
         return 0;
 }
 
@@ -109,7 +109,7 @@ static void cmd_touch(char *p, size_t n_pages)
 
         for (size_t i = 0; i < n_pages; i++)
                 change_page(p + i * PAGE);
-        printf("touched %zu seconds=%.6f\n", n_pages, now() - t0);
+        printf("ok touched=%zu seconds=%.6f\n", n_pages, now() - t0);
 }
 
 static void cmd_write(char *p, size_t n_pages, double seconds)
@@ -130,7 +130,7 @@ static void cmd_write(char *p, size_t n_pages, double seconds)
                 if (t - t0 >= seconds)
                         break;
         }
-        printf("writes=%" PRIu64 " seconds=%.6f minflt=%ld\n", writes, t - t0, minflt() - f0);
+        printf("ok writes=%" PRIu64 " seconds=%.6f minflt=%ld\n", writes, t - t0, minflt() - f0);
 }
 
 static void cmd_sum(const char *p, size_t len)
@@ -140,14 +140,40 @@ static void cmd_sum(const char *p, size_t len)
 
         for (size_t i = 0; i < len / 8; i++)
                 h = (h ^ w[i]) * 0x100000001b3ULL + (h >> 29);
-        printf("sum=0x%016" PRIx64 "\n", h);
+        printf("ok sum=0x%016" PRIx64 "\n", h);
+}
+
+static uint32_t *picks;
+
+static int command(char *line)
+{
+        char cmd[16] = "", name[32] = "", arg[32] = "", file[4000] = "";
+        int n = sscanf(line, "%15s %31s %31s %3999s", cmd, name, arg, file);
+        struct region *r = n >= 2 ? region_find(name) : NULL;
+
+        if (strcmp(cmd, "dirty") != 0 && strcmp(cmd, "touch") != 0 && strcmp(cmd, "churn") != 0 &&
+            strcmp(cmd, "sum") != 0)
+                return WL_UNKNOWN;
+        if (!r)
+                return -ENOENT;
+        if (strcmp(cmd, "dirty") == 0 && n >= 3)
+                return cmd_dirty(r->start, r->pages, picks, strtod(arg, NULL),
+                                 n == 4 ? file : NULL);
+        if (strcmp(cmd, "touch") == 0)
+                cmd_touch(r->start, r->pages);
+        else if (strcmp(cmd, "churn") == 0 && n >= 3)
+                cmd_write(r->start, r->pages, strtod(arg, NULL));
+        else if (strcmp(cmd, "sum") == 0)
+                cmd_sum(r->start, r->pages * PAGE);
+        else
+                return -EINVAL;
+        return 0;
 }
 
 int main(int argc, char **argv)
 {
         size_t mib, len, n_pages;
-        uint32_t *pick;
-        char line[4096], *p;
+        char *p;
 
         if (argc != 2 || (mib = strtoul(argv[1], NULL, 0)) == 0) {
                 fprintf(stderr, "usage: b-mem MIB\n");
@@ -156,38 +182,15 @@ int main(int argc, char **argv)
         len = mib << 20;
         n_pages = len / PAGE;
         p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        pick = calloc(n_pages, sizeof(*pick));
-        if (p == MAP_FAILED || !pick) {
+        picks = calloc(n_pages, sizeof(*picks));
+        if (p == MAP_FAILED || !picks) {
                 fprintf(stderr, "b-mem: cannot allocate %zu MiB: %m\n", mib);
                 return 1;
         }
         madvise(p, len, MADV_NOHUGEPAGE);
         for (size_t i = 0; i < len / 8; i++)
                 ((uint64_t *)p)[i] = prng_next(&rng);
-
-        setvbuf(stdout, NULL, _IOLBF, 0);
-        printf("ready pid=%d start=%p end=%p pages=%zu\n", (int)getpid(), (void *)p,
-               (void *)(p + len), n_pages);
-        while (fgets(line, sizeof(line), stdin)) {
-                char cmd[16] = "", arg[32] = "", file[4000] = "";
-                int n = sscanf(line, "%15s %31s %3999s", cmd, arg, file);
-
-                if (n < 1)
-                        continue;
-                if (strcmp(cmd, "exit") == 0)
-                        break;
-                if (strcmp(cmd, "dirty") == 0 && n >= 2) {
-                        if (cmd_dirty(p, n_pages, pick, strtod(arg, NULL), n == 3 ? file : NULL) <
-                            0)
-                                continue;
-                } else if (strcmp(cmd, "touch") == 0)
-                        cmd_touch(p, n_pages);
-                else if (strcmp(cmd, "write") == 0 && n >= 2)
-                        cmd_write(p, n_pages, strtod(arg, NULL));
-                else if (strcmp(cmd, "sum") == 0)
-                        cmd_sum(p, len);
-                else
-                        printf("error: unknown command '%s'\n", cmd);
-        }
-        return 0;
+        region_add("mem", "anon", p, n_pages);
+        workload_ready("start=%p end=%p pages=%zu", (void *)p, (void *)(p + len), n_pages);
+        return workload_loop(command, NULL);
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * bigmem: a benchmark target. `bigmem MIB random|text` maps MIB MiB of
- * anonymous memory, fills every page, prints "ready pid=P start=0xS end=0xE"
- * and then waits for "exit" on stdin without touching the memory again.
+ * anonymous memory (region "mem"), fills every page, and speaks the
+ * workloads' protocol (tests/lib/workload.h) with only its common
+ * commands (info, exit): prints "ready pid=P start=0xS end=0xE", then
+ * answers commands on stdin without touching the memory again.
  *   random: incompressible pseudo-random bytes, no two pages alike.
  *   text:   what a typical heap holds: log-like text lines and small records
  *           with repeats, and one page in eight left all zero.
@@ -15,8 +17,7 @@
 #include <unistd.h>
 
 #include "prng.h"
-
-#define PAGE 4096UL
+#include "workload.h"
 
 static struct prng rng = PRNG_INIT(0x2545f4914f6cdd1dULL);
 
@@ -77,7 +78,7 @@ static void fill_text(char *p, size_t len)
 int main(int argc, char **argv)
 {
         size_t mib, len;
-        char line[64], *p;
+        char *p;
 
         if (argc != 3 || (strcmp(argv[2], "random") != 0 && strcmp(argv[2], "text") != 0)) {
                 fprintf(stderr, "usage: bigmem MIB random|text\n");
@@ -96,10 +97,7 @@ int main(int argc, char **argv)
                 fill_random(p, len);
         else
                 fill_text(p, len);
-        setvbuf(stdout, NULL, _IOLBF, 0);
-        printf("ready pid=%d start=%p end=%p\n", (int)getpid(), (void *)p, (void *)(p + len));
-        while (fgets(line, sizeof(line), stdin))
-                if (strncmp(line, "exit", 4) == 0)
-                        break;
-        return 0;
+        region_add("mem", "anon", p, len / PAGE);
+        workload_ready("start=%p end=%p", (void *)p, (void *)(p + len));
+        return workload_loop(NULL, NULL);
 }

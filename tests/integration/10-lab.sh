@@ -24,21 +24,6 @@ expected() {
 		$PAGES "$2" ${3:+"$3"} >"$1"
 }
 
-# checkpoint NAME ARGS...: sets CP (id) and CPJ (the reply).
-checkpoint() {
-	local name=$1
-	shift
-	CPJ=$(ctl_json checkpoint "$pid" "$@")
-	CP=$(jq -er '.id' <<<"$CPJ" 2>/dev/null)
-	if [ -n "$CP" ]; then
-		ok "$name: checkpoint $CP"
-	else
-		not_ok "$name: checkpoint" "ckptctl --json checkpoint $pid $*" "stdout: $CPJ" \
-			"stderr: $(cat "$T/ctl.err")"
-		return 1
-	fi
-}
-
 export_check() { # NAME ID EXPECTED
 	local got=$T/export-$2.bin
 	if ! ctl export "$2" --out "$got" --range "$start-$end" >"$T/export.out" 2>&1; then
@@ -49,20 +34,20 @@ export_check() { # NAME ID EXPECTED
 }
 
 wl lab "fill 1" || not_ok "fill 1" "${REPLY[lab]}"
-checkpoint "ones" --range "$start-$end"
+checkpoint "$pid" --range "$start-$end" && ok "ones: checkpoint $CP"
 cp1=$CP
 is "ones: pages = $PAGES" "$(jq -r .pages <<<"$CPJ")" $PAGES
 is "ones: nothing skipped inside the array" "$(jq -r '.skipped | length' <<<"$CPJ")" 0
 
 wl lab "fill 2" || not_ok "fill 2" "${REPLY[lab]}"
-checkpoint "twos" --range "$start-$end"
+checkpoint "$pid" --range "$start-$end" && ok "twos: checkpoint $CP"
 cp2=$CP
 
-wl lab "quarter 3" || not_ok "quarter 3" "${REPLY[lab]}"
-checkpoint "quarter" --range "$start-$end"
+wl lab "fill 3 $((PAGES * 3 / 4)) $((PAGES / 4))" || not_ok "quarter 3" "${REPLY[lab]}"
+checkpoint "$pid" --range "$start-$end" && ok "quarter: checkpoint $CP"
 cp3=$CP
 
-checkpoint "user space" --range "0x0-0x7ffffffff000"
+checkpoint "$pid" --range "0x0-0x7ffffffff000" && ok "user space: checkpoint $CP"
 cp4=$CP
 nskip=$(jq -r '.skipped | length' <<<"$CPJ")
 if [ "${nskip:-0}" -gt 0 ]; then

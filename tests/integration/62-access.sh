@@ -19,19 +19,6 @@ rvl() { # the same as root
 	"$WL/vlcall" -c "{\"method\":\"io.ckptd.$1\",\"parameters\":$2}" "$T/sock" |
 		jq -r '.error // "ok"'
 }
-# refused NAME ALLOWED_ERRORS CMD...: CMD fails and names one of the errors.
-refused() {
-	local name=$1 allowed=$2 out rc e
-	shift 2
-	out=$("$@" 2>&1)
-	rc=$?
-	e=$(grep -oE 'io\.ckptd\.[A-Za-z]+' <<<"$out" | head -n 1)
-	if [ $rc != 0 ] && [ -n "$e" ] && [[ "|$allowed|" == *"|$e|"* ]]; then
-		ok "$name: $(head -c 300 <<<"$out")"
-	else
-		not_ok "$name" "exit $rc, want one of $allowed" "$out"
-	fi
-}
 
 # ---- the helper: one program, three modes ------------------------------------
 #   hold FILE        read FILE into a page of its own, print its address

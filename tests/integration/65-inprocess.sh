@@ -97,19 +97,6 @@ mpid=$(wl_pid mywl)
 wl rootwl "fill 9" || not_ok "root workload: fill 9" "${REPLY[rootwl]}"
 wl mywl "fill 5" || not_ok "nobody workload: fill 5" "${REPLY[mywl]}"
 
-# refused NAME ALLOWED_ERRORS CMD...: CMD fails and names one of the errors.
-refused() {
-	local name=$1 allowed=$2 out rc e
-	shift 2
-	out=$("$@" 2>&1)
-	rc=$?
-	e=$(grep -oE 'io\.ckptd\.[A-Za-z]+' <<<"$out" | head -n 1)
-	if [ $rc != 0 ] && [ -n "$e" ] && [[ "|$allowed|" == *"|$e|"* ]]; then
-		ok "$name: $e"
-	else
-		not_ok "$name" "exit $rc, want one of $allowed" "$out"
-	fi
-}
 
 refused "nobody: checkpoint of root's process" io.ckptd.PermissionDenied \
 	nctl checkpoint "$rpid"

@@ -22,17 +22,6 @@ in_read() {
 	return 1
 }
 
-# checkpoint PID ARGS...: CP = id
-checkpoint() {
-	local j
-	j=$(ctl_json checkpoint "$@")
-	CP=$(jq -er .id <<<"$j" 2>/dev/null)
-	if [ -z "$CP" ]; then
-		not_ok "checkpoint $*" "$j" "$(cat "$T/ctl.err")"
-		return 1
-	fi
-}
-
 # export_core ID FILE: ckptctl export --format core, the reply in EXP
 export_core() {
 	EXP=$(ctl_json export "$1" --format core --out "$2")

@@ -11,9 +11,6 @@ require_root
 require_built "$WL/mapro"
 
 GRP=4242 # a group nobody is not in, unless given
-nctl_json() {
-	as_nobody "$CKPTCTL" --socket "$T/sock" --json "$@" 2>"$T/ctl.err"
-}
 
 # mapro_as HANDLE SETPRIV-ARGS... -- FILE...: mapro under those credentials
 # (or as root with "-"); its regions in M_START[i] / M_END[i].
@@ -39,17 +36,6 @@ mapro_as() {
 		M_START[i]=$(kv "$line" "start$i")
 		M_END[i]=$(kv "$line" "end$i")
 	done
-}
-
-# checkpoint_of CALLER PID: the id of a new checkpoint (CALLER root|nobody).
-checkpoint_of() {
-	local j
-	if [ "$1" = root ]; then
-		j=$(ctl_json checkpoint "$2")
-	else
-		j=$(nctl_json checkpoint "$2")
-	fi
-	jq -r '.id // empty' <<<"$j"
 }
 
 # region_tracking ID START: the tracking mode show gives the region at START.
@@ -100,7 +86,8 @@ if [ "$(stat -c %i "$T/other/f$i" 2>/dev/null)" = "$secret_ino" ]; then
 	ok "nobody's file has the inode number of root's secret ($secret_ino, another device)"
 	if mapro_as same --reuid="$NOBODY" --regid="$NOBODY" --clear-groups -- "$T/other/mine"; then
 		s=${M_START[0]} e=${M_END[0]}
-		id=$(checkpoint_of nobody "$(wl_pid same)")
+		checkpoint_as nobody "$(wl_pid same)"
+		id=$CP
 		is "symlink swap: the mapping is recorded by reference" "$(region_tracking "$id" "$s")" reference
 		wl_kill same
 		as_nobody rm -f "$T/other/mine"
@@ -137,7 +124,8 @@ pattern "$T/n/edit" E 4
 chown "$NOBODY:$NOBODY" "$T/n/data" "$T/n/edit"
 if mapro_as repl --reuid="$NOBODY" --regid="$NOBODY" --clear-groups -- "$T/n/data" "$T/n/edit"; then
 	s0=${M_START[0]} e0=${M_END[0]} s1=${M_START[1]} e1=${M_END[1]}
-	id=$(checkpoint_of nobody "$(wl_pid repl)")
+	checkpoint_as nobody "$(wl_pid repl)"
+	id=$CP
 	# the ordinary case first: unchanged files, exported by their owner
 	rm -f "$T/n/ok.bin"
 	ej=$(nctl_json export "$id" --out "$T/n/ok.bin" --range "$s0-$e0")
@@ -175,7 +163,8 @@ fi
 # --- 3. Root's process, a root-only file, exported by root ------------------
 if mapro_as rootmap - -- "$T/root/secret"; then
 	s=${M_START[0]} e=${M_END[0]}
-	id=$(checkpoint_of root "$(wl_pid rootmap)")
+	checkpoint "$(wl_pid rootmap)"
+	id=$CP
 	rm -f "$T/rootmap.bin"
 	ej=$(ctl_json export "$id" --out "$T/rootmap.bin" --range "$s-$e")
 	check "root-only file mapped by root: root's export holds its bytes" \
@@ -195,7 +184,8 @@ pattern "$T/root/pub/file" P 2
 chmod 0644 "$T/root/pub/file"
 if mapro_as perm --reuid="$NOBODY" --regid="$NOBODY" --clear-groups -- "$T/n/closed" "$T/root/pub/file"; then
 	s0=${M_START[0]} e0=${M_END[0]} s1=${M_START[1]} e1=${M_END[1]}
-	id=$(checkpoint_of nobody "$(wl_pid perm)")
+	checkpoint_as nobody "$(wl_pid perm)"
+	id=$CP
 	wl_kill perm
 	chmod 000 "$T/n/closed"
 	chmod 0700 "$T/root/pub"
@@ -224,7 +214,8 @@ chgrp "$GRP" "$T/root/grp"
 chmod 0640 "$T/root/grp"
 if mapro_as grp --reuid="$NOBODY" --regid="$NOBODY" --groups="$GRP" -- "$T/root/grp"; then
 	s=${M_START[0]} e=${M_END[0]}
-	id=$(checkpoint_of nobody "$(wl_pid grp)")
+	checkpoint_as nobody "$(wl_pid grp)"
+	id=$CP
 	wl_kill grp
 	rm -f "$T/n/grp.bin" "$T/n/nogrp.bin"
 	setpriv --reuid="$NOBODY" --regid="$NOBODY" --groups="$GRP" \

@@ -14,7 +14,7 @@ pid=$(wl_pid lab)
 s=$(kv "${READY[lab]}" start)
 e=$(kv "${READY[lab]}" end)
 wl lab "fill 0"
-wl lab "quarter 7" # 12 zero pages (holes), then 4 of data
+wl lab "fill 7 12 4" # 12 zero pages (holes), then 4 of data
 id=$(ctl_json checkpoint "$pid" | jq -r '.id // empty')
 [ -n "$id" ] && ok "checkpoint $id" || not_ok "checkpoint" "$(cat "$T/ctl.err")"
 

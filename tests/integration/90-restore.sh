@@ -27,13 +27,15 @@ expected "$T/ones" 1
 expected "$T/twos" 2
 expected "$T/quarter" 2 3
 
-cp_of() { ctl_json checkpoint "$pid" --range "$start-$end" | jq -er .id; }
 wl lab "fill 1"
-a=$(cp_of)
+checkpoint "$pid" --range "$start-$end"
+a=$CP
 wl lab "fill 2"
-b=$(cp_of)
-wl lab "quarter 3"
-c=$(cp_of)
+checkpoint "$pid" --range "$start-$end"
+b=$CP
+wl lab "fill 3 $((PAGES * 3 / 4)) $((PAGES / 4))"
+checkpoint "$pid" --range "$start-$end"
+c=$CP
 if [ -n "$a" ] && [ -n "$b" ] && [ -n "$c" ]; then
 	ok "three checkpoints of the array ($a $b $c)"
 else
@@ -67,16 +69,18 @@ restore_check "forward to quarter" "$c" "$T/quarter" $PAGES
 # quarter -> twos: only the last quarter differs.
 restore_check "back to twos" "$b" "$T/twos" $((PAGES / 4))
 # The process itself still runs and sees the restored values.
-wl lab "quarter 3" && ok "the process runs on after restores" ||
+wl lab "fill 3 $((PAGES * 3 / 4)) $((PAGES / 4))" && ok "the process runs on after restores" ||
 	not_ok "the process runs on after restores" "${REPLY[lab]}"
 
 # Tracked, a rollback compares only what changed: the pages that differ
 # between the checkpoint and the newest one, plus those written since.
 check "track the lab" ctl track "$pid"
 wl lab "fill 5"
-t1=$(cp_of)
-wl lab "quarter 6"
-t2=$(cp_of)
+checkpoint "$pid" --range "$start-$end"
+t1=$CP
+wl lab "fill 6 $((PAGES * 3 / 4)) $((PAGES / 4))"
+checkpoint "$pid" --range "$start-$end"
+t2=$CP
 wl lab "fill 7"
 r=$(ctl_json restore "$t2" --pid "$pid")
 is "tracked rollback uses the tracking" "$(jq -r .tracked <<<"$r")" true
@@ -93,7 +97,8 @@ kill -CONT "$pid"
 check "tracked rollback: memory equals the checkpoint" files_equal "$T/mem-t2" "$T/fq"
 # The rollback's own writes count as written since t2: a checkpoint now, and
 # then back to t1 compares only the quarter that differs between them.
-t2b=$(cp_of)
+checkpoint "$pid" --range "$start-$end"
+t2b=$CP
 r=$(ctl_json restore "$t1" --pid "$pid")
 cmpd=$(jq -r .pages_compared <<<"$r")
 if [ "$(jq -r .tracked <<<"$r")" = true ] && [ "${cmpd:-999}" -le $((PAGES / 4 + 2)) ]; then
@@ -107,7 +112,8 @@ kill -STOP "$pid"; wait_state "$pid" T
 kill -CONT "$pid"
 check "second tracked rollback: memory equals the checkpoint" files_equal "$T/mem-t1" "$T/fives"
 # The next checkpoint must see the restored pages as written.
-t3=$(cp_of)
+checkpoint "$pid" --range "$start-$end"
+t3=$CP
 ctl export "$t3" --out "$T/exp-t3" --range "$start-$end" >/dev/null
 check "the checkpoint after a rollback holds the restored memory" files_equal "$T/exp-t3" "$T/fives"
 

@@ -17,6 +17,10 @@
 #   wl_region H NAME KIND PAGES SEED   memctl maps and fills a region
 #   wl_pid H              pid of the workload
 #   wl_kill H [SIG]       kill it (SIGKILL) and reap it quietly
+#   checkpoint PID ARGS...             ckptctl checkpoint: CP = id, CPJ = reply;
+#   checkpoint_as nobody PID ARGS...   the same asked by nobody; both false
+#                                      (one TAP failure said) without an id
+#   refused NAME ERRORS CMD...         CMD fails naming one of ERRORS (a|b)
 # On exit: workloads and the daemon are killed, the plan "1..N" is printed,
 # and if anything failed $T (logs, store, exports) is kept in
 # tests/artifacts/NAME/. The exit status is 1 when a test failed.
@@ -102,6 +106,7 @@ require_bpf() {
 # The other user of the tests: nobody, with no supplementary groups.
 #   as_nobody CMD...      run CMD as nobody
 #   nctl ARGS...          ckptctl as nobody
+#   nctl_json ARGS...     ckptctl --json as nobody, stderr in $T/ctl.err
 #   nvl METHOD PARAMS     the error name (or "ok") of a raw call made as nobody
 NOBODY=$(id -u nobody 2>/dev/null || echo 65534)
 NOGROUP=$(id -g nobody 2>/dev/null || echo 65534)
@@ -110,6 +115,9 @@ as_nobody() {
 }
 nctl() {
 	as_nobody "$CKPTCTL" --socket "$T/sock" "$@"
+}
+nctl_json() {
+	as_nobody "$CKPTCTL" --socket "$T/sock" --json "$@" 2>"$T/ctl.err"
 }
 nvl() {
 	as_nobody "$WL/vlcall" -c "{\"method\":\"io.ckptd.$1\",\"parameters\":$2}" "$T/sock" |
@@ -134,6 +142,43 @@ ctl() {
 # ctl_json ARGS...: ckptctl --json, stdout only; stderr goes to $T/ctl.err.
 ctl_json() {
 	"$CKPTCTL" --socket "$T/sock" --json "$@" 2>"$T/ctl.err"
+}
+
+# checkpoint_as -|nobody PID ARGS...: a checkpoint of PID asked by root (-) or
+# nobody. CP = its id, CPJ = the reply; without an id, CP is empty and one TAP
+# failure says why.
+checkpoint_as() {
+	local user=$1 who=root
+	shift
+	if [ "$user" = nobody ]; then
+		who=nobody
+		CPJ=$(nctl_json checkpoint "$@")
+	else
+		CPJ=$(ctl_json checkpoint "$@")
+	fi
+	CP=$(jq -er .id <<<"$CPJ" 2>/dev/null) && return 0
+	CP=
+	not_ok "checkpoint $* (asked by $who)" "stdout: $CPJ" "stderr: $(cat "$T/ctl.err")"
+	return 1
+}
+
+checkpoint() {
+	checkpoint_as - "$@"
+}
+
+# refused NAME ALLOWED_ERRORS CMD...: ok when CMD fails and the first error
+# name (io.ckptd.X) it prints is one of ALLOWED_ERRORS ("a|b").
+refused() {
+	local name=$1 allowed=$2 out rc e
+	shift 2
+	out=$("$@" 2>&1)
+	rc=$?
+	e=$(grep -oE 'io\.ckptd\.[A-Za-z]+' <<<"$out" | head -n 1)
+	if [ $rc != 0 ] && [ -n "$e" ] && [[ "|$allowed|" == *"|$e|"* ]]; then
+		ok "$name: $e"
+	else
+		not_ok "$name" "exit $rc, want one of $allowed" "$out"
+	fi
 }
 
 vlcall() {

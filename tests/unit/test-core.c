@@ -35,6 +35,7 @@
 #include "proc-util.h"
 #include "procmaps.h"
 #include "store.h"
+#include "proc.h"
 #include "tap.h"
 
 static char stackdemo[PATH_MAX];
@@ -43,8 +44,7 @@ static char tmpdir[64];
 /* ---- a stackdemo child with its stdin and stdout on pipes ---- */
 
 struct demo {
-        pid_t pid;
-        int in, out;
+        struct proc p;
         char ready[1024];
         uint64_t global;
         pid_t tids[80];
@@ -53,46 +53,19 @@ struct demo {
 
 static void demo_stop(struct demo *d)
 {
-        if (d->pid > 0) {
-                kill(d->pid, SIGKILL);
-                waitpid(d->pid, NULL, 0);
-                d->pid = 0;
-        }
-        d->in = safe_close(d->in);
-        d->out = safe_close(d->out);
+        proc_stop(&d->p);
 }
 
 static bool demo_start(struct demo *d, int threads)
 {
-        int to[2], from[2];
         char arg[16];
-        size_t n = 0;
+        char *argv[] = {stackdemo, arg, NULL};
         char *p;
 
-        *d = (struct demo){.in = -EBADF, .out = -EBADF};
-        ASSERT(pipe2(to, O_CLOEXEC) == 0);
-        ASSERT(pipe2(from, O_CLOEXEC) == 0);
+        *d = (struct demo){.p.in = -1};
         snprintf(arg, sizeof(arg), "%d", threads);
-        d->pid = fork();
-        ASSERT(d->pid >= 0);
-        if (d->pid == 0) {
-                dup2(to[0], 0);
-                dup2(from[1], 1);
-                execl(stackdemo, stackdemo, arg, (char *)NULL);
-                _exit(127);
-        }
-        close(to[0]);
-        close(from[1]);
-        d->in = to[1];
-        d->out = from[0];
-        while (n < sizeof(d->ready) - 1) {
-                ssize_t k = read(d->out, d->ready + n, 1);
-                ASSERT(k == 1);
-                if (d->ready[n] == '\n')
-                        break;
-                n++;
-        }
-        d->ready[n] = 0;
+        ASSERT_OK(proc_start(&d->p, argv));
+        ASSERT_OK(proc_line(&d->p, d->ready, sizeof(d->ready)));
         ASSERT(strncmp(d->ready, "ready ", 6) == 0);
         p = strstr(d->ready, "global=");
         ASSERT(p);
@@ -108,13 +81,13 @@ static bool demo_start(struct demo *d, int threads)
                         break;
         }
         ASSERT_EQ(d->n_tids, threads + 1);
-        ASSERT_EQ(d->tids[0], d->pid);
+        ASSERT_EQ(d->tids[0], d->p.pid);
         /* Wait until the main thread sits in read() (syscall 0) on stdin,
          * its stack complete, rather than still returning from write(). */
         for (int i = 0; i < 500; i++) {
                 char path[64], sc[64] = "";
                 _cleanup_close_ int fd = -EBADF;
-                snprintf(path, sizeof(path), "/proc/%d/syscall", (int)d->pid);
+                snprintf(path, sizeof(path), "/proc/%d/syscall", (int)d->p.pid);
                 fd = open(path, O_RDONLY | O_CLOEXEC);
                 if (fd >= 0 && read(fd, sc, sizeof(sc) - 1) > 0 && strncmp(sc, "0 0x0 ", 6) == 0)
                         return true;
@@ -211,7 +184,7 @@ static bool check_with_gdb(const char *core, const struct demo *d)
                 fprintf(stderr, "# gdb said:\n%s\n", out);
                 ASSERT(!"info proc mappings shows the mapped files");
         }
-        snprintf(want, sizeof(want), "\"stackdemo %d\"", (int)d->pid);
+        snprintf(want, sizeof(want), "\"stackdemo %d\"", (int)d->p.pid);
         if (!strstr(out, want)) {
                 fprintf(stderr, "# gdb said:\n%s\n# wanted %s\n", out, want);
                 ASSERT(!"stackdemo_message points at the heap string");
@@ -770,12 +743,12 @@ static bool live_core(int threads)
                 demo_stop(&d);
                 return false;
         }
-        r = freezer_freeze(d.pid, &f);
+        r = freezer_freeze(d.p.pid, &f);
         if (r < 0) {
                 fprintf(stderr, "# freeze: %s\n", strerror(-r));
                 goto out;
         }
-        snprintf(mp, sizeof(mp), "/proc/%d/mem", (int)d.pid);
+        snprintf(mp, sizeof(mp), "/proc/%d/mem", (int)d.p.pid);
         mem = open(mp, O_RDONLY | O_CLOEXEC);
         if (mem < 0 || !build_live_view(f, mem, m))
                 goto out;
@@ -850,17 +823,14 @@ static bool test_checkpoint(void)
         /* Let the process set its value, then checkpoint it. */
         {
                 char line[64];
-                size_t n = 0;
+
                 d.global = 0x0123456789abcdefull;
-                if (dprintf(d.in, "set 0x%llx\n", (unsigned long long)d.global) < 0)
-                        goto out;
-                while (n < sizeof(line) - 1 && read(d.out, line + n, 1) == 1 && line[n] != '\n')
-                        n++;
-                line[n] = 0;
-                if (strcmp(line, "ok") != 0)
+                snprintf(line, sizeof(line), "set 0x%llx", (unsigned long long)d.global);
+                if (proc_send(&d.p, line) < 0 || proc_line(&d.p, line, sizeof(line)) < 0 ||
+                    strcmp(line, "ok") != 0)
                         goto out;
         }
-        req.pid = d.pid;
+        req.pid = d.p.pid;
         req.caller = access_caller_make(0, 0);
         r = checkpoint_run(s, &req, &cres);
         if (r == -EOPNOTSUPP) {

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "memread.h"
+#include "proc.h"
 #include "tap.h"
 
 #include "checkpoint.h"
@@ -43,9 +44,9 @@ static char workload[PATH_MAX];
 static char tmpdir[] = "/tmp/test-engine-XXXXXX";
 static char datafile[PATH_MAX];
 
+/* An eng-mem process: its regions as it reported them before "ready". */
 struct wl {
-        pid_t pid;
-        FILE *out;
+        struct proc p;
         int n;
         char name[MAX_NAMED][32];
         uint64_t start[MAX_NAMED], end[MAX_NAMED];
@@ -53,23 +54,13 @@ struct wl {
 
 static bool wl_start(struct wl *w, const char *a1, const char *a2)
 {
-        int fds[2];
+        char *argv[] = {workload, (char *)a1, (char *)a2, NULL};
         char line[256];
 
         memset(w, 0, sizeof(*w));
-        if (pipe2(fds, O_CLOEXEC) < 0)
+        if (proc_start(&w->p, argv) < 0)
                 return false;
-        w->pid = fork();
-        if (w->pid < 0)
-                return false;
-        if (w->pid == 0) {
-                dup2(fds[1], STDOUT_FILENO);
-                execl(workload, workload, a1, a2, (char *)NULL);
-                _exit(127);
-        }
-        close(fds[1]);
-        w->out = fdopen(fds[0], "r");
-        while (fgets(line, sizeof(line), w->out)) {
+        while (proc_line(&w->p, line, sizeof(line)) == 0) {
                 unsigned long long s, e;
                 char name[32];
 
@@ -88,14 +79,7 @@ static bool wl_start(struct wl *w, const char *a1, const char *a2)
 
 static void wl_stop(struct wl *w)
 {
-        if (w->pid > 0) {
-                kill(w->pid, SIGKILL);
-                waitpid(w->pid, NULL, 0);
-                w->pid = 0;
-        }
-        if (w->out)
-                fclose(w->out);
-        w->out = NULL;
+        proc_stop(&w->p);
 }
 
 static int wl_find(const struct wl *w, const char *name)
@@ -405,7 +389,7 @@ static bool test_freezer_threads(void)
                 struct dirent *de;
                 size_t seen = 0, attached = 0;
 
-                if (freezer_freeze(w.pid, &f) < 0) {
+                if (freezer_freeze(w.p.pid, &f) < 0) {
                         fprintf(stderr, "# freeze: %s\n", f ? f->error : "?");
                         ok = false;
                         break;
@@ -416,7 +400,7 @@ static bool test_freezer_threads(void)
                 d = opendir("/proc/self/task");
                 {
                         char path[64];
-                        snprintf(path, sizeof(path), "/proc/%d/task", (int)w.pid);
+                        snprintf(path, sizeof(path), "/proc/%d/task", (int)w.p.pid);
                         closedir(d);
                         d = opendir(path);
                 }
@@ -427,7 +411,7 @@ static bool test_freezer_threads(void)
                         if (tid <= 0)
                                 continue;
                         seen++;
-                        st = task_state(w.pid, tid);
+                        st = task_state(w.p.pid, tid);
                         if (st != 't') {
                                 fprintf(stderr, "# round %d: thread %d in state %c\n", round,
                                         (int)tid, st);
@@ -445,7 +429,7 @@ static bool test_freezer_threads(void)
                         ok = false;
         }
         usleep(10000);
-        if (tracer_of(w.pid) != 0 || task_state(w.pid, w.pid) == 't')
+        if (tracer_of(w.p.pid) != 0 || task_state(w.p.pid, w.p.pid) == 't')
                 ok = false;
         wl_stop(&w);
         return ok;
@@ -458,17 +442,17 @@ static bool test_freezer_stopped(void)
         bool ok;
 
         ASSERT(wl_start(&w, "threads", "3"));
-        if (!stop_process(w.pid)) {
+        if (!stop_process(w.p.pid)) {
                 wl_stop(&w);
                 return false;
         }
-        ok = freezer_freeze(w.pid, &f) == 0 && f->was_stopped && task_state(w.pid, w.pid) == 't' &&
-             freezer_thaw(f) == 0;
+        ok = freezer_freeze(w.p.pid, &f) == 0 && f->was_stopped &&
+             task_state(w.p.pid, w.p.pid) == 't' && freezer_thaw(f) == 0;
         usleep(100000);
         /* Back in group-stop, as it was, and no longer traced. */
-        ok = ok && task_state(w.pid, w.pid) == 'T' && tracer_of(w.pid) == 0;
-        kill(w.pid, SIGCONT);
-        ok = ok && wait_state(w.pid, 'S');
+        ok = ok && task_state(w.p.pid, w.p.pid) == 'T' && tracer_of(w.p.pid) == 0;
+        kill(w.p.pid, SIGCONT);
+        ok = ok && wait_state(w.p.pid, 'S');
         wl_stop(&w);
         return ok;
 }
@@ -486,7 +470,7 @@ static bool test_freezer_busy(void)
         ASSERT(pipe(sync) == 0);
         tracer = fork();
         if (tracer == 0) {
-                if (ptrace(PTRACE_SEIZE, w.pid, NULL, NULL) < 0)
+                if (ptrace(PTRACE_SEIZE, w.p.pid, NULL, NULL) < 0)
                         _exit(1);
                 if (write(sync[1], "x", 1) != 1)
                         _exit(1);
@@ -496,7 +480,7 @@ static bool test_freezer_busy(void)
         close(sync[1]);
         ok = read(sync[0], &c, 1) == 1;
         close(sync[0]);
-        r = freezer_freeze(w.pid, &f);
+        r = freezer_freeze(w.p.pid, &f);
         ok = ok && r == -EBUSY && f && strstr(f->error, "already traced");
         if (f)
                 fprintf(stderr, "# freeze: %s\n", f->error);
@@ -526,10 +510,10 @@ static bool test_freezer_uninterruptible(void)
                 DIR *d;
                 struct dirent *de;
 
-                snprintf(path, sizeof(path), "/proc/%d/task", (int)w.pid);
+                snprintf(path, sizeof(path), "/proc/%d/task", (int)w.p.pid);
                 d = opendir(path);
                 while (d && (de = readdir(d)))
-                        if (atoi(de->d_name) > 0 && task_state(w.pid, atoi(de->d_name)) == 'D')
+                        if (atoi(de->d_name) > 0 && task_state(w.p.pid, atoi(de->d_name)) == 'D')
                                 d_tid = atoi(de->d_name);
                 if (d)
                         closedir(d);
@@ -537,12 +521,12 @@ static bool test_freezer_uninterruptible(void)
                         usleep(10000);
         }
         if (d_tid == 0) {
-                fprintf(stderr, "# no thread of %d in state D\n", (int)w.pid);
+                fprintf(stderr, "# no thread of %d in state D\n", (int)w.p.pid);
                 wl_stop(&w);
                 return false;
         }
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        r = freezer_freeze(w.pid, &f);
+        r = freezer_freeze(w.p.pid, &f);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
         fprintf(stderr, "# freeze: %d after %.2f s: %s\n", r, secs, f ? f->error : "?");
@@ -560,9 +544,9 @@ static bool test_freezer_uninterruptible(void)
                         if (tid <= 0)
                                 continue;
                         n++;
-                        if (tracer_of(tid) != 0 || task_state(w.pid, tid) == 't') {
+                        if (tracer_of(tid) != 0 || task_state(w.p.pid, tid) == 't') {
                                 fprintf(stderr, "# thread %d left traced (%c)\n", (int)tid,
-                                        task_state(w.pid, tid));
+                                        task_state(w.p.pid, tid));
                                 ok = false;
                         }
                 }
@@ -572,9 +556,9 @@ static bool test_freezer_uninterruptible(void)
         }
         f = freezer_free(f);
         /* Its child exits after 4 s: then the process freezes as any other. */
-        for (int i = 0; i < 100 && task_state(w.pid, d_tid) == 'D'; i++)
+        for (int i = 0; i < 100 && task_state(w.p.pid, d_tid) == 'D'; i++)
                 usleep(100000);
-        r = freezer_freeze(w.pid, &f);
+        r = freezer_freeze(w.p.pid, &f);
         ok = ok && r == 0 && freezer_thaw(f) == 0;
         wl_stop(&w);
         return ok;
@@ -599,7 +583,7 @@ static bool test_pagemap_select(void)
         int i;
 
         ASSERT(wl_start(&w, "regions", datafile));
-        if ((i = wl_find(&w, "sparse")) < 0 || pagemap_open(w.pid, &pm) < 0)
+        if ((i = wl_find(&w, "sparse")) < 0 || pagemap_open(w.p.pid, &pm) < 0)
                 goto out;
         base = w.start[i];
         if (pagemap_flags(pm, base, base + 4 * PAGE, flags) < 0 ||
@@ -677,7 +661,7 @@ static bool test_checkpoint_running(void)
 
         ASSERT(s);
         ASSERT(wl_start(&w, "churn", "2"));
-        req.pid = w.pid;
+        req.pid = w.p.pid;
         r = checkpoint_run(s, &req, &res);
         if (r < 0) {
                 fprintf(stderr, "# checkpoint_run: %s: %s\n", strerror(-r), res.error);
@@ -686,8 +670,8 @@ static bool test_checkpoint_running(void)
         if (store_view(s, res.id, &v) < 0 || v->n_threads < 3 || (v->flags & CKPT_MF_STOPPED))
                 goto out;
         usleep(10000);
-        ok = tracer_of(w.pid) == 0 && task_state(w.pid, w.pid) != 't' &&
-             task_state(w.pid, w.pid) != 'T';
+        ok = tracer_of(w.p.pid) == 0 && task_state(w.p.pid, w.p.pid) != 't' &&
+             task_state(w.p.pid, w.p.pid) != 'T';
 out:
         checkpoint_result_done(&res);
         wl_stop(&w);
@@ -720,12 +704,12 @@ static bool test_eperm(void)
         int r;
 
         ASSERT(wl_start(&w, "threads", "1"));
-        req.pid = w.pid;
+        req.pid = w.p.pid;
         req.caller = access_caller_make(4242, 4242);
         r = checkpoint_run(NULL, &req, &res);
         fprintf(stderr, "# %s\n", res.error);
         checkpoint_result_done(&res);
-        r = r == -EPERM && strstr(res.error, "uid") && tracer_of(w.pid) == 0;
+        r = r == -EPERM && strstr(res.error, "uid") && tracer_of(w.p.pid) == 0;
         wl_stop(&w);
         return r;
 }
@@ -792,9 +776,9 @@ static bool test_checkpoint_regions(void)
 
         ASSERT(s);
         ASSERT(wl_start(&w, "regions", datafile));
-        if (!stop_process(w.pid))
+        if (!stop_process(w.p.pid))
                 goto out;
-        req.pid = w.pid;
+        req.pid = w.p.pid;
         r = checkpoint_run(s, &req, &res);
         if (r < 0) {
                 fprintf(stderr, "# checkpoint_run: %s: %s\n", strerror(-r), res.error);
@@ -808,9 +792,9 @@ static bool test_checkpoint_regions(void)
             res.n_skipped != 0)
                 goto out;
         /* Still stopped as it was, and not traced any more. */
-        if (task_state(w.pid, w.pid) != 'T' || tracer_of(w.pid) != 0)
+        if (task_state(w.p.pid, w.p.pid) != 'T' || tracer_of(w.p.pid) != 0)
                 goto out;
-        if (!compare_view(s, res.id, w.pid, NULL) || !check_regions(s, res.id, &w))
+        if (!compare_view(s, res.id, w.p.pid, NULL) || !check_regions(s, res.id, &w))
                 goto out;
 
         /* Nothing changed: the second checkpoint stores (almost) nothing. */
@@ -825,9 +809,9 @@ static bool test_checkpoint_regions(void)
         if (res2.parent != res.id || res2.bytes_stored > 2 * PAGE || res2.pages != res.pages ||
             res2.pages_read > res.pages_read)
                 goto out;
-        if (!compare_view(s, res2.id, w.pid, NULL))
+        if (!compare_view(s, res2.id, w.p.pid, NULL))
                 goto out;
-        ok = task_state(w.pid, w.pid) == 'T';
+        ok = task_state(w.p.pid, w.p.pid) == 'T';
 out:
         checkpoint_result_done(&res);
         checkpoint_result_done(&res2);
@@ -852,13 +836,13 @@ static bool test_checkpoint_ranges(void)
 
         ASSERT(s);
         ASSERT(wl_start(&w, "regions", datafile));
-        if (!stop_process(w.pid) || (i = wl_find(&w, "sparse")) < 0)
+        if (!stop_process(w.p.pid) || (i = wl_find(&w, "sparse")) < 0)
                 goto out;
 
         /* Unaligned bounds: only pages wholly inside count. One range unmapped. */
         ranges[0] = (struct ckpt_range){w.start[i] + 100, w.start[i] + 64 * PAGE + 50};
         ranges[1] = (struct ckpt_range){0x1000, 0x3000};
-        req.pid = w.pid;
+        req.pid = w.p.pid;
         req.ranges = ranges;
         req.n_ranges = 2;
         r = checkpoint_run(s, &req, &res);
@@ -873,7 +857,7 @@ static bool test_checkpoint_ranges(void)
             v->regions[0].end != w.start[i] + 64 * PAGE || !(v->flags & CKPT_MF_RANGES))
                 goto out;
         /* Touched pages 8, 16, …, 56 are inside; page 0 is not. */
-        if (view_data_pages(v, 0, UINT64_MAX) != 7 || !compare_view(s, res.id, w.pid, NULL))
+        if (view_data_pages(v, 0, UINT64_MAX) != 7 || !compare_view(s, res.id, w.p.pid, NULL))
                 goto out;
 
         /* A range over the whole user address space works; the skipped parts
@@ -888,7 +872,7 @@ static bool test_checkpoint_ranges(void)
         if (res2.n_skipped < 2 || res2.skipped[0].start != 0 ||
             res2.skipped[res2.n_skipped - 1].end != whole.end)
                 goto out;
-        if (procmaps_read(w.pid, &maps, &n_maps) < 0)
+        if (procmaps_read(w.p.pid, &maps, &n_maps) < 0)
                 goto out;
         for (size_t k = 0; k < n_maps; k++)
                 if (maps[k].end <= whole.end)
@@ -902,7 +886,7 @@ static bool test_checkpoint_ranges(void)
         }
         if (covered + skipped != whole.end)
                 goto out;
-        if (res2.parent != res.id || !compare_view(s, res2.id, w.pid, NULL))
+        if (res2.parent != res.id || !compare_view(s, res2.id, w.p.pid, NULL))
                 goto out;
 
         checkpoint_result_done(&res2);
@@ -911,7 +895,7 @@ static bool test_checkpoint_ranges(void)
         req.n_ranges = 1;
         if (checkpoint_run(s, &req, &res2) != -EINVAL)
                 goto out;
-        ok = task_state(w.pid, w.pid) == 'T';
+        ok = task_state(w.p.pid, w.p.pid) == 'T';
 out:
         procmaps_free(maps, n_maps);
         checkpoint_result_done(&res);
@@ -1010,16 +994,16 @@ static bool test_oracle_faults_nothing(void)
         bool ok = false;
 
         ASSERT(wl_start(&w, "regions", datafile));
-        if (!stop_process(w.pid))
+        if (!stop_process(w.p.pid))
                 goto out;
         if ((i_untouched = wl_find(&w, "untouched")) < 0 ||
             (i_shared = wl_find(&w, "shared")) < 0 ||
             (i_mpriv = wl_find(&w, "memfd-private")) < 0 ||
             (i_fpriv = wl_find(&w, "file-private")) < 0)
                 goto out;
-        before = memread_count_present(w.pid);
-        rss0 = resident_kib(w.pid);
-        if (before <= 0 || rss0 <= 0 || memread_open(&m, w.pid) < 0)
+        before = memread_count_present(w.p.pid);
+        rss0 = resident_kib(w.p.pid);
+        if (before <= 0 || rss0 <= 0 || memread_open(&m, w.p.pid) < 0)
                 goto out;
         for (size_t k = 0; k < m.n_maps; k++)
                 for (uint64_t a = m.maps[k].start; a < m.maps[k].end; a += PAGE)
@@ -1031,7 +1015,7 @@ static bool test_oracle_faults_nothing(void)
                 (unsigned long long)m.n_zero, (unsigned long long)m.n_unreadable);
         for (size_t k = 0; k < m.n_maps; k++)
                 if (m.maps[k].end <= 0x800000000000ull &&
-                    !run_memdump(w.pid, m.maps[k].start, m.maps[k].end))
+                    !run_memdump(w.p.pid, m.maps[k].start, m.maps[k].end))
                         goto out;
 
         /* The bytes where nothing is populated. */
@@ -1052,24 +1036,24 @@ static bool test_oracle_faults_nothing(void)
         if (memread_page(&m, w.start[i_fpriv] + 2 * PAGE, buf) != 1 || !is_fill(buf, 0, 7))
                 goto out;
 
-        after = memread_count_present(w.pid);
-        rss1 = resident_kib(w.pid);
+        after = memread_count_present(w.p.pid);
+        rss1 = resident_kib(w.p.pid);
         fprintf(stderr, "# present pages %lld -> %lld, anon and shmem resident %ld -> %ld KiB\n",
                 before, after, rss0, rss1);
         if (after != before || rss1 != rss0)
                 goto out;
 
         /* The control: a plain read of that shmem hole populates it. */
-        snprintf(path, sizeof(path), "/proc/%d/mem", (int)w.pid);
+        snprintf(path, sizeof(path), "/proc/%d/mem", (int)w.p.pid);
         mem = open(path, O_RDONLY | O_CLOEXEC);
         if (mem < 0 ||
             pread(mem, buf, PAGE, (off_t)(w.start[i_shared] + 13 * PAGE)) != (ssize_t)PAGE)
                 goto out;
-        control = memread_count_present(w.pid);
+        control = memread_count_present(w.p.pid);
         fprintf(stderr,
                 "# a read through /proc/PID/mem of a shmem hole: present pages %lld -> %lld\n",
                 after, control);
-        ok = control == after + 1 && task_state(w.pid, w.pid) == 'T';
+        ok = control == after + 1 && task_state(w.p.pid, w.p.pid) == 'T';
 out:
         memread_close(&m);
         wl_stop(&w);
@@ -1094,11 +1078,11 @@ static bool test_checkpoint_read_faulted(void)
 
         ASSERT(s);
         ASSERT(wl_start(&w, "readfault", "100"));
-        if (!stop_process(w.pid) || (i = wl_find(&w, "readfault")) < 0)
+        if (!stop_process(w.p.pid) || (i = wl_find(&w, "readfault")) < 0)
                 goto out;
         range = (struct ckpt_range){w.start[i], w.end[i]};
-        present = memread_count_present(w.pid);
-        req.pid = w.pid;
+        present = memread_count_present(w.p.pid);
+        req.pid = w.p.pid;
         req.ranges = &range;
         req.n_ranges = 1;
         r = checkpoint_run(s, &req, &res);
@@ -1116,9 +1100,9 @@ static bool test_checkpoint_read_faulted(void)
                 goto out;
         /* Every page read was zero: none is listed as data. */
         if (view_data_pages(v, range.start, range.end) != 0 ||
-            !compare_view(s, res.id, w.pid, NULL))
+            !compare_view(s, res.id, w.p.pid, NULL))
                 goto out;
-        ok = task_state(w.pid, w.pid) == 'T';
+        ok = task_state(w.p.pid, w.p.pid) == 'T';
 out:
         checkpoint_result_done(&res);
         wl_stop(&w);
@@ -1162,12 +1146,12 @@ static int killed_attempt(struct ckpt_store *s)
         if (!wl_start(&w, "huge", "512"))
                 return -1;
         before = catalog_size(s);
-        k.pid = w.pid;
+        k.pid = w.p.pid;
         if (pthread_create(&t, NULL, killer_thread, &k) != 0) {
                 wl_stop(&w);
                 return -1;
         }
-        req.pid = w.pid;
+        req.pid = w.p.pid;
         r = checkpoint_run(s, &req, &res);
         k.done = true;
         pthread_join(t, NULL);
@@ -1180,12 +1164,12 @@ static int killed_attempt(struct ckpt_store *s)
         /* It died of the SIGKILL. Here the tracer is also the parent, so
          * the engine may have reaped it already. */
         if (k.fired) {
-                if (waitpid(w.pid, &status, 0) == w.pid) {
+                if (waitpid(w.p.pid, &status, 0) == w.p.pid) {
                         if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
                                 outcome = -1;
-                } else if (errno != ECHILD || kill(w.pid, 0) == 0)
+                } else if (errno != ECHILD || kill(w.p.pid, 0) == 0)
                         outcome = -1;
-                w.pid = 0;
+                w.p.pid = 0;
         }
         checkpoint_result_done(&res);
         wl_stop(&w);

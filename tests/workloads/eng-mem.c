@@ -2,9 +2,11 @@
 /*
  * eng-mem: a process whose address space holds every kind of region the
  * checkpoint engine must handle, filled with known patterns, for the engine's
- * unit test. It prints one line per region ("NAME 0xSTART 0xEND") and then
- * "ready", and waits (its threads sleep; nothing changes memory afterwards
- * unless "churn" asks for thread churn).
+ * unit test. It prints one line per region ("NAME 0xSTART 0xEND"), then
+ * speaks the workloads' protocol (workload.h): "ready pid=P", and only the
+ * loop's commands (info: its regions; exit), its main thread waiting in
+ * read() on stdin meanwhile (its other threads sleep; nothing changes memory
+ * afterwards unless "churn" asks for thread churn).
  *
  *   eng-mem regions FILE   heap array, sparse anon mmap, PROT_NONE-after-write,
  *                          read-only anon, MAP_SHARED anon, memfd (shared and
@@ -29,7 +31,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define PAGE 4096
+#include "workload.h"
 
 static void fill(void *p, size_t len, uint32_t seed)
 {
@@ -43,6 +45,7 @@ static void report(const char *name, void *p, size_t len)
 {
         printf("%s 0x%llx 0x%llx\n", name, (unsigned long long)(uintptr_t)p,
                (unsigned long long)((uintptr_t)p + len));
+        region_add(name, "eng-mem", p, len / PAGE);
 }
 
 static void *mapping(size_t len, int prot, int flags, int fd)
@@ -215,7 +218,6 @@ int main(int argc, char **argv)
         }
         if (r != 0)
                 return r;
-        printf("ready\n");
-        for (;;)
-                pause();
+        workload_ready(NULL);
+        return workload_loop(NULL, NULL);
 }

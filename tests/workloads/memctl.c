@@ -15,8 +15,9 @@
  * huge page setting ("always" would make one write dirty 2 MiB, and the
  * tests' read counts assume pages): huge pages are tc-mem's to test.
  *
- * Prints "ready pid=P", then one command per line of stdin; each answer ends
- * with a line "ok [key=value...]" or "err REASON".
+ * Speaks the workloads' protocol (workload.h: "ready pid=P", then one command
+ * per line of stdin; each answer ends with "ok [key=value...]" or "err
+ * REASON"; info and exit are the loop's):
  *   alloc NAME anon|shared|memfd|file|heap PAGES   -> ok start= end= [path=]
  *   write NAME SEED [FIRST COUNT]       pattern SEED into pages
  *   verify NAME SEED [FIRST COUNT]      check pattern SEED (err on mismatch)
@@ -48,31 +49,23 @@
 #include <unistd.h>
 
 #include "pattern.h"
+#include "workload.h"
 
-#define MAX_REGIONS 32
-
-static struct region regions[MAX_REGIONS];
 static pid_t children[64];
 static int n_children;
 
 static int do_alloc(const char *name, const char *kind, size_t pages, struct region **ret)
 {
         size_t len = pages * PAGE;
-        struct region *r = NULL;
+        struct region *r;
         void *p = MAP_FAILED;
         int fd = -1;
 
-        if (region_find(regions, MAX_REGIONS, name))
+        if (region_find(name))
                 return -EEXIST;
-        for (int i = 0; i < MAX_REGIONS; i++)
-                if (!regions[i].start) {
-                        r = &regions[i];
-                        break;
-                }
+        r = region_new(name, kind);
         if (!r || pages == 0)
                 return -ENOSPC;
-        memset(r, 0, sizeof(*r));
-        r->fd = -1;
 
         if (strcmp(kind, "anon") == 0) {
                 p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -103,8 +96,6 @@ static int do_alloc(const char *name, const char *kind, size_t pages, struct reg
         }
         if (p == MAP_FAILED)
                 return -errno;
-        snprintf(r->name, sizeof(r->name), "%s", name);
-        snprintf(r->kind, sizeof(r->kind), "%s", kind);
         r->start = p;
         r->pages = pages;
         r->fd = fd;
@@ -206,9 +197,9 @@ static void cleanup(void)
 {
         for (int i = 0; i < n_children; i++)
                 kill(children[i], SIGKILL);
-        for (int i = 0; i < MAX_REGIONS; i++)
-                if (regions[i].path[0])
-                        unlink(regions[i].path);
+        for (int i = 0; i < WL_MAX_REGIONS; i++)
+                if (wl_regions[i].path[0])
+                        unlink(wl_regions[i].path);
 }
 
 static int command(char *line)
@@ -223,15 +214,6 @@ static int command(char *line)
         k = sscanf(line, "%63s %63s %255s %ld %ld", a, b, c, &first, &count);
         if (k < 1)
                 return -EINVAL;
-        if (strcmp(a, "info") == 0) {
-                for (int i = 0; i < MAX_REGIONS; i++)
-                        if (regions[i].start)
-                                printf("%s %s %p %p\n", regions[i].name, regions[i].kind,
-                                       (void *)regions[i].start,
-                                       (void *)(regions[i].start + regions[i].pages * PAGE));
-                printf("ok\n");
-                return 0;
-        }
         if (strcmp(a, "stack") == 0) {
                 if (k < 2)
                         return -EINVAL;
@@ -251,7 +233,7 @@ static int command(char *line)
         }
         if (k < 2)
                 return -EINVAL;
-        r = region_find(regions, MAX_REGIONS, b);
+        r = region_find(b);
         if (!r)
                 return -ENOENT;
 
@@ -381,7 +363,7 @@ static int command(char *line)
                         unlink(r->path);
                 memset(r, 0, sizeof(*r));
         } else {
-                return -EINVAL;
+                return WL_UNKNOWN;
         }
         printf("ok\n");
         return 0;
@@ -391,5 +373,6 @@ int main(void)
 {
         /* No huge pages, of any size, for this process (see above). */
         (void)prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
-        return command_loop(command, cleanup);
+        workload_ready(NULL);
+        return workload_loop(command, cleanup);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * pattern.h: what the scripted mutators (memctl, tc-mem) share: the page
- * pattern, their named regions and the command loop on stdin.
+ * pattern.h: the page pattern the scripted mutators (memctl, tc-mem) write
+ * and check, and the temp files their file-backed regions map.
  *
  * A page's content is a pseudo-random function of (seed, page index in its
  * region), never of its address: two processes given the same seeds hold the
@@ -20,19 +20,12 @@
 
 #include "prng.h"
 
+#ifndef PAGE
 #define PAGE 4096UL
+#endif
 
 /* The seed of the pages a file region's temp file holds before any write. */
 #define PATTERN_FILE_SEED 0xf11e
-
-struct region {
-        char name[32];
-        char kind[16]; /* memctl's alloc kind; empty in tc-mem */
-        char *start;
-        size_t pages;
-        int fd;         /* memfd / file, -1 otherwise */
-        char path[256]; /* temp file of a file-backed region */
-};
 
 static inline void pattern_page(void *page, uint64_t seed, size_t index)
 {
@@ -65,51 +58,4 @@ static inline int pattern_file(char *path, size_t size, const char *prog, const 
                 }
         }
         return fd;
-}
-
-static inline struct region *region_find(struct region *regions, size_t n, const char *name)
-{
-        for (size_t i = 0; i < n; i++)
-                if (regions[i].start && strcmp(regions[i].name, name) == 0)
-                        return &regions[i];
-        return NULL;
-}
-
-/* region_clip: pages FIRST..FIRST+COUNT of r; FIRST < 0 means all of them. */
-static inline int region_clip(const struct region *r, long first, long count, size_t *ret_first,
-                              size_t *ret_count)
-{
-        if (first < 0)
-                first = 0, count = (long)r->pages;
-        if (count < 0 || (size_t)first + (size_t)count > r->pages)
-                return -ERANGE;
-        *ret_first = (size_t)first;
-        *ret_count = (size_t)count;
-        return 0;
-}
-
-/*
- * command_loop: print "ready pid=P", then run one command per line of stdin
- * until "exit" or EOF. command() prints its own "ok ..." answer, or returns
- * -errno for an "err REASON" line.
- */
-static inline int command_loop(int (*command)(char *line), void (*cleanup)(void))
-{
-        char line[512];
-
-        setvbuf(stdout, NULL, _IOLBF, 0);
-        atexit(cleanup);
-        printf("ready pid=%d\n", (int)getpid());
-        while (fgets(line, sizeof(line), stdin)) {
-                int r;
-
-                if (strncmp(line, "exit", 4) == 0) {
-                        printf("ok\n");
-                        return 0;
-                }
-                r = command(line);
-                if (r < 0)
-                        printf("err %s\n", strerror(-r));
-        }
-        return 0;
 }

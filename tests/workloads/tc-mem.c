@@ -7,9 +7,10 @@
  * it never looks at a checkpointer.
  *
  * Page contents are the same pseudo-random pattern of (seed, page index) as
- * memctl's, so a test can predict them. Prints "ready pid=P", then one
- * command per line of stdin; each answer ends with "ok [key=value...]" or
- * "err REASON".
+ * memctl's, so a test can predict them. Speaks the workloads' protocol
+ * (workload.h: "ready pid=P", then one command per line of stdin; each
+ * answer ends with "ok [key=value...]" or "err REASON"; info and exit are the
+ * loop's):
  *   alloc NAME anon|fileshared PAGES    -> ok start= end= [path=] (anon: 4 KiB
  *                                       pages, MADV_NOHUGEPAGE)
  *   thp NAME MIB                        2 MiB-aligned, MADV_HUGEPAGE -> ok start= end=
@@ -22,6 +23,7 @@
  *   brk PAGES [SEED]                    grow (PAGES > 0; new pages get pattern SEED
  *                                       unless SEED is 0 or absent) or shrink
  *                                       -> ok start= top=
+ *   info                                lines "NAME KIND start end" then ok
  *   exit
  */
 #include <errno.h>
@@ -34,26 +36,10 @@
 #include <unistd.h>
 
 #include "pattern.h"
+#include "workload.h"
 
 #define HUGE (2UL << 20)
-#define MAX_REGIONS 16
-
-static struct region regions[MAX_REGIONS];
 static uintptr_t brk_start, brk_top; /* the part of the heap this program grew */
-
-static struct region *slot(const char *name)
-{
-        if (region_find(regions, MAX_REGIONS, name))
-                return NULL;
-        for (int i = 0; i < MAX_REGIONS; i++)
-                if (!regions[i].start) {
-                        memset(&regions[i], 0, sizeof(regions[i]));
-                        regions[i].fd = -1;
-                        snprintf(regions[i].name, sizeof(regions[i].name), "%s", name);
-                        return &regions[i];
-                }
-        return NULL;
-}
 
 static int do_alloc(struct region *r, const char *kind, size_t pages)
 {
@@ -181,7 +167,7 @@ static int command(char *line)
         if (strcmp(a, "alloc") == 0 || strcmp(a, "thp") == 0) {
                 if (k < 3)
                         return -EINVAL;
-                r = slot(b);
+                r = region_new(b, a[0] == 't' ? "thp" : c);
                 if (!r)
                         return -EEXIST;
                 if (a[0] == 't')
@@ -200,7 +186,7 @@ static int command(char *line)
                        (void *)(r->start + r->pages * PAGE), r->path[0] ? " path=" : "", r->path);
                 return 0;
         }
-        r = region_find(regions, MAX_REGIONS, b);
+        r = region_find(b);
         if (!r)
                 return -ENOENT;
         if (strcmp(a, "hugeinfo") == 0) {
@@ -216,6 +202,9 @@ static int command(char *line)
                 printf("ok sum=%#llx\n", (unsigned long long)sum);
                 return 0;
         }
+        if (strcmp(a, "poke") != 0 && strcmp(a, "write") != 0 && strcmp(a, "verify") != 0 &&
+            strcmp(a, "pwrite") != 0)
+                return WL_UNKNOWN;
         if (k < 3)
                 return -EINVAL;
         seed = strtoull(c, NULL, 0);
@@ -249,7 +238,7 @@ static int command(char *line)
                         }
                 }
         } else {
-                return -EINVAL;
+                return WL_UNKNOWN;
         }
         printf("ok\n");
         return 0;
@@ -257,12 +246,13 @@ static int command(char *line)
 
 static void cleanup(void)
 {
-        for (int i = 0; i < MAX_REGIONS; i++)
-                if (regions[i].path[0])
-                        unlink(regions[i].path);
+        for (int i = 0; i < WL_MAX_REGIONS; i++)
+                if (wl_regions[i].path[0])
+                        unlink(wl_regions[i].path);
 }
 
 int main(void)
 {
-        return command_loop(command, cleanup);
+        workload_ready(NULL);
+        return workload_loop(command, cleanup);
 }
