@@ -204,14 +204,8 @@ wait "$cpid" 2>/dev/null
 start_as "$NOBODY" execer "$T/plain" exec "$T/suid" hold "$T/secret" || exit 1
 epid=$(wl_pid execer)
 check "nobody: track --every 1s of its own process" nctl track "$epid" --every 1s
-n=0
-for i in $(seq 1 100); do
-	n=$(ctl_json list "$epid" | jq '.checkpoints | length')
-	[ "${n:-0}" -ge 1 ] && break
-	sleep 0.1
-done
-if [ "${n:-0}" -ge 1 ]; then
-	ok "its scheduled checkpoints are taken ($n)"
+if wait_checkpoints "$epid" 1; then
+	ok "its scheduled checkpoints are taken ($NCKPT)"
 else
 	not_ok "its scheduled checkpoints are taken" "$(tail -n 20 "$T/ckptd.log")"
 fi

@@ -31,13 +31,7 @@ start_workload lab lab 32 || exit 1
 pid=$(wl_pid lab)
 
 # The scan finds it within ~2 s; then one checkpoint a second.
-n=0
-for i in $(seq 1 100); do
-	n=$(ctl_json list "$pid" | jq '.checkpoints | length')
-	[ "${n:-0}" -ge 2 ] && break
-	sleep 0.1
-done
-if [ "${n:-0}" -ge 2 ]; then
+if wait_checkpoints "$pid" 2; then
 	ok "a policy matching comm 'lab' checkpoints it on schedule"
 else
 	not_ok "a policy matching comm 'lab' checkpoints it on schedule" "$(tail -n 20 "$T/ckptd.log")"
@@ -110,13 +104,7 @@ Pid=$mpid
 Interval=500ms
 P
 mv "$T/policy/mc.policy.tmp" "$T/policy/mc.policy"
-n=0
-for i in $(seq 1 60); do
-	n=$(ctl_json list "$mpid" | jq '.checkpoints | length')
-	[ "${n:-0}" -ge 1 ] && break
-	sleep 0.1
-done
-[ "${n:-0}" -ge 1 ] && ok "a policy file added later is picked up (inotify)" ||
+wait_checkpoints "$mpid" 1 60 && ok "a policy file added later is picked up (inotify)" ||
 	not_ok "a policy file added later is picked up (inotify)" "$(tail -n 20 "$T/ckptd.log")"
 rm -f "$T/policy/mc.policy"
 sleep 0.5
@@ -145,16 +133,10 @@ done
 sleep 0.5
 n0=$(ctl_json list "$dpid" | jq '.checkpoints | length')
 wl dt "write big 7 0 1024"
-n=$n0
-for i in $(seq 1 40); do
-	n=$(ctl_json list "$dpid" | jq '.checkpoints | length')
-	[ "${n:-0}" -gt "${n0:-0}" ] && break
-	sleep 0.1
-done
-if [ "${n:-0}" -gt "${n0:-0}" ]; then
-	ok "4 MiB written past a 1M trigger: an early checkpoint ($n0 -> $n) of an hourly policy"
+if wait_checkpoints "$dpid" $((${n0:-0} + 1)) 40; then
+	ok "4 MiB written past a 1M trigger: an early checkpoint ($n0 -> $NCKPT) of an hourly policy"
 else
-	not_ok "a dirty-size trigger fires early" "before $n0, after $n" "$(ctl status)"
+	not_ok "a dirty-size trigger fires early" "before $n0, after $NCKPT" "$(ctl status)"
 fi
 rm -f "$T/policy/dt.policy"
 

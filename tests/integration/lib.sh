@@ -21,6 +21,7 @@
 #   checkpoint_as nobody PID ARGS...   the same asked by nobody; both false
 #                                      (one TAP failure said) without an id
 #   refused NAME ERRORS CMD...         CMD fails naming one of ERRORS (a|b)
+#   wait_checkpoints PID N [TENTHS]    until ckptd lists N checkpoints of PID
 # On exit: workloads and the daemon are killed, the plan "1..N" is printed,
 # and if anything failed $T (logs, store, exports) is kept in
 # tests/artifacts/NAME/. The exit status is 1 when a test failed.
@@ -164,6 +165,19 @@ checkpoint_as() {
 
 checkpoint() {
 	checkpoint_as - "$@"
+}
+
+# wait_checkpoints PID N [TENTHS]: wait up to TENTHS tenths of a second
+# (default 100) until ckptd lists at least N checkpoints of PID; false if it
+# does not. NCKPT = how many it listed last.
+wait_checkpoints() {
+	local i
+	for i in $(seq 1 "${3:-100}"); do
+		NCKPT=$(ctl_json list "$1" | jq '.checkpoints | length')
+		[ "${NCKPT:-0}" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 # refused NAME ALLOWED_ERRORS CMD...: ok when CMD fails and the first error

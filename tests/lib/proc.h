@@ -80,17 +80,17 @@ static inline int proc_send(struct proc *p, const char *line)
         return 0;
 }
 
+/* Kill and reap it, close the pipes; nothing for a proc never started
+ * (all zero, or after a failed proc_start()). */
 static inline void proc_stop(struct proc *p)
 {
-        if (p->pid > 0) {
-                kill(p->pid, SIGKILL);
-                waitpid(p->pid, NULL, 0);
-        }
-        p->pid = 0;
+        if (p->pid <= 0)
+                return;
+        kill(p->pid, SIGKILL);
+        waitpid(p->pid, NULL, 0);
         if (p->in >= 0)
                 close(p->in);
-        p->in = -1;
         if (p->out)
                 fclose(p->out);
-        p->out = NULL;
+        *p = (struct proc){.in = -1};
 }

@@ -261,6 +261,47 @@ static struct ckpt_store *open_store(const char *sub)
         return s;
 }
 
+/* What a checkpoint test holds: a store of its own, an eng-mem process, the
+ * request and result of checkpoint_run() and a view of a checkpoint. */
+struct engine_case {
+        struct ckpt_store *s;
+        struct ckpt_manifest *v;
+        struct wl w;
+        struct checkpoint_request req;
+        struct checkpoint_result res;
+};
+
+/* The store STORE (under tmpdir) and eng-mem A1 A2, ready; req is for it. */
+static bool engine_case_start(struct engine_case *c, const char *store, const char *a1,
+                              const char *a2)
+{
+        c->s = open_store(store);
+        if (!c->s || !wl_start(&c->w, a1, a2))
+                return false;
+        c->req.pid = c->w.p.pid;
+        return true;
+}
+
+static void engine_case_done(struct engine_case *c)
+{
+        checkpoint_result_done(&c->res);
+        wl_stop(&c->w);
+        manifest_free(c->v);
+        store_free(c->s);
+}
+
+/* checkpoint_run() of req into s; false, with the engine's error said, when
+ * it fails. */
+static bool run_checkpoint(struct ckpt_store *s, const struct checkpoint_request *req,
+                           struct checkpoint_result *res)
+{
+        int r = checkpoint_run(s, req, res);
+
+        if (r < 0)
+                fprintf(stderr, "# checkpoint_run: %s: %s\n", strerror(-r), res->error);
+        return r >= 0;
+}
+
 /* ---- tests that need no store ----------------------------------------------- */
 
 static bool same_path(const char *a, const char *b)
@@ -651,30 +692,19 @@ out:
  * running, untraced. */
 static bool test_checkpoint_running(void)
 {
-        _cleanup_(store_freep) struct ckpt_store *s = open_store("running");
-        _cleanup_(manifest_freep) struct ckpt_manifest *v = NULL;
-        struct checkpoint_request req = {};
-        struct checkpoint_result res = {};
-        struct wl w;
+        _cleanup_(engine_case_done) struct engine_case c = {};
         bool ok = false;
-        int r;
 
-        ASSERT(s);
-        ASSERT(wl_start(&w, "churn", "2"));
-        req.pid = w.p.pid;
-        r = checkpoint_run(s, &req, &res);
-        if (r < 0) {
-                fprintf(stderr, "# checkpoint_run: %s: %s\n", strerror(-r), res.error);
+        ASSERT(engine_case_start(&c, "running", "churn", "2"));
+        if (!run_checkpoint(c.s, &c.req, &c.res))
                 goto out;
-        }
-        if (store_view(s, res.id, &v) < 0 || v->n_threads < 3 || (v->flags & CKPT_MF_STOPPED))
+        if (store_view(c.s, c.res.id, &c.v) < 0 || c.v->n_threads < 3 ||
+            (c.v->flags & CKPT_MF_STOPPED))
                 goto out;
         usleep(10000);
-        ok = tracer_of(w.p.pid) == 0 && task_state(w.p.pid, w.p.pid) != 't' &&
-             task_state(w.p.pid, w.p.pid) != 'T';
+        ok = tracer_of(c.w.p.pid) == 0 && task_state(c.w.p.pid, c.w.p.pid) != 't' &&
+             task_state(c.w.p.pid, c.w.p.pid) != 'T';
 out:
-        checkpoint_result_done(&res);
-        wl_stop(&w);
         return ok;
 }
 
@@ -767,112 +797,90 @@ static bool check_regions(struct ckpt_store *s, uint64_t id, const struct wl *w)
 
 static bool test_checkpoint_regions(void)
 {
-        _cleanup_(store_freep) struct ckpt_store *s = open_store("regions");
-        struct checkpoint_request req = {};
-        struct checkpoint_result res = {}, res2 = {};
-        struct wl w = {};
+        _cleanup_(engine_case_done) struct engine_case c = {};
+        struct checkpoint_result res2 = {};
         bool ok = false;
-        int r;
 
-        ASSERT(s);
-        ASSERT(wl_start(&w, "regions", datafile));
-        if (!stop_process(w.p.pid))
+        ASSERT(engine_case_start(&c, "regions", "regions", datafile));
+        if (!stop_process(c.w.p.pid))
                 goto out;
-        req.pid = w.p.pid;
-        r = checkpoint_run(s, &req, &res);
-        if (r < 0) {
-                fprintf(stderr, "# checkpoint_run: %s: %s\n", strerror(-r), res.error);
+        if (!run_checkpoint(c.s, &c.req, &c.res))
                 goto out;
-        }
         fprintf(stderr, "# id %llu: %llu pages, %llu read, %llu bytes, pause %.3f ms\n",
-                (unsigned long long)res.id, (unsigned long long)res.pages,
-                (unsigned long long)res.pages_read, (unsigned long long)res.bytes_stored,
-                res.pause_ns / 1e6);
-        if (res.id == 0 || res.parent != 0 || res.pages_read == 0 || res.bytes_stored == 0 ||
-            res.n_skipped != 0)
+                (unsigned long long)c.res.id, (unsigned long long)c.res.pages,
+                (unsigned long long)c.res.pages_read, (unsigned long long)c.res.bytes_stored,
+                c.res.pause_ns / 1e6);
+        if (c.res.id == 0 || c.res.parent != 0 || c.res.pages_read == 0 ||
+            c.res.bytes_stored == 0 || c.res.n_skipped != 0)
                 goto out;
         /* Still stopped as it was, and not traced any more. */
-        if (task_state(w.p.pid, w.p.pid) != 'T' || tracer_of(w.p.pid) != 0)
+        if (task_state(c.w.p.pid, c.w.p.pid) != 'T' || tracer_of(c.w.p.pid) != 0)
                 goto out;
-        if (!compare_view(s, res.id, w.p.pid, NULL) || !check_regions(s, res.id, &w))
+        if (!compare_view(c.s, c.res.id, c.w.p.pid, NULL) || !check_regions(c.s, c.res.id, &c.w))
                 goto out;
 
         /* Nothing changed: the second checkpoint stores (almost) nothing. */
-        r = checkpoint_run(s, &req, &res2);
-        if (r < 0) {
-                fprintf(stderr, "# second checkpoint_run: %s: %s\n", strerror(-r), res2.error);
+        if (!run_checkpoint(c.s, &c.req, &res2))
                 goto out;
-        }
         fprintf(stderr, "# id %llu: parent %llu, %llu read, %llu bytes\n",
                 (unsigned long long)res2.id, (unsigned long long)res2.parent,
                 (unsigned long long)res2.pages_read, (unsigned long long)res2.bytes_stored);
-        if (res2.parent != res.id || res2.bytes_stored > 2 * PAGE || res2.pages != res.pages ||
-            res2.pages_read > res.pages_read)
+        if (res2.parent != c.res.id || res2.bytes_stored > 2 * PAGE || res2.pages != c.res.pages ||
+            res2.pages_read > c.res.pages_read)
                 goto out;
-        if (!compare_view(s, res2.id, w.p.pid, NULL))
+        if (!compare_view(c.s, res2.id, c.w.p.pid, NULL))
                 goto out;
-        ok = task_state(w.p.pid, w.p.pid) == 'T';
+        ok = task_state(c.w.p.pid, c.w.p.pid) == 'T';
 out:
-        checkpoint_result_done(&res);
         checkpoint_result_done(&res2);
-        wl_stop(&w);
         return ok;
 }
 
 static bool test_checkpoint_ranges(void)
 {
-        _cleanup_(store_freep) struct ckpt_store *s = open_store("ranges");
-        _cleanup_(manifest_freep) struct ckpt_manifest *v = NULL;
-        struct checkpoint_request req = {};
-        struct checkpoint_result res = {}, res2 = {};
+        _cleanup_(engine_case_done) struct engine_case c = {};
+        struct checkpoint_result res2 = {};
         struct ckpt_range ranges[2];
         struct ckpt_range whole = {0, 0x7ffffffff000ull};
         struct ckpt_region *maps = NULL;
         size_t n_maps = 0;
         uint64_t covered = 0, skipped = 0;
-        struct wl w = {};
         bool ok = false;
-        int i, r;
+        int i;
 
-        ASSERT(s);
-        ASSERT(wl_start(&w, "regions", datafile));
-        if (!stop_process(w.p.pid) || (i = wl_find(&w, "sparse")) < 0)
+        ASSERT(engine_case_start(&c, "ranges", "regions", datafile));
+        if (!stop_process(c.w.p.pid) || (i = wl_find(&c.w, "sparse")) < 0)
                 goto out;
 
         /* Unaligned bounds: only pages wholly inside count. One range unmapped. */
-        ranges[0] = (struct ckpt_range){w.start[i] + 100, w.start[i] + 64 * PAGE + 50};
+        ranges[0] = (struct ckpt_range){c.w.start[i] + 100, c.w.start[i] + 64 * PAGE + 50};
         ranges[1] = (struct ckpt_range){0x1000, 0x3000};
-        req.pid = w.p.pid;
-        req.ranges = ranges;
-        req.n_ranges = 2;
-        r = checkpoint_run(s, &req, &res);
-        if (r < 0) {
-                fprintf(stderr, "# checkpoint_run: %s: %s\n", strerror(-r), res.error);
+        c.req.ranges = ranges;
+        c.req.n_ranges = 2;
+        if (!run_checkpoint(c.s, &c.req, &c.res))
                 goto out;
-        }
-        if (res.n_skipped != 1 || res.skipped[0].start != 0x1000 || res.skipped[0].end != 0x3000)
+        if (c.res.n_skipped != 1 || c.res.skipped[0].start != 0x1000 ||
+            c.res.skipped[0].end != 0x3000)
                 goto out;
-        if (store_view(s, res.id, &v) < 0 || v->n_regions != 1 ||
-            v->regions[0].start != w.start[i] + PAGE ||
-            v->regions[0].end != w.start[i] + 64 * PAGE || !(v->flags & CKPT_MF_RANGES))
+        if (store_view(c.s, c.res.id, &c.v) < 0 || c.v->n_regions != 1 ||
+            c.v->regions[0].start != c.w.start[i] + PAGE ||
+            c.v->regions[0].end != c.w.start[i] + 64 * PAGE || !(c.v->flags & CKPT_MF_RANGES))
                 goto out;
         /* Touched pages 8, 16, …, 56 are inside; page 0 is not. */
-        if (view_data_pages(v, 0, UINT64_MAX) != 7 || !compare_view(s, res.id, w.p.pid, NULL))
+        if (view_data_pages(c.v, 0, UINT64_MAX) != 7 ||
+            !compare_view(c.s, c.res.id, c.w.p.pid, NULL))
                 goto out;
 
         /* A range over the whole user address space works; the skipped parts
          * are exactly what is not mapped. */
-        req.ranges = &whole;
-        req.n_ranges = 1;
-        r = checkpoint_run(s, &req, &res2);
-        if (r < 0) {
-                fprintf(stderr, "# checkpoint_run: %s: %s\n", strerror(-r), res2.error);
+        c.req.ranges = &whole;
+        c.req.n_ranges = 1;
+        if (!run_checkpoint(c.s, &c.req, &res2))
                 goto out;
-        }
         if (res2.n_skipped < 2 || res2.skipped[0].start != 0 ||
             res2.skipped[res2.n_skipped - 1].end != whole.end)
                 goto out;
-        if (procmaps_read(w.p.pid, &maps, &n_maps) < 0)
+        if (procmaps_read(c.w.p.pid, &maps, &n_maps) < 0)
                 goto out;
         for (size_t k = 0; k < n_maps; k++)
                 if (maps[k].end <= whole.end)
@@ -886,21 +894,19 @@ static bool test_checkpoint_ranges(void)
         }
         if (covered + skipped != whole.end)
                 goto out;
-        if (res2.parent != res.id || !compare_view(s, res2.id, w.p.pid, NULL))
+        if (res2.parent != c.res.id || !compare_view(c.s, res2.id, c.w.p.pid, NULL))
                 goto out;
 
         checkpoint_result_done(&res2);
         ranges[0] = (struct ckpt_range){0x5000, 0x4000};
-        req.ranges = ranges;
-        req.n_ranges = 1;
-        if (checkpoint_run(s, &req, &res2) != -EINVAL)
+        c.req.ranges = ranges;
+        c.req.n_ranges = 1;
+        if (checkpoint_run(c.s, &c.req, &res2) != -EINVAL)
                 goto out;
-        ok = task_state(w.p.pid, w.p.pid) == 'T';
+        ok = task_state(c.w.p.pid, c.w.p.pid) == 'T';
 out:
         procmaps_free(maps, n_maps);
-        checkpoint_result_done(&res);
         checkpoint_result_done(&res2);
-        wl_stop(&w);
         return ok;
 }
 
@@ -1066,46 +1072,36 @@ out:
  * nothing and listed as no data. */
 static bool test_checkpoint_read_faulted(void)
 {
-        _cleanup_(store_freep) struct ckpt_store *s = open_store("readfault");
-        _cleanup_(manifest_freep) struct ckpt_manifest *v = NULL;
-        struct checkpoint_request req = {};
-        struct checkpoint_result res = {};
+        _cleanup_(engine_case_done) struct engine_case c = {};
         struct ckpt_range range;
-        struct wl w = {};
         long long present;
         bool ok = false;
-        int i, r;
+        int i;
 
-        ASSERT(s);
-        ASSERT(wl_start(&w, "readfault", "100"));
-        if (!stop_process(w.p.pid) || (i = wl_find(&w, "readfault")) < 0)
+        ASSERT(engine_case_start(&c, "readfault", "readfault", "100"));
+        if (!stop_process(c.w.p.pid) || (i = wl_find(&c.w, "readfault")) < 0)
                 goto out;
-        range = (struct ckpt_range){w.start[i], w.end[i]};
-        present = memread_count_present(w.p.pid);
-        req.pid = w.p.pid;
-        req.ranges = &range;
-        req.n_ranges = 1;
-        r = checkpoint_run(s, &req, &res);
-        if (r < 0) {
-                fprintf(stderr, "# checkpoint_run: %s: %s\n", strerror(-r), res.error);
+        range = (struct ckpt_range){c.w.start[i], c.w.end[i]};
+        present = memread_count_present(c.w.p.pid);
+        c.req.ranges = &range;
+        c.req.n_ranges = 1;
+        if (!run_checkpoint(c.s, &c.req, &c.res))
                 goto out;
-        }
         fprintf(stderr,
                 "# 100 MiB read, never written: %llu pages, %llu read, %llu bytes stored, pause "
                 "%.3f ms, %.3f ms in all (%lld pages present in the process)\n",
-                (unsigned long long)res.pages, (unsigned long long)res.pages_read,
-                (unsigned long long)res.bytes_stored, res.pause_ns / 1e6, res.duration_ns / 1e6,
-                present);
-        if (res.pages != 100 * 256 || res.bytes_stored != 0 || store_view(s, res.id, &v) < 0)
+                (unsigned long long)c.res.pages, (unsigned long long)c.res.pages_read,
+                (unsigned long long)c.res.bytes_stored, c.res.pause_ns / 1e6,
+                c.res.duration_ns / 1e6, present);
+        if (c.res.pages != 100 * 256 || c.res.bytes_stored != 0 ||
+            store_view(c.s, c.res.id, &c.v) < 0)
                 goto out;
         /* Every page read was zero: none is listed as data. */
-        if (view_data_pages(v, range.start, range.end) != 0 ||
-            !compare_view(s, res.id, w.p.pid, NULL))
+        if (view_data_pages(c.v, range.start, range.end) != 0 ||
+            !compare_view(c.s, c.res.id, c.w.p.pid, NULL))
                 goto out;
-        ok = task_state(w.p.pid, w.p.pid) == 'T';
+        ok = task_state(c.w.p.pid, c.w.p.pid) == 'T';
 out:
-        checkpoint_result_done(&res);
-        wl_stop(&w);
         return ok;
 }
 
