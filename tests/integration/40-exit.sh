@@ -103,8 +103,7 @@ is "checkpoint of a gone pid: io.ckptd.NoSuchProcess" \
 		jq -r .error)" io.ckptd.NoSuchProcess
 
 # pid 1, asked for by nobody.
-out=$(setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
-	"$CKPTCTL" --socket "$T/sock" checkpoint 1 2>"$T/pid1.err")
+out=$(nctl checkpoint 1 2>"$T/pid1.err")
 rc=$?
 if [ $rc != 0 ] && [ "$(wc -l <"$T/pid1.err")" = 1 ]; then
 	ok "nobody: checkpoint of pid 1 refused: $(cat "$T/pid1.err")"
@@ -112,9 +111,7 @@ else
 	not_ok "nobody: checkpoint of pid 1 refused with one line" "exit $rc" "$out" \
 		"$(cat "$T/pid1.err")"
 fi
-is "nobody: pid 1 gives io.ckptd.PermissionDenied" \
-	"$(setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups "$WL/vlcall" \
-		-c '{"method":"io.ckptd.Checkpoint","parameters":{"pid":1}}' "$T/sock" | jq -r .error)" \
+is "nobody: pid 1 gives io.ckptd.PermissionDenied" "$(nvl Checkpoint '{"pid":1}')" \
 	io.ckptd.PermissionDenied
 is "no checkpoint was added by the refused calls" \
 	"$(ctl_json list | jq '.checkpoints | length')" $((n_before + successes))

@@ -92,16 +92,6 @@ if as_nobody cat "$T/secret" >/dev/null 2>&1; then
 	exit 1
 fi
 
-# start_as USER|- H CMD...: like start_workload_as, for any command.
-start_as() {
-	local user=$1 h=$2
-	shift 2
-	if [ "$user" = - ]; then
-		start_workload_cmd "$h" "$@"
-	else
-		start_workload_cmd "$h" setpriv --reuid="$user" --regid="$user" --clear-groups "$@"
-	fi
-}
 # mem PID ADDR: the first bytes of the page at ADDR, read by root.
 mem() {
 	dd if="/proc/$1/mem" bs=4096 skip=$(($2 / 4096)) count=1 status=none 2>/dev/null |
@@ -115,7 +105,7 @@ chown "$NOBODY:$NOGROUP" "$T/nobody"
 
 # ---- a setuid-root program started by nobody ---------------------------------
 
-start_as "$NOBODY" suid "$T/suid" hold "$T/secret" || exit 1
+start_workload_as "$NOBODY" suid "$T/suid" hold "$T/secret" || exit 1
 spid=$(wl_pid suid)
 saddr=$(kv "${READY[suid]}" addr)
 is "the setuid helper runs with real uid $NOBODY, effective uid 0" \
@@ -156,7 +146,7 @@ is "root: the export starts with the secret" "$(head -c ${#SECRET} "$T/suid.bin"
 
 # Restore: nobody checkpoints a page of its own at the same address, then
 # asks to write it into the setuid process.
-start_as "$NOBODY" mimic "$T/plain" mimic "$saddr" 0x41 || exit 1
+start_workload_as "$NOBODY" mimic "$T/plain" mimic "$saddr" 0x41 || exit 1
 mpid=$(wl_pid mimic)
 aid=$(nctl --json checkpoint "$mpid" --range "$srange" 2>"$T/mimic.err" | jq -r .id)
 [ -n "$aid" ] && [ "$aid" != null ] && ok "nobody: checkpoint $aid of its own page at $saddr" ||
@@ -201,7 +191,7 @@ wait "$cpid" 2>/dev/null
 
 # ---- credentials that change after the request -------------------------------
 
-start_as "$NOBODY" execer "$T/plain" exec "$T/suid" hold "$T/secret" || exit 1
+start_workload_as "$NOBODY" execer "$T/plain" exec "$T/suid" hold "$T/secret" || exit 1
 epid=$(wl_pid execer)
 check "nobody: track --every 1s of its own process" nctl track "$epid" --every 1s
 if wait_checkpoints "$epid" 1; then

@@ -18,11 +18,6 @@ require_root
 require_built "$WL/vlflood" "$WL/vlcall" "$WL/lab" "$WL/eng-mem" "$WL/idle-client"
 
 OTHER=$((NOBODY - 1))
-as() { # UID CMD...
-	local u=$1
-	shift
-	setpriv --reuid="$u" --regid="$u" --clear-groups "$@"
-}
 rss_kib() {
 	awk '/^VmRSS:/ {print $2}' "/proc/$DAEMON_PID/status"
 }
@@ -46,7 +41,7 @@ if timeout 10 "$CKPTCTL" --socket "$T/sock" status >"$T/status.out" 2>&1; then
 else
 	not_ok "root: status answers beside 200 idle connections of uid $NOBODY" "$(cat "$T/status.out")"
 fi
-out=$(as "$NOBODY" timeout 10 "$CKPTCTL" --socket "$T/sock" status 2>&1)
+out=$(as_nobody timeout 10 "$CKPTCTL" --socket "$T/sock" status 2>&1)
 rc=$?
 if [ $rc != 0 ] && grep -q "clients_per_uid" <<<"$out"; then
 	ok "uid $NOBODY: ckptctl says which limit refused it: $out"
@@ -151,7 +146,7 @@ start_workload rootlab lab 16 || exit 1
 npid=$(wl_pid nbusy)
 c="{\"method\":\"io.ckptd.Checkpoint\",\"parameters\":{\"pid\":$npid}}"
 # Three calls in one write: read together, the third finds two under way.
-r=$(as "$NOBODY" "$WL/vlcall" -t 60 -c "$c" -c "$c" -c "$c" "$T/sock")
+r=$(as_nobody "$WL/vlcall" -t 60 -c "$c" -c "$c" -c "$c" "$T/sock")
 is "uid $NOBODY: 3 checkpoints at once with --max-requests-per-uid 2: one refused" \
 	"$(jq -r '.error // "ok"' <<<"$r" 2>/dev/null | sort | uniq -c | tr -s ' ' | tr '\n' ,)" \
 	" 2 io.ckptd.ProcessBusy, 1 io.ckptd.TooManyRequests,"
@@ -159,10 +154,10 @@ is "uid $NOBODY: the refusal names the limit" \
 	"$(jq -r 'select(.error == "io.ckptd.TooManyRequests") | "\(.parameters.name) \(.parameters.limit)"' <<<"$r")" \
 	"requests_per_uid 2"
 # Two under way on one connection, then a third call on another.
-as "$NOBODY" "$WL/vlcall" -t 60 -c "$c" -c "$c" "$T/sock" >"$T/held.out" 2>&1 &
+as_nobody "$WL/vlcall" -t 60 -c "$c" -c "$c" "$T/sock" >"$T/held.out" 2>&1 &
 held=$!
 sleep 0.3
-out=$(as "$NOBODY" "$CKPTCTL" --socket "$T/sock" checkpoint "$npid" 2>&1)
+out=$(as_nobody "$CKPTCTL" --socket "$T/sock" checkpoint "$npid" 2>&1)
 rc=$?
 if [ $rc != 0 ] && grep -q requests_per_uid <<<"$out"; then
 	ok "uid $NOBODY: a third checkpoint on another connection is refused: $out"

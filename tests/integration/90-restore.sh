@@ -51,10 +51,7 @@ restore_check() {
 		not_ok "$1: restore $2" "$(cat "$T/ctl.err")"
 		return 1
 	fi
-	kill -STOP "$pid"
-	wait_state "$pid" T
-	"$WL/memdump" "$pid" "$start" "$end" "$T/mem-$2" 2>/dev/null
-	kill -CONT "$pid"
+	dump_stopped "$pid" "$start" "$end" "$T/mem-$2"
 	check "$1: memory equals checkpoint $2" files_equal "$T/mem-$2" "$3"
 	written=$(jq -r .pages_written <<<"$r")
 	if [ $# -ge 4 ]; then
@@ -91,9 +88,7 @@ else
 	not_ok "tracked rollback after every page changed" "$r"
 fi
 expected "$T/fq" 5 6
-kill -STOP "$pid"; wait_state "$pid" T
-"$WL/memdump" "$pid" "$start" "$end" "$T/mem-t2" 2>/dev/null
-kill -CONT "$pid"
+dump_stopped "$pid" "$start" "$end" "$T/mem-t2"
 check "tracked rollback: memory equals the checkpoint" files_equal "$T/mem-t2" "$T/fq"
 # The rollback's own writes count as written since t2: a checkpoint now, and
 # then back to t1 compares only the quarter that differs between them.
@@ -107,9 +102,7 @@ else
 	not_ok "rollback to the one before compares only what changed" "$r"
 fi
 expected "$T/fives" 5
-kill -STOP "$pid"; wait_state "$pid" T
-"$WL/memdump" "$pid" "$start" "$end" "$T/mem-t1" 2>/dev/null
-kill -CONT "$pid"
+dump_stopped "$pid" "$start" "$end" "$T/mem-t1"
 check "second tracked rollback: memory equals the checkpoint" files_equal "$T/mem-t1" "$T/fives"
 # The next checkpoint must see the restored pages as written.
 checkpoint "$pid" --range "$start-$end"
@@ -165,8 +158,7 @@ out=$(ctl restore "$rcp" --pid "$pid" --registers 2>&1)
 
 # Another user may not restore into root's process.
 chmod 0777 "$T"
-out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$CKPTCTL" --socket "$T/sock" \
-	restore "$a" --pid "$pid" 2>&1)
+out=$(nctl restore "$a" --pid "$pid" 2>&1)
 rc=$?
 if [ $rc != 0 ] && grep -qi "permission\|no such checkpoint" <<<"$out"; then
 	ok "uid 65534 may not restore into root's process"

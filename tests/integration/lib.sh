@@ -12,7 +12,8 @@
 #                                     its "ready" line (kept in READY[H]); a
 #                                     PROG starting with / is run as it is
 #   wl H CMD              send one command line, wait for "ok" (REPLY[H] = last
-#                         line, OUTPUT[H] = all lines); false on "err"
+#                         line, OUTPUT[H] = all lines); false on "err" (the
+#                         workloads' protocol: tests/lib/workload.h)
 #   kv "LINE" KEY         the value of KEY=value in LINE
 #   wl_region H NAME KIND PAGES SEED   memctl maps and fills a region
 #   wl_pid H              pid of the workload
@@ -22,6 +23,7 @@
 #                                      (one TAP failure said) without an id
 #   refused NAME ERRORS CMD...         CMD fails naming one of ERRORS (a|b)
 #   wait_checkpoints PID N [TENTHS]    until ckptd lists N checkpoints of PID
+#   dump_stopped PID START END FILE    memdump of the stopped PID, then SIGCONT
 # On exit: workloads and the daemon are killed, the plan "1..N" is printed,
 # and if anything failed $T (logs, store, exports) is kept in
 # tests/artifacts/NAME/. The exit status is 1 when a test failed.
@@ -372,6 +374,15 @@ wait_state() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# dump_stopped PID START END FILE: memdump of [START, END) of PID into FILE,
+# taken while PID is stopped (one moment's memory); PID runs on after.
+dump_stopped() {
+	kill -STOP "$1"
+	wait_state "$1" T
+	"$WL/memdump" "$@" 2>/dev/null
+	kill -CONT "$1"
 }
 
 # pages_equal A B: cmp, with the first differing offsets on failure.

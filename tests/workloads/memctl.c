@@ -18,7 +18,8 @@
  * Speaks the workloads' protocol (workload.h: "ready pid=P", then one command
  * per line of stdin; each answer ends with "ok [key=value...]" or "err
  * REASON"; info and exit are the loop's):
- *   alloc NAME anon|shared|memfd|file|heap PAGES   -> ok start= end= [path=]
+ *   alloc NAME anon|shared|memfd|file|fileshared|heap PAGES (pattern_map())
+ *                                       -> ok start= end= [path=]
  *   write NAME SEED [FIRST COUNT]       pattern SEED into pages
  *   verify NAME SEED [FIRST COUNT]      check pattern SEED (err on mismatch)
  *   touch NAME SEED                     one distinct word per page, quickly
@@ -56,49 +57,17 @@ static int n_children;
 
 static int do_alloc(const char *name, const char *kind, size_t pages, struct region **ret)
 {
-        size_t len = pages * PAGE;
         struct region *r;
-        void *p = MAP_FAILED;
-        int fd = -1;
+        int e;
 
         if (region_find(name))
                 return -EEXIST;
         r = region_new(name, kind);
-        if (!r || pages == 0)
+        if (!r)
                 return -ENOSPC;
-
-        if (strcmp(kind, "anon") == 0) {
-                p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        } else if (strcmp(kind, "shared") == 0) {
-                p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        } else if (strcmp(kind, "memfd") == 0) {
-                fd = memfd_create(name, MFD_CLOEXEC);
-                if (fd < 0 || ftruncate(fd, (off_t)len) < 0)
-                        return -errno;
-                p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        } else if (strcmp(kind, "file") == 0) {
-                /* A private mapping of a temp file whose pages hold pattern
-                 * 0xf11e: unwritten pages are the file's, written ones COW. */
-                fd = pattern_file(r->path, sizeof(r->path), "memctl", name, pages);
-                if (fd < 0)
-                        return fd;
-                if (fsync(fd) < 0)
-                        return -errno;
-                p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-        } else if (strcmp(kind, "heap") == 0) {
-                uintptr_t cur = (uintptr_t)sbrk(0), aligned = (cur + PAGE - 1) & ~(PAGE - 1);
-
-                if (sbrk((intptr_t)(aligned - cur + len)) == (void *)-1)
-                        return -ENOMEM;
-                p = (void *)aligned;
-        } else {
-                return -EINVAL;
-        }
-        if (p == MAP_FAILED)
-                return -errno;
-        r->start = p;
-        r->pages = pages;
-        r->fd = fd;
+        e = pattern_map(r, "memctl", pages);
+        if (e < 0)
+                return e;
         *ret = r;
         return 0;
 }

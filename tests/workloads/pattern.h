@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * pattern.h: the page pattern the scripted mutators (memctl, tc-mem) write
- * and check, and the temp files their file-backed regions map.
+ * and check, the temp files their file-backed regions map, and the kinds of
+ * region both map on "alloc".
  *
  * A page's content is a pseudo-random function of (seed, page index in its
  * region), never of its address: two processes given the same seeds hold the
@@ -16,9 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "prng.h"
+#include "workload.h"
 
 #ifndef PAGE
 #define PAGE 4096UL
@@ -58,4 +61,72 @@ static inline int pattern_file(char *path, size_t size, const char *prog, const 
                 }
         }
         return fd;
+}
+
+/*
+ * pattern_map: map PAGES pages for r (a slot of region_new()) as its kind
+ * says, r->fd and r->path set for the kinds that have them:
+ *   anon        private anonymous
+ *   shared      shared anonymous
+ *   memfd       a shared mapping of a memfd
+ *   file        a private mapping of a temp file holding pattern
+ *               PATTERN_FILE_SEED (unwritten pages are the file's, written
+ *               ones copied on write)
+ *   fileshared  a shared mapping of such a file
+ *   heap        grown with sbrk(), page-aligned
+ * PROG names the temp file. Returns 0, or -errno with nothing left mapped,
+ * open or on disk (-EINVAL: an unknown kind or no pages).
+ */
+static inline int pattern_map(struct region *r, const char *prog, size_t pages)
+{
+        size_t len = pages * PAGE;
+        void *p = MAP_FAILED;
+        int shared = MAP_SHARED;
+
+        if (pages == 0)
+                return -EINVAL;
+        if (strcmp(r->kind, "anon") == 0) {
+                p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        } else if (strcmp(r->kind, "shared") == 0) {
+                p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        } else if (strcmp(r->kind, "memfd") == 0) {
+                r->fd = memfd_create(r->name, MFD_CLOEXEC);
+                if (r->fd >= 0 && ftruncate(r->fd, (off_t)len) == 0)
+                        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+        } else if (strcmp(r->kind, "file") == 0 || strcmp(r->kind, "fileshared") == 0) {
+                char name[sizeof(r->name)];
+
+                /* A copy: r->name and r->path are parts of one object. */
+                memcpy(name, r->name, sizeof(name));
+                if (strcmp(r->kind, "file") == 0)
+                        shared = MAP_PRIVATE;
+                r->fd = pattern_file(r->path, sizeof(r->path), prog, name, pages);
+                if (r->fd >= 0 && (shared == MAP_SHARED || fsync(r->fd) == 0))
+                        p = mmap(NULL, len, PROT_READ | PROT_WRITE, shared, r->fd, 0);
+                else if (r->fd < 0)
+                        errno = -r->fd;
+        } else if (strcmp(r->kind, "heap") == 0) {
+                uintptr_t cur = (uintptr_t)sbrk(0), aligned = (cur + PAGE - 1) & ~(PAGE - 1);
+
+                if (sbrk((intptr_t)(aligned - cur + len)) == (void *)-1)
+                        errno = ENOMEM;
+                else
+                        p = (void *)aligned;
+        } else {
+                errno = EINVAL;
+        }
+        if (p == MAP_FAILED) {
+                int e = errno ? errno : EIO;
+
+                if (r->fd >= 0)
+                        close(r->fd);
+                r->fd = -1;
+                if (r->path[0])
+                        unlink(r->path);
+                r->path[0] = 0;
+                return -e;
+        }
+        r->start = p;
+        r->pages = pages;
+        return 0;
 }

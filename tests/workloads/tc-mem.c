@@ -11,8 +11,9 @@
  * (workload.h: "ready pid=P", then one command per line of stdin; each
  * answer ends with "ok [key=value...]" or "err REASON"; info and exit are the
  * loop's):
- *   alloc NAME anon|fileshared PAGES    -> ok start= end= [path=] (anon: 4 KiB
- *                                       pages, MADV_NOHUGEPAGE)
+ *   alloc NAME KIND PAGES               -> ok start= end= [path=]; KIND as
+ *                                       pattern_map() has them (anon: 4 KiB
+ *                                       pages, MADV_NOHUGEPAGE; fileshared...)
  *   thp NAME MIB                        2 MiB-aligned, MADV_HUGEPAGE -> ok start= end=
  *   write NAME SEED [FIRST COUNT]       pattern SEED into pages
  *   verify NAME SEED [FIRST COUNT]      check pattern SEED
@@ -40,34 +41,6 @@
 
 #define HUGE (2UL << 20)
 static uintptr_t brk_start, brk_top; /* the part of the heap this program grew */
-
-static int do_alloc(struct region *r, const char *kind, size_t pages)
-{
-        size_t len = pages * PAGE;
-        void *p;
-
-        if (pages == 0)
-                return -EINVAL;
-        if (strcmp(kind, "anon") == 0) {
-                p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-                /* 4 KiB pages whatever the machine's THP setting: only
-                 * "thp" regions are huge, so the tests know the fault unit. */
-                if (p != MAP_FAILED)
-                        (void)madvise(p, len, MADV_NOHUGEPAGE);
-        } else if (strcmp(kind, "fileshared") == 0) {
-                r->fd = pattern_file(r->path, sizeof(r->path), "tc-mem", r->name, pages);
-                if (r->fd < 0)
-                        return r->fd;
-                p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
-        } else {
-                return -EINVAL;
-        }
-        if (p == MAP_FAILED)
-                return -errno;
-        r->start = p;
-        r->pages = pages;
-        return 0;
-}
 
 static int do_thp(struct region *r, size_t mib)
 {
@@ -173,15 +146,13 @@ static int command(char *line)
                 if (a[0] == 't')
                         e = do_thp(r, strtoul(c, NULL, 0));
                 else
-                        e = k < 4 ? -EINVAL : do_alloc(r, c, (size_t)first);
-                if (e < 0) {
-                        if (r->fd >= 0)
-                                close(r->fd);
-                        if (r->path[0])
-                                unlink(r->path);
-                        memset(r, 0, sizeof(*r));
+                        e = k < 4 ? -EINVAL : pattern_map(r, "tc-mem", (size_t)first);
+                if (e < 0)
                         return e;
-                }
+                /* 4 KiB pages whatever the machine's THP setting: only "thp"
+                 * regions are huge, so the tests know the fault unit. */
+                if (strcmp(r->kind, "anon") == 0)
+                        (void)madvise(r->start, r->pages * PAGE, MADV_NOHUGEPAGE);
                 printf("ok start=%p end=%p%s%s\n", (void *)r->start,
                        (void *)(r->start + r->pages * PAGE), r->path[0] ? " path=" : "", r->path);
                 return 0;
