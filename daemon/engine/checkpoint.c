@@ -399,7 +399,7 @@ static void phase_mark(struct phases *ph, const char *name)
  * parent checkpoint read at the same address (the process's kept copy lc,
  * when it is the parent's) takes the parent's key, exactly, without being
  * hashed; the others are hashed, looked up and compressed (at zstd's fast
- * level for an incremental checkpoint: see store.c). */
+ * level for an incremental checkpoint: see put.c). */
 static int store_read_pages(struct ckpt_store *s, const struct checkpoint_request *req,
                             uint32_t owner, uint64_t parent_id, const struct lastcopy *lc,
                             bool incremental, const uint64_t *addrs, size_t n,
