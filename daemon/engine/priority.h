@@ -44,8 +44,9 @@ struct priority_saved {
 };
 
 /* Lowers the calling thread as o says, and records in *s what it was. Does
- * nothing when o is off, when the thread already runs at least that low, or
- * under a real-time policy; a refusal leaves it as it was, silently. */
+ * nothing when o is off or the thread already runs at least that low (for
+ * SCHED_IDLE: already under it, or under a real-time policy); a refusal
+ * leaves it as it was, silently. */
 void priority_lower(const struct priority_options *o, struct priority_saved *s);
 /* Takes the calling thread back to what s recorded (nothing if nothing was
  * lowered) and clears s; a refusal is logged as a warning (its next freezes
