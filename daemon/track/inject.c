@@ -27,7 +27,6 @@
 
 #include "ckpt/uapi.h"
 #include "freezer.h"
-#include "log.h"
 #include "macro.h"
 #include "proc-util.h"
 #include "seccomp-eval.h"
@@ -363,14 +362,101 @@ restore:
         return 0;
 }
 
+/* Step 1 (first part) and step 2: refuse a process another tracer holds,
+ * then hold every thread (in *ret_own, which the caller frees, on error too). */
+static int inject_hold(pid_t pid, struct freezer **ret_own, char *error, size_t error_size)
+{
+        char value[32];
+        int r;
+
+        r = read_status_field(pid, pid, "TracerPid", value, sizeof(value));
+        if (r < 0) {
+                set_error(error, error_size, "process %d: %s", (int)pid, strerror(-r));
+                return r;
+        }
+        if (atoi(value) != 0) {
+                set_error(error, error_size, "process %d is already traced by process %s", (int)pid,
+                          value);
+                return -EBUSY;
+        }
+
+        r = freezer_freeze(pid, ret_own);
+        if (r < 0) {
+                set_error(error, error_size, "%s", *ret_own ? (*ret_own)->error : strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
+/* Step 2: choose a thread not in the middle of a syscall if there is one,
+ * and save its registers. */
+static int injector_pick_thread(struct injector *in, struct freezer *f, char *error,
+                                size_t error_size)
+{
+        for (size_t i = 0; i < f->n_threads; i++) {
+                struct freezer_thread *t = &f->threads[i];
+                struct user_regs_struct regs;
+
+                if (!t->attached || ptrace(PTRACE_GETREGS, t->tid, NULL, &regs) < 0)
+                        continue;
+                if (!in->thread || (long long)regs.orig_rax < 0) {
+                        in->thread = t;
+                        in->tid = t->tid;
+                        in->saved = regs;
+                        if ((long long)regs.orig_rax < 0)
+                                break;
+                }
+        }
+        if (!in->thread) {
+                set_error(error, error_size, "process %d has no thread left", (int)in->pid);
+                return -ESRCH;
+        }
+        return 0;
+}
+
+/* Where the injected calls enter the kernel: a `syscall` instruction of the
+ * vDSO, or the one the chosen thread entered its syscall by. */
+static int injector_find_syscall(struct injector *in, char *error, size_t error_size)
+{
+        if (find_vdso_syscall(in->pid, &in->syscall_ip) >= 0)
+                return 0;
+        /* A thread that entered a syscall did so at rip - 2. */
+        if ((long long)in->saved.orig_rax >= 0) {
+                in->syscall_ip = in->saved.rip - 2;
+                return 0;
+        }
+        set_error(error, error_size, "no syscall instruction found in process %d", (int)in->pid);
+        return -EOPNOTSUPP;
+}
+
+/* Step 1 (second part): the seccomp filters must let our calls pass. */
+static int injector_seccomp_check(const struct injector *in, char *error, size_t error_size)
+{
+        struct seccomp_data calls[3] = {
+                {.nr = SYS_userfaultfd,
+                 .arch = AUDIT_ARCH_X86_64,
+                 .instruction_pointer = in->syscall_ip,
+                 .args = {O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY}},
+                {.nr = SYS_ioctl,
+                 .arch = AUDIT_ARCH_X86_64,
+                 .instruction_pointer = in->syscall_ip,
+                 .args = {3, UFFDIO_API,
+                          (in->saved.rsp - 128 - sizeof(struct uffdio_api)) & ~7ULL}},
+                {.nr = SYS_close,
+                 .arch = AUDIT_ARCH_X86_64,
+                 .instruction_pointer = in->syscall_ip,
+                 .args = {3}},
+        };
+
+        return seccomp_check(in->pid, in->tid, calls, ELEMENTSOF(calls), error, error_size);
+}
+
 int uffd_inject_create(pid_t pid, struct freezer *frozen, int *ret_fd, uint64_t *ret_features,
                        char *error, size_t error_size)
 {
         _cleanup_(freezer_freep) struct freezer *own = NULL;
         _cleanup_close_ int pidfd = -EBADF;
         struct injector in = {.pid = pid};
-        struct freezer *f = frozen;
-        char value[32];
         int r;
 
         if (error && error_size)
@@ -382,77 +468,18 @@ int uffd_inject_create(pid_t pid, struct freezer *frozen, int *ret_fd, uint64_t 
                 set_error(error, error_size, "process %d: %s", (int)pid, strerror(-r));
                 return r;
         }
-
-        /* Step 1 (first part): refuse a process another tracer holds. */
         if (!frozen) {
-                r = read_status_field(pid, pid, "TracerPid", value, sizeof(value));
-                if (r < 0) {
-                        set_error(error, error_size, "process %d: %s", (int)pid, strerror(-r));
+                r = inject_hold(pid, &own, error, error_size);
+                if (r < 0)
                         return r;
-                }
-                if (atoi(value) != 0) {
-                        set_error(error, error_size, "process %d is already traced by process %s",
-                                  (int)pid, value);
-                        return -EBUSY;
-                }
-
-                /* Step 2: hold every thread. */
-                r = freezer_freeze(pid, &own);
-                if (r < 0) {
-                        set_error(error, error_size, "%s", own ? own->error : strerror(-r));
-                        return r;
-                }
-                f = own;
         }
-
-        /* Choose a thread not in the middle of a syscall if there is one. */
-        for (size_t i = 0; i < f->n_threads; i++) {
-                struct freezer_thread *t = &f->threads[i];
-                struct user_regs_struct regs;
-
-                if (!t->attached || ptrace(PTRACE_GETREGS, t->tid, NULL, &regs) < 0)
-                        continue;
-                if (!in.thread || (long long)regs.orig_rax < 0) {
-                        in.thread = t;
-                        in.tid = t->tid;
-                        in.saved = regs;
-                        if ((long long)regs.orig_rax < 0)
-                                break;
-                }
-        }
-        if (!in.thread) {
-                set_error(error, error_size, "process %d has no thread left", (int)pid);
-                return -ESRCH;
-        }
-
-        r = find_vdso_syscall(pid, &in.syscall_ip);
-        if (r < 0) {
-                /* A thread that entered a syscall did so at rip - 2. */
-                if ((long long)in.saved.orig_rax >= 0)
-                        in.syscall_ip = in.saved.rip - 2;
-                else {
-                        set_error(error, error_size, "no syscall instruction found in process %d",
-                                  (int)pid);
-                        return -EOPNOTSUPP;
-                }
-        }
-
-        /* Step 1 (second part): the seccomp filters must let our calls pass. */
-        struct seccomp_data calls[3] = {
-                {.nr = SYS_userfaultfd,
-                 .arch = AUDIT_ARCH_X86_64,
-                 .instruction_pointer = in.syscall_ip,
-                 .args = {O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY}},
-                {.nr = SYS_ioctl,
-                 .arch = AUDIT_ARCH_X86_64,
-                 .instruction_pointer = in.syscall_ip,
-                 .args = {3, UFFDIO_API, (in.saved.rsp - 128 - sizeof(struct uffdio_api)) & ~7ULL}},
-                {.nr = SYS_close,
-                 .arch = AUDIT_ARCH_X86_64,
-                 .instruction_pointer = in.syscall_ip,
-                 .args = {3}},
-        };
-        r = seccomp_check(pid, in.tid, calls, ELEMENTSOF(calls), error, error_size);
+        r = injector_pick_thread(&in, frozen ? frozen : own, error, error_size);
+        if (r < 0)
+                return r;
+        r = injector_find_syscall(&in, error, error_size);
+        if (r < 0)
+                return r;
+        r = injector_seccomp_check(&in, error, error_size);
         if (r < 0)
                 return r;
 
@@ -463,6 +490,7 @@ int uffd_inject_create(pid_t pid, struct freezer *frozen, int *ret_fd, uint64_t 
                 return r;
         }
 
+        /* Steps 3 and 4. */
         r = inject_in_thread(&in, pidfd, ret_fd, ret_features, error, error_size);
 
         (void)ptrace(PTRACE_SETOPTIONS, in.tid, NULL, NULL);

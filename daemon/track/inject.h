@@ -13,7 +13,8 @@
  * Injection, step by step (uffd_inject_create):
  *   1. Refuse early, touching nothing: already traced (-EBUSY), a seccomp
  *      filter that would not allow userfaultfd/ioctl/close (-EPERM; the
- *      filters are read with PTRACE_SECCOMP_GET_FILTER and evaluated here).
+ *      filters are read with PTRACE_SECCOMP_GET_FILTER and run through
+ *      seccomp_eval() on the calls to be made).
  *   2. Seize and interrupt every thread (unless the caller holds them frozen
  *      already), pick one (preferably not inside a syscall), save its registers.
  *   3. Run, through a `syscall` instruction of the vDSO (or one poked at rip
