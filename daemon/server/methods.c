@@ -37,6 +37,7 @@
 #include "verify.h"
 #include "tracker.h"
 #include "store.h"
+#include "time-util.h"
 
 static const char interface_description[] =
 #include "varlink-interface.h"
@@ -361,7 +362,6 @@ static void method_get_status(struct manager *m, struct call *c, struct json_obj
         struct json_object *p, *st, *tr;
         struct access_caller who = caller_of(c);
         struct store_stats ss = {};
-        struct timespec ts;
         uint64_t now;
 
         /* Checked before anything is built: a refused call leaks nothing. */
@@ -369,8 +369,7 @@ static void method_get_status(struct manager *m, struct call *c, struct json_obj
         p = json_object_new_object();
         st = json_object_new_object();
         tr = json_object_new_array();
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        now = ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
+        now = now_usec(CLOCK_MONOTONIC);
 
         /* The whole store is root's to see; others see their own part. */
         if (who.uid == 0)
