@@ -77,11 +77,6 @@ static int eval_alu(struct cbpf *m, const struct sock_filter *f)
                         return -EINVAL;
                 m->A /= src;
                 break;
-        case BPF_MOD:
-                if (src == 0)
-                        return -EINVAL;
-                m->A %= src;
-                break;
         case BPF_OR:
                 m->A |= src;
                 break;
@@ -91,11 +86,15 @@ static int eval_alu(struct cbpf *m, const struct sock_filter *f)
         case BPF_XOR:
                 m->A ^= src;
                 break;
-        case BPF_LSH:
-                m->A = src < 32 ? m->A << src : 0;
+        case BPF_LSH: /* the kernel shifts by X & 31 (a K of 32 or more is refused) */
+                if (BPF_SRC(f->code) == BPF_K && src >= 32)
+                        return -EINVAL;
+                m->A <<= src & 31;
                 break;
         case BPF_RSH:
-                m->A = src < 32 ? m->A >> src : 0;
+                if (BPF_SRC(f->code) == BPF_K && src >= 32)
+                        return -EINVAL;
+                m->A >>= src & 31;
                 break;
         case BPF_NEG:
                 m->A = -m->A;

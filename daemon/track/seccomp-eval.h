@@ -10,11 +10,9 @@
  * not know, a load outside struct seccomp_data (or not a 32-bit aligned
  * word), scratch memory out of range, a division by zero, or running off the
  * end of the program is -EINVAL, which the caller treats as "forbidden".
- * Where it differs the other way: BPF_MOD, which the kernel refuses in a
- * seccomp filter, is run like the other ALU operations; and a shift by X of
- * 32 or more gives 0 here, where the kernel shifts by X & 31 (no filter
- * seen in use shifts by X). tests/unit/test-seccomp-eval.c runs filters
- * through both and compares.
+ * As in the kernel, BPF_MOD and shifts by a constant of 32 or more are not
+ * seccomp instructions (-EINVAL), and a shift by X shifts by X & 31.
+ * tests/unit/test-seccomp-eval.c runs filters through both and compares.
  */
 #pragma once
 

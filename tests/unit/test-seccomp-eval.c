@@ -78,7 +78,7 @@ static const struct sock_filter f_alu_x[] = {
         BPF_STMT(BPF_ALU | BPF_OR | BPF_X, 0),
         BPF_STMT(BPF_ST, 2),
         BPF_STMT(BPF_MISC | BPF_TXA, 0),
-        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 31), /* shifts by less than 32 */
+        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 63), /* shifts by 0..63: the kernel takes X & 31 */
         BPF_STMT(BPF_MISC | BPF_TAX, 0),
         BPF_STMT(BPF_LD | BPF_MEM, 2),
         BPF_STMT(BPF_ALU | BPF_LSH | BPF_X, 0),
@@ -223,14 +223,21 @@ static bool test_refused_like_kernel(void)
                 BPF_STMT(BPF_ST, BPF_MEMWORDS),
                 BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         };
+        static const struct sock_filter mod[] = {
+                BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, 3),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        static const struct sock_filter shift_k[] = {
+                BPF_STMT(BPF_ALU | BPF_LSH | BPF_K, 32),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
         static const struct {
                 const struct sock_filter *prog;
                 size_t n;
         } bad[] = {
-                {no_ret, ELEMS(no_ret)},
-                {misaligned, ELEMS(misaligned)},
-                {past_end, ELEMS(past_end)},
-                {scratch_range, ELEMS(scratch_range)},
+                {mod, ELEMS(mod)},           {shift_k, ELEMS(shift_k)},
+                {no_ret, ELEMS(no_ret)},     {misaligned, ELEMS(misaligned)},
+                {past_end, ELEMS(past_end)}, {scratch_range, ELEMS(scratch_range)},
         };
         uint64_t args[6] = {};
 
