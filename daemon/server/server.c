@@ -116,6 +116,8 @@ struct call {
 struct server {
         sd_event *event;
         sd_event_source *listen_src;
+        sd_event_source *accept_pause_src; /* out of descriptors: accept() waits */
+        uint64_t accept_pauses, accept_pauses_said, accept_said_usec;
         int fd;
         char *path; /* bound by us: unlinked on free */
         server_dispatch_t dispatch;
@@ -937,6 +939,50 @@ static void refuse(int fd, int limit, unsigned value, const char *reason)
                 (void)!send(fd, str, len + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+/*
+ * Out of file descriptors (or of memory) to accept a connection with: the
+ * listening socket stays readable, so accepting stops for ACCEPT_PAUSE_USEC
+ * instead of spinning on the failure; connections wait in the backlog. Said
+ * at most once every ACCEPT_SAY_USEC, with how often it happened since.
+ */
+#define ACCEPT_PAUSE_USEC (100 * 1000ULL)
+#define ACCEPT_SAY_USEC (10 * 1000000ULL)
+
+static int server_accept_resume(sd_event_source *src, uint64_t usec, void *userdata)
+{
+        struct server *s = userdata;
+
+        (void)sd_event_source_set_enabled(s->listen_src, SD_EVENT_ON);
+        return 0;
+}
+
+static void server_accept_pause(struct server *s, int error)
+{
+        uint64_t now = server_now(s);
+        int r;
+
+        s->accept_pauses++;
+        if (s->accept_said_usec == 0 || now - s->accept_said_usec >= ACCEPT_SAY_USEC) {
+                log_warning_errno(error,
+                                  "control: cannot accept connections (%m), pausing accept() "
+                                  "for %llu ms (%" PRIu64 " times since last said)",
+                                  ACCEPT_PAUSE_USEC / 1000,
+                                  s->accept_pauses - s->accept_pauses_said);
+                s->accept_pauses_said = s->accept_pauses;
+                s->accept_said_usec = now;
+        }
+        if (s->accept_pause_src)
+                r = sd_event_source_set_time_relative(s->accept_pause_src, ACCEPT_PAUSE_USEC);
+        else
+                r = sd_event_add_time_relative(s->event, &s->accept_pause_src, CLOCK_MONOTONIC,
+                                               ACCEPT_PAUSE_USEC, 0, server_accept_resume, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->accept_pause_src, SD_EVENT_ONESHOT);
+        /* Without a timer to resume it, accepting goes on: spinning beats deafness. */
+        if (r >= 0)
+                (void)sd_event_source_set_enabled(s->listen_src, SD_EVENT_OFF);
+}
+
 static int server_accept(sd_event_source *src, int fd, uint32_t revents, void *userdata)
 {
         struct server *s = userdata;
@@ -950,7 +996,9 @@ static int server_accept(sd_event_source *src, int fd, uint32_t revents, void *u
 
         cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0) {
-                if (errno != EAGAIN && errno != EINTR)
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                        server_accept_pause(s, -errno);
+                else if (errno != EAGAIN && errno != EINTR)
                         log_warning_errno(-errno, "control: accept failed, ignoring: %m");
                 return 0;
         }
@@ -1096,6 +1144,7 @@ struct server *server_free(struct server *s)
         while (s->shares)
                 uid_share_unlink(s->shares);
         sd_event_source_disable_unref(s->listen_src);
+        sd_event_source_disable_unref(s->accept_pause_src);
         safe_close(s->fd);
         if (s->path) {
                 (void)unlink(s->path);

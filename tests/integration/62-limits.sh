@@ -12,7 +12,8 @@
 #   connection waiting for its calls is not;
 # - the slow calls one uid has under way are bounded (--max-requests-per-uid),
 #   root's still run;
-# - status shows every limit and how often it was hit.
+# - status shows every limit and how often it was hit;
+# - out of file descriptors, ckptd pauses accept() instead of spinning on it.
 . "$(dirname "$0")/lib.sh"
 require_root
 require_built "$WL/vlflood" "$WL/vlcall" "$WL/lab" "$WL/eng-mem" "$WL/idle-client"
@@ -172,5 +173,36 @@ is "uid $NOBODY: the two under way were answered" \
 	"$(jq -r '.error // "ok"' <"$T/held.out" | sort | uniq -c | tr -s ' ')" " 2 io.ckptd.ProcessBusy"
 [ "$(limit_hit requests_per_uid)" -ge 2 ] && ok "status: requests_per_uid hit $(limit_hit requests_per_uid) times" ||
 	not_ok "status: requests_per_uid hit at least twice" "$(ctl_json status | jq -c .limits)"
+check "ckptd still running" daemon_alive
+stop_daemon
+
+# ---- out of file descriptors ----------------------------------------------------
+# With its descriptors used up, accept() fails with EMFILE while the listening
+# socket stays readable: ckptd pauses accepting instead of spinning on it, says
+# so (not once per failure), and serves the waiting connections once
+# descriptors are free again.
+start_daemon || exit 1
+chmod 0666 "$T/sock"
+nfd=$(ls /proc/"$DAEMON_PID"/fd | wc -l)
+prlimit --pid "$DAEMON_PID" --nofile=$((nfd + 4)):$((nfd + 4))
+start_workload fds vlflood "$T/sock" || exit 1
+wl fds "open 40"
+cpu() { awk '{print $14 + $15}' /proc/"$DAEMON_PID"/stat; }
+c0=$(cpu)
+sleep 3
+c1=$(cpu)
+ticks=$(getconf CLK_TCK)
+# A spinning loop burns the whole 3 s on its core; a paused one next to nothing.
+if [ $((c1 - c0)) -lt $((ticks / 2)) ]; then
+	ok "out of descriptors: ckptd does not spin ($((c1 - c0)) ticks of CPU in 3 s, $ticks a second)"
+else
+	not_ok "out of descriptors: ckptd does not spin" "$((c1 - c0)) ticks of CPU in 3 s ($ticks a second)"
+fi
+said=$(grep -c "cannot accept connections" "$T/ckptd.log")
+[ "$said" -ge 1 ] && [ "$said" -le 2 ] && ok "out of descriptors: said $said times in 3 s" ||
+	not_ok "out of descriptors: said once or twice in 3 s" "$(grep "cannot accept" "$T/ckptd.log" | tail -n 3)"
+wl fds close
+prlimit --pid "$DAEMON_PID" --nofile=1024:1024
+check "descriptors free again: status answers" timeout 10 "$CKPTCTL" --socket "$T/sock" status
 check "ckptd still running" daemon_alive
 stop_daemon
