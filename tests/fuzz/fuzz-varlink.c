@@ -7,7 +7,8 @@
  * answer without acting on anything (GetInfo, GetInterfaceDescription,
  * CheckPolicy, unknown names) run their real handlers (methods.c); calls of
  * methods that would act on processes or the store get their parameters read
- * with the json-util getters every handler uses, and a plain reply.
+ * with the json-util getters the methods' parse step uses (params.c, fuzzed
+ * alone by fuzz-params), and a plain reply.
  */
 #include <assert.h>
 #include <stdlib.h>
