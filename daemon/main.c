@@ -31,6 +31,7 @@ static unsigned arg_max_clients_per_uid = CKPT_DEFAULT_MAX_CLIENTS_PER_UID;
 static unsigned arg_root_reserve = CKPT_DEFAULT_ROOT_RESERVE;
 static unsigned arg_max_requests_per_uid = CKPT_DEFAULT_MAX_REQUESTS_PER_UID;
 static unsigned arg_idle_timeout = CKPT_DEFAULT_IDLE_TIMEOUT_SEC;
+static unsigned arg_max_tracked_per_uid = CKPT_DEFAULT_MAX_TRACKED_PER_UID;
 
 static void help(void)
 {
@@ -66,12 +67,15 @@ static void help(void)
                "  --idle-timeout SEC     close a connection that sends nothing while no call\n"
                "                         of it is under way, or holds half a message or\n"
                "                         unread replies, for SEC seconds; 0: never (default %u)\n"
+               "  --max-tracked-per-uid N  processes one non-root uid may have tracked (by\n"
+               "                         hand or by its runtime policies); 0: no share\n"
+               "                         (default %u)\n"
                "  -h --help              this text\n"
                "     --version           version\n",
                CKPT_DEFAULT_SOCKET, CKPT_DEFAULT_STATE_DIR, CKPT_DEFAULT_POLICY_DIR,
                CKPT_RUNTIME_POLICY_DIR, CKPT_DEFAULT_MAX_CLIENTS, CKPT_DEFAULT_ROOT_RESERVE,
                CKPT_DEFAULT_MAX_CLIENTS_PER_UID, CKPT_DEFAULT_MAX_REQUESTS_PER_UID,
-               CKPT_DEFAULT_IDLE_TIMEOUT_SEC);
+               CKPT_DEFAULT_IDLE_TIMEOUT_SEC, CKPT_DEFAULT_MAX_TRACKED_PER_UID);
 }
 
 static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *ret)
@@ -104,6 +108,7 @@ enum {
         ARG_ROOT_RESERVE,
         ARG_MAX_REQUESTS_PER_UID,
         ARG_IDLE_TIMEOUT,
+        ARG_MAX_TRACKED_PER_UID,
         ARG_VERSION
 };
 
@@ -124,6 +129,7 @@ static const struct {
         {ARG_ROOT_RESERVE, 0, 4095, &arg_root_reserve, ""},
         {ARG_MAX_REQUESTS_PER_UID, 0, 100000, &arg_max_requests_per_uid, ""},
         {ARG_IDLE_TIMEOUT, 0, 86400, &arg_idle_timeout, " (seconds)"},
+        {ARG_MAX_TRACKED_PER_UID, 0, 1u << 20, &arg_max_tracked_per_uid, ""},
 };
 
 static const struct option options[] = {
@@ -143,6 +149,7 @@ static const struct option options[] = {
         {"root-reserve", required_argument, NULL, ARG_ROOT_RESERVE},
         {"max-requests-per-uid", required_argument, NULL, ARG_MAX_REQUESTS_PER_UID},
         {"idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT},
+        {"max-tracked-per-uid", required_argument, NULL, ARG_MAX_TRACKED_PER_UID},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, ARG_VERSION},
         {},
@@ -250,6 +257,7 @@ static int run(int argc, char *argv[])
                 .store_threads = arg_store_threads,
                 .copy_cache = (uint64_t)arg_copy_cache_mib << 20,
                 .keep_writable = arg_keep_writable,
+                .max_tracked_per_uid = arg_max_tracked_per_uid,
                 .server =
                         {
                                 .max_clients = arg_max_clients,

@@ -56,6 +56,7 @@ struct scheduler {
         int exec_efd;
         sd_event_source *exec_src;
         bool shutting_down;
+        uint64_t tracked_per_uid_hits;
 };
 
 struct tracked {
@@ -439,6 +440,38 @@ static int submit_track(struct scheduler *sc, pid_t pid, uint64_t start_time, co
         return 0;
 }
 
+/* The share of tracked processes of a non-root caller: -EUSERS when it is
+ * full and pid is not one of them already. */
+static int check_tracked_share(struct scheduler *sc, pid_t pid, uid_t uid, char *error,
+                               size_t error_size)
+{
+        unsigned n = 0;
+
+        if (uid == 0 || sc->opts.max_tracked_per_uid == 0)
+                return 0;
+        for (struct tracked *t = sc->tracked; t; t = t->next) {
+                if (caller_of_tracked(sc, t).uid != uid)
+                        continue;
+                if (t->pid == pid)
+                        return 0;
+                n++;
+        }
+        if (n < sc->opts.max_tracked_per_uid)
+                return 0;
+        sc->tracked_per_uid_hits++;
+        log_notice("scheduler: uid %u tracks %u processes, refusing pid %d (%" PRIu64 " times)",
+                   (unsigned)uid, n, (int)pid, sc->tracked_per_uid_hits);
+        snprintf(error, error_size,
+                 "uid %u tracks %u processes, the most one uid may (--max-tracked-per-uid)",
+                 (unsigned)uid, n);
+        return -EUSERS;
+}
+
+uint64_t scheduler_tracked_per_uid_hits(const struct scheduler *sc)
+{
+        return sc->tracked_per_uid_hits;
+}
+
 int scheduler_track(struct scheduler *sc, const struct scheduler_track_request *req,
                     scheduler_track_done_t done, void *userdata, char *error, size_t error_size)
 {
@@ -446,6 +479,11 @@ int scheduler_track(struct scheduler *sc, const struct scheduler_track_request *
         int r;
 
         error[0] = '\0';
+        r = check_tracked_share(sc, req->pid, req->caller.uid, error, error_size);
+        if (r < 0) {
+                safe_close(req->uffd);
+                return r;
+        }
         if (req->every_usec) {
                 /* The policy remembers who asked: its checkpoints are taken
                  * with that caller's rights, checked at each one. */

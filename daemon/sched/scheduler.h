@@ -56,6 +56,9 @@ struct scheduler_options {
         const char *state_dir;    /* <state-dir>/tracked */
         const char *policy_dir;
         const char *runtime_policy_dir;
+        /* Processes one non-root uid may have tracked (by hand or by its
+         * runtime policies); 0: no share. */
+        unsigned max_tracked_per_uid;
 
         /* The owner's part, called on the loop thread with userdata. */
         /* Start a checkpoint of req->pid (req and its ranges are copied);
@@ -117,9 +120,13 @@ typedef void (*scheduler_track_done_t)(const struct scheduler_track_result *r, v
 /* 0: the request is under way and done(r, userdata) is called once, on the
  * loop thread, when it ends. <0: nothing was started and done is not
  * called; error[] says why ("" when it has nothing to add: out of memory):
- * -ESRCH when the runtime policy's process is gone. */
+ * -ESRCH when the runtime policy's process is gone, -EUSERS when a non-root
+ * caller already tracks max_tracked_per_uid processes (those whose tracking
+ * is still being armed count once it is). */
 int scheduler_track(struct scheduler *s, const struct scheduler_track_request *req,
                     scheduler_track_done_t done, void *userdata, char *error, size_t error_size);
+/* How often a track request was refused for max_tracked_per_uid. */
+uint64_t scheduler_tracked_per_uid_hits(const struct scheduler *s);
 /* io.ckptd.Untrack: -ESRCH when pid is not tracked. */
 int scheduler_untrack(struct scheduler *s, pid_t pid);
 /* pid is tracked with the rights of uid (by hand, or by a policy of uid's). */

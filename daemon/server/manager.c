@@ -181,6 +181,7 @@ static int manager_start_scheduler(struct manager *m)
                 .state_dir = m->opts.state_dir,
                 .policy_dir = m->opts.policy_dir,
                 .runtime_policy_dir = m->opts.runtime_policy_dir,
+                .max_tracked_per_uid = m->opts.max_tracked_per_uid,
                 .submit_checkpoint = sched_submit_checkpoint,
                 .submit_delete = sched_submit_delete,
                 .status_changed = sched_status_changed,

@@ -45,6 +45,7 @@ struct manager_options {
         unsigned store_threads;       /* store_options.threads */
         uint64_t copy_cache;          /* bytes of kept copies (lastcopy.h); 0: none */
         unsigned keep_writable;       /* tracker_options.keep_writable */
+        unsigned max_tracked_per_uid; /* scheduler_options.max_tracked_per_uid */
         struct server_options server; /* the control socket's limits */
         const struct manager_methods *methods;
 };

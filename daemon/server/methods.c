@@ -357,6 +357,19 @@ static struct json_object *processes_json(struct manager *m, const struct access
         return a;
 }
 
+/* The server's limits, and the scheduler's share of tracked processes. */
+static struct json_object *limits_json(struct manager *m)
+{
+        struct json_object *a = server_limits_json(m->server), *l = json_object_new_object();
+
+        json_object_object_add(l, "limit", json_object_new_int64(m->opts.max_tracked_per_uid));
+        json_object_object_add(
+                l, "hit",
+                json_object_new_int64((int64_t)scheduler_tracked_per_uid_hits(m->scheduler)));
+        json_object_object_add(a, CKPT_LIMIT_TRACKED_PER_UID, l);
+        return a;
+}
+
 static void method_get_status(struct manager *m, struct call *c, struct json_object *params)
 {
         struct json_object *p, *st, *tr;
@@ -413,7 +426,7 @@ static void method_get_status(struct manager *m, struct call *c, struct json_obj
         json_object_object_add(p, "store_idle", json_object_new_boolean(m->priority.idle));
         json_object_object_add(p, "store", st);
         json_object_object_add(p, "processes", processes_json(m, &who));
-        json_object_object_add(p, "limits", server_limits_json(m->server));
+        json_object_object_add(p, "limits", limits_json(m));
         call_reply(c, p);
 }
 
@@ -984,7 +997,17 @@ static void method_track(struct manager *m, struct call *c, struct json_object *
                 .caller = caller_of(c),
         };
         r = scheduler_track(m->scheduler, &req, track_done, call_ref(c), err, sizeof(err));
-        if (r < 0) {
+        if (r == -EUSERS) {
+                struct json_object *p = json_object_new_object();
+
+                json_object_object_add(p, "limit",
+                                       json_object_new_int64(m->opts.max_tracked_per_uid));
+                json_object_object_add(p, "name",
+                                       json_object_new_string(CKPT_LIMIT_TRACKED_PER_UID));
+                json_object_object_add(p, "reason", json_object_new_string(err));
+                call_error(c, CKPT_ERR_TOO_MANY, p);
+                call_unref(c);
+        } else if (r < 0) {
                 if (!err[0])
                         call_error(c, CKPT_ERR_FAILED, NULL);
                 else

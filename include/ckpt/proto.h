@@ -32,6 +32,7 @@
 #define CKPT_DEFAULT_MAX_CLIENTS_PER_UID 32  /* connections of one non-root uid */
 #define CKPT_DEFAULT_ROOT_RESERVE 8          /* of the clients, slots only uid 0 gets */
 #define CKPT_DEFAULT_MAX_REQUESTS_PER_UID 16 /* slow calls under way of one non-root uid */
+#define CKPT_DEFAULT_MAX_TRACKED_PER_UID 256 /* processes one non-root uid tracks */
 #define CKPT_DEFAULT_IDLE_TIMEOUT_SEC 60
 #define CKPT_MAX_CLIENTS CKPT_DEFAULT_MAX_CLIENTS
 
@@ -44,6 +45,7 @@
 #define CKPT_LIMIT_IDLE_TIMEOUT "idle_timeout_sec"
 #define CKPT_LIMIT_UNSENT "unsent_bytes"
 #define CKPT_LIMIT_MESSAGE "message_bytes"
+#define CKPT_LIMIT_TRACKED_PER_UID "tracked_per_uid"
 #define CKPT_MAX_RANGES 256
 #define CKPT_MAX_FDS 4 /* descriptors with one message */
 

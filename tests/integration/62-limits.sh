@@ -13,6 +13,7 @@
 # - the slow calls one uid has under way are bounded (--max-requests-per-uid),
 #   root's still run;
 # - status shows every limit and how often it was hit;
+# - one uid tracks at most --max-tracked-per-uid processes;
 # - out of file descriptors, ckptd pauses accept() instead of spinning on it.
 . "$(dirname "$0")/lib.sh"
 require_root
@@ -174,6 +175,38 @@ is "uid $NOBODY: the two under way were answered" \
 [ "$(limit_hit requests_per_uid)" -ge 2 ] && ok "status: requests_per_uid hit $(limit_hit requests_per_uid) times" ||
 	not_ok "status: requests_per_uid hit at least twice" "$(ctl_json status | jq -c .limits)"
 check "ckptd still running" daemon_alive
+stop_daemon
+
+# ---- tracked processes per uid ------------------------------------------------
+# One uid cannot take the tracker's slots from everyone else: with
+# --max-tracked-per-uid 2, its third process (by hand or by a runtime policy)
+# is refused by name; root is not held to it, and untracking frees a slot.
+start_daemon --max-tracked-per-uid 2 || exit 1
+chmod 0666 "$T/sock"
+for h in t1 t2 t3; do start_workload_as "$NOBODY" $h lab 16 || exit 1; done
+check "uid $NOBODY: tracks its first process" nctl track "$(wl_pid t1)"
+check "uid $NOBODY: tracks its second process, every 1h" nctl track "$(wl_pid t2)" --every 1h
+check "uid $NOBODY: tracking its second again is no third" nctl track "$(wl_pid t2)"
+out=$(nctl track "$(wl_pid t3)" 2>&1)
+rc=$?
+if [ $rc != 0 ] && grep -q "tracked_per_uid" <<<"$out" && grep -q -- "--max-tracked-per-uid" <<<"$out"; then
+	ok "uid $NOBODY: its third process is refused: $out"
+else
+	not_ok "uid $NOBODY: its third process is refused" "exit $rc" "$out"
+fi
+is "uid $NOBODY: the refusal is TooManyRequests naming the limit" \
+	"$(nvl Track "{\"pid\":$(wl_pid t3)}")" io.ckptd.TooManyRequests
+out=$(nctl track "$(wl_pid t3)" --every 1h 2>&1)
+[ $? != 0 ] && ok "uid $NOBODY: nor by a runtime policy" || not_ok "uid $NOBODY: nor by a runtime policy" "$out"
+[ ! -e "$T/run-policy/pid-$(wl_pid t3).policy" ] && ok "no runtime policy was written for it" ||
+	not_ok "no runtime policy was written for it" "$(ls "$T/run-policy")"
+start_workload rt lab 16 || exit 1
+check "root: tracks beside it" ctl track "$(wl_pid rt)"
+check "uid $NOBODY: untracks its first" nctl untrack "$(wl_pid t1)"
+check "uid $NOBODY: then its third is tracked" nctl track "$(wl_pid t3)"
+is "status: tracked_per_uid is 2, hit 3 times" \
+	"$(ctl_json status | jq -r '.limits.tracked_per_uid | "\(.limit) \(.hit)"')" "2 3"
+for h in t1 t2 t3 rt; do wl_kill $h; done
 stop_daemon
 
 # ---- out of file descriptors ----------------------------------------------------
