@@ -15,12 +15,17 @@
 
 int read_file_at(const char *path, char *buf, size_t size)
 {
+        return read_file_atfd(AT_FDCWD, path, buf, size);
+}
+
+int read_file_atfd(int dir_fd, const char *name, char *buf, size_t size)
+{
         _cleanup_close_ int fd = -EBADF;
         size_t n = 0;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC);
+        fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
-                return errno == ENOENT ? -ESRCH : negative_errno();
+                return errno == ENOENT || errno == ESRCH ? -ESRCH : negative_errno();
         while (n < size - 1) {
                 ssize_t k = read(fd, buf + n, size - 1 - n);
                 if (k < 0) {

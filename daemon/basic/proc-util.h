@@ -23,6 +23,9 @@
 /* The whole of a small file (/proc/...) into buf, NUL-terminated, at most
  * size - 1 bytes. The length, or -ESRCH when it (or its task) is gone. */
 int read_file_at(const char *path, char *buf, size_t size);
+/* The same for name relative to the directory dir_fd (a /proc/PID opened
+ * once, so that every file read is of the same process). */
+int read_file_atfd(int dir_fd, const char *name, char *buf, size_t size);
 
 /* /proc/PID/stat fields: state letter, start time (field 22, clock ticks
  * since boot), comm. Any pointer may be NULL. -ESRCH when the process is gone. */

@@ -24,6 +24,7 @@
 
 #include "ckpt/proto.h"
 #include "macro.h"
+#include "proc-util.h"
 
 /* ---- values ---------------------------------------------------------- */
 
@@ -800,38 +801,13 @@ int policy_load_file(const char *path, struct policy **ret, char *err, size_t er
 
 /* ---- /proc facts ----------------------------------------------------- */
 
-/* Read a small /proc file relative to the process's directory; a process
- * that is gone (ENOENT/ESRCH) is -ESRCH. Returns the length. */
-static int read_proc_at(int dir_fd, const char *name, char *buf, size_t size)
-{
-        _cleanup_close_ int fd = -EBADF;
-        size_t n = 0;
-
-        fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return errno == ENOENT || errno == ESRCH ? -ESRCH : negative_errno();
-        while (n < size - 1) {
-                ssize_t k = read(fd, buf + n, size - 1 - n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return errno == ESRCH ? -ESRCH : negative_errno();
-                }
-                if (k == 0)
-                        break;
-                n += (size_t)k;
-        }
-        buf[n] = 0;
-        return (int)n;
-}
-
 static int stat_start_time(int dir_fd, uint64_t *ret)
 {
         char buf[2048];
         const char *p;
         int r;
 
-        r = read_proc_at(dir_fd, "stat", buf, sizeof(buf));
+        r = read_file_atfd(dir_fd, "stat", buf, sizeof(buf));
         if (r < 0)
                 return r;
         /* comm may hold spaces and ')': fields resume after the last ')'. */
@@ -900,13 +876,13 @@ int proc_info_read(pid_t pid, struct proc_info *ret)
         if (r < 0)
                 goto fail;
 
-        r = read_proc_at(dir_fd, "comm", buf, sizeof(info.comm) + 1);
+        r = read_file_atfd(dir_fd, "comm", buf, sizeof(info.comm) + 1);
         if (r < 0)
                 goto fail;
         buf[strcspn(buf, "\n")] = 0;
         memcpy(info.comm, buf, strnlen(buf, sizeof(info.comm) - 1));
 
-        r = read_proc_at(dir_fd, "status", buf, sizeof(buf));
+        r = read_file_atfd(dir_fd, "status", buf, sizeof(buf));
         if (r < 0)
                 goto fail;
         line = strstr(buf, "\nUid:");
@@ -935,7 +911,7 @@ int proc_info_read(pid_t pid, struct proc_info *ret)
                 goto fail;
         }
 
-        r = read_proc_at(dir_fd, "cgroup", buf, sizeof(buf));
+        r = read_file_atfd(dir_fd, "cgroup", buf, sizeof(buf));
         if (r < 0)
                 goto fail;
         for (char *l = buf; l && *l;) {
