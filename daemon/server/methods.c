@@ -998,14 +998,9 @@ static void method_track(struct manager *m, struct call *c, struct json_object *
         };
         r = scheduler_track(m->scheduler, &req, track_done, call_ref(c), err, sizeof(err));
         if (r == -EUSERS) {
-                struct json_object *p = json_object_new_object();
-
-                json_object_object_add(p, "limit",
-                                       json_object_new_int64(m->opts.max_tracked_per_uid));
-                json_object_object_add(p, "name",
-                                       json_object_new_string(CKPT_LIMIT_TRACKED_PER_UID));
-                json_object_object_add(p, "reason", json_object_new_string(err));
-                call_error(c, CKPT_ERR_TOO_MANY, p);
+                call_error(c, CKPT_ERR_TOO_MANY,
+                           server_limit_params(CKPT_LIMIT_TRACKED_PER_UID,
+                                               m->opts.max_tracked_per_uid, err));
                 call_unref(c);
         } else if (r < 0) {
                 if (!err[0])

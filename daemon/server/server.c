@@ -450,7 +450,6 @@ int call_check_requests(struct call *c)
 {
         struct uid_share *u = c->conn->share;
         struct server *s = u->server;
-        struct json_object *p;
         char reason[256];
 
         /* u->n_calls counts this call too. */
@@ -465,11 +464,9 @@ int call_check_requests(struct call *c)
                  "uid %u has %u requests under way, the most one uid may have "
                  "(--max-requests-per-uid)",
                  (unsigned)u->uid, u->n_calls - 1);
-        p = json_object_new_object();
-        json_object_object_add(p, "limit", json_object_new_int64(s->opts.max_requests_per_uid));
-        json_object_object_add(p, "name", json_object_new_string(CKPT_LIMIT_REQUESTS_PER_UID));
-        json_object_object_add(p, "reason", json_object_new_string(reason));
-        call_error(c, CKPT_ERR_TOO_MANY, p);
+        call_error(c, CKPT_ERR_TOO_MANY,
+                   server_limit_params(CKPT_LIMIT_REQUESTS_PER_UID, s->opts.max_requests_per_uid,
+                                       reason));
         return -EUSERS;
 }
 
@@ -626,17 +623,13 @@ static void conn_handle_message(struct conn *c, size_t len)
 
         if (c->n_calls >= CKPT_MAX_PENDING) {
                 _cleanup_(json_object_putp) struct json_object *e = json_object_new_object();
-                struct json_object *p = json_object_new_object();
 
                 (void)server_hit(c->server, LIMIT_CALLS_PER_CONNECTION);
-                json_object_object_add(p, "limit", json_object_new_int(CKPT_MAX_PENDING));
-                json_object_object_add(p, "name",
-                                       json_object_new_string(CKPT_LIMIT_CALLS_PER_CONNECTION));
-                json_object_object_add(
-                        p, "reason",
-                        json_object_new_string("this connection has that many calls under way"));
                 json_object_object_add(e, "error", json_object_new_string(CKPT_ERR_TOO_MANY));
-                json_object_object_add(e, "parameters", p);
+                json_object_object_add(
+                        e, "parameters",
+                        server_limit_params(CKPT_LIMIT_CALLS_PER_CONNECTION, CKPT_MAX_PENDING,
+                                            "this connection has that many calls under way"));
                 (void)conn_send(c, e);
                 goto drop_fds;
         }
@@ -922,18 +915,25 @@ static int server_admit(struct server *s, uid_t uid, unsigned *ret_limit, char *
 
 /* The error a refused connection gets before it is closed: sent at once, on
  * a fresh socket whose buffer has room for it. */
+struct json_object *server_limit_params(const char *name, uint64_t limit, const char *reason)
+{
+        struct json_object *p = json_object_new_object();
+
+        json_object_object_add(p, "limit", json_object_new_int64((int64_t)limit));
+        json_object_object_add(p, "name", json_object_new_string(name));
+        json_object_object_add(p, "reason", json_object_new_string(reason));
+        return p;
+}
+
 static void refuse(int fd, int limit, unsigned value, const char *reason)
 {
         _cleanup_(json_object_putp) struct json_object *msg = json_object_new_object();
-        struct json_object *p = json_object_new_object();
         const char *str;
         size_t len;
 
-        json_object_object_add(p, "limit", json_object_new_int64(value));
-        json_object_object_add(p, "name", json_object_new_string(limit_names[limit]));
-        json_object_object_add(p, "reason", json_object_new_string(reason));
         json_object_object_add(msg, "error", json_object_new_string(CKPT_ERR_TOO_MANY));
-        json_object_object_add(msg, "parameters", p);
+        json_object_object_add(msg, "parameters",
+                               server_limit_params(limit_names[limit], value, reason));
         str = json_object_to_json_string_length(msg, JSON_C_TO_STRING_PLAIN, &len);
         if (str)
                 (void)!send(fd, str, len + 1, MSG_NOSIGNAL | MSG_DONTWAIT);

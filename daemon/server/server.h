@@ -81,6 +81,9 @@ struct call *call_unref(struct call *c);
 int call_reply(struct call *c, struct json_object *params);
 int call_notify(struct call *c, struct json_object *params);
 int call_error(struct call *c, const char *error, struct json_object *params);
+/* The parameters of an io.ckptd.TooManyRequests error: the limit's name
+ * (CKPT_LIMIT_*), its value and why this call or connection is over it. */
+struct json_object *server_limit_params(const char *name, uint64_t limit, const char *reason);
 /* Convenience: error with a single string parameter. */
 int call_errorf(struct call *c, const char *error, const char *key, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
