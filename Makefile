@@ -100,7 +100,7 @@ DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libsystemd-dev \
             libjson-c-dev libzstd-dev libssl-dev liblmdb-dev pkg-config make gcc \
             libclang-rt-14-dev \
             systemd gdb util-linux procps jq redis-server redis-tools scdoc \
-            bash-completion
+            bash-completion postgresql-15 openjdk-17-jdk-headless gnuplot-nox
 
 .PHONY: all deps test unit integration fuzz soak demo bench bench-full install clean format man
 .DELETE_ON_ERROR:
