@@ -23,6 +23,7 @@
 
 #include "ckpt/libckpt.h"
 #include "ckpt/proto.h"
+#include "ctl-metrics.h"
 #include "ctl-parse.h"
 #include "ctl-table.h"
 #include "libckpt-internal.h"
@@ -1012,11 +1013,6 @@ static int verb_policy(int argc, char **argv)
         return 0;
 }
 
-static void metric_head(const char *name, const char *type, const char *help)
-{
-        printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
 /* The daemon's status in the Prometheus text exposition format, for
  * node_exporter's textfile collector: ckptd itself opens no network port. */
 static int verb_metrics(int argc, char **argv)
@@ -1027,7 +1023,7 @@ static int verb_metrics(int argc, char **argv)
 
         if ((r = only_args(argc, argv, 0, 0)) >= 0)
                 return r;
-        metric_head("ckptd_up", "gauge", "Whether ckptd answered (1) or not (0).");
+        ctl_metric_head(stdout, "ckptd_up", "gauge", "Whether ckptd answered (1) or not (0).");
         r = ckpt_connect(arg_socket, &c);
         if (r >= 0)
                 r = ckpt_status(c, &s);
@@ -1039,20 +1035,22 @@ static int verb_metrics(int argc, char **argv)
                              strerror(-r));
         }
         printf("ckptd_up 1\n");
-        metric_head("ckptd_uptime_seconds", "gauge", "Seconds since ckptd started.");
+        ctl_metric_head(stdout, "ckptd_uptime_seconds", "gauge", "Seconds since ckptd started.");
         printf("ckptd_uptime_seconds %.3f\n", s->uptime_sec);
-        metric_head("ckptd_store_checkpoints", "gauge", "Checkpoints in the store.");
+        ctl_metric_head(stdout, "ckptd_store_checkpoints", "gauge", "Checkpoints in the store.");
         printf("ckptd_store_checkpoints %" PRIu64 "\n", s->store.checkpoints);
-        metric_head("ckptd_store_objects", "gauge", "Distinct pages in the store.");
+        ctl_metric_head(stdout, "ckptd_store_objects", "gauge", "Distinct pages in the store.");
         printf("ckptd_store_objects %" PRIu64 "\n", s->store.objects);
-        metric_head("ckptd_store_stored_bytes", "gauge", "Bytes in the pack files.");
+        ctl_metric_head(stdout, "ckptd_store_stored_bytes", "gauge", "Bytes in the pack files.");
         printf("ckptd_store_stored_bytes %" PRIu64 "\n", s->store.stored_bytes);
-        metric_head("ckptd_store_logical_bytes", "gauge",
-                    "Bytes the stored checkpoints stand for.");
+        ctl_metric_head(stdout, "ckptd_store_logical_bytes", "gauge",
+                        "Bytes the stored checkpoints stand for.");
         printf("ckptd_store_logical_bytes %" PRIu64 "\n", s->store.logical_bytes);
-        metric_head("ckptd_store_dedup_ratio", "gauge", "Logical bytes per stored byte.");
+        ctl_metric_head(stdout, "ckptd_store_dedup_ratio", "gauge",
+                        "Logical bytes per stored byte.");
         printf("ckptd_store_dedup_ratio %.3f\n", s->store.dedup_ratio);
-        metric_head("ckptd_tracked_processes", "gauge", "Processes tracked, that the caller sees.");
+        ctl_metric_head(stdout, "ckptd_tracked_processes", "gauge",
+                        "Processes tracked, that the caller sees.");
         printf("ckptd_tracked_processes %zu\n", s->n_processes);
 
         static const struct {
@@ -1071,7 +1069,7 @@ static int verb_metrics(int argc, char **argv)
         for (size_t k = 0; k < ELEMENTSOF(per); k++) {
                 if (s->n_processes == 0)
                         break;
-                metric_head(per[k].name, per[k].type, per[k].help);
+                ctl_metric_head(stdout, per[k].name, per[k].type, per[k].help);
                 for (size_t i = 0; i < s->n_processes; i++) {
                         const struct ckpt_process_status *p = &s->processes[i];
 
@@ -1096,6 +1094,18 @@ static int verb_metrics(int argc, char **argv)
                 }
         }
         ckpt_status_free(s);
+
+        /* The daemon's counters: root's to read; a daemon without them
+         * (an older one) or a caller other than root gets the above only. */
+        _cleanup_json_ struct json_object *counters = NULL;
+        r = ckpt_client_call(c, "io.ckptd.GetMetrics", NULL, NULL, 0, &counters);
+        if (r < 0 && ckpt_last_error_name(c)) {
+                printf("# ckptd's counters: %s\n", ckpt_last_error(c));
+                return 0;
+        }
+        if (r < 0)
+                return client_error(c, r);
+        ctl_print_metrics(stdout, counters);
         return 0;
 }
 

@@ -32,6 +32,7 @@ int manager_new(const struct manager_options *o, struct manager **ret)
                 return -ENOMEM;
         m->opts = *o;
         m->start_usec = now_usec(CLOCK_MONOTONIC);
+        stats_init(&m->stats);
 
         r = sd_event_default(&m->event);
         if (r < 0)

@@ -15,6 +15,7 @@
 
 #include "priority.h"
 #include "server.h"
+#include "stats.h"
 
 struct ckpt_store;
 struct tracker;
@@ -64,7 +65,8 @@ struct manager {
         volatile int cancel;              /* second SIGTERM: abandon the job in flight */
         struct priority_options priority; /* of checkpoints' work after the thaw, as probed */
         uint64_t n_checkpoints, n_failed;
-        uint64_t last_id; /* the newest checkpoint taken, of last_pid */
+        struct stats stats; /* the counters of GetMetrics */
+        uint64_t last_id;   /* the newest checkpoint taken, of last_pid */
         pid_t last_pid;
 };
 

@@ -33,6 +33,7 @@
 #include "export-core.h"
 #include "policy.h"
 #include "scheduler.h"
+#include "stats.h"
 #include "gc.h"
 #include "verify.h"
 #include "tracker.h"
@@ -93,14 +94,13 @@ static const char *error_reason(char *buf, size_t size, const char *detail, int 
         return buf;
 }
 
-/* The one place where an internal error becomes a protocol error. */
-static void reply_errno(struct call *c, int r, pid_t pid, uint64_t id, const char *detail)
+/* The one place where an internal error becomes a protocol error: its name,
+ * and its parameters added to p. */
+static const char *error_of(int r, pid_t pid, uint64_t id, const char *reason,
+                            struct json_object *p)
 {
-        struct json_object *p = json_object_new_object();
         const char *name;
-        char reason[512];
 
-        error_reason(reason, sizeof(reason), detail, r);
         switch (r) {
         case -ESRCH:
                 name = CKPT_ERR_NO_SUCH_PROCESS;
@@ -155,7 +155,24 @@ static void reply_errno(struct call *c, int r, pid_t pid, uint64_t id, const cha
                 name = CKPT_ERR_FAILED;
         }
         json_object_object_add(p, "reason", json_object_new_string(reason));
-        call_error(c, name, p);
+        return name;
+}
+
+static void reply_errno(struct call *c, int r, pid_t pid, uint64_t id, const char *detail)
+{
+        struct json_object *p = json_object_new_object();
+        char reason[512];
+
+        error_reason(reason, sizeof(reason), detail, r);
+        call_error(c, error_of(r, pid, id, reason, p), p);
+}
+
+/* The protocol error name of r, for the counters (stats.h). */
+static const char *error_name(int r)
+{
+        _cleanup_(json_object_putp) struct json_object *p = json_object_new_object();
+
+        return error_of(r, 0, 0, "", p);
 }
 
 /* A parse step's refusal (params.h), answered with its protocol error. */
@@ -430,6 +447,29 @@ static void method_get_status(struct manager *m, struct call *c, struct json_obj
         call_reply(c, p);
 }
 
+/* The daemon's counters since it started (stats.h) and the limits: root's
+ * to read, as they count every caller's checkpoints. */
+static void method_get_metrics(struct manager *m, struct call *c, struct json_object *params)
+{
+        struct json_object *p;
+
+        PARSE(c, params_none, params);
+        if (call_uid(c) != 0) {
+                call_errorf(c, CKPT_ERR_PERMISSION_DENIED, "reason",
+                            "the daemon's counters are root's to read");
+                return;
+        }
+        p = json_object_new_object();
+        json_object_object_add(
+                p, "uptime_sec",
+                json_object_new_double((now_usec(CLOCK_MONOTONIC) - m->start_usec) / 1e6));
+        stats_add_json(&m->stats, p);
+        json_object_object_add(p, "tracked_processes",
+                               json_uint(scheduler_n_tracked(m->scheduler)));
+        json_object_object_add(p, "limits", limits_json(m));
+        call_reply(c, p);
+}
+
 static void method_list(struct manager *m, struct call *c, struct json_object *params)
 {
         _cleanup_free_ struct store_catalog_entry *list = NULL;
@@ -595,6 +635,7 @@ static void checkpoint_job_done(struct job *j)
                 /* It was there when the call came: it went away meanwhile. */
                 if (r == -ESRCH)
                         r = -ECHILD;
+                stats_checkpoint_failed(&m->stats, error_name(r));
                 log_set_fields(cj->req.pid, 0);
                 log_warning_errno(j->result, "Checkpoint of pid %d failed: %s", cj->req.pid,
                                   error_reason(reason, sizeof(reason), res->error, j->result));
@@ -605,6 +646,8 @@ static void checkpoint_job_done(struct job *j)
                 struct json_object *p = json_object_new_object();
 
                 m->n_checkpoints++;
+                stats_checkpoint_done(&m->stats, res->pause_ns, res->duration_ns, res->pages_read,
+                                      res->bytes_stored, res->incremental);
                 m->last_id = res->id;
                 m->last_pid = cj->req.pid;
                 log_set_fields(cj->req.pid, res->id);
@@ -677,8 +720,11 @@ static void method_checkpoint(struct manager *m, struct call *c, struct json_obj
 
         PARSE(c, params_checkpoint, params, &pc);
         _cleanup_free_ struct ckpt_range *ranges = pc.ranges;
-        if (check_process(c, pc.pid) < 0)
+        r = check_process(c, pc.pid);
+        if (r < 0) {
+                stats_checkpoint_failed(&m->stats, error_name(r));
                 return;
+        }
 
         req = (struct checkpoint_request){
                 .pid = pc.pid,
@@ -689,8 +735,10 @@ static void method_checkpoint(struct manager *m, struct call *c, struct json_obj
                 .n_ranges = pc.n_ranges,
         };
         r = methods_submit_checkpoint(m, c, &req);
-        if (r < 0)
+        if (r < 0) {
+                stats_checkpoint_failed(&m->stats, error_name(r));
                 reply_errno(c, r, pc.pid, 0, "");
+        }
 }
 
 /* ---- io.ckptd.Export ------------------------------------------------------- */
@@ -1439,6 +1487,7 @@ static const struct {
         {"org.varlink.service.GetInfo", method_get_info, false},
         {"org.varlink.service.GetInterfaceDescription", method_get_interface_description, false},
         {"io.ckptd.GetStatus", method_get_status, false},
+        {"io.ckptd.GetMetrics", method_get_metrics, false},
         {"io.ckptd.Checkpoint", method_checkpoint, true},
         {"io.ckptd.List", method_list, false},
         {"io.ckptd.Show", method_show, false},

@@ -2,8 +2,9 @@
 /*
  * fuzz-ckptctl: ckptctl's parsers of the text it is given (cli/ctl-parse.c:
  * process and checkpoint ids, addresses, ranges, --every durations, the
- * daemon's timestamps) and its generic output of the daemon's JSON replies
- * (cli/ctl-table.c), the same bytes fed to both. A value a parser accepts
+ * daemon's timestamps), its generic output of the daemon's JSON replies
+ * (cli/ctl-table.c) and its Prometheus text of GetMetrics replies
+ * (cli/ctl-metrics.c), the same bytes fed to all. A value a parser accepts
  * must be within its stated limits and read back the same once printed;
  * output of any reply must not crash, leak or overrun (it goes to
  * /dev/null).
@@ -17,6 +18,7 @@
 
 #include <json-c/json.h>
 
+#include "ctl-metrics.h"
 #include "ctl-parse.h"
 #include "ctl-table.h"
 #include "fuzz.h"
@@ -64,6 +66,7 @@ static void reply(struct json_object *o, int depth)
         switch (json_object_get_type(o)) {
         case json_type_object:
                 assert(table_print_object(out, o) == 0);
+                ctl_print_metrics(out, o);
                 json_object_object_foreach (o, k, v) {
                         assert(table_json_cell(o, k));
                         reply(v, depth + 1);
