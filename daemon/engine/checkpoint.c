@@ -672,22 +672,44 @@ static int find_parent(struct checkpoint_ctx *c)
         return 0;
 }
 
+/* What an incremental checkpoint of a tracked process will probably read,
+ * looked at without freezing it: at least what the last collect found (a
+ * periodic checkpoint of a steady writer reads about as much each time), at
+ * least the pages the BPF write-fault bitmaps hold now plus those the last
+ * collect left writable (they fault no more but are read), and never less
+ * than BUFFER_INCREMENTAL_MIN. */
+static uint64_t estimate_incremental_bytes(struct tracker *t, pid_t pid)
+{
+        _cleanup_free_ uint64_t *pages = NULL;
+        struct tracker_stats st = {};
+        size_t n_bpf = 0;
+        uint64_t n;
+
+        (void)tracker_get_stats(t, pid, &st);
+        if (tracker_bpf_pages(t, pid, &pages, &n_bpf) < 0)
+                n_bpf = 0;
+        n = MAX(st.last_dirty, (uint64_t)n_bpf + st.kept_writable);
+        return MAX((uint64_t)BUFFER_INCREMENTAL_MIN, (n + n / 8) * PAGE_SIZE_4K);
+}
+
 /* Step 1c: grow the copy buffer before freezing, so that the pause does not
  * pay for faulting it in: to the resident size for a checkpoint that reads
- * everything; for an incremental one the dirty set is small and the buffer
- * kept from the last checkpoint is usually enough (if not, it grows during
- * the pause). */
+ * everything, to the estimate above for an incremental one (if that falls
+ * short, reserve_exact() grows it during the pause). */
 static void reserve_ahead(struct checkpoint_ctx *c)
 {
         const struct checkpoint_request *req = c->req;
         bool incremental_expected;
+        uint64_t whole;
 
         if (c->n_ranges != 0)
                 return;
         incremental_expected = req->tracker && c->parent_id != 0 && !req->full &&
                                tracker_is_tracked(req->tracker, c->pid);
-        if (buffer_reserve(incremental_expected ? BUFFER_INCREMENTAL_MIN
-                                                : estimate_read_bytes(c->pid),
+        whole = estimate_read_bytes(c->pid);
+        if (buffer_reserve(incremental_expected
+                                   ? MIN(whole, estimate_incremental_bytes(req->tracker, c->pid))
+                                   : whole,
                            false) < 0)
                 log_debug("checkpoint: cannot grow the copy buffer ahead, later then");
 }
@@ -818,7 +840,7 @@ static int select_pages(struct checkpoint_ctx *c)
         return 0;
 }
 
-/* Step 3a: the registers of every thread, and a buffer for the pages. */
+/* Step 3a: the registers of every thread. */
 static int capture_registers(struct checkpoint_ctx *c)
 {
         int r;
@@ -827,6 +849,16 @@ static int capture_registers(struct checkpoint_ctx *c)
         if (r < 0)
                 return fail(c->ret, r, "cannot read the registers of process %d: %s", (int)c->pid,
                             strerror(-r));
+        return 0;
+}
+
+/* Step 3b: the copy buffer, to the exact need. Nothing happens here when
+ * reserve_ahead() guessed high enough; otherwise the pause pays for faulting
+ * in the difference ("buffer" in the phases). */
+static int reserve_exact(struct checkpoint_ctx *c)
+{
+        int r;
+
         r = buffer_reserve(c->plan.n_read * PAGE_SIZE_4K, true);
         if (r < 0)
                 return fail(c->ret, r, "cannot allocate %llu MiB to copy pages into",
@@ -834,7 +866,7 @@ static int capture_registers(struct checkpoint_ctx *c)
         return 0;
 }
 
-/* Step 3b: the pages, into the copy buffer (copy.h). */
+/* Step 3c: the pages, into the copy buffer (copy.h). */
 static int copy_memory(struct checkpoint_ctx *c)
 {
         char path[64];
@@ -1034,11 +1066,13 @@ static int checkpoint_run_one(struct checkpoint_ctx *c)
         r = find_parent(c);
         if (r < 0)
                 return r;
+        phase_mark(&c->ph, "parent");
         reserve_ahead(c);
+        phase_mark(&c->ph, "reserve");
         r = freeze(c);
         if (r < 0)
                 return r;
-        phase_mark(&c->ph, "parent+freeze");
+        phase_mark(&c->ph, "freeze");
 
         /* Step 2: the maps, and which pages to read. */
         r = read_maps(c);
@@ -1059,6 +1093,10 @@ static int checkpoint_run_one(struct checkpoint_ctx *c)
         if (r < 0)
                 return r;
         phase_mark(&c->ph, "registers");
+        r = reserve_exact(c);
+        if (r < 0)
+                return r;
+        phase_mark(&c->ph, "buffer");
         r = copy_memory(c);
         if (r < 0)
                 return r;

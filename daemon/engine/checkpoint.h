@@ -10,7 +10,9 @@
  *   Step 2: read the maps, decide which pages to read (dirty set / pagemap)
  *           [read_maps, collect_dirty, select_pages]
  *   Step 3: registers of every thread; process_vm_readv into a pre-faulted
- *           buffer, on several threads (copy.h) [capture_registers, copy_memory]
+ *           buffer (sized before the freeze from an unfrozen estimate; grown
+ *           here only if that fell short), on several threads (copy.h)
+ *           [capture_registers, reserve_exact, copy_memory]
  *   Step 4: thaw (the pause ends here); the worker drops to the request's
  *           priority (priority.h) [thaw]
  *   Step 5: pages whose bytes equal the parent's copy (lastcopy.h) keep their
