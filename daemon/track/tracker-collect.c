@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 
 #include "ckpt/uapi.h"
+#include "filestamp.h"
 #include "log.h"
 #include "macro.h"
 #include "manifest.h"
@@ -29,6 +30,11 @@
 #define HOT_GAP_PAGES 8
 #define HOT_RANGES_MAX 4096
 #define HOT_WRITTEN_MAX (1u << 20)
+/* Private file mappings smaller than this have their file's pages read at
+ * every collect: a stamp (filestamp.h) costs more than reading a few pages.
+ * Past so many stamps in one process, the other mappings are read too. */
+#define STAMP_MIN_PAGES 16
+#define STAMPS_MAX 1024
 
 struct tracker_dirty *tracker_dirty_free(struct tracker_dirty *d)
 {
@@ -287,8 +293,9 @@ static void region_whole(struct tracker_dirty_region *out)
  * 1. every event up to now, and the BPF bitmaps (collect_begin);
  * 2. per region, what its tracking says was written: PAGEMAP_SCAN (re-arming)
  *    or registration, or soft-dirty bits (region_written);
- * 3. per region, the union with the file's pages of a private file mapping,
- *    the BPF bitmap and the event ranges (region_union);
+ * 3. per region, the union with the file's pages of a private file mapping
+ *    (unless its file's stamp says it is unchanged: stamp_region), the BPF
+ *    bitmap and the event ranges (region_union);
  * 4. the state the next collect starts from (collect_commit).
  * peek: report without consuming anything: nothing is re-protected,
  * registered, reset or forgotten, so the next collect still sees it all. */
@@ -306,11 +313,15 @@ struct collect {
         size_t bpf_cursor; /* in bpf_pages: regions come in ascending order */
         struct hot_next hn;
         uint64_t kept;
+        struct file_stamp *stamps; /* this collect's, for the next one */
+        size_t n_stamps, a_stamps;
+        uint64_t files_unchanged; /* regions whose file's pages were not listed */
 };
 
 static void collect_done(struct collect *c)
 {
         free(c->bpf_pages);
+        free(c->stamps);
         hot_next_done(&c->hn);
 }
 
@@ -428,9 +439,68 @@ static int region_written(struct collect *c, const struct ckpt_region *rg,
         return 1;
 }
 
+static bool is_private_file(const struct ckpt_region *rg)
+{
+        return (rg->flags & (CKPT_REGION_FILE | CKPT_REGION_PRIVATE)) ==
+               (CKPT_REGION_FILE | CKPT_REGION_PRIVATE);
+}
+
+static const struct file_stamp *stamp_find(const struct tproc *p, uint64_t start)
+{
+        size_t lo = 0, hi = p->n_stamps;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (p->stamps[mid].start < start)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo < p->n_stamps && p->stamps[lo].start == start ? &p->stamps[lo] : NULL;
+}
+
+/* Before steps 2 and 3 of a writable private file mapping: the stamp of its
+ * file, kept for the next collect when it can be trusted; *ret_unchanged
+ * when it equals the last collect's, so that the pages still the file's are
+ * as the last checkpoint read them (filestamp.h says why). Taken while the
+ * process is frozen and before any page is copied; never when peeking. */
+static int stamp_region(struct collect *c, const struct ckpt_region *rg, bool *ret_unchanged)
+{
+        const struct file_stamp *old;
+        struct file_stamp st;
+        int r;
+
+        *ret_unchanged = false;
+        if (c->peek || c->gone || !is_private_file(rg) || !tracker_region_wants_uffd(rg) ||
+            (rg->end - rg->start) / PAGE_SIZE_4K < STAMP_MIN_PAGES || c->n_stamps >= STAMPS_MAX)
+                return 0;
+        r = file_stamp_take(c->p->pid, rg, &st);
+        if (r <= 0) {
+                if (r < 0 && r != -ESRCH)
+                        log_debug("tracker: process %d: no stamp of %#llx-%#llx: %s",
+                                  (int)c->p->pid, (unsigned long long)rg->start,
+                                  (unsigned long long)rg->end, strerror(-r));
+                return 0;
+        }
+        old = stamp_find(c->p, rg->start);
+        *ret_unchanged = old && file_stamp_equal(old, &st);
+        if (c->n_stamps == c->a_stamps) {
+                size_t k = c->a_stamps ? c->a_stamps * 2 : 16;
+                struct file_stamp *v = reallocarray(c->stamps, k, sizeof(*v));
+
+                if (!v)
+                        return -ENOMEM;
+                c->stamps = v;
+                c->a_stamps = k;
+        }
+        c->stamps[c->n_stamps++] = st;
+        return 0;
+}
+
 /* Step 3: the region listed, or read whole when the list would be too long
  * or is not to be had. */
-static int region_union(struct collect *c, const struct ckpt_region *rg,
+static int region_union(struct collect *c, const struct ckpt_region *rg, bool file_unchanged,
                         struct tracker_dirty_region *out, size_t *a_pages)
 {
         struct tproc *p = c->p;
@@ -439,10 +509,11 @@ static int region_union(struct collect *c, const struct ckpt_region *rg,
         /* A page of a private file mapping that the process never
          * wrote is the file's page: it changes with the file, and no
          * write fault or soft-dirty bit says so. Those pages are read
-         * at every checkpoint; the process's own copies only when
-         * written. */
-        if ((rg->flags & (CKPT_REGION_FILE | CKPT_REGION_PRIVATE)) ==
-            (CKPT_REGION_FILE | CKPT_REGION_PRIVATE)) {
+         * at every checkpoint unless the file's stamp says it did not
+         * change; the process's own copies only when written. */
+        if (is_private_file(rg) && file_unchanged)
+                c->files_unchanged++;
+        else if (is_private_file(rg)) {
                 r = uffd_file_pages(p->pagemap_fd, rg->start, rg->end, &out->pages, &out->n_pages,
                                     a_pages);
                 if (r < 0) {
@@ -477,6 +548,7 @@ static int region_union(struct collect *c, const struct ckpt_region *rg,
 static int collect_region(struct collect *c, const struct ckpt_region *rg,
                           struct tracker_dirty_region *out)
 {
+        bool file_unchanged;
         size_t a_pages = 0;
         int r;
 
@@ -487,6 +559,9 @@ static int collect_region(struct collect *c, const struct ckpt_region *rg,
 
         if (c->gone || (rg->flags & (CKPT_REGION_SHARED | CKPT_REGION_SPECIAL)))
                 return 0;
+        r = stamp_region(c, rg, &file_unchanged);
+        if (r < 0)
+                return r;
         r = region_written(c, rg, out, &a_pages);
         if (r != 0)
                 return MIN(r, 0);
@@ -494,7 +569,7 @@ static int collect_region(struct collect *c, const struct ckpt_region *rg,
                 region_whole(out);
                 return 0;
         }
-        return region_union(c, rg, out, &a_pages);
+        return region_union(c, rg, file_unchanged, out, &a_pages);
 }
 
 /* Step 4. */
@@ -513,10 +588,14 @@ static void collect_commit(struct collect *c, const struct ckpt_region *regions,
                 p->hot_age = 0;
         }
         p->kept_writable = c->gone ? 0 : c->kept;
+        free(p->stamps);
+        p->stamps = TAKE_PTR(c->stamps);
+        p->n_stamps = c->n_stamps;
+        c->n_stamps = c->a_stamps = 0;
         log_debug("tracker: process %d: %llu pages dirty, %llu of them kept writable; "
-                  "%zu hot runs next",
+                  "%zu hot runs next; %llu file mappings unchanged, %zu stamps next",
                   (int)p->pid, (unsigned long long)d->n_dirty, (unsigned long long)c->kept,
-                  p->hot.n);
+                  p->hot.n, (unsigned long long)c->files_unchanged, p->n_stamps);
         p->need_full = p->rearm; /* after an exec, until re-armed */
         keep_uncovered(&p->forced, regions, n);
         p->collects++;

@@ -30,6 +30,7 @@
 #include "ckpt/events.h"
 
 struct ckpt_region;     /* manifest.h */
+struct file_stamp;      /* filestamp.h */
 struct ring_buffer;     /* libbpf */
 struct tracker_bpf;     /* tracker.skel.h */
 struct tracker_options; /* tracker.h */
@@ -62,6 +63,11 @@ struct tproc {
         size_t n_written;
         uint64_t hot_age, kept_writable;
         bool count_writes; /* keep nothing writable: every write must fault */
+        /* The stamps of the files behind its writable private file mappings
+         * at the last collect (filestamp.h), ascending by start: an equal
+         * stamp now means the pages still the file's need no read. */
+        struct file_stamp *stamps;
+        size_t n_stamps;
 };
 
 struct tracker {

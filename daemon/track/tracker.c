@@ -98,6 +98,7 @@ static struct tproc *tproc_free(struct tproc *p)
         tracker_ranges_clear(&p->lazy);
         tracker_ranges_clear(&p->hot);
         free(p->written);
+        free(p->stamps);
         free(p);
         return NULL;
 }

@@ -21,7 +21,8 @@
  *               for keep_writable collects (they report WRITTEN, so they are
  *               listed every time). Of a private file mapping, the pages that
  *               are still the file's (page cache, not faulted in) are listed
- *               at every collect: the file can change under them.
+ *               at every collect (the file can change under them) unless the
+ *               file's stamp equals the last collect's (filestamp.h).
  *   SOFT_DIRTY  no userfaultfd, but the kernel has soft-dirty: pagemap bit 55,
  *               then clear_refs 4.
  *   SCAN        nothing can tell: read the whole region. Always so for shared

@@ -32,6 +32,8 @@
  *   pipe NAME SEED                      the kernel writes SEED via read(2)
  *   stack KIB                           grow the stack by KIB -> ok low=
  *   save NAME FILE                      write the region's bytes to FILE
+ *   closefd NAME                        close the fd of a file or memfd
+ *                                       region (its mapping stays)
  *   unmap NAME
  *   info                                lines "NAME KIND start end" then ok
  *   exit
@@ -321,6 +323,11 @@ static int command(char *line)
                 r_ = save(r, c);
                 if (r_ < 0)
                         return r_;
+        } else if (strcmp(a, "closefd") == 0) {
+                if (r->fd < 0)
+                        return -EBADF;
+                close(r->fd);
+                r->fd = -1;
         } else if (strcmp(a, "unmap") == 0) {
                 if (strcmp(r->kind, "heap") == 0)
                         return -EINVAL;

@@ -69,7 +69,8 @@ static inline int pattern_file(char *path, size_t size, const char *prog, const 
  *   anon        private anonymous
  *   shared      shared anonymous
  *   memfd       a shared mapping of a memfd
- *   file        a private mapping of a temp file holding pattern
+ *   file        a private mapping (of a read-only descriptor; r->fd is
+ *               open for writing) of a temp file holding pattern
  *               PATTERN_FILE_SEED (unwritten pages are the file's, written
  *               ones copied on write)
  *   fileshared  a shared mapping of such a file
@@ -101,9 +102,20 @@ static inline int pattern_map(struct region *r, const char *prog, size_t pages)
                 if (strcmp(r->kind, "file") == 0)
                         shared = MAP_PRIVATE;
                 r->fd = pattern_file(r->path, sizeof(r->path), prog, name, pages);
-                if (r->fd >= 0 && (shared == MAP_SHARED || fsync(r->fd) == 0))
+                if (r->fd >= 0 && shared == MAP_SHARED)
                         p = mmap(NULL, len, PROT_READ | PROT_WRITE, shared, r->fd, 0);
-                else if (r->fd < 0)
+                else if (r->fd >= 0 && fsync(r->fd) == 0) {
+                        /* Mapped from a read-only descriptor, as ld.so maps
+                         * a library's data: a mapping keeps its file open
+                         * as it was opened, and one open for writing is a
+                         * writer (daemon/track/filestamp.h). */
+                        int ro = open(r->path, O_RDONLY | O_CLOEXEC);
+
+                        if (ro >= 0) {
+                                p = mmap(NULL, len, PROT_READ | PROT_WRITE, shared, ro, 0);
+                                close(ro);
+                        }
+                } else if (r->fd < 0)
                         errno = -r->fd;
         } else if (strcmp(r->kind, "heap") == 0) {
                 uintptr_t cur = (uintptr_t)sbrk(0), aligned = (cur + PAGE - 1) & ~(PAGE - 1);
