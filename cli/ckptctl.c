@@ -9,6 +9,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -26,6 +31,7 @@
 #include "ctl-metrics.h"
 #include "ctl-parse.h"
 #include "ctl-table.h"
+#include "ctl-top.h"
 #include "libckpt-internal.h"
 #include "ckpt/macro-fundamental.h"
 #include "varlink.h"
@@ -205,6 +211,9 @@ enum {
         OPT_PID,
         OPT_REGISTERS,
         OPT_MAX_AGE,
+        OPT_INTERVAL,
+        OPT_COUNT,
+        OPT_SORT,
 };
 
 struct verb;
@@ -1109,6 +1118,245 @@ static int verb_metrics(int argc, char **argv)
         return 0;
 }
 
+/* ---- top ---- */
+
+/* A live view of the tracked processes: io.ckptd.WatchProcesses with more,
+ * one reply per interval for as long as we stay connected. On a terminal the
+ * screen is redrawn (ANSI: no curses), keys read unbuffered; otherwise, or
+ * with --json, each reply is printed as lines (or as one JSON line). */
+struct top_state {
+        struct ckpt_client *client;
+        struct top_view view;
+        bool screen; /* stdout is a terminal */
+        bool keys;   /* stdin is a terminal: read keys */
+        unsigned count;
+};
+
+static volatile sig_atomic_t top_quit, top_resized;
+
+static void top_signal(int sig)
+{
+        if (sig == SIGWINCH)
+                top_resized = 1;
+        else
+                top_quit = 1;
+}
+
+static struct termios top_saved_tio;
+static bool top_tio_saved;
+
+static void top_terminal_restore(bool screen)
+{
+        if (top_tio_saved)
+                (void)tcsetattr(STDIN_FILENO, TCSANOW, &top_saved_tio);
+        top_tio_saved = false;
+        if (screen) {
+                fputs("\033[?25h\033[?1049l", stdout);
+                fflush(stdout);
+        }
+}
+
+static void top_terminal_setup(struct top_state *st)
+{
+        struct sigaction sa = {.sa_handler = top_signal}; /* no SA_RESTART: poll() wakes */
+        struct termios tio;
+
+        sigemptyset(&sa.sa_mask);
+        (void)sigaction(SIGINT, &sa, NULL);
+        (void)sigaction(SIGTERM, &sa, NULL);
+        (void)sigaction(SIGHUP, &sa, NULL);
+        (void)sigaction(SIGWINCH, &sa, NULL);
+        if (st->keys && tcgetattr(STDIN_FILENO, &top_saved_tio) == 0) {
+                top_tio_saved = true;
+                tio = top_saved_tio;
+                tio.c_lflag &= ~(ICANON | ECHO);
+                tio.c_cc[VMIN] = 1;
+                tio.c_cc[VTIME] = 0;
+                if (tcsetattr(STDIN_FILENO, TCSANOW, &tio) < 0)
+                        st->keys = top_tio_saved = false;
+        }
+        /* The alternate screen, as top and less use: the shell's comes back. */
+        fputs("\033[?1049h\033[?25l\033[H\033[2J", stdout);
+}
+
+static void top_draw(struct top_state *st)
+{
+        struct winsize ws = {};
+        unsigned w = 80, h = 24;
+
+        if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 && ws.ws_row > 0) {
+                w = ws.ws_col;
+                h = ws.ws_row;
+        }
+        top_view_print_screen(&st->view, stdout, w, h);
+}
+
+/* Keys waiting on the terminal: 1 to quit, 0 otherwise. */
+static int top_keys(struct top_state *st)
+{
+        char buf[64];
+        ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+
+        if (n <= 0) {
+                st->keys = false; /* end of input: no more keys, the view goes on */
+                return 0;
+        }
+        for (ssize_t i = 0; i < n; i++) {
+                int s = top_sort_from_key(buf[i]);
+
+                if (buf[i] == 'q' || buf[i] == 'Q')
+                        return 1;
+                if (buf[i] == 'R')
+                        st->view.reverse = !st->view.reverse;
+                else if (s >= 0) {
+                        st->view.reverse = st->view.sort == (enum top_sort)s && !st->view.reverse;
+                        st->view.sort = s;
+                }
+        }
+        top_view_sort(&st->view);
+        return 0;
+}
+
+/* Until the next reply can be read: keys and signals meanwhile. */
+static int top_wait(struct top_state *st)
+{
+        for (;;) {
+                struct pollfd p[2] = {{.fd = ckpt_client_fd(st->client), .events = POLLIN},
+                                      {.fd = STDIN_FILENO, .events = POLLIN}};
+
+                if (top_quit)
+                        return -ECANCELED;
+                if (ckpt_client_has_message(st->client))
+                        return 0;
+                if (poll(p, st->keys ? 2 : 1, -1) < 0) {
+                        if (errno != EINTR)
+                                return -errno;
+                        if (top_resized && st->screen) {
+                                top_resized = 0;
+                                top_draw(st);
+                        }
+                        continue;
+                }
+                if (st->keys && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+                        if (top_keys(st))
+                                return -ECANCELED;
+                        if (st->screen)
+                                top_draw(st);
+                }
+                if (p[0].revents)
+                        return 0;
+        }
+}
+
+static int top_reply(struct json_object *params, void *userdata)
+{
+        struct top_state *st = userdata;
+        int r;
+
+        if (arg_json) {
+                const char *t = json_object_to_json_string_ext(
+                        params, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+                printf("%s\n", t ? t : "{}");
+                fflush(stdout);
+                st->view.frames++;
+        } else {
+                r = top_view_update(&st->view, params);
+                if (r < 0)
+                        return r;
+                if (st->screen)
+                        top_draw(st);
+                else {
+                        if (st->view.frames > 1)
+                                putchar('\n');
+                        top_view_print_plain(&st->view, stdout, true);
+                }
+        }
+        if (st->count && st->view.frames >= st->count)
+                return -ECANCELED;
+        return top_wait(st);
+}
+
+/* "2", "0.5", "1.5s" or "500ms": milliseconds, or -1. */
+static int64_t parse_interval_ms(const char *s)
+{
+        char *end;
+        double v;
+
+        errno = 0;
+        v = strtod(s, &end);
+        if (errno || end == s || !isfinite(v) || v < 0)
+                return -1;
+        if (strcmp(end, "ms") == 0)
+                ;
+        else if (*end == 0 || strcmp(end, "s") == 0)
+                v *= 1000;
+        else
+                return -1;
+        return v > CKPT_WATCH_MAX_INTERVAL_MS ? -1 : (int64_t)(v + 0.5);
+}
+
+static int verb_top(int argc, char **argv)
+{
+        static const struct option opts[] = {HELP_OPT,
+                                             {"interval", required_argument, NULL, 'd'},
+                                             {"count", required_argument, NULL, 'n'},
+                                             {"sort", required_argument, NULL, 's'},
+                                             {}};
+        _cleanup_client_ struct ckpt_client *c = NULL;
+        _cleanup_json_ struct json_object *params = NULL;
+        struct top_state st = {.view.sort = TOP_SORT_DIRTY};
+        int64_t interval = CKPT_WATCH_DEFAULT_INTERVAL_MS;
+        int opt, r;
+        uint64_t v;
+
+        while ((opt = getopt_long(argc, argv, ":hd:n:s:", opts, NULL)) >= 0) {
+                if ((r = common_option(opt, argv)) >= 0)
+                        return r;
+                if (opt == 'd') {
+                        interval = parse_interval_ms(optarg);
+                        if (interval < CKPT_WATCH_MIN_INTERVAL_MS)
+                                return usage_error("invalid --interval '%s' (%g s to %d s, e.g. "
+                                                   "2, 0.5, 500ms)",
+                                                   optarg, CKPT_WATCH_MIN_INTERVAL_MS / 1000.0,
+                                                   CKPT_WATCH_MAX_INTERVAL_MS / 1000);
+                } else if (opt == 'n') {
+                        if (ctl_parse_uint(optarg, &v) < 0 || v == 0 || v > UINT_MAX)
+                                return usage_error("invalid --count '%s'", optarg);
+                        st.count = (unsigned)v;
+                } else if (opt == 's') {
+                        r = top_sort_from_name(optarg);
+                        if (r < 0)
+                                return usage_error("invalid --sort '%s' (pid, comm, dirty, rate, "
+                                                   "faults, pause, next, store)",
+                                                   optarg);
+                        st.view.sort = r;
+                }
+        }
+        if ((r = want_args(argc, argv, 0, 0)) >= 0)
+                return r;
+        params = json_object_new_object();
+        if (!params ||
+            json_object_object_add(params, "interval_ms", json_object_new_int64(interval)) < 0)
+                return error("out of memory");
+        if (open_client(&c) != 0)
+                return EXIT_FAILURE;
+        st.client = c;
+        st.screen = !arg_json && isatty(STDOUT_FILENO);
+        st.keys = st.screen && isatty(STDIN_FILENO);
+        if (st.screen)
+                top_terminal_setup(&st);
+        r = ckpt_client_call_more(c, "io.ckptd.WatchProcesses", params, top_reply, &st, NULL);
+        top_terminal_restore(st.screen);
+        top_view_done(&st.view);
+        if (r == -ECANCELED)
+                return 0;
+        if (r < 0)
+                return client_error(c, r);
+        /* The daemon ended the watch (without more: it answers once). */
+        return 0;
+}
+
 static int verb_inspect(int argc, char **argv)
 {
         int r;
@@ -1160,6 +1408,12 @@ static const struct verb verbs[] = {
          "List, check or reload checkpoint policies", NULL},
         {"inspect", verb_inspect, "PATH", "Decode a store file offline", NULL},
         {"metrics", verb_metrics, "", "Print the daemon's status for Prometheus", NULL},
+        {"top", verb_top, "[--interval SEC] [--count N] [--sort KEY]",
+         "Watch the tracked processes live",
+         "  -d, --interval SEC   Seconds between updates (default 1; 0.25 to 3600)\n"
+         "  -n, --count N        Stop after N updates (default: until q or a signal)\n"
+         "  -s, --sort KEY       pid, comm, dirty (default), rate, faults, pause, next\n"
+         "                       or store\n"},
 };
 
 static void verb_help(const struct verb *v)

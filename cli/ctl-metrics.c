@@ -157,5 +157,12 @@ void ctl_print_metrics(FILE *f, struct json_object *reply)
                   "How long each checkpoint froze its process.");
         histogram(f, reply, "duration_seconds", "ckptd_checkpoint_duration_seconds",
                   "How long each checkpoint took, to its manifest stored.");
+        uint64_t n;
+
+        if (get_count(reply, "watchers", &n)) {
+                ctl_metric_head(f, "ckptd_watchers", "gauge",
+                                "Live views open (ckptctl top, io.ckptd.WatchProcesses).");
+                fprintf(f, "ckptd_watchers %" PRIu64 "\n", n);
+        }
         limits(f, reply);
 }

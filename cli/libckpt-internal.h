@@ -19,3 +19,14 @@ int ckpt_client_call(struct ckpt_client *c, const char *method, struct json_obje
 
 /* Parameters of the last reply or error (borrowed; NULL if none). */
 struct json_object *ckpt_client_last_reply(struct ckpt_client *c);
+
+/* As ckpt_client_call() with "more": true: cb sees the parameters of every
+ * reply marked "continues" (borrowed); a negative return from it ends the
+ * call with that error, and the connection with it. */
+int ckpt_client_call_more(struct ckpt_client *c, const char *method, struct json_object *params,
+                          int (*cb)(struct json_object *params, void *userdata), void *userdata,
+                          struct json_object **ret);
+/* The connection's socket and whether a reply waits already read
+ * (varlink.h), for a caller that polls it beside its terminal. */
+int ckpt_client_fd(struct ckpt_client *c);
+bool ckpt_client_has_message(struct ckpt_client *c);

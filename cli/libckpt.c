@@ -219,8 +219,9 @@ static int reconnect_if_closed(struct ckpt_client *c)
         return 0;
 }
 
-int ckpt_client_call(struct ckpt_client *c, const char *method, struct json_object *params,
-                     const int *fds, size_t n_fds, struct json_object **ret)
+static int client_call(struct ckpt_client *c, const char *method, struct json_object *params,
+                       const int *fds, size_t n_fds, varlink_reply_cb cb, void *userdata, bool more,
+                       struct json_object **ret)
 {
         _cleanup_json_ struct json_object *reply = NULL;
         _cleanup_free_ char *name = NULL;
@@ -236,7 +237,11 @@ int ckpt_client_call(struct ckpt_client *c, const char *method, struct json_obje
         if (r < 0)
                 return r;
 
-        r = varlink_call(c->link, method, params, fds, n_fds, &reply, &name);
+        if (more)
+                r = varlink_call_more(c->link, method, params, fds, n_fds, cb, userdata, &reply,
+                                      &name);
+        else
+                r = varlink_call(c->link, method, params, fds, n_fds, &reply, &name);
         if (reply)
                 c->last_reply = json_object_get(reply);
         if (r < 0) {
@@ -252,6 +257,29 @@ int ckpt_client_call(struct ckpt_client *c, const char *method, struct json_obje
         if (ret)
                 *ret = TAKE_PTR(reply);
         return 0;
+}
+
+int ckpt_client_call(struct ckpt_client *c, const char *method, struct json_object *params,
+                     const int *fds, size_t n_fds, struct json_object **ret)
+{
+        return client_call(c, method, params, fds, n_fds, NULL, NULL, false, ret);
+}
+
+int ckpt_client_call_more(struct ckpt_client *c, const char *method, struct json_object *params,
+                          int (*cb)(struct json_object *params, void *userdata), void *userdata,
+                          struct json_object **ret)
+{
+        return client_call(c, method, params, NULL, 0, cb, userdata, true, ret);
+}
+
+int ckpt_client_fd(struct ckpt_client *c)
+{
+        return varlink_client_fd(c->link);
+}
+
+bool ckpt_client_has_message(struct ckpt_client *c)
+{
+        return varlink_client_has_message(c->link);
 }
 
 PUBLIC int ckpt_call(struct ckpt_client *c, const char *method, const char *params_json,

@@ -127,6 +127,16 @@ bool varlink_client_peer_closed(const struct varlink_client *c)
         return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
+int varlink_client_fd(const struct varlink_client *c)
+{
+        return c->fd;
+}
+
+bool varlink_client_has_message(const struct varlink_client *c)
+{
+        return c->len > 0 && memchr(c->buf, 0, c->len);
+}
+
 static int wait_fd(int fd, short events)
 {
         struct pollfd p = {.fd = fd, .events = events};

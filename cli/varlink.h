@@ -32,6 +32,13 @@ struct varlink_client *varlink_client_free(struct varlink_client *c);
  */
 bool varlink_client_peer_closed(const struct varlink_client *c);
 
+/* The socket, for poll() beside other descriptors while a call with more
+ * waits for its next reply; never read or written by the caller. */
+int varlink_client_fd(const struct varlink_client *c);
+/* Whether a whole message was received already and waits to be read (poll()
+ * on the socket cannot tell). */
+bool varlink_client_has_message(const struct varlink_client *c);
+
 /* Text explaining the last transport failure ("" if none). */
 const char *varlink_client_error(const struct varlink_client *c);
 

@@ -142,6 +142,7 @@ _ckptctl()
 		--out | -o) _filedir ;;
 		--pid | -p) _ckptctl_pids ;;
 		--format) COMPREPLY=($(compgen -W "raw core" -- "$cur")) ;;
+		--sort | -s) COMPREPLY=($(compgen -W "pid comm dirty rate faults pause next store" -- "$cur")) ;;
 		--range)
 			# For a process: the mappings of /proc/PID/maps.
 			if [[ $cmd == checkpoint ]]; then

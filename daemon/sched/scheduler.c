@@ -75,6 +75,7 @@ struct tracked {
         uint64_t next_due_usec;      /* CLOCK_MONOTONIC; 0: none */
         uint64_t last_id;
         double last_pause_ms;
+        uint64_t checkpoints, stored_bytes; /* since tracked */
         uint64_t faults_at_last;
         unsigned since_full;
         char note[320];
@@ -588,6 +589,8 @@ void scheduler_checkpoint_done(struct scheduler *sc, pid_t pid, int result,
         if (result >= 0) {
                 t->last_id = res->id;
                 t->last_pause_ms = res->pause_ns / 1e6;
+                t->checkpoints++;
+                t->stored_bytes += res->bytes_stored;
                 t->since_full = res->incremental ? t->since_full + 1 : 0;
                 t->note[0] = '\0';
                 if (sc->tracker) {
@@ -1005,6 +1008,8 @@ void scheduler_foreach_process(struct scheduler *sc, const struct access_caller 
                         .write_faults = have ? st.write_faults : 0,
                         .last_id = t->last_id,
                         .last_pause_ms = t->last_pause_ms,
+                        .checkpoints = t->checkpoints,
+                        .stored_bytes = t->stored_bytes,
                         .note = t->note,
                 };
                 if (t->next_due_usec) {

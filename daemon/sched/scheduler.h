@@ -148,6 +148,8 @@ struct scheduler_process {
         uint64_t dirty_pages, writable_pages, write_faults;
         uint64_t last_id; /* 0: no checkpoint yet */
         double last_pause_ms;
+        /* Checkpoints stored since it was tracked, and the bytes they added. */
+        uint64_t checkpoints, stored_bytes;
         uint64_t next_due_ns; /* CLOCK_REALTIME; 0: none */
         const char *note;     /* "": none */
 };

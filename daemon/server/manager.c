@@ -11,6 +11,7 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
+#include "ckpt/proto.h"
 #include "server.h"
 #include "jobs.h"
 #include "checkpoint.h"
@@ -21,6 +22,7 @@
 #include "store.h"
 #include "time-util.h"
 #include "tracker.h"
+#include "watch.h"
 
 int manager_new(const struct manager_options *o, struct manager **ret)
 {
@@ -52,6 +54,7 @@ struct manager *manager_free(struct manager *m)
         /* Workers first: a running job still uses the store. */
         m->workers = workers_free(m->workers);
         m->scheduler = scheduler_free(m->scheduler);
+        m->watchers = watchers_free(m->watchers);
         m->server = server_free(m->server);
         m->ring_src = sd_event_source_disable_unref(m->ring_src);
         m->tracker = tracker_free(m->tracker);
@@ -87,6 +90,7 @@ static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, v
         }
         log_info("Signal %s, finishing the jobs in flight, then exiting", strsignal(si->ssi_signo));
         m->shutting_down = true;
+        watchers_stop(m->watchers, CKPT_ERR_SHUTTING_DOWN);
         if (m->scheduler)
                 scheduler_shutdown(m->scheduler);
         (void)sd_notify(false, "STOPPING=1\nSTATUS=Finishing the checkpoint in flight");
@@ -248,6 +252,10 @@ int manager_start(struct manager *m)
                 listen_fd = SD_LISTEN_FDS_START;
         else if (n > 1)
                 return log_error_errno(-EINVAL, "Expected one socket from systemd, got %d", n);
+
+        r = watchers_new(m->event, CKPT_MAX_WATCHERS_PER_UID, &m->watchers);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up watchers: %m");
 
         r = server_new(m->event, listen_fd, m->opts.socket_path, &m->opts.server,
                        m->opts.methods->dispatch, m, &m->server);

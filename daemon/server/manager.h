@@ -22,6 +22,7 @@ struct tracker;
 struct server;
 struct workers;
 struct scheduler;
+struct watchers;
 struct checkpoint_request;
 struct manager;
 
@@ -59,6 +60,7 @@ struct manager {
         struct server *server;
         struct workers *workers;
         struct scheduler *scheduler;
+        struct watchers *watchers; /* WatchProcesses calls open */
         sd_event_source *ring_src;
         uint64_t start_usec; /* CLOCK_MONOTONIC */
         bool shutting_down;

@@ -36,6 +36,7 @@
 #include "stats.h"
 #include "gc.h"
 #include "verify.h"
+#include "watch.h"
 #include "tracker.h"
 #include "store.h"
 #include "time-util.h"
@@ -384,6 +385,11 @@ static struct json_object *limits_json(struct manager *m)
                 l, "hit",
                 json_object_new_int64((int64_t)scheduler_tracked_per_uid_hits(m->scheduler)));
         json_object_object_add(a, CKPT_LIMIT_TRACKED_PER_UID, l);
+        l = json_object_new_object();
+        json_object_object_add(l, "limit", json_object_new_int64(CKPT_MAX_WATCHERS_PER_UID));
+        json_object_object_add(l, "hit",
+                               json_object_new_int64((int64_t)watchers_refused(m->watchers)));
+        json_object_object_add(a, CKPT_LIMIT_WATCHERS_PER_UID, l);
         return a;
 }
 
@@ -466,8 +472,74 @@ static void method_get_metrics(struct manager *m, struct call *c, struct json_ob
         stats_add_json(&m->stats, p);
         json_object_object_add(p, "tracked_processes",
                                json_uint(scheduler_n_tracked(m->scheduler)));
+        json_object_object_add(p, "watchers", json_uint(watchers_count(m->watchers)));
         json_object_object_add(p, "limits", limits_json(m));
         call_reply(c, p);
+}
+
+/* ---- io.ckptd.WatchProcesses --------------------------------------------- */
+
+static void add_watched_json(const struct scheduler_process *sp, void *userdata)
+{
+        struct json_object *a = userdata, *o = json_object_new_object();
+        uint64_t rt = now_ns(CLOCK_REALTIME);
+
+        json_object_object_add(o, "pid", json_object_new_int(sp->pid));
+        json_object_object_add(o, "comm", json_object_new_string(sp->comm));
+        json_object_object_add(o, "uid", json_object_new_int64(sp->uid));
+        json_object_object_add(o, "tracking", json_object_new_string(sp->tracking));
+        json_object_object_add(o, "policy", sp->policy ? json_object_new_string(sp->policy) : NULL);
+        json_object_object_add(o, "dirty_pages", json_uint(sp->dirty_pages));
+        json_object_object_add(o, "writable_pages", json_uint(sp->writable_pages));
+        json_object_object_add(o, "write_faults", json_uint(sp->write_faults));
+        json_object_object_add(o, "checkpoints", json_uint(sp->checkpoints));
+        json_object_object_add(o, "stored_bytes", json_uint(sp->stored_bytes));
+        json_object_object_add(o, "last_checkpoint", sp->last_id ? json_uint(sp->last_id) : NULL);
+        json_object_object_add(o, "last_pause_ms",
+                               sp->last_id ? json_object_new_double(sp->last_pause_ms) : NULL);
+        json_object_object_add(
+                o, "next_due_sec",
+                sp->next_due_ns ? json_object_new_double(
+                                          sp->next_due_ns > rt ? (sp->next_due_ns - rt) / 1e9 : 0.0)
+                                : NULL);
+        json_object_object_add(o, "note", sp->note[0] ? json_object_new_string(sp->note) : NULL);
+        json_object_array_add(a, o);
+}
+
+/* One reply of WatchProcesses: what the caller may see now. */
+static struct json_object *watch_frame(struct call *c, void *userdata)
+{
+        struct manager *m = userdata;
+        struct access_caller who = caller_of(c);
+        struct json_object *p = json_object_new_object(), *a = json_object_new_array(), *st = NULL;
+
+        if (who.uid == 0) {
+                struct store_stats ss = {};
+
+                (void)store_stats(m->store, &ss);
+                st = json_object_new_object();
+                json_object_object_add(st, "checkpoints", json_uint(ss.checkpoints));
+                json_object_object_add(st, "objects", json_uint(ss.objects));
+                json_object_object_add(st, "stored_bytes", json_uint(ss.stored_bytes));
+        }
+        scheduler_foreach_process(m->scheduler, &who, add_watched_json, a);
+        json_object_object_add(
+                p, "uptime_sec",
+                json_object_new_double((now_usec(CLOCK_MONOTONIC) - m->start_usec) / 1e6));
+        json_object_object_add(p, "store", st);
+        json_object_object_add(p, "processes", a);
+        return p;
+}
+
+static void method_watch_processes(struct manager *m, struct call *c, struct json_object *params)
+{
+        uint64_t ms;
+        int r;
+
+        PARSE(c, params_watch, params, &ms);
+        r = watchers_add(m->watchers, c, ms * 1000, watch_frame, m);
+        if (r < 0 && r != -EUSERS)
+                reply_errno(c, r, 0, 0, "cannot watch");
 }
 
 static void method_list(struct manager *m, struct call *c, struct json_object *params)
@@ -1488,6 +1560,7 @@ static const struct {
         {"org.varlink.service.GetInterfaceDescription", method_get_interface_description, false},
         {"io.ckptd.GetStatus", method_get_status, false},
         {"io.ckptd.GetMetrics", method_get_metrics, false},
+        {"io.ckptd.WatchProcesses", method_watch_processes, false},
         {"io.ckptd.Checkpoint", method_checkpoint, true},
         {"io.ckptd.List", method_list, false},
         {"io.ckptd.Show", method_show, false},

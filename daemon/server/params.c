@@ -276,6 +276,18 @@ int params_gc(struct json_object *params, struct params_gc *ret, struct params_e
         return 0;
 }
 
+int params_watch(struct json_object *params, uint64_t *ret_interval_ms, struct params_error *err)
+{
+        int64_t ms = CKPT_WATCH_DEFAULT_INTERVAL_MS;
+
+        CHECK_KEYS(params, err, "interval_ms");
+        if (json_get_int64(params, "interval_ms", &ms) == -EINVAL ||
+            ms < CKPT_WATCH_MIN_INTERVAL_MS || ms > CKPT_WATCH_MAX_INTERVAL_MS)
+                return invalid(err, "interval_ms");
+        *ret_interval_ms = (uint64_t)ms;
+        return 0;
+}
+
 int params_interface(struct json_object *params, const char **ret, struct params_error *err)
 {
         CHECK_KEYS(params, err, "interface");

@@ -98,6 +98,10 @@ struct params_gc {
 int params_gc(struct json_object *params, struct params_gc *ret, struct params_error *err);
 
 /* GetInterfaceDescription {interface}. */
+/* WatchProcesses: interval_ms within CKPT_WATCH_MIN/MAX_INTERVAL_MS, default
+ * CKPT_WATCH_DEFAULT_INTERVAL_MS. */
+int params_watch(struct json_object *params, uint64_t *ret_interval_ms, struct params_error *err);
+
 int params_interface(struct json_object *params, const char **ret, struct params_error *err);
 
 struct params_check_policy {

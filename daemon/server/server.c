@@ -446,6 +446,16 @@ bool call_wants_more(const struct call *c)
         return c->more;
 }
 
+bool call_connected(const struct call *c)
+{
+        return c->conn->server != NULL;
+}
+
+size_t call_unsent(const struct call *c)
+{
+        return c->conn->out_len;
+}
+
 int call_check_requests(struct call *c)
 {
         struct uid_share *u = c->conn->share;

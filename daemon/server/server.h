@@ -64,6 +64,10 @@ pid_t call_peer_pid(const struct call *c);
  * connection is gone. */
 int call_peer_groups(const struct call *c, gid_t *ret_gid, gid_t **ret_groups, size_t *ret_n);
 bool call_wants_more(const struct call *c);
+/* Whether the caller's connection is still open (a call outlives it). */
+bool call_connected(const struct call *c);
+/* Bytes of replies queued on the caller's connection, not yet sent. */
+size_t call_unsent(const struct call *c);
 /* For a call that starts work outliving the dispatch (a job): 0 if its uid
  * may have one more such call under way; otherwise the call is answered with
  * TooManyRequests (requests_per_uid) and -EUSERS returned. Root is exempt. */

@@ -34,6 +34,11 @@
 #define CKPT_DEFAULT_MAX_REQUESTS_PER_UID 16 /* slow calls under way of one non-root uid */
 #define CKPT_DEFAULT_MAX_TRACKED_PER_UID 256 /* processes one non-root uid tracks */
 #define CKPT_DEFAULT_IDLE_TIMEOUT_SEC 60
+#define CKPT_MAX_WATCHERS_PER_UID 4 /* WatchProcesses calls of one non-root uid open */
+/* WatchProcesses' interval between replies, in milliseconds: the rate bound. */
+#define CKPT_WATCH_MIN_INTERVAL_MS 250
+#define CKPT_WATCH_MAX_INTERVAL_MS 3600000
+#define CKPT_WATCH_DEFAULT_INTERVAL_MS 1000
 #define CKPT_MAX_CLIENTS CKPT_DEFAULT_MAX_CLIENTS
 
 /* Names of the limits, in TooManyRequests errors and GetStatus "limits". */
@@ -46,6 +51,7 @@
 #define CKPT_LIMIT_UNSENT "unsent_bytes"
 #define CKPT_LIMIT_MESSAGE "message_bytes"
 #define CKPT_LIMIT_TRACKED_PER_UID "tracked_per_uid"
+#define CKPT_LIMIT_WATCHERS_PER_UID "watchers_per_uid"
 #define CKPT_MAX_RANGES 256
 #define CKPT_MAX_FDS 4 /* descriptors with one message */
 

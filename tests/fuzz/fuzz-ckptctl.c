@@ -21,6 +21,7 @@
 #include "ctl-metrics.h"
 #include "ctl-parse.h"
 #include "ctl-table.h"
+#include "ctl-top.h"
 #include "fuzz.h"
 
 #define MAX_VALUE 256
@@ -56,6 +57,28 @@ static void values(const char *s)
         assert(strlen(ctl_fmt_time(buf, s)) < 32);
 }
 
+/* A WatchProcesses reply as `ckptctl top` shows it, twice (the rates), in
+ * every order. */
+static void top(struct json_object *o)
+{
+        struct top_view v = {};
+
+        for (int i = 0; i < 2; i++)
+                if (top_view_update(&v, o) < 0)
+                        break;
+        for (int s = 0; s < _TOP_SORT_MAX; s++) {
+                v.sort = s;
+                v.reverse = s & 1;
+                top_view_sort(&v);
+                for (size_t i = 1; i < v.n; i++)
+                        assert(s != TOP_SORT_PID || v.reverse ||
+                               v.rows[i - 1].pid <= v.rows[i].pid);
+        }
+        top_view_print_screen(&v, out, 80, 24);
+        top_view_print_plain(&v, out, true);
+        top_view_done(&v);
+}
+
 /* Every value of a reply shown as ckptctl shows it. */
 static void reply(struct json_object *o, int depth)
 {
@@ -67,6 +90,7 @@ static void reply(struct json_object *o, int depth)
         case json_type_object:
                 assert(table_print_object(out, o) == 0);
                 ctl_print_metrics(out, o);
+                top(o);
                 json_object_object_foreach (o, k, v) {
                         assert(table_json_cell(o, k));
                         reply(v, depth + 1);

@@ -33,6 +33,7 @@ enum {
         P_INTERFACE,
         P_CHECK_POLICY,
         P_NONE,
+        P_WATCH,
         _P_MAX
 };
 
@@ -109,6 +110,9 @@ static void parse(int which, struct json_object *params, struct outcome *o)
         case P_CHECK_POLICY:
                 o->r = params_check_policy(params, &o->u.check_policy, &o->err);
                 break;
+        case P_WATCH:
+                o->r = params_watch(params, &o->u.id, &o->err);
+                break;
         default:
                 o->r = params_none(params, &o->err);
         }
@@ -159,6 +163,10 @@ static void check_request(int which, const struct outcome *o)
                 break;
         case P_CHECK_POLICY:
                 assert(o->u.check_policy.path && o->u.check_policy.content);
+                break;
+        case P_WATCH: /* the interval between replies, in ms: the rate bound */
+                assert(o->u.id >= CKPT_WATCH_MIN_INTERVAL_MS &&
+                       o->u.id <= CKPT_WATCH_MAX_INTERVAL_MS);
                 break;
         }
 }

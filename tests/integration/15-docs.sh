@@ -242,6 +242,9 @@ case " ${got[0]:-} " in
 *" $sleeper "*) ok "completion: 'ckptctl checkpoint PID' offers that pid" ;;
 *) not_ok "completion: 'ckptctl checkpoint PID' offers pids" "${got[0]:-}" ;;
 esac
+mapfile -t got < <(complete_lines "ckptctl top --sort " "ckptctl top --i")
+is "completion: 'ckptctl top --sort ' -> the sort keys" "${got[0]:-}" "comm dirty faults next pause pid rate store "
+is "completion: 'ckptctl top --i' -> --interval" "${got[1]:-}" "--interval "
 mkdir -p "$T/pol"
 touch "$T/pol/a.policy" "$T/pol/b.policy"
 mapfile -t got < <(complete_lines "ckptctl policy check $T/pol/" "ckptctl export 1 --out $T/pol/a")

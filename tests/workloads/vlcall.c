@@ -161,6 +161,7 @@ int main(int argc, char **argv)
                         if (buf[i] == '\0') {
                                 fwrite(msg, 1, msglen, stdout);
                                 putchar('\n');
+                                fflush(stdout); /* a reader may be watching */
                                 msglen = 0;
                                 got++;
                                 continue;
