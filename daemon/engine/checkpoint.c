@@ -400,10 +400,25 @@ static void phase_mark(struct phases *ph, const char *name)
  * when it is the parent's) takes the parent's key, exactly, without being
  * hashed; the others are hashed, looked up and compressed (at zstd's fast
  * level for an incremental checkpoint: see put.c). */
+/* Past the request's urgent time, the rest of the work goes back to the
+ * daemon's priority (a store at nice 10 behind a busy runtime would fall
+ * behind its interval); checked between batches. */
+static void maybe_urgent(const struct checkpoint_request *req, struct priority_saved *prio)
+{
+        if (req->urgent_ns == 0 || !(prio->lowered || prio->idled) ||
+            now_ns(CLOCK_MONOTONIC) < req->urgent_ns)
+                return;
+        log_debug("checkpoint: process %d: half its interval gone, storing at the daemon's "
+                  "priority",
+                  (int)req->pid);
+        priority_restore(prio);
+}
+
 static int store_read_pages(struct ckpt_store *s, const struct checkpoint_request *req,
-                            uint32_t owner, uint64_t parent_id, const struct lastcopy *lc,
-                            bool incremental, const uint64_t *addrs, size_t n,
-                            struct ckpt_page *results, uint64_t *ret_bytes, size_t *ret_same)
+                            struct priority_saved *prio, uint32_t owner, uint64_t parent_id,
+                            const struct lastcopy *lc, bool incremental, const uint64_t *addrs,
+                            size_t n, struct ckpt_page *results, uint64_t *ret_bytes,
+                            size_t *ret_same)
 {
         _cleanup_free_ bool *same = NULL;
         _cleanup_free_ struct ckpt_page *kept = NULL, *batch = NULL;
@@ -457,6 +472,7 @@ static int store_read_pages(struct ckpt_store *s, const struct checkpoint_reques
                         break;
                 if (cancelled(req))
                         return -ECANCELED;
+                maybe_urgent(req, prio);
                 r = store_put_pagev(s, owner, pagev, nb,
                                     incremental ? STORE_COMPRESS_FAST : STORE_COMPRESS_DEFAULT,
                                     batch, &nbytes);
@@ -692,10 +708,31 @@ static uint64_t estimate_incremental_bytes(struct tracker *t, pid_t pid)
         return MAX((uint64_t)BUFFER_INCREMENTAL_MIN, (n + n / 8) * PAGE_SIZE_4K);
 }
 
+/* What a checkpoint that reads everything will read, counted on the running
+ * process as select_pages() will count it frozen: the present and swapped
+ * pages of every region it reads, by pagemap. Memory the process maps or
+ * faults in between is what the slack of the caller is for. 0 when the look
+ * fails (the freeze then says why). */
+static uint64_t estimate_full_bytes(const struct checkpoint_ctx *c)
+{
+        _cleanup_(region_set_done) struct region_set maps = {};
+        _cleanup_(pagemap_freep) struct pagemap *pm = NULL;
+        _cleanup_(pagemap_plan_done) struct pagemap_plan plan = {};
+
+        if (procmaps_read(c->pid, &maps.v, &maps.n) < 0 || pagemap_open(c->pid, &pm) < 0)
+                return 0;
+        mark_references(maps.v, maps.n, c->req->all);
+        for (size_t i = 0; i < maps.n; i++)
+                if (pagemap_select(pm, &maps.v[i], NULL, NULL, &plan) < 0)
+                        return 0;
+        return (uint64_t)plan.n_read * PAGE_SIZE_4K;
+}
+
 /* Step 1c: grow the copy buffer before freezing, so that the pause does not
- * pay for faulting it in: to the resident size for a checkpoint that reads
- * everything, to the estimate above for an incremental one (if that falls
- * short, reserve_exact() grows it during the pause). */
+ * pay for faulting it in: to an unfrozen count of what it will read for a
+ * checkpoint that reads everything, to the estimate above for an incremental
+ * one; both with 1/16 to spare (if that falls short, reserve_exact() grows
+ * it during the pause). */
 static void reserve_ahead(struct checkpoint_ctx *c)
 {
         const struct checkpoint_request *req = c->req;
@@ -706,11 +743,12 @@ static void reserve_ahead(struct checkpoint_ctx *c)
                 return;
         incremental_expected = req->tracker && c->parent_id != 0 && !req->full &&
                                tracker_is_tracked(req->tracker, c->pid);
-        whole = estimate_read_bytes(c->pid);
-        if (buffer_reserve(incremental_expected
-                                   ? MIN(whole, estimate_incremental_bytes(req->tracker, c->pid))
-                                   : whole,
-                           false) < 0)
+        whole = incremental_expected ? 0 : estimate_full_bytes(c);
+        if (whole == 0)
+                whole = estimate_read_bytes(c->pid);
+        if (incremental_expected)
+                whole = MIN(whole, estimate_incremental_bytes(req->tracker, c->pid));
+        if (buffer_reserve(whole + whole / 16, false) < 0)
                 log_debug("checkpoint: cannot grow the copy buffer ahead, later then");
 }
 
@@ -920,7 +958,7 @@ static int store_pages(struct checkpoint_ctx *c)
         if (!c->results)
                 return fail(c->ret, -ENOMEM, "out of memory");
         c->lc = lastcopy_take(c->pid, c->start_time);
-        r = store_read_pages(c->s, c->req, c->owner, c->parent_id, c->lc, c->incremental,
+        r = store_read_pages(c->s, c->req, &c->prio, c->owner, c->parent_id, c->lc, c->incremental,
                              c->plan.read, c->plan.n_read, c->results, &c->bytes_stored,
                              &c->n_same);
         if (r == -ECANCELED)
@@ -999,6 +1037,7 @@ static int commit(struct checkpoint_ctx *c)
 {
         int r;
 
+        maybe_urgent(c->req, &c->prio);
         c->ret->pages = c->view->pages_total;
         if (c->delta) {
                 /* The store keeps the view we built (no chain to resolve again). */

@@ -49,6 +49,9 @@ struct checkpoint_request {
         struct tracker *tracker;          /* NULL: no dirty tracking available */
         volatile int *cancel;             /* non-zero: stop at the next step (daemon shutdown) */
         struct priority_options priority; /* of the work after the thaw; {}: the daemon's */
+        uint64_t urgent_ns; /* CLOCK_MONOTONIC; from then on the work after the thaw is
+                             * back at the daemon's priority, so that a periodic
+                             * checkpoint ends before the next is due; 0: never */
 };
 
 struct checkpoint_result {

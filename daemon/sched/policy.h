@@ -50,7 +50,8 @@
  *                  read, an unknown name is an error
  *
  *   [Checkpoint]
- *   Interval=DUR   required, at least 100ms: take a checkpoint this often
+ *   Interval=DUR   required, at least 100ms: take a checkpoint this often,
+ *                  start to start (scheduler.c: one that overruns is late)
  *   DirtyTrigger=SIZE  checkpoint early when more than SIZE is dirty; 0 or
  *                  unset: never early
  *   Range=A-B      addresses [A, B) (hex with 0x, or decimal), A < B; only the

@@ -73,6 +73,8 @@ struct tracked {
         bool armed;                  /* write tracking armed (uffd or soft-dirty) */
         bool busy;                   /* a checkpoint job is under way */
         uint64_t next_due_usec;      /* CLOCK_MONOTONIC; 0: none */
+        uint64_t started_usec;       /* CLOCK_MONOTONIC start of the last checkpoint */
+        uint64_t late;               /* checkpoints started later than their interval said */
         uint64_t last_id;
         double last_pause_ms;
         uint64_t checkpoints, stored_bytes; /* since tracked */
@@ -208,7 +210,7 @@ static int on_exit_event(sd_event_source *s, int fd, uint32_t revents, void *use
         return 0;
 }
 
-static void schedule(struct tracked *t);
+static void schedule(struct tracked *t, bool after_checkpoint);
 static void start_checkpoint(struct tracked *t, const char *why);
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -219,11 +221,16 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
-/* (Re)arm the timer from the policy's interval. */
-static void schedule(struct tracked *t)
+/* (Re)arm the timer from the policy's interval. An interval runs from the
+ * start of one checkpoint to the start of the next (after_checkpoint: the
+ * one that just ended); one that took longer than its interval is followed
+ * at once by the next, counted late. Otherwise (tracking starts, policies
+ * reloaded) the interval runs from now. */
+static void schedule(struct tracked *t, bool after_checkpoint)
 {
         struct scheduler *sc = t->sc;
         const struct policy *p = policy_of(sc, t);
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
         int r;
 
         if (!p || p->interval_usec == 0 || sc->shutting_down) {
@@ -232,7 +239,17 @@ static void schedule(struct tracked *t)
                         sd_event_source_set_enabled(t->timer, SD_EVENT_OFF);
                 return;
         }
-        t->next_due_usec = now_usec(CLOCK_MONOTONIC) + p->interval_usec;
+        t->next_due_usec = now + p->interval_usec;
+        if (after_checkpoint && t->started_usec != 0) {
+                t->next_due_usec = t->started_usec + p->interval_usec;
+                if (t->next_due_usec <= now) {
+                        log_debug("scheduler: checkpoint of pid %d late by %" PRIu64
+                                  " ms: the last one took longer than its interval",
+                                  (int)t->pid, (now - t->next_due_usec) / 1000);
+                        t->next_due_usec = now;
+                        t->late++;
+                }
+        }
         if (!t->timer) {
                 r = sd_event_add_time(sc->event, &t->timer, CLOCK_MONOTONIC, t->next_due_usec,
                                       10 * 1000, on_timer, t);
@@ -267,7 +284,7 @@ static struct tracked *add_tracked(struct scheduler *sc, pid_t pid, const char *
                                 save_manual(sc);
                 }
                 t->armed = armed;
-                schedule(t);
+                schedule(t, false);
                 return t;
         }
         r = proc_info_read(pid, &info);
@@ -303,7 +320,7 @@ static struct tracked *add_tracked(struct scheduler *sc, pid_t pid, const char *
                 if (tracker_get_stats(sc->tracker, pid, &st) >= 0)
                         t->faults_at_last = st.write_faults;
         }
-        schedule(t);
+        schedule(t, false);
         if (!t->policy)
                 save_manual(sc);
         log_info("scheduler: tracking pid %d (%s)%s%s", (int)pid, t->comm,
@@ -540,17 +557,22 @@ static void start_checkpoint(struct tracked *t, const char *why)
                 req.all = p->all;
                 req.ranges = p->ranges;
                 req.n_ranges = p->n_ranges;
+                /* Half the interval at the lowered priority at most: the
+                 * next checkpoint must not find this one still storing. */
+                if (p->interval_usec > 0)
+                        req.urgent_ns = now_ns(CLOCK_MONOTONIC) + p->interval_usec * 1000 / 2;
         }
         log_debug("scheduler: checkpoint of pid %d (%s)", (int)t->pid, why);
         r = sc->opts.submit_checkpoint(&req, sc->opts.userdata);
         if (r < 0) {
                 log_warning_errno(r, "scheduler: cannot start a checkpoint of pid %d: %m",
                                   (int)t->pid);
-                schedule(t);
+                schedule(t, false);
                 return;
         }
         t->busy = true;
         t->next_due_usec = 0;
+        t->started_usec = now_usec(CLOCK_MONOTONIC);
 }
 
 /* Keep N / max age, for one process (pid + start time). */
@@ -631,7 +653,7 @@ void scheduler_checkpoint_done(struct scheduler *sc, pid_t pid, int result,
         }
         p = policy_of(sc, t);
         apply_retention(sc, t, p);
-        schedule(t);
+        schedule(t, true);
 }
 
 static int on_dirty_poll(sd_event_source *s, uint64_t usec, void *userdata)
@@ -793,7 +815,7 @@ void scheduler_reload(struct scheduler *sc)
                 if (t->policy && !policy_set_find(set, t->policy))
                         remove_tracked(sc, t, "its policy was removed");
                 else
-                        schedule(t);
+                        schedule(t, false);
         }
         scan_processes(sc);
 }
@@ -1010,6 +1032,7 @@ void scheduler_foreach_process(struct scheduler *sc, const struct access_caller 
                         .last_pause_ms = t->last_pause_ms,
                         .checkpoints = t->checkpoints,
                         .stored_bytes = t->stored_bytes,
+                        .late = t->late,
                         .note = t->note,
                 };
                 if (t->next_due_usec) {

@@ -151,6 +151,7 @@ struct scheduler_process {
         /* Checkpoints stored since it was tracked, and the bytes they added. */
         uint64_t checkpoints, stored_bytes;
         uint64_t next_due_ns; /* CLOCK_REALTIME; 0: none */
+        uint64_t late;        /* periodic checkpoints that started after their time */
         const char *note;     /* "": none */
 };
 typedef void (*scheduler_process_fn_t)(const struct scheduler_process *p, void *userdata);

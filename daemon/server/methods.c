@@ -362,6 +362,7 @@ static void add_process_json(const struct scheduler_process *sp, void *userdata)
                                sp->last_id ? json_object_new_double(sp->last_pause_ms) : NULL);
         json_object_object_add(o, "next_due",
                                sp->next_due_ns ? json_time_ns(sp->next_due_ns) : NULL);
+        json_object_object_add(o, "late", json_uint(sp->late));
         json_object_object_add(o, "note", sp->note[0] ? json_object_new_string(sp->note) : NULL);
         json_object_array_add(a, o);
 }

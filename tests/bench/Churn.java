@@ -53,7 +53,7 @@ public final class Churn {
             byte[] b = new byte[16 + r.nextInt(1009)];
             b[r.nextInt(b.length)] = (byte) count;
             local += b[0] + b.length;
-            if ((count & 1023) == 0) {
+            if ((count & 16383) == 0) {
                 long[] a = new long[512];
                 a[r.nextInt(512)] = local;
                 live[r.nextInt(live.length)] = a;
