@@ -267,6 +267,62 @@ static int only_args(int argc, char **argv, int min, int max)
         return want_args(argc, argv, min, max);
 }
 
+/* ---- progress of slow calls: a line on a terminal ---- */
+
+struct progress_line {
+        bool shown;
+        uint64_t t0_usec, done0;
+};
+
+static uint64_t mono_usec(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* "storing: 131072 of 262171 pages (50%), 812 MiB/s, 1 s left" */
+static void progress_show(const char *what, uint64_t done, uint64_t total, void *userdata)
+{
+        struct progress_line *pl = userdata;
+        uint64_t now = mono_usec();
+        char rate[64] = "";
+        double s;
+
+        if (!pl->t0_usec) {
+                pl->t0_usec = now;
+                pl->done0 = done;
+        }
+        s = (now - pl->t0_usec) / 1e6;
+        if (s > 0.1 && done > pl->done0) {
+                double pps = (done - pl->done0) / s;
+
+                snprintf(rate, sizeof(rate), ", %.0f MiB/s, %.0f s left", pps * 4096 / (1 << 20),
+                         (total - done) / pps);
+        }
+        fprintf(stderr, "\r%s: %" PRIu64 " of %" PRIu64 " pages (%.0f%%)%s\033[K",
+                strcmp(what, "store") == 0 ? "storing" : what, done, total,
+                total ? 100.0 * done / total : 100.0, rate);
+        pl->shown = true;
+}
+
+/* Progress lines for c's slow calls: on a terminal (stderr), never with --json. */
+static void progress_on(struct ckpt_client *c, struct progress_line *pl)
+{
+        if (!arg_json && isatty(STDERR_FILENO))
+                ckpt_client_set_progress(c, progress_show, pl);
+}
+
+/* The line erased once the call is answered. */
+static void progress_off(struct ckpt_client *c, struct progress_line *pl)
+{
+        ckpt_client_set_progress(c, NULL, NULL);
+        if (pl->shown)
+                fputs("\r\033[K", stderr);
+        pl->shown = false;
+}
+
 /* ---- verbs ---- */
 
 static int verb_status(int argc, char **argv)
@@ -386,7 +442,10 @@ static int verb_checkpoint(int argc, char **argv)
                 return usage_error("invalid process id '%s'", argv[optind]);
         if (open_client(&c) != 0)
                 return EXIT_FAILURE;
+        struct progress_line pl = {};
+        progress_on(c, &pl);
         r = ckpt_checkpoint(c, pid, flags, ranges, n_ranges, &i);
+        progress_off(c, &pl);
         if (r < 0)
                 return client_error(c, r);
         if (arg_json) {

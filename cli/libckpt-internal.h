@@ -8,6 +8,8 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "ckpt/libckpt.h"
 
@@ -19,6 +21,14 @@ int ckpt_client_call(struct ckpt_client *c, const char *method, struct json_obje
 
 /* Parameters of the last reply or error (borrowed; NULL if none). */
 struct json_object *ckpt_client_last_reply(struct ckpt_client *c);
+
+/* While fn is set (NULL: unset), every call is made with "more": true and
+ * the progress replies of slow calls (io.ckptd.Checkpoint's: what "store",
+ * done of total pages) go to fn; other replies marked "continues" are
+ * passed over. */
+typedef void (*ckpt_client_progress_fn)(const char *what, uint64_t done, uint64_t total,
+                                        void *userdata);
+void ckpt_client_set_progress(struct ckpt_client *c, ckpt_client_progress_fn fn, void *userdata);
 
 /* As ckpt_client_call() with "more": true: cb sees the parameters of every
  * reply marked "continues" (borrowed); a negative return from it ends the

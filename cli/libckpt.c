@@ -43,6 +43,8 @@ struct ckpt_client {
         char *error;      /* last error message */
         char *error_name; /* last Varlink error name */
         struct json_object *last_reply;
+        ckpt_client_progress_fn progress; /* calls are made with more while set */
+        void *progress_userdata;
 };
 
 #define PUBLIC CKPT_PUBLIC
@@ -259,9 +261,39 @@ static int client_call(struct ckpt_client *c, const char *method, struct json_ob
         return 0;
 }
 
+/* A reply marked continues of a slow call: {"progress": {"what", "done",
+ * "total"}}, anything else (or of another shape) passed over. */
+static int progress_reply(struct json_object *params, void *userdata)
+{
+        struct ckpt_client *c = userdata;
+        struct json_object *p, *what, *done, *total;
+
+        if (!json_object_object_get_ex(params, "progress", &p) ||
+            !json_object_is_type(p, json_type_object) ||
+            !json_object_object_get_ex(p, "what", &what) ||
+            !json_object_is_type(what, json_type_string) ||
+            !json_object_object_get_ex(p, "done", &done) ||
+            !json_object_is_type(done, json_type_int) ||
+            !json_object_object_get_ex(p, "total", &total) ||
+            !json_object_is_type(total, json_type_int) || json_object_get_int64(done) < 0 ||
+            json_object_get_int64(total) < json_object_get_int64(done))
+                return 0;
+        c->progress(json_object_get_string(what), (uint64_t)json_object_get_int64(done),
+                    (uint64_t)json_object_get_int64(total), c->progress_userdata);
+        return 0;
+}
+
+void ckpt_client_set_progress(struct ckpt_client *c, ckpt_client_progress_fn fn, void *userdata)
+{
+        c->progress = fn;
+        c->progress_userdata = userdata;
+}
+
 int ckpt_client_call(struct ckpt_client *c, const char *method, struct json_object *params,
                      const int *fds, size_t n_fds, struct json_object **ret)
 {
+        if (c && c->progress)
+                return client_call(c, method, params, fds, n_fds, progress_reply, c, true, ret);
         return client_call(c, method, params, fds, n_fds, NULL, NULL, false, ret);
 }
 

@@ -459,6 +459,8 @@ static int store_read_pages(struct ckpt_store *s, const struct checkpoint_reques
         idx = calloc(cap, sizeof(*idx));
         if (!pagev || !batch || !idx)
                 return -ENOMEM;
+        if (req->progress)
+                req->progress(req->progress_userdata, 0, n);
         for (size_t i = 0; i < n;) {
                 uint64_t nbytes = 0;
                 size_t nb = 0;
@@ -483,6 +485,8 @@ static int store_read_pages(struct ckpt_store *s, const struct checkpoint_reques
                         results[idx[k]].kind = batch[k].kind;
                         memcpy(results[idx[k]].key, batch[k].key, sizeof(batch[k].key));
                 }
+                if (req->progress)
+                        req->progress(req->progress_userdata, i, n);
         }
         *ret_bytes = bytes;
         *ret_same = n_same;

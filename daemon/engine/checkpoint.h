@@ -52,6 +52,11 @@ struct checkpoint_request {
         uint64_t urgent_ns; /* CLOCK_MONOTONIC; from then on the work after the thaw is
                              * back at the daemon's priority, so that a periodic
                              * checkpoint ends before the next is due; 0: never */
+        /* Called on the worker, after the thaw, with the pages stored so far
+         * of those read (0 of N first, then after each batch); NULL: none.
+         * Must be quick and safe from any thread. */
+        void (*progress)(void *userdata, uint64_t done, uint64_t total);
+        void *progress_userdata;
 };
 
 struct checkpoint_result {

@@ -32,6 +32,7 @@
 #include "diff.h"
 #include "export-core.h"
 #include "policy.h"
+#include "progress.h"
 #include "scheduler.h"
 #include "stats.h"
 #include "gc.h"
@@ -683,6 +684,7 @@ struct checkpoint_job {
         struct checkpoint_request req;
         struct ckpt_range *ranges;
         struct checkpoint_result res;
+        struct progress progress; /* of the pages stored, for a call with more */
 };
 
 static void checkpoint_job_run(struct job *j)
@@ -699,6 +701,8 @@ static void checkpoint_job_done(struct job *j)
         struct checkpoint_job *cj = (struct checkpoint_job *)j;
         struct checkpoint_result *res = &cj->res;
         struct manager *m = cj->m;
+
+        progress_stop(&cj->progress);
 
         if (j->result < 0) {
                 int r = j->result;
@@ -779,6 +783,11 @@ int methods_submit_checkpoint(struct manager *m, struct call *c,
         cj->req.tracker = m->tracker;
         cj->req.cancel = &m->cancel;
         cj->req.priority = m->priority;
+        progress_start(&cj->progress, m->event, cj->call, "store");
+        if (cj->progress.call) {
+                cj->req.progress = progress_update;
+                cj->req.progress_userdata = &cj->progress;
+        }
         cj->job = (struct job){
                 .run = checkpoint_job_run, .done = checkpoint_job_done, .key = req->pid};
         workers_submit(m->workers, &cj->job);

@@ -11,6 +11,8 @@
  *     -t SEC       give up waiting after SEC seconds (default 10)
  *     -H SEC       after sending, hold the connection SEC seconds first
  *     -s           shut down the sending side after sending
+ *     -m           replies marked "continues": true (of calls with more) are
+ *                  printed but not counted in N
  * Exit: 0 all replies read, 2 the daemon closed the connection first ("EOF"
  * printed), 3 timeout ("TIMEOUT" printed), 4 the send failed ("SENDFAIL"), 1
  * other errors.
@@ -71,13 +73,13 @@ int main(int argc, char **argv)
 {
         int want = -1, calls = 0, got = 0, fd, opt;
         double timeout = 10, hold = 0, deadline;
-        bool shut = false;
+        bool shut = false, more = false;
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         char *msg = NULL;
         size_t msglen = 0;
 
         signal(SIGPIPE, SIG_IGN);
-        while ((opt = getopt(argc, argv, "c:f:n:t:H:s")) != -1) {
+        while ((opt = getopt(argc, argv, "c:f:n:t:H:sm")) != -1) {
                 switch (opt) {
                 case 'c':
                         if (append(optarg, strlen(optarg) + 1) < 0)
@@ -102,13 +104,16 @@ int main(int argc, char **argv)
                 case 's':
                         shut = true;
                         break;
+                case 'm':
+                        more = true;
+                        break;
                 default:
                         return 1;
                 }
         }
         if (optind != argc - 1 || strlen(argv[optind]) >= sizeof(sa.sun_path)) {
                 fprintf(stderr, "usage: vlcall [-c JSON]... [-f FILE] [-n N] [-t SEC] [-H SEC] "
-                                "[-s] SOCKET\n");
+                                "[-s] [-m] SOCKET\n");
                 return 1;
         }
         if (want < 0)
@@ -162,8 +167,9 @@ int main(int argc, char **argv)
                                 fwrite(msg, 1, msglen, stdout);
                                 putchar('\n');
                                 fflush(stdout); /* a reader may be watching */
+                                if (!more || !memmem(msg, msglen, "\"continues\":true", 16))
+                                        got++;
                                 msglen = 0;
-                                got++;
                                 continue;
                         }
                         msg = realloc(msg, msglen + 1);
