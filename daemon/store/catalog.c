@@ -237,13 +237,17 @@ static int catalog_put_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
         return meta_put_u64(s, txn, "next_id", e->id + 1);
 }
 
-/* Every DATA key a manifest lists must be an object of its owner. */
+/* Every DATA key a manifest lists must be an object of its owner. Called
+ * under put_lock, after commit_pending_txn() indexed the pending objects in
+ * the same transaction: a key of the pending table is one (found in memory,
+ * not looked up twice in the index). */
 static int keys_present(struct ckpt_store *s, MDB_txn *txn, const struct ckpt_manifest *m)
 {
         for (size_t i = 0; i < m->n_pages; i++) {
                 int r;
 
-                if (m->pages[i].kind != CKPT_PAGE_DATA)
+                if (m->pages[i].kind != CKPT_PAGE_DATA ||
+                    pending_find(&s->pending, m->uid, m->pages[i].key))
                         continue;
                 r = index_get(s, txn, m->uid, m->pages[i].key, NULL);
                 if (r == -ENOENT)
