@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * b-mem: the target process of the incremental, tracking and restore
- * benchmarks. `b-mem MIB` maps MIB MiB of anonymous memory in plain 4 KiB
- * pages (region "mem"), fills every page with pseudo-random bytes (no two
- * pages alike), and speaks the workloads' protocol (tests/lib/workload.h):
+ * benchmarks. `b-mem MIB [FILE_MIB]` maps MIB MiB of anonymous memory in
+ * plain 4 KiB pages (region "mem"), fills every page with pseudo-random
+ * bytes (no two pages alike); with FILE_MIB, also a private writable mapping
+ * of a FILE_MIB MiB temp file of random bytes in $TMPDIR (region "file",
+ * mapped from a read-only descriptor and none kept open, as ld.so maps a
+ * library's data), the first half of its pages written (copied on write),
+ * the file removed at exit. It speaks the workloads' protocol
+ * (tests/lib/workload.h):
  * prints "ready pid=P start=0xS end=0xE pages=N", then obeys one command per
  * line on stdin, each answered "ok ..." or "err REASON":
  *   dirty mem PERCENT [FILE]  change N = PERCENT % of the pages, distinct
@@ -21,6 +26,7 @@
  * read(), so what a checkpoint sees is exactly what the commands changed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -144,6 +150,45 @@ static void cmd_sum(const char *p, size_t len)
 }
 
 static uint32_t *picks;
+static char file_path[4096];
+
+/* The "file" region: FILE_MIB MiB of a temp file, mapped privately, the
+ * first half of its pages written. */
+static int map_file(size_t mib)
+{
+        const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        size_t len = mib << 20, n_pages = len / PAGE;
+        char page[PAGE];
+        char *p;
+        int fd;
+
+        snprintf(file_path, sizeof(file_path), "%s/b-mem-%d.XXXXXX", dir, (int)getpid());
+        fd = mkostemp(file_path, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        for (size_t i = 0; i < n_pages; i++) {
+                for (size_t k = 0; k < PAGE / 8; k++)
+                        ((uint64_t *)page)[k] = prng_next(&rng);
+                if (write(fd, page, PAGE) != PAGE) {
+                        close(fd);
+                        return -EIO;
+                }
+        }
+        if (fsync(fd) < 0 || close(fd) < 0)
+                return -errno;
+        fd = open(file_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+        close(fd);
+        if (p == MAP_FAILED)
+                return -errno;
+        madvise(p, len, MADV_NOHUGEPAGE);
+        for (size_t i = 0; i < n_pages / 2; i++)
+                change_page(p + i * PAGE);
+        region_add("file", "file", p, n_pages);
+        return 0;
+}
 
 static int command(char *line)
 {
@@ -172,11 +217,13 @@ static int command(char *line)
 
 int main(int argc, char **argv)
 {
-        size_t mib, len, n_pages;
+        size_t mib, len, n_pages, file_mib = 0;
         char *p;
+        int r;
 
-        if (argc != 2 || (mib = strtoul(argv[1], NULL, 0)) == 0) {
-                fprintf(stderr, "usage: b-mem MIB\n");
+        if (argc < 2 || argc > 3 || (mib = strtoul(argv[1], NULL, 0)) == 0 ||
+            (argc == 3 && (file_mib = strtoul(argv[2], NULL, 0)) == 0)) {
+                fprintf(stderr, "usage: b-mem MIB [FILE_MIB]\n");
                 return 2;
         }
         len = mib << 20;
@@ -191,6 +238,16 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < len / 8; i++)
                 ((uint64_t *)p)[i] = prng_next(&rng);
         region_add("mem", "anon", p, n_pages);
+        if (file_mib > 0 && (r = map_file(file_mib)) < 0) {
+                fprintf(stderr, "b-mem: cannot map a %zu MiB file in '%s': %s\n", file_mib,
+                        file_path, strerror(-r));
+                if (file_path[0])
+                        unlink(file_path);
+                return 1;
+        }
         workload_ready("start=%p end=%p pages=%zu", (void *)p, (void *)(p + len), n_pages);
-        return workload_loop(command, NULL);
+        r = workload_loop(command, NULL);
+        if (file_path[0])
+                unlink(file_path);
+        return r;
 }
