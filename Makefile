@@ -19,7 +19,7 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-PKGS      := libbpf libsystemd json-c libzstd lmdb libcrypto
+PKGS      := libbpf libsystemd json-c libzstd liblz4 lmdb libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -97,7 +97,7 @@ LIBCKPT_SO := $(OUTPUT)/libckpt.so.0
 LIBCKPT_A  := $(OUTPUT)/libckpt.a
 
 DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libsystemd-dev \
-            libjson-c-dev libzstd-dev libssl-dev liblmdb-dev pkg-config make gcc \
+            libjson-c-dev libzstd-dev liblz4-dev libssl-dev liblmdb-dev pkg-config make gcc \
             libclang-rt-14-dev \
             systemd gdb util-linux procps jq redis-server redis-tools scdoc \
             bash-completion postgresql-15 openjdk-17-jdk-headless gnuplot-nox
@@ -245,7 +245,11 @@ $(OUTPUT)/examples/%: cli/examples/%.c $(LIBCKPT_A) | $(OUTPUT)/examples
 
 $(OUTPUT)/bench/%: tests/bench/%.c $(wildcard tests/lib/*.h) $(LIBCKPT_A) | $(OUTPUT)/bench
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/lib $< $(LIBCKPT_A) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) -Itests/lib $< $(BENCH_OBJS) $(LIBCKPT_A) $(LDLIBS) -o $@
+
+# The codec benchmark times the store's own hash and page checks.
+$(OUTPUT)/bench/b-codec: BENCH_OBJS = $(OUTPUT)/daemon/store/sha256.o $(OUTPUT)/daemon/store/page-check.o
+$(OUTPUT)/bench/b-codec: $(OUTPUT)/daemon/store/sha256.o $(OUTPUT)/daemon/store/page-check.o
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
