@@ -201,6 +201,8 @@ static int store_new(const char *state_dir, const struct store_options *opts,
                 s->opts.map_size = STORE_MAP_SIZE_DEFAULT;
         if (s->opts.lock_wait_ms == 0)
                 s->opts.lock_wait_ms = STORE_LOCK_WAIT_MS_DEFAULT;
+        if (s->opts.codec != CKPT_CODEC_ZSTD)
+                s->opts.codec = CKPT_CODEC_LZ4;
         s->dir = strdup(state_dir);
         if (!s->dir)
                 return -ENOMEM;

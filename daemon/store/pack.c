@@ -10,6 +10,7 @@
 #include "pack.h"
 
 #include <endian.h>
+#include <lz4.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,11 @@ int pack_pread(struct ckpt_store *s, uint32_t pack, void *buf, size_t n, uint64_
                         return r;
         }
         return -EBADF;
+}
+
+static bool pack_version_ok(uint32_t v)
+{
+        return v >= CKPT_PACK_VERSION_MIN && v <= CKPT_PACK_VERSION;
 }
 
 static int pack_create(struct ckpt_store *s, uint32_t pack)
@@ -369,10 +375,44 @@ int pack_open_current(struct ckpt_store *s)
                 return 0;
         }
         if (memcmp(h.magic, CKPT_PACK_MAGIC, sizeof(h.magic)) != 0 ||
-            le32toh(h.version) != CKPT_PACK_VERSION || le32toh(h.number) != last)
+            !pack_version_ok(le32toh(h.version)) || le32toh(h.number) != last) {
+                log_error("store: pack %u: not a pack of a version this ckptd reads "
+                          "(versions %u to %u)",
+                          last, CKPT_PACK_VERSION_MIN, CKPT_PACK_VERSION);
                 return -EBADMSG;
+        }
         s->cur_off = (uint64_t)st.st_size;
+        /* New objects (LZ4 ones, and a repack's copies of them) go into a
+         * pack of the version that may hold them: a store of version 1
+         * packs goes on in a new one. */
+        if (le32toh(h.version) < CKPT_PACK_VERSION)
+                return pack_roll(s);
         return 0;
+}
+
+/* CLEN bytes of codec CODEC into the 4 KiB at PAGE; false: they do not
+ * decode to exactly one page. */
+static bool decode_payload(ZSTD_DCtx *d, uint8_t codec, const uint8_t *src, uint32_t clen,
+                           uint8_t *page)
+{
+        switch (codec) {
+        case CKPT_CODEC_RAW:
+                if (clen != PAGE)
+                        return false;
+                memcpy(page, src, PAGE);
+                return true;
+        case CKPT_CODEC_ZSTD: {
+                size_t k = ZSTD_decompressDCtx(d, page, PAGE, src, clen);
+
+                return !ZSTD_isError(k) && k == PAGE;
+        }
+        case CKPT_CODEC_LZ4:
+                /* Bounded by both sizes: never reads or writes past them. */
+                return clen <= INT32_MAX && LZ4_decompress_safe((const char *)src, (char *)page,
+                                                                (int)clen, PAGE) == (int)PAGE;
+        default:
+                return false;
+        }
 }
 
 int store_decode_object(ZSTD_DCtx *d, uint32_t owner, const uint8_t key[32], uint32_t clen,
@@ -383,8 +423,7 @@ int store_decode_object(ZSTD_DCtx *d, uint32_t owner, const uint8_t key[32], uin
         uint8_t digest[32];
         int r;
 
-        if (clen > PAGE || (codec != CKPT_CODEC_RAW && codec != CKPT_CODEC_ZSTD) ||
-            size != sizeof(h) + clen)
+        if (clen > PAGE || !store_codec_known(codec) || size != sizeof(h) + clen)
                 return -EBADMSG;
         memcpy(&h, p, sizeof(h));
         if (le32toh(h.magic) != CKPT_PACK_OBJECT_MAGIC || le32toh(h.owner) != owner ||
@@ -392,16 +431,8 @@ int store_decode_object(ZSTD_DCtx *d, uint32_t owner, const uint8_t key[32], uin
             h.codec != codec)
                 return -EBADMSG;
 
-        if (codec == CKPT_CODEC_RAW) {
-                if (clen != PAGE)
-                        return -EBADMSG;
-                memcpy(ret_page, p + sizeof(h), PAGE);
-        } else {
-                size_t k = ZSTD_decompressDCtx(d, ret_page, PAGE, p + sizeof(h), clen);
-
-                if (ZSTD_isError(k) || k != PAGE)
-                        return -EBADMSG;
-        }
+        if (!decode_payload(d, codec, p + sizeof(h), clen, ret_page))
+                return -EBADMSG;
         r = sha256_once(ret_page, PAGE, digest);
         if (r < 0)
                 return r;
@@ -425,16 +456,7 @@ int pack_record_check(ZSTD_DCtx *d, const uint8_t *p, size_t avail, uint8_t *pag
         if (le32toh(h.magic) != CKPT_PACK_OBJECT_MAGIC || le32toh(h.ulen) != PAGE || clen == 0 ||
             clen > PAGE || avail - sizeof(h) < clen)
                 return 0;
-        if (h.codec == CKPT_CODEC_RAW) {
-                if (clen != PAGE)
-                        return 0;
-                memcpy(page, p + sizeof(h), PAGE);
-        } else if (h.codec == CKPT_CODEC_ZSTD) {
-                size_t k = ZSTD_decompressDCtx(d, page, PAGE, p + sizeof(h), clen);
-
-                if (ZSTD_isError(k) || k != PAGE)
-                        return 0;
-        } else
+        if (!decode_payload(d, h.codec, p + sizeof(h), clen, page))
                 return 0;
         r = sha256_once(page, PAGE, digest);
         if (r < 0)
@@ -462,7 +484,7 @@ int pack_scan_records(struct ckpt_store *s, ZSTD_DCtx *d, const uint8_t *base, u
                 return 0;
         memcpy(&h, base, sizeof(h));
         sc.header_ok = memcmp(h.magic, CKPT_PACK_MAGIC, sizeof(h.magic)) == 0 &&
-                       le32toh(h.version) == CKPT_PACK_VERSION && le32toh(h.number) == pack;
+                       pack_version_ok(le32toh(h.version)) && le32toh(h.number) == pack;
         page = malloc(PAGE);
         if (!page)
                 return -ENOMEM;

@@ -11,6 +11,7 @@
 #include "put.h"
 
 #include <endian.h>
+#include <lz4.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,19 +26,22 @@
 
 #define CHUNK_PAGES 256u /* pages hashed/compressed/written as one unit of work */
 
-/* zstd level 1: compression is most of what a full checkpoint of
- * compressible memory costs. On 4 KiB pages level 3 compresses no better and
- * costs ~30% more CPU; the fast level -1 is ~25% quicker but stores ~27% more
- * on text-like memory (measured on tests/bench/bigmem's text), and the store
- * keeps every checkpoint, so level 1 by default. STORE_COMPRESS_FAST (-1) is
- * for the pages of incremental checkpoints, taken every few seconds while the
- * process competes for the same CPUs: on a redis heap it compresses 1.75x
- * faster for 9% more bytes. */
+/* The codec, chosen with tests/bench/b-codec (per 4 KiB page, one core of
+ * the 2-core AMD EPYC VM this is developed on; text-like pages of
+ * tests/lib/pagefill.h): LZ4 ~680 MB/s for 0.41 of the bytes, zstd -1 ~370
+ * MB/s for 0.35, zstd 1 ~280 MB/s for 0.27, zstd 3 no smaller than 1 and
+ * slower; SHA-256 ~1700 MB/s. With zstd 1 hashing and compressing text took
+ * ~3.6 CPU-seconds a GiB: a full checkpoint could not store more than ~0.55
+ * GB/s on 2 cores. With LZ4 ~1.9 CPU-seconds, for 1.5x the bytes on disk
+ * (still well under what the disk writes in that time). LZ4 is the default
+ * (store_options.codec), for full and incremental checkpoints alike; zstd
+ * stays for stores that ask (level 1, or -1 for STORE_COMPRESS_FAST). */
 #define ZSTD_LEVEL 1
 #define ZSTD_LEVEL_FAST (-1)
 struct put_worker {
         struct sha256_ctx *sha;
         ZSTD_CCtx *zc;
+        void *lz4;                     /* LZ4_sizeofState() */
         uint8_t *cbuf;                 /* CHUNK_PAGES x PAGE compressed frames */
         struct ckpt_pack_object *hdrs; /* CHUNK_PAGES */
         uint32_t *obj_page;            /* page index (in chunk) of each object */
@@ -54,7 +58,8 @@ struct put_job {
         const uint8_t *const *pagev; /* one pointer per page */
         size_t n;
         struct ckpt_page *ret;
-        int level; /* zstd's */
+        uint8_t codec; /* CKPT_CODEC_LZ4 or CKPT_CODEC_ZSTD */
+        int level;     /* zstd's */
         size_t n_chunks;
         atomic_size_t next_chunk;
 
@@ -77,6 +82,23 @@ static void put_job_fail(struct put_job *j, int r)
                 j->error = r;
         pthread_cond_broadcast(&j->cond);
         pthread_mutex_unlock(&j->lock);
+}
+
+/* The page compressed into dst (at most PAGE - 1 bytes); 0: it did not
+ * shrink, store it raw. */
+static size_t compress_page(const struct put_job *j, struct put_worker *w, const uint8_t *page,
+                            uint8_t *dst)
+{
+        if (j->codec == CKPT_CODEC_LZ4) {
+                int k = LZ4_compress_fast_extState(w->lz4, (const char *)page, (char *)dst, PAGE,
+                                                   PAGE - 1, 1);
+
+                return k > 0 ? (size_t)k : 0;
+        } else {
+                size_t k = ZSTD_compressCCtx(w->zc, dst, PAGE - 1, page, PAGE, j->level);
+
+                return ZSTD_isError(k) ? 0 : k; /* dstSize_tooSmall: did not shrink */
+        }
 }
 
 /* Hash, look up, compress: everything that can run in parallel. */
@@ -156,18 +178,14 @@ static int put_chunk_prepare(struct put_job *j, struct put_worker *w, size_t fir
                 struct ckpt_pack_object *h = &w->hdrs[o];
                 size_t clen = 0;
 
-                if (!page_looks_incompressible(page)) {
-                        clen = ZSTD_compressCCtx(w->zc, w->cbuf + o * PAGE, PAGE - 1, page, PAGE,
-                                                 j->level);
-                        if (ZSTD_isError(clen))
-                                clen = 0; /* did not shrink (dstSize_tooSmall) */
-                }
+                if (!page_looks_incompressible(page))
+                        clen = compress_page(j, w, page, w->cbuf + o * PAGE);
                 *h = (struct ckpt_pack_object){
                         .magic = htole32(CKPT_PACK_OBJECT_MAGIC),
                         .owner = htole32(j->owner),
                         .ulen = htole32(PAGE),
                         .clen = htole32(clen ? (uint32_t)clen : PAGE),
-                        .codec = clen ? CKPT_CODEC_ZSTD : CKPT_CODEC_RAW,
+                        .codec = clen ? j->codec : CKPT_CODEC_RAW,
                 };
                 memcpy(h->sha256, j->ret[first + k].key, 32);
         }
@@ -216,8 +234,8 @@ static int put_chunk_write(struct put_job *j, struct put_worker *w, size_t first
                         break;
                 w->iov[n_iov++] = (struct iovec){(void *)h, sizeof(*h)};
                 w->iov[n_iov++] = (struct iovec){
-                        h->codec == CKPT_CODEC_ZSTD ? (void *)(w->cbuf + o * PAGE)
-                                                    : (void *)(job_page(j, first + k)),
+                        h->codec != CKPT_CODEC_RAW ? (void *)(w->cbuf + o * PAGE)
+                                                   : (void *)(job_page(j, first + k)),
                         clen,
                 };
                 bytes += sizeof(*h) + clen;
@@ -302,6 +320,7 @@ static int put_pages(struct ckpt_store *s, uint32_t owner, const void *pages,
                 .pagev = pagev,
                 .n = n,
                 .ret = ret,
+                .codec = s ? s->opts.codec : CKPT_CODEC_LZ4,
                 .level = compress == STORE_COMPRESS_FAST ? ZSTD_LEVEL_FAST : ZSTD_LEVEL,
                 .n_chunks = (n + CHUNK_PAGES - 1) / CHUNK_PAGES,
                 .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -415,11 +434,12 @@ int put_workers_init(struct ckpt_store *s)
                 if (r < 0)
                         return r;
                 w->zc = ZSTD_createCCtx();
+                w->lz4 = malloc((size_t)LZ4_sizeofState());
                 w->cbuf = malloc(CHUNK_PAGES * PAGE);
                 w->hdrs = calloc(CHUNK_PAGES, sizeof(*w->hdrs));
                 w->obj_page = calloc(CHUNK_PAGES, sizeof(*w->obj_page));
                 w->iov = calloc(2 * CHUNK_PAGES, sizeof(*w->iov));
-                if (!w->zc || !w->cbuf || !w->hdrs || !w->obj_page || !w->iov)
+                if (!w->zc || !w->lz4 || !w->cbuf || !w->hdrs || !w->obj_page || !w->iov)
                         return -ENOMEM;
         }
         return 0;
@@ -434,6 +454,7 @@ void put_workers_free(struct ckpt_store *s)
                         mdb_txn_abort(w->rtxn);
                 sha256_ctx_free(w->sha);
                 ZSTD_freeCCtx(w->zc);
+                free(w->lz4);
                 free(w->cbuf);
                 free(w->hdrs);
                 free(w->obj_page);

@@ -107,7 +107,7 @@ int store_get_page(struct ckpt_store *s, uint32_t owner, const uint8_t key[32], 
                 r = store_locate(s, owner, key, &e);
                 if (r < 0)
                         return r;
-                if (e.clen > PAGE || (e.codec != CKPT_CODEC_RAW && e.codec != CKPT_CODEC_ZSTD))
+                if (e.clen > PAGE || !store_codec_known(e.codec))
                         return -EBADMSG;
                 r = pack_pread(s, e.pack, buf, sizeof(h) + e.clen, e.offset, &got);
                 /* A repack moved it between the lookup and the read. */

@@ -102,17 +102,25 @@ struct ckpt_disk_page {
 /*
  * Pack files (<state>/packs/pack-%08u.pack): a header, then objects appended
  * one after the other. Each object is a struct ckpt_pack_object followed by
- * clen bytes: one zstd frame (codec CKPT_CODEC_ZSTD) decoding to ulen bytes,
+ * clen bytes: one zstd frame (codec CKPT_CODEC_ZSTD) or one LZ4 block
+ * (CKPT_CODEC_LZ4, LZ4's raw block format, no frame) decoding to ulen bytes,
  * or the ulen bytes themselves (CKPT_CODEC_RAW, clen == ulen). The index
  * points at the object header; a reader checks the header against the index
  * entry and the decoded bytes against the SHA-256.
+ * Version 1 packs hold raw and zstd objects only; version 2 packs may also
+ * hold LZ4 objects (a ckptd that knows only version 1 refuses them by their
+ * header instead of taking their LZ4 objects for damage). Readers take both;
+ * new objects never go into a version 1 pack: a store of them goes on in a
+ * new pack.
  */
 #define CKPT_PACK_MAGIC "CKPTPACK"
-#define CKPT_PACK_VERSION 1u
+#define CKPT_PACK_VERSION 2u
+#define CKPT_PACK_VERSION_MIN 1u
 #define CKPT_PACK_OBJECT_MAGIC 0x4f504b43u /* "CKPO" little-endian */
 
 #define CKPT_CODEC_RAW 0u
 #define CKPT_CODEC_ZSTD 1u
+#define CKPT_CODEC_LZ4 2u /* pack version 2 on */
 
 struct ckpt_pack_header {
         char magic[8]; /* CKPT_PACK_MAGIC */

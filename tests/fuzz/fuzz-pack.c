@@ -2,7 +2,7 @@
 /*
  * fuzz-pack: what the store reads back from disk. The input is an index value
  * (the first 17 bytes: pack, offset, clen, codec, as LMDB holds it) and the
- * pack record it points at (the rest: header and compressed page). Both are
+ * pack record it points at (the rest: header and page: raw, zstd or LZ4). Both are
  * decoded as store_get_page() does (store_decode_index_val,
  * store_decode_object): a record is accepted only when it decodes to a page
  * whose SHA-256 is its key.

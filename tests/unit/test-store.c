@@ -4,6 +4,7 @@
  * corruption detection, manifest chains, reopen, locking, ENOSPC on a tiny
  * tmpfs (root only), and the throughput of store_put_pages().
  */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -193,9 +194,10 @@ static void fill_words(uint8_t *p, size_t n)
         }
 }
 
-/* The fast level, for incremental checkpoints: the same bytes come back;
- * on such pages it stores more than the default level (so it is the level
- * used), and still far less than raw. */
+/* With the zstd codec, the fast level, for incremental checkpoints: the
+ * same bytes come back; on such pages it stores more than the default level
+ * (so it is the level used), and still far less than raw. With the default
+ * codec (LZ4) both are LZ4: the same bytes come back, in LZ4 objects. */
 static bool test_fast_compression(void)
 {
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
@@ -216,7 +218,7 @@ static bool test_fast_compression(void)
         for (size_t i = 0; i < n; i++)
                 pagev[i] = pages + (n - 1 - i) * PG; /* any order */
 
-        ASSERT_OK(store_open(dir, NULL, &s));
+        ASSERT_OK(store_open(dir, &(struct store_options){.codec = CKPT_CODEC_ZSTD}, &s));
         /* Two owners: dedup is per owner, so both store every page. */
         ASSERT_OK(store_put_pagev(s, 1000, pagev, n, STORE_COMPRESS_DEFAULT, r1, &b_default));
         ASSERT_OK(store_put_pagev(s, 2000, pagev, n, STORE_COMPRESS_FAST, r2, &b_fast));
@@ -232,11 +234,37 @@ static bool test_fast_compression(void)
                (unsigned long long)b_default, (unsigned long long)b_fast);
         ASSERT(b_fast > b_default);
         ASSERT(b_fast < n * PG / 2);
+        s = store_free(s);
+
+        /* LZ4 (the default), into the same store: owner 3000 is new. */
+        ASSERT_OK(store_open(dir, NULL, &s));
+        for (int c = 0; c < 2; c++) {
+                uint64_t b = 0;
+
+                ASSERT_OK(store_put_pagev(s, 3000 + c, pagev, n,
+                                          c ? STORE_COMPRESS_FAST : STORE_COMPRESS_DEFAULT, r2,
+                                          &b));
+                ASSERT_OK(store_sync(s));
+                for (size_t i = 0; i < n; i++) {
+                        struct store_object o;
+
+                        ASSERT(memcmp(r1[i].key, r2[i].key, 32) == 0);
+                        ASSERT_OK(store_get_page(s, 3000 + c, r2[i].key, back));
+                        ASSERT(memcmp(back, pagev[i], PG) == 0);
+                        ASSERT_OK(store_locate_object(s, 3000 + c, r2[i].key, &o));
+                        ASSERT_EQ(o.codec, CKPT_CODEC_LZ4);
+                }
+                printf("# the same pages in LZ4 (%s): %llu bytes\n", c ? "fast" : "default",
+                       (unsigned long long)b);
+                ASSERT(b < n * PG / 2);
+        }
         return true;
 }
 
-static bool test_corruption(void)
+/* Damage found, in objects of the store's codec (CODEC, as store_options). */
+static bool corruption_with(uint8_t codec)
 {
+        const struct store_options opts = {.codec = codec};
         _cleanup_(store_freep) struct ckpt_store *s = NULL;
         _cleanup_free_ char *dir = scratch_new(top);
         uint8_t pages[3 * PG], back[PG];
@@ -249,9 +277,9 @@ static bool test_corruption(void)
 
         ASSERT(dir);
         fill_random(pages, PG);                /* raw */
-        fill_compressible(pages + PG, PG, 42); /* zstd */
+        fill_compressible(pages + PG, PG, 42); /* compressed */
         fill_random(pages + 2 * PG, PG);       /* raw, header damaged */
-        ASSERT_OK(store_open(dir, NULL, &s));
+        ASSERT_OK(store_open(dir, &opts, &s));
         ASSERT_OK(store_put_pages(s, 1000, pages, 3, ret, NULL));
         ASSERT_OK(store_sync(s));
         s = store_free(s);
@@ -263,7 +291,7 @@ static bool test_corruption(void)
         ASSERT_EQ(pread(fd, &o1, sizeof(o1), obj0 + hdr + o0.clen), sizeof(o1));
         close(fd);
         ASSERT_EQ(o0.codec, CKPT_CODEC_RAW);
-        ASSERT_EQ(o1.codec, CKPT_CODEC_ZSTD);
+        ASSERT_EQ(o1.codec, codec == CKPT_CODEC_ZSTD ? CKPT_CODEC_ZSTD : CKPT_CODEC_LZ4);
 
         ASSERT(flip_byte(dir, "packs/pack-00000001.pack", obj0 + hdr + 100));
         ASSERT(flip_byte(dir, "packs/pack-00000001.pack",
@@ -273,7 +301,7 @@ static bool test_corruption(void)
                          obj0 + 2 * hdr + o0.clen + o1.clen +
                                  offsetof(struct ckpt_pack_object, codec)));
 
-        ASSERT_OK(store_open(dir, NULL, &s));
+        ASSERT_OK(store_open(dir, &opts, &s));
         ASSERT_EQ(store_get_page(s, 1000, ret[0].key, back), -EBADMSG);
         ASSERT_EQ(store_get_page(s, 1000, ret[1].key, back), -EBADMSG);
         ASSERT_EQ(store_get_page(s, 1000, ret[2].key, back), -EBADMSG);
@@ -281,7 +309,7 @@ static bool test_corruption(void)
         /* A truncated pack is damage too, not a crash. */
         s = store_free(s);
         ASSERT_EQ(truncate(path, obj0 + hdr + 10), 0);
-        ASSERT_OK(store_open(dir, NULL, &s));
+        ASSERT_OK(store_open(dir, &opts, &s));
         ASSERT_EQ(store_get_page(s, 1000, ret[1].key, back), -EBADMSG);
         return true;
 }
@@ -320,6 +348,99 @@ static bool check_view(struct ckpt_store *s, const struct model_ckpt *c, uint32_
                 ASSERT_EQ(p->kind, CKPT_PAGE_DATA);
                 ASSERT_OK(store_get_page(s, owner, p->key, back));
                 ASSERT(memcmp(back, c->mem[i], PG) == 0);
+        }
+        return true;
+}
+
+static bool test_corruption(void)
+{
+        return corruption_with(0) && corruption_with(CKPT_CODEC_ZSTD);
+}
+
+/*
+ * A store written before LZ4: version 1 packs of raw and zstd objects (what
+ * the zstd codec writes, in a pack whose header says version 1, as every
+ * pack said then). It reads, dedups against its objects, goes on in a new
+ * version 2 pack with LZ4 objects, and its index rebuilds from both kinds.
+ */
+static bool test_old_packs(void)
+{
+        _cleanup_(store_freep) struct ckpt_store *s = NULL;
+        _cleanup_free_ char *dir = scratch_new(top);
+        enum { NA = 12, NB = 6 };
+        uint8_t a[NA * PG], b[NB * PG], back[PG];
+        struct ckpt_page ra[NA], rb[NB];
+        struct ckpt_pack_header h;
+        struct store_object o;
+        uint64_t bytes = 0;
+        char path[600];
+        off_t size1;
+        int fd;
+
+        ASSERT(dir);
+        for (int i = 0; i < NA; i++) {
+                if (i % 3 == 0)
+                        fill_random(a + i * PG, PG); /* raw */
+                else if (i % 3 == 1)
+                        fill_compressible(a + i * PG, PG, 500 + i); /* zstd */
+                else
+                        memset(a + i * PG, 0, PG); /* zero */
+        }
+        for (int i = 0; i < NB; i++)
+                fill_compressible(b + i * PG, PG, 900 + i);
+        ASSERT_OK(store_open(dir, &(struct store_options){.codec = CKPT_CODEC_ZSTD}, &s));
+        ASSERT_OK(store_put_pages(s, 1000, a, NA, ra, NULL));
+        ASSERT_OK(store_sync(s));
+        ASSERT_OK(store_locate_object(s, 1000, ra[1].key, &o));
+        ASSERT_EQ(o.codec, CKPT_CODEC_ZSTD);
+        s = store_free(s);
+        snprintf(path, sizeof(path), "%s/packs/pack-00000001.pack", dir);
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        ASSERT(fd >= 0);
+        ASSERT_EQ(pread(fd, &h, sizeof(h), 0), sizeof(h));
+        ASSERT_EQ(le32toh(h.version), CKPT_PACK_VERSION);
+        h.version = htole32(1);
+        ASSERT_EQ(pwrite(fd, &h, sizeof(h), 0), sizeof(h));
+        close(fd);
+        size1 = file_size_at(dir, "packs/pack-00000001.pack");
+
+        ASSERT_OK(store_open(dir, NULL, &s));
+        for (int i = 0; i < NA; i++) {
+                if (ra[i].kind != CKPT_PAGE_DATA)
+                        continue;
+                ASSERT_OK(store_get_page(s, 1000, ra[i].key, back));
+                ASSERT(memcmp(back, a + i * PG, PG) == 0);
+        }
+        ASSERT_OK(store_put_pages(s, 1000, a, NA, ra, &bytes));
+        ASSERT_EQ(bytes, 0); /* every page is there already */
+        ASSERT_OK(store_put_pages(s, 1000, b, NB, rb, &bytes));
+        ASSERT(bytes > 0);
+        ASSERT_OK(store_sync(s));
+        ASSERT_OK(store_locate_object(s, 1000, rb[0].key, &o));
+        ASSERT_EQ(o.codec, CKPT_CODEC_LZ4);
+        ASSERT_EQ(o.pack, 2);
+        ASSERT_EQ(file_size_at(dir, "packs/pack-00000001.pack"), size1);
+        s = store_free(s);
+
+        snprintf(path, sizeof(path), "%s/packs/pack-00000002.pack", dir);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        ASSERT(fd >= 0);
+        ASSERT_EQ(pread(fd, &h, sizeof(h), 0), sizeof(h));
+        close(fd);
+        ASSERT_EQ(le32toh(h.version), CKPT_PACK_VERSION);
+
+        /* The index rebuilt from a version 1 and a version 2 pack. */
+        snprintf(path, sizeof(path), "%s/index/data.mdb", dir);
+        ASSERT_EQ(unlink(path), 0);
+        ASSERT_OK(store_open(dir, NULL, &s));
+        for (int i = 0; i < NA; i++)
+                if (ra[i].kind == CKPT_PAGE_DATA) {
+                        ASSERT_OK(store_get_page(s, 1000, ra[i].key, back));
+                        ASSERT(memcmp(back, a + i * PG, PG) == 0);
+                }
+        for (int i = 0; i < NB; i++) {
+                ASSERT_OK(store_get_page(s, 1000, rb[i].key, back));
+                ASSERT(memcmp(back, b + i * PG, PG) == 0);
         }
         return true;
 }
@@ -1131,11 +1252,12 @@ int main(void)
                 printf("1..0 # SKIP cannot create a temporary directory\n");
                 return 77;
         }
-        plan(13);
+        plan(16);
         RUN(test_round_trip_and_zero);
         RUN(test_dedup_per_owner);
         RUN(test_fast_compression);
         RUN(test_corruption);
+        RUN(test_old_packs);
         RUN(test_chain);
         RUN(test_reopen_lock_and_temps);
         RUN(test_recovery);
