@@ -6,9 +6,11 @@
 # put / get (the results file), row / ratio_row (table lines), header.
 # Every ckptd runs on its own empty store under $T/NAME; $T and whatever is
 # still running go away on exit, the daemon log shown if the script failed.
+# CKPTD=PATH runs another build's ckptd (to compare two builds in one go).
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$top"
 OUT=$top/.output
+CKPTD=${CKPTD:-$OUT/ckptd}
 
 die() {
 	echo "bench $NAME: $*" >&2
@@ -54,7 +56,7 @@ daemon_start() { # NAME [OPTIONS...]: a ckptd on an empty store under $T/NAME
 	daemon_stop "$d"
 	rm -rf "${T:?}/$d"
 	mkdir -p "$T/$d/state" "$T/$d/policy"
-	"$OUT/ckptd" --socket "$T/$d/sock" --state-dir "$T/$d/state" --policy-dir "$T/$d/policy" \
+	"$CKPTD" --socket "$T/$d/sock" --state-dir "$T/$d/state" --policy-dir "$T/$d/policy" \
 		--runtime-policy-dir "$T/$d/run-policy" --log-level warning "$@" >>"$T/ckptd.log" 2>&1 &
 	DPID[$d]=$!
 	for _ in $(seq 1 100); do
