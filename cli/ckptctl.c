@@ -214,6 +214,7 @@ enum {
         OPT_INTERVAL,
         OPT_COUNT,
         OPT_SORT,
+        OPT_TREE,
 };
 
 struct verb;
@@ -379,9 +380,9 @@ static int verb_status(int argc, char **argv)
                 ckpt_status_free(s);
                 return 0;
         }
-        static const char *const h[] = {"PID",   "COMM",   "UID",  "TRACKING", "POLICY",
+        static const char *const h[] = {"PID",   "COMM",   "UID",  "TRACKING", "POLICY", "GROUP",
                                         "DIRTY", "FAULTS", "LAST", "PAUSE",    "NEXT"};
-        static const bool right[] = {true, false, true, false, false,
+        static const bool right[] = {true, false, true, false, false, true,
                                      true, true,  true, true,  false};
         _cleanup_table_ struct table t = {.n_cols = ELEMENTSOF(h), .headers = h, .right = right};
         for (size_t i = 0; i < s->n_processes; i++) {
@@ -389,6 +390,7 @@ static int verb_status(int argc, char **argv)
                 if (table_addf(&t, "%d", (int)p->pid) < 0 || table_add(&t, p->comm) < 0 ||
                     table_addf(&t, "%u", p->uid) < 0 || table_add(&t, p->tracking) < 0 ||
                     table_add(&t, p->policy) < 0 ||
+                    table_add(&t, p->group ? fmt_u64(b1, (uint64_t)p->group) : NULL) < 0 ||
                     table_add(&t, fmt_size(b1, p->dirty_pages * 4096)) < 0 ||
                     table_add(&t, fmt_u64(b1, p->write_faults)) < 0 ||
                     table_add(&t, fmt_id(b1, p->last_checkpoint)) < 0 ||
@@ -410,13 +412,57 @@ static void print_ranges_inline(const struct ckpt_addr_range *r, size_t n)
                 printf("%s0x%" PRIx64 "-0x%" PRIx64, i ? ", " : "", r[i].start, r[i].end);
 }
 
+/* One group checkpoint of the tree of pid (checkpoint --tree). */
+static int checkpoint_tree(pid_t pid, unsigned flags)
+{
+        _cleanup_client_ struct ckpt_client *c = NULL;
+        struct ckpt_group_info *g = NULL;
+        char b1[32], b2[32], b3[32];
+        int r;
+
+        if (open_client(&c) != 0)
+                return EXIT_FAILURE;
+        r = ckpt_checkpoint_group(c, pid, flags, &g);
+        if (r < 0)
+                return client_error(c, r);
+        if (arg_json) {
+                ckpt_group_info_free(g);
+                return print_json(c);
+        }
+        printf("group checkpoint %" PRIu64 " of the tree of pid %d: %zu process%s, %" PRIu64
+               " pages, %" PRIu64 " read, %s stored, pause %s, took %s\n",
+               g->id, (int)g->pid, g->n_members, g->n_members == 1 ? "" : "es", g->pages,
+               g->pages_read, fmt_size(b1, g->bytes_stored), fmt_ms(b2, g->pause_ms),
+               fmt_ms(b3, g->duration_ms));
+        for (size_t k = 0; k < g->n_members; k++) {
+                const struct ckpt_group_member *m = &g->members[k];
+
+                if (!m->id) {
+                        printf("  pid %d: no checkpoint: %s\n", (int)m->pid,
+                               m->error ? m->error : "?");
+                        continue;
+                }
+                printf("  checkpoint %" PRIu64 " of pid %d (", m->id, (int)m->pid);
+                if (m->incremental)
+                        printf("incremental, parent %s", fmt_id(b1, m->parent));
+                else
+                        printf("full%s", m->armed ? ", tracking armed now" : "");
+                printf("): %" PRIu64 " pages, %" PRIu64 " read, %s stored, pause %s\n", m->pages,
+                       m->pages_read, fmt_size(b1, m->bytes_stored), fmt_ms(b2, m->pause_ms));
+        }
+        ckpt_group_info_free(g);
+        return 0;
+}
+
 static int verb_checkpoint(int argc, char **argv)
 {
         static const struct option opts[] = {HELP_OPT,
                                              {"full", no_argument, NULL, OPT_FULL},
                                              {"all", no_argument, NULL, OPT_ALL},
                                              {"range", required_argument, NULL, OPT_RANGE},
+                                             {"tree", no_argument, NULL, OPT_TREE},
                                              {}};
+        bool tree = false;
         _cleanup_client_ struct ckpt_client *c = NULL;
         _cleanup_free_ struct ckpt_addr_range *ranges = NULL;
         struct ckpt_checkpoint_info *i = NULL;
@@ -433,6 +479,8 @@ static int verb_checkpoint(int argc, char **argv)
                         flags |= CKPT_CHECKPOINT_FULL;
                 else if (opt == OPT_ALL)
                         flags |= CKPT_CHECKPOINT_ALL;
+                else if (opt == OPT_TREE)
+                        tree = true;
                 else if (opt == OPT_RANGE && (r = add_range(&ranges, &n_ranges, optarg)) != 0)
                         return r;
         }
@@ -440,6 +488,10 @@ static int verb_checkpoint(int argc, char **argv)
                 return r;
         if (ctl_parse_pid(argv[optind], &pid) < 0)
                 return usage_error("invalid process id '%s'", argv[optind]);
+        if (tree && n_ranges)
+                return usage_error("--tree checkpoints whole processes: no --range");
+        if (tree)
+                return checkpoint_tree(pid, flags);
         if (open_client(&c) != 0)
                 return EXIT_FAILURE;
         struct progress_line pl = {};
@@ -469,6 +521,56 @@ static int verb_checkpoint(int argc, char **argv)
         return 0;
 }
 
+/* One row of list: a checkpoint; member: shown under its group's row. */
+static int list_row(struct table *t, const struct ckpt_summary *s, bool member)
+{
+        char b1[32], kind[16];
+
+        snprintf(kind, sizeof(kind), "%s%s", member ? "+ " : "", s->kind);
+        if (table_add(t, fmt_u64(b1, s->id)) < 0 || table_add(t, fmt_id(b1, s->parent)) < 0 ||
+            table_addf(t, "%d", (int)s->pid) < 0 || table_add(t, s->comm) < 0 ||
+            table_add(t, ctl_fmt_time(b1, s->time)) < 0 || table_add(t, kind) < 0 ||
+            table_add(t, fmt_u64(b1, s->pages)) < 0 ||
+            table_add(t, fmt_u64(b1, s->pages_read)) < 0 ||
+            table_add(t, fmt_size(b1, s->bytes_stored)) < 0 ||
+            table_add(t, fmt_ms(b1, s->pause_ms)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* A group checkpoint as one row (its figures summed, its pause the
+ * group's), then its members, from the first of them (l->checkpoints[at]). */
+static int list_group(struct table *t, const struct ckpt_list *l, size_t at, bool *shown)
+{
+        const struct ckpt_summary *first = &l->checkpoints[at];
+        uint64_t pages = 0, read = 0, stored = 0;
+        size_t n = 0;
+        char b1[32], kind[32];
+
+        for (size_t i = at; i < l->n_checkpoints; i++)
+                if (l->checkpoints[i].group == first->group) {
+                        pages += l->checkpoints[i].pages;
+                        read += l->checkpoints[i].pages_read;
+                        stored += l->checkpoints[i].bytes_stored;
+                        n++;
+                }
+        snprintf(kind, sizeof(kind), "group(%zu)", n);
+        if (table_add(t, fmt_u64(b1, first->group)) < 0 || table_add(t, NULL) < 0 ||
+            table_addf(t, "%d", (int)first->pid) < 0 || table_add(t, first->comm) < 0 ||
+            table_add(t, ctl_fmt_time(b1, first->time)) < 0 || table_add(t, kind) < 0 ||
+            table_add(t, fmt_u64(b1, pages)) < 0 || table_add(t, fmt_u64(b1, read)) < 0 ||
+            table_add(t, fmt_size(b1, stored)) < 0 ||
+            table_add(t, fmt_ms(b1, first->group_pause_ms)) < 0)
+                return -ENOMEM;
+        for (size_t i = at; i < l->n_checkpoints; i++)
+                if (l->checkpoints[i].group == first->group) {
+                        shown[i] = true;
+                        if (list_row(t, &l->checkpoints[i], true) < 0)
+                                return -ENOMEM;
+                }
+        return 0;
+}
+
 static int verb_list(int argc, char **argv)
 {
         static const char *const h[] = {"ID",   "PARENT", "PID",  "COMM",   "TIME",
@@ -477,7 +579,7 @@ static int verb_list(int argc, char **argv)
         _cleanup_client_ struct ckpt_client *c = NULL;
         _cleanup_table_ struct table t = {.n_cols = ELEMENTSOF(h), .headers = h, .right = right};
         struct ckpt_list *l = NULL;
-        char b1[32];
+        _cleanup_free_ bool *shown = NULL;
         pid_t pid = 0;
         int r;
 
@@ -499,16 +601,18 @@ static int verb_list(int argc, char **argv)
                 ckpt_list_free(l);
                 return 0;
         }
+        shown = calloc(l->n_checkpoints, sizeof(*shown));
+        if (!shown) {
+                ckpt_list_free(l);
+                return error("out of memory");
+        }
         for (size_t i = 0; i < l->n_checkpoints; i++) {
                 const struct ckpt_summary *s = &l->checkpoints[i];
-                if (table_add(&t, fmt_u64(b1, s->id)) < 0 ||
-                    table_add(&t, fmt_id(b1, s->parent)) < 0 ||
-                    table_addf(&t, "%d", (int)s->pid) < 0 || table_add(&t, s->comm) < 0 ||
-                    table_add(&t, ctl_fmt_time(b1, s->time)) < 0 || table_add(&t, s->kind) < 0 ||
-                    table_add(&t, fmt_u64(b1, s->pages)) < 0 ||
-                    table_add(&t, fmt_u64(b1, s->pages_read)) < 0 ||
-                    table_add(&t, fmt_size(b1, s->bytes_stored)) < 0 ||
-                    table_add(&t, fmt_ms(b1, s->pause_ms)) < 0) {
+
+                if (shown[i])
+                        continue;
+                r = s->group ? list_group(&t, l, i, shown) : list_row(&t, s, false);
+                if (r < 0) {
                         ckpt_list_free(l);
                         return error("out of memory");
                 }
@@ -688,10 +792,13 @@ static int verb_track(int argc, char **argv)
         static const struct option opts[] = {HELP_OPT,
                                              {"every", required_argument, NULL, OPT_EVERY},
                                              {"keep", required_argument, NULL, OPT_KEEP},
+                                             {"tree", no_argument, NULL, OPT_TREE},
                                              {}};
         _cleanup_client_ struct ckpt_client *c = NULL;
         _cleanup_free_ char *mode = NULL;
         uint64_t every = 0, keep = 0;
+        size_t members = 0;
+        bool tree = false;
         pid_t pid;
         int opt, r;
 
@@ -702,6 +809,8 @@ static int verb_track(int argc, char **argv)
                         return usage_error("invalid duration '%s' (e.g. 30s, 5m, 1h)", optarg);
                 if (opt == OPT_KEEP && (ctl_parse_uint(optarg, &keep) < 0 || keep == 0))
                         return usage_error("invalid --keep '%s': a positive number", optarg);
+                if (opt == OPT_TREE)
+                        tree = true;
         }
         if ((r = want_args(argc, argv, 1, 1)) >= 0)
                 return r;
@@ -709,12 +818,16 @@ static int verb_track(int argc, char **argv)
                 return usage_error("invalid process id '%s'", argv[optind]);
         if (open_client(&c) != 0)
                 return EXIT_FAILURE;
-        r = ckpt_track(c, pid, -1, every, keep, &mode);
+        r = tree ? ckpt_track_tree(c, pid, every, keep, &mode, &members)
+                 : ckpt_track(c, pid, -1, every, keep, &mode);
         if (r < 0)
                 return client_error(c, r);
         if (arg_json)
                 return print_json(c);
         printf("tracking pid %d (%s)", (int)pid, mode ? mode : "?");
+        if (tree)
+                printf(" and its descendants: %zu process%s now", members,
+                       members == 1 ? "" : "es");
         if (every)
                 printf(", checkpoint every %" PRIu64 "s", every);
         if (keep)
@@ -1435,9 +1548,10 @@ struct verb {
 
 static const struct verb verbs[] = {
         {"status", verb_status, "", "Show the daemon, its store and the tracked processes", NULL},
-        {"checkpoint", verb_checkpoint, "PID [--full] [--all] [--range START-END]...",
+        {"checkpoint", verb_checkpoint, "PID [--full] [--all] [--range START-END]... [--tree]",
          "Take a checkpoint of a process now",
          "  --full               Read every page, even of a tracked process\n"
+         "  --tree               The process and its descendants, as one group checkpoint\n"
          "  --all                Store file mappings too, not by reference\n"
          "  --range START-END    Only pages within [START, END); may be repeated\n"},
         {"list", verb_list, "[PID]", "List checkpoints (of one process)", NULL},
@@ -1447,9 +1561,11 @@ static const struct verb verbs[] = {
          "  -o, --out FILE       File to write (created mode 0600, truncated)\n"
          "  --range START-END    Only this range; may be repeated (laid end to end)\n"
          "  --format raw|core    Raw memory image (default) or ELF core file\n"},
-        {"track", verb_track, "PID [--every DUR] [--keep N]",
+        {"track", verb_track, "PID [--every DUR] [--keep N] [--tree]",
          "Track a process's dirty pages between checkpoints",
          "  --every DUR          Checkpoint every DUR (e.g. 30s, 5m, 1h)\n"
+         "  --tree               The process and its descendants, present and future, as one "
+         "group\n"
          "  --keep N             Keep the N newest checkpoints\n"},
         {"untrack", verb_untrack, "PID", "Stop tracking a process", NULL},
         {"restore", verb_restore, "ID --pid PID [--range START-END]... [--registers]",

@@ -651,6 +651,7 @@ PUBLIC int ckpt_status(struct ckpt_client *c, struct ckpt_status **ret)
                 p->write_faults = get_u64(e, "write_faults");
                 p->last_checkpoint = get_u64(e, "last_checkpoint");
                 p->last_pause_ms = get_double(e, "last_pause_ms", -1);
+                p->group = (pid_t)get_i64(e, "group");
                 if (get_str(e, "comm", &p->comm) < 0 || get_str(e, "tracking", &p->tracking) < 0 ||
                     get_str(e, "policy", &p->policy) < 0 ||
                     get_str(e, "next_due", &p->next_due) < 0 || get_str(e, "note", &p->note) < 0)
@@ -758,6 +759,93 @@ PUBLIC int ckpt_checkpoint_range(struct ckpt_client *c, const void *start, const
         return ckpt_checkpoint(c, getpid(), flags, &r, 1, ret);
 }
 
+/* ---- CheckpointGroup ---- */
+
+PUBLIC struct ckpt_group_info *ckpt_group_info_free(struct ckpt_group_info *i)
+{
+        if (!i)
+                return NULL;
+        for (size_t k = 0; i->members && k < i->n_members; k++)
+                free(i->members[k].error);
+        free(i->members);
+        free(i);
+        return NULL;
+}
+
+static int group_from_json(struct json_object *reply, struct ckpt_group_info *i)
+{
+        struct json_object *a;
+        size_t n = 0;
+
+        i->id = get_u64(reply, "id");
+        i->pid = (pid_t)get_i64(reply, "pid");
+        i->pages = get_u64(reply, "pages");
+        i->pages_read = get_u64(reply, "pages_read");
+        i->bytes_stored = get_u64(reply, "bytes_stored");
+        i->pause_ms = get_double(reply, "pause_ms", 0);
+        i->duration_ms = get_double(reply, "duration_ms", 0);
+        a = get_array(reply, "members", &n);
+        i->members = new_array(n, sizeof(*i->members));
+        if (!i->members)
+                return -ENOMEM;
+        for (size_t k = 0; a && k < n; k++) {
+                struct json_object *e = json_object_array_get_idx(a, k);
+                struct ckpt_group_member *m = &i->members[k];
+
+                i->n_members = k + 1;
+                m->pid = (pid_t)get_i64(e, "pid");
+                m->id = get_u64(e, "id");
+                m->parent = get_u64(e, "parent");
+                m->incremental = get_bool(e, "incremental");
+                m->armed = get_bool(e, "armed");
+                m->pages = get_u64(e, "pages");
+                m->pages_read = get_u64(e, "pages_read");
+                m->bytes_stored = get_u64(e, "bytes_stored");
+                m->pause_ms = get_double(e, "pause_ms", 0);
+                m->duration_ms = get_double(e, "duration_ms", 0);
+                if (get_str(e, "error", &m->error) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+PUBLIC int ckpt_checkpoint_group(struct ckpt_client *c, pid_t pid, unsigned flags,
+                                 struct ckpt_group_info **ret)
+{
+        _cleanup_json_ struct json_object *params = NULL, *reply = NULL;
+        struct ckpt_group_info *i;
+        int r;
+
+        if (ret)
+                *ret = NULL;
+        if (!c)
+                return -EINVAL;
+        if (pid <= 0)
+                return fail(c, -EINVAL, "invalid process id %d", (int)pid);
+        if (flags & ~(CKPT_CHECKPOINT_FULL | CKPT_CHECKPOINT_ALL))
+                return fail(c, -EINVAL, "unknown checkpoint flags 0x%x", flags);
+        params = json_object_new_object();
+        if (!params || add(params, "tree", json_object_new_int64(pid)) < 0)
+                return OOM(c);
+        if ((flags & CKPT_CHECKPOINT_FULL) &&
+            add(params, "full", json_object_new_boolean(true)) < 0)
+                return OOM(c);
+        if ((flags & CKPT_CHECKPOINT_ALL) && add(params, "all", json_object_new_boolean(true)) < 0)
+                return OOM(c);
+        r = ckpt_client_call(c, "io.ckptd.CheckpointGroup", params, NULL, 0, &reply);
+        if (r < 0 || !ret)
+                return r;
+        i = calloc(1, sizeof(*i));
+        if (!i)
+                return OOM(c);
+        if (group_from_json(reply, i) < 0) {
+                ckpt_group_info_free(i);
+                return OOM(c);
+        }
+        *ret = i;
+        return 0;
+}
+
 /* ---- List / Show ---- */
 
 static void summary_done(struct ckpt_summary *s)
@@ -780,6 +868,8 @@ static int summary_from_json(struct json_object *o, struct ckpt_summary *s)
         s->pause_ms = get_double(o, "pause_ms", 0);
         s->duration_ms = get_double(o, "duration_ms", 0);
         s->regions = get_u64(o, "regions");
+        s->group = get_u64(o, "group");
+        s->group_pause_ms = get_double(o, "group_pause_ms", 0);
         if (get_str(o, "comm", &s->comm) < 0 || get_str(o, "time", &s->time) < 0 ||
             get_str(o, "kind", &s->kind) < 0)
                 return -ENOMEM;
@@ -1025,6 +1115,38 @@ oom:
 }
 
 /* ---- Track / Untrack ---- */
+
+PUBLIC int ckpt_track_tree(struct ckpt_client *c, pid_t pid, uint64_t every_sec, uint64_t keep,
+                           char **ret_tracking, size_t *ret_members)
+{
+        _cleanup_json_ struct json_object *params = NULL, *reply = NULL;
+        int r;
+
+        if (ret_tracking)
+                *ret_tracking = NULL;
+        if (ret_members)
+                *ret_members = 0;
+        if (!c)
+                return -EINVAL;
+        if (pid <= 0)
+                return fail(c, -EINVAL, "invalid process id %d", (int)pid);
+        params = json_object_new_object();
+        if (!params || add(params, "pid", json_object_new_int64(pid)) < 0 ||
+            add(params, "tree", json_object_new_boolean(true)) < 0)
+                return OOM(c);
+        if (every_sec > 0 && add(params, "every_sec", json_object_new_uint64(every_sec)) < 0)
+                return OOM(c);
+        if (keep > 0 && add(params, "keep", json_object_new_uint64(keep)) < 0)
+                return OOM(c);
+        r = ckpt_client_call(c, "io.ckptd.Track", params, NULL, 0, &reply);
+        if (r < 0)
+                return r;
+        if (ret_members)
+                *ret_members = (size_t)get_u64(reply, "members");
+        if (ret_tracking && get_str(reply, "tracking", ret_tracking) < 0)
+                return OOM(c);
+        return 0;
+}
 
 PUBLIC int ckpt_track(struct ckpt_client *c, pid_t pid, int uffd, uint64_t every_sec, uint64_t keep,
                       char **ret_tracking)

@@ -4,8 +4,11 @@
  */
 #include "proc-util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,4 +150,99 @@ int read_tgid(pid_t pid, pid_t *ret)
                         return 0;
                 }
         return -EIO;
+}
+
+static bool pid_in(const pid_t *v, size_t n, pid_t pid)
+{
+        for (size_t i = 0; i < n; i++)
+                if (v[i] == pid)
+                        return true;
+        return false;
+}
+
+/* The pids of one children file, appended to *pids unless there. */
+static int add_children(const char *text, size_t max, pid_t **pids, size_t *n)
+{
+        const char *p = text;
+
+        while (*p) {
+                char *end;
+                long v;
+
+                while (*p == ' ' || *p == '\n')
+                        p++;
+                if (!*p)
+                        break;
+                errno = 0;
+                v = strtol(p, &end, 10);
+                if (end == p || errno != 0 || v <= 0 || v > INT32_MAX)
+                        return -EBADMSG;
+                p = end;
+                if (pid_in(*pids, *n, (pid_t)v))
+                        continue;
+                if (*n >= max)
+                        return -E2BIG;
+                if (*n % 16 == 0) {
+                        pid_t *q = realloc(*pids, (*n + 16) * sizeof(**pids));
+                        if (!q)
+                                return -ENOMEM;
+                        *pids = q;
+                }
+                (*pids)[(*n)++] = (pid_t)v;
+        }
+        return 0;
+}
+
+int proc_children(pid_t pid, size_t max, pid_t **pids, size_t *n)
+{
+        _cleanup_free_ char *buf = NULL;
+        char path[64];
+        struct dirent *de;
+        DIR *d;
+        int r = 0;
+
+        snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+        d = opendir(path);
+        if (!d)
+                return errno == ENOENT ? -ESRCH : negative_errno();
+        /* Each child is "PID " (at most 12 bytes): room for 5000 per thread. */
+        buf = malloc(65536);
+        if (!buf) {
+                closedir(d);
+                return -ENOMEM;
+        }
+        while (r >= 0 && (de = readdir(d))) {
+                char name[96];
+                int k;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(name, sizeof(name), "%s/%.20s/children", path, de->d_name);
+                k = read_file_at(name, buf, 65536);
+                if (k == -ESRCH)
+                        continue; /* the thread exited */
+                if (k < 0)
+                        r = k;
+                else
+                        r = add_children(buf, max, pids, n);
+        }
+        closedir(d);
+        return r;
+}
+
+int proc_ppid(pid_t pid, pid_t *ret)
+{
+        char path[64], buf[2048];
+        const char *close_paren;
+        int ppid, r;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        r = read_file_at(path, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        close_paren = strrchr(buf, ')');
+        if (!close_paren || sscanf(close_paren + 1, " %*c %d", &ppid) != 1 || ppid < 0)
+                return -EBADMSG;
+        *ret = ppid;
+        return 0;
 }

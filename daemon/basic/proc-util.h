@@ -43,3 +43,12 @@ int read_status_field(pid_t pid, pid_t tid, const char *field, char *buf, size_t
 /* The thread group (the process) thread pid belongs to, from the Tgid: line
  * of /proc/PID/status. -EIO when there is none. */
 int read_tgid(pid_t pid, pid_t *ret);
+
+/* The parent of pid (field 4 of /proc/PID/stat; 0 for the first process). */
+int proc_ppid(pid_t pid, pid_t *ret);
+
+/* The children of every thread of pid (/proc/PID/task/TID/children), each
+ * once, appended to *pids (n, malloc'ed, grown as needed) unless already
+ * there. A thread that exits meanwhile is skipped. -E2BIG when more than
+ * max pids would be held (what was found stays), -ESRCH when pid is gone. */
+int proc_children(pid_t pid, size_t max, pid_t **pids, size_t *n);

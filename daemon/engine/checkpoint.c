@@ -82,52 +82,101 @@ void checkpoint_result_done(struct checkpoint_result *r)
 
 /* ---- the copy buffer ------------------------------------------------------ */
 
-/* Reserved ahead of an incremental checkpoint. */
-#define BUFFER_INCREMENTAL_MIN (64u << 20)
+/*
+ * A copy buffer: pre-faulted memory the pages are copied into during the
+ * pause, kept between checkpoints. A checkpoint of one process uses the
+ * worker thread's own; the members of a group checkpoint, all copied before
+ * any is stored, one each (member_bufs, kept for the next group checkpoint,
+ * smaller by default since a group has many).
+ */
+struct copy_buffer {
+        uint8_t *p;
+        size_t size;
+        unsigned small_runs;
+        size_t floor; /* never shrunk below; also what an incremental one reserves ahead */
+};
 
-static __thread uint8_t *copy_buf;
-static __thread size_t copy_buf_size;
-static __thread unsigned copy_buf_small_runs;
+#define BUFFER_MEMBER_FLOOR (4ull << 20)
+
+static __thread struct copy_buffer thread_buf = {.floor = BUFFER_SHRINK_MIN};
+static __thread struct copy_buffer *member_bufs;
+static __thread size_t n_member_bufs;
+
+static void buffer_release(struct copy_buffer *b)
+{
+        if (b->p)
+                munmap(b->p, b->size);
+        b->p = NULL;
+        b->size = 0;
+        b->small_runs = 0;
+}
 
 void checkpoint_release_buffer(void)
 {
-        if (copy_buf)
-                munmap(copy_buf, copy_buf_size);
-        copy_buf = NULL;
-        copy_buf_size = 0;
-        copy_buf_small_runs = 0;
+        buffer_release(&thread_buf);
+        for (size_t i = 0; i < n_member_bufs; i++)
+                buffer_release(&member_bufs[i]);
+        free(member_bufs);
+        member_bufs = NULL;
+        n_member_bufs = 0;
+}
+
+/* Room for the buffers of n group members (member i: member_bufs[i]), kept
+ * by this thread; grown only, so that pointers into it stay valid during a
+ * group checkpoint. */
+static int member_buffers(size_t n)
+{
+        struct copy_buffer *v;
+
+        if (n <= n_member_bufs)
+                return 0;
+        v = realloc(member_bufs, n * sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = n_member_bufs; i < n; i++)
+                v[i] = (struct copy_buffer){.floor = BUFFER_MEMBER_FLOOR};
+        member_bufs = v;
+        n_member_bufs = n;
+        return 0;
+}
+
+/* After a group checkpoint of n members: the buffers beyond them go back. */
+static void member_buffers_trim(size_t n)
+{
+        for (size_t i = n; i < n_member_bufs; i++)
+                buffer_release(&member_bufs[i]);
 }
 
 /* A pre-faulted buffer of at least `bytes`, reused between checkpoints.
  * may_shrink: this is the real need of a checkpoint, not an estimate. */
-static int buffer_reserve(size_t bytes, bool may_shrink)
+static int buffer_reserve(struct copy_buffer *b, size_t bytes, bool may_shrink)
 {
         size_t size;
         void *p;
 
         bytes = MAX(bytes, (size_t)PAGE_SIZE_4K);
-        if (copy_buf && copy_buf_size >= bytes) {
+        if (b->p && b->size >= bytes) {
                 if (!may_shrink)
                         return 0;
-                if (copy_buf_size <= BUFFER_SHRINK_MIN || copy_buf_size / 4 < bytes) {
-                        copy_buf_small_runs = 0;
+                if (b->size <= b->floor || b->size / 4 < bytes) {
+                        b->small_runs = 0;
                         return 0;
                 }
                 /* Much larger than needed, several times in a row: give it back. */
-                if (++copy_buf_small_runs < BUFFER_SHRINK_AFTER)
+                if (++b->small_runs < BUFFER_SHRINK_AFTER)
                         return 0;
-                size = MAX((size_t)BUFFER_SHRINK_MIN, bytes * 2);
+                size = MAX(b->floor, bytes * 2);
         } else
-                size = MAX(bytes, copy_buf_size + copy_buf_size / 2);
+                size = MAX(bytes, b->size + b->size / 2);
         size = (size + BUFFER_GRAIN - 1) / BUFFER_GRAIN * BUFFER_GRAIN;
 
-        checkpoint_release_buffer();
+        buffer_release(b);
         p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
                  0);
         if (p == MAP_FAILED)
                 return -ENOMEM;
-        copy_buf = p;
-        copy_buf_size = size;
+        b->p = p;
+        b->size = size;
         return 0;
 }
 
@@ -394,7 +443,7 @@ static void phase_mark(struct phases *ph, const char *name)
         ph->last = now;
 }
 
-/* Step 5a: the pages read (copy_buf, at addrs), into the store; results[i]
+/* Step 5a: the pages read (data, at addrs), into the store; results[i]
  * gets the kind and key of page i. A page whose bytes equal those the
  * parent checkpoint read at the same address (the process's kept copy lc,
  * when it is the parent's) takes the parent's key, exactly, without being
@@ -416,9 +465,9 @@ static void maybe_urgent(const struct checkpoint_request *req, struct priority_s
 
 static int store_read_pages(struct ckpt_store *s, const struct checkpoint_request *req,
                             struct priority_saved *prio, uint32_t owner, uint64_t parent_id,
-                            const struct lastcopy *lc, bool incremental, const uint64_t *addrs,
-                            size_t n, struct ckpt_page *results, uint64_t *ret_bytes,
-                            size_t *ret_same)
+                            const struct lastcopy *lc, bool incremental, const uint8_t *data,
+                            const uint64_t *addrs, size_t n, struct ckpt_page *results,
+                            uint64_t *ret_bytes, size_t *ret_same)
 {
         _cleanup_free_ bool *same = NULL;
         _cleanup_free_ struct ckpt_page *kept = NULL, *batch = NULL;
@@ -434,7 +483,7 @@ static int store_read_pages(struct ckpt_store *s, const struct checkpoint_reques
                 same = calloc(n, sizeof(*same));
                 if (!same)
                         return -ENOMEM;
-                n_same = lastcopy_match(lc, addrs, copy_buf, n, results, same);
+                n_same = lastcopy_match(lc, addrs, data, n, results, same);
         }
         if (n_same > 0) {
                 size_t k = 0;
@@ -468,7 +517,7 @@ static int store_read_pages(struct ckpt_store *s, const struct checkpoint_reques
                 for (; i < n && nb < cap; i++)
                         if (!same || !same[i]) {
                                 idx[nb] = i;
-                                pagev[nb++] = copy_buf + i * PAGE_SIZE_4K;
+                                pagev[nb++] = data + i * PAGE_SIZE_4K;
                         }
                 if (nb == 0)
                         break;
@@ -494,15 +543,15 @@ static int store_read_pages(struct ckpt_store *s, const struct checkpoint_reques
 }
 
 /* After a commit: the pages just read (results, ascending, their bytes in
- * copy_buf) become the process's kept copy, and the thread takes over the
- * buffer of the copy they replace, so that both stay pre-faulted. */
-static void keep_copy(pid_t pid, uint64_t start_time, uint32_t owner, uint64_t id,
-                      struct ckpt_page **results, size_t n, struct lastcopy **prev)
+ * buffer b) become the process's kept copy, and b takes over the buffer of
+ * the copy they replace, so that both stay pre-faulted. */
+static void keep_copy(struct copy_buffer *b, pid_t pid, uint64_t start_time, uint32_t owner,
+                      uint64_t id, struct ckpt_page **results, size_t n, struct lastcopy **prev)
 {
         _cleanup_(lastcopy_freep) struct lastcopy *old = TAKE_PTR(*prev);
         struct lastcopy *c;
 
-        if (n == 0 || !copy_buf || !lastcopy_fits(copy_buf_size))
+        if (n == 0 || !b->p || !lastcopy_fits(b->size))
                 return;
         for (size_t i = 1; i < n; i++)
                 if ((*results)[i - 1].addr >= (*results)[i].addr)
@@ -517,15 +566,15 @@ static void keep_copy(pid_t pid, uint64_t start_time, uint32_t owner, uint64_t i
                 .id = id,
                 .pages = TAKE_PTR(*results),
                 .n = n,
-                .data = copy_buf,
-                .data_size = copy_buf_size,
+                .data = b->p,
+                .data_size = b->size,
         };
-        copy_buf = NULL;
-        copy_buf_size = 0;
-        copy_buf_small_runs = 0;
+        b->p = NULL;
+        b->size = 0;
+        b->small_runs = 0;
         if (old && old->data) {
-                copy_buf = TAKE_PTR(old->data);
-                copy_buf_size = old->data_size;
+                b->p = TAKE_PTR(old->data);
+                b->size = old->data_size;
         }
         lastcopy_put(c);
 }
@@ -543,7 +592,9 @@ struct checkpoint_ctx {
         pid_t pid;
         uint64_t t_start;
         struct phases ph;
-        struct ckpt_range *ranges; /* the request's, normalized; n_ranges 0: all */
+        struct copy_buffer *buf;           /* the pages are copied into it */
+        uint64_t group_id, group_pause_ns; /* of the group checkpoint it is a member of */
+        struct ckpt_range *ranges;         /* the request's, normalized; n_ranges 0: all */
         size_t n_ranges;
 
         /* Step 1 */
@@ -697,8 +748,8 @@ static int find_parent(struct checkpoint_ctx *c)
  * periodic checkpoint of a steady writer reads about as much each time), at
  * least the pages the BPF write-fault bitmaps hold now plus those the last
  * collect left writable (they fault no more but are read), and never less
- * than BUFFER_INCREMENTAL_MIN. */
-static uint64_t estimate_incremental_bytes(struct tracker *t, pid_t pid)
+ * than floor (that of the buffer it is for). */
+static uint64_t estimate_incremental_bytes(struct tracker *t, pid_t pid, size_t floor)
 {
         _cleanup_free_ uint64_t *pages = NULL;
         struct tracker_stats st = {};
@@ -709,7 +760,7 @@ static uint64_t estimate_incremental_bytes(struct tracker *t, pid_t pid)
         if (tracker_bpf_pages(t, pid, &pages, &n_bpf) < 0)
                 n_bpf = 0;
         n = MAX(st.last_dirty, (uint64_t)n_bpf + st.kept_writable);
-        return MAX((uint64_t)BUFFER_INCREMENTAL_MIN, (n + n / 8) * PAGE_SIZE_4K);
+        return MAX((uint64_t)floor, (n + n / 8) * PAGE_SIZE_4K);
 }
 
 /* What a checkpoint that reads everything will read, counted on the running
@@ -751,8 +802,8 @@ static void reserve_ahead(struct checkpoint_ctx *c)
         if (whole == 0)
                 whole = estimate_read_bytes(c->pid);
         if (incremental_expected)
-                whole = MIN(whole, estimate_incremental_bytes(req->tracker, c->pid));
-        if (buffer_reserve(whole + whole / 16, false) < 0)
+                whole = MIN(whole, estimate_incremental_bytes(req->tracker, c->pid, c->buf->floor));
+        if (buffer_reserve(c->buf, whole + whole / 16, false) < 0)
                 log_debug("checkpoint: cannot grow the copy buffer ahead, later then");
 }
 
@@ -901,7 +952,7 @@ static int reserve_exact(struct checkpoint_ctx *c)
 {
         int r;
 
-        r = buffer_reserve(c->plan.n_read * PAGE_SIZE_4K, true);
+        r = buffer_reserve(c->buf, c->plan.n_read * PAGE_SIZE_4K, true);
         if (r < 0)
                 return fail(c->ret, r, "cannot allocate %llu MiB to copy pages into",
                             (unsigned long long)(c->plan.n_read * PAGE_SIZE_4K >> 20));
@@ -922,7 +973,7 @@ static int copy_memory(struct checkpoint_ctx *c)
                             strerror(-r));
         }
         r = copy_pages(c->pid, c->mem_fd, c->regions.v, c->regions.n, c->region_first, c->plan.read,
-                       c->plan.n_read, copy_buf, &c->copy_threads, &c->cst);
+                       c->plan.n_read, c->buf->p, &c->copy_threads, &c->cst);
         if (r == -ESRCH)
                 return exited(c, r);
         if (r < 0)
@@ -963,7 +1014,7 @@ static int store_pages(struct checkpoint_ctx *c)
                 return fail(c->ret, -ENOMEM, "out of memory");
         c->lc = lastcopy_take(c->pid, c->start_time);
         r = store_read_pages(c->s, c->req, &c->prio, c->owner, c->parent_id, c->lc, c->incremental,
-                             c->plan.read, c->plan.n_read, c->results, &c->bytes_stored,
+                             c->buf->p, c->plan.read, c->plan.n_read, c->results, &c->bytes_stored,
                              &c->n_same);
         if (r == -ECANCELED)
                 return fail(c->ret, r, "cancelled");
@@ -1013,6 +1064,8 @@ static int build_view(struct checkpoint_ctx *c)
         view->pages_read = c->plan.n_read;
         view->bytes_stored = c->bytes_stored;
         view->pause_ns = c->ret->pause_ns;
+        view->group = c->group_id;
+        view->group_pause_ns = c->group_pause_ns;
         return 0;
 }
 
@@ -1072,8 +1125,8 @@ static void finish(struct checkpoint_ctx *c)
         log_debug("checkpoint: process %d phases (ms): %s; copied on %zu thread%s", (int)c->pid,
                   c->ph.text, c->copy_threads, c->copy_threads == 1 ? "" : "s");
         if (c->collected && c->n_ranges == 0)
-                keep_copy(c->pid, c->start_time, c->owner, c->id, &c->results, c->plan.n_read,
-                          &c->lc);
+                keep_copy(c->buf, c->pid, c->start_time, c->owner, c->id, &c->results,
+                          c->plan.n_read, &c->lc);
 
         ret->id = c->id;
         ret->parent = c->parent_id;
@@ -1091,17 +1144,15 @@ static void finish(struct checkpoint_ctx *c)
                   (unsigned long long)c->bytes_stored, (unsigned long long)(ret->pause_ns / 1000));
 }
 
-/* The steps of checkpoint.h, in order; the first failure ends the run, and
- * checkpoint_run() cleans up after it. */
-static int checkpoint_run_one(struct checkpoint_ctx *c)
+/* Step 1 of checkpoint.h: pidfd, access check, parent, freeze, access check
+ * again. */
+static int run_prepare(struct checkpoint_ctx *c)
 {
         int r;
 
         r = check_request(c);
         if (r < 0)
                 return r;
-
-        /* Step 1: pidfd, access check, parent, freeze, access check again. */
         phase_mark(&c->ph, "start");
         r = open_process(c);
         if (r < 0)
@@ -1112,12 +1163,29 @@ static int checkpoint_run_one(struct checkpoint_ctx *c)
         phase_mark(&c->ph, "parent");
         reserve_ahead(c);
         phase_mark(&c->ph, "reserve");
+        return 0;
+}
+
+static int run_freeze(struct checkpoint_ctx *c)
+{
+        int r;
+
+        r = run_prepare(c);
+        if (r < 0)
+                return r;
         r = freeze(c);
         if (r < 0)
                 return r;
         phase_mark(&c->ph, "freeze");
+        return 0;
+}
 
-        /* Step 2: the maps, and which pages to read. */
+/* Steps 2 and 3: the maps, which pages to read, registers, the buffer, the
+ * pages. */
+static int run_frozen(struct checkpoint_ctx *c)
+{
+        int r;
+
         r = read_maps(c);
         if (r < 0)
                 return r;
@@ -1130,8 +1198,6 @@ static int checkpoint_run_one(struct checkpoint_ctx *c)
         if (r < 0)
                 return r;
         phase_mark(&c->ph, "select");
-
-        /* Step 3: registers, then the pages. */
         r = capture_registers(c);
         if (r < 0)
                 return r;
@@ -1144,16 +1210,27 @@ static int checkpoint_run_one(struct checkpoint_ctx *c)
         if (r < 0)
                 return r;
         phase_mark(&c->ph, "copy");
+        return 0;
+}
 
-        /* Step 4: thaw; the rest runs at the lower priority (priority.h). */
+/* Step 4: thaw, and what needs no pause (the files of reference regions). */
+static int run_thaw(struct checkpoint_ctx *c)
+{
+        int r;
+
         r = thaw(c);
         if (r < 0)
                 return r;
         phase_mark(&c->ph, "thaw");
         record_identities(c->pid, c->regions.v, c->regions.n, c->maps.v, c->maps.n);
-        priority_lower(&c->req->priority, &c->prio);
+        return 0;
+}
 
-        /* Step 5: hash, compress, store; the manifest; commit. */
+/* Step 5: hash, compress, store; the manifest; commit. */
+static int run_store(struct checkpoint_ctx *c)
+{
+        int r;
+
         r = store_pages(c);
         if (r < 0)
                 return r;
@@ -1174,47 +1251,365 @@ static int checkpoint_run_one(struct checkpoint_ctx *c)
         return 0;
 }
 
-int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
-                   struct checkpoint_result *ret)
+/* The steps of checkpoint.h, in order; the first failure ends the run, and
+ * checkpoint_run() cleans up after it. */
+static int checkpoint_run_one(struct checkpoint_ctx *c)
 {
-        struct checkpoint_ctx c = {
+        int r;
+
+        r = run_freeze(c);
+        if (r < 0)
+                return r;
+        r = run_frozen(c);
+        if (r < 0)
+                return r;
+        r = run_thaw(c);
+        if (r < 0)
+                return r;
+        /* The rest runs at the lower priority (priority.h). */
+        priority_lower(&c->req->priority, &c->prio);
+        return run_store(c);
+}
+
+static void ctx_init(struct checkpoint_ctx *c, struct ckpt_store *s,
+                     const struct checkpoint_request *req, pid_t pid, struct copy_buffer *buf,
+                     struct checkpoint_result *ret)
+{
+        *c = (struct checkpoint_ctx){
                 .s = s,
                 .req = req,
                 .ret = ret,
-                .pid = req->pid,
+                .pid = pid,
+                .buf = buf,
                 .pidfd = -EBADF,
                 .mem_fd = -EBADF,
         };
+        *ret = (struct checkpoint_result){};
+        c->t_start = now_ns(CLOCK_MONOTONIC);
+        c->ph.last = c->t_start;
+}
+
+/* After a run that ended with r, its context freed: the error said plainly,
+ * and the tracker told (a dirty set collected for nothing, an exec). */
+static void ctx_after(struct checkpoint_ctx *c, int r)
+{
+        const struct checkpoint_request *req = c->req;
+
+        if (r == -ESRCH && c->frozen)
+                /* Whichever step noticed it: say what happened. */
+                snprintf(c->ret->error, sizeof(c->ret->error),
+                         "process %d exited during the checkpoint", (int)c->pid);
+        if (r < 0 && c->collected) {
+                /* The tracker re-armed for a checkpoint that does not exist:
+                 * the next one must not trust its dirty set. */
+                int k = tracker_invalidate(req->tracker, c->pid);
+                if (k < 0)
+                        log_debug_errno(k, "checkpoint: cannot invalidate tracking of %d: %m",
+                                        (int)c->pid);
+        }
+        if (r >= 0 && c->rearm) {
+                char error[256] = "";
+                int k = checkpoint_track(req->tracker, &req->caller, c->pid, error, sizeof(error));
+                if (k < 0)
+                        log_debug_errno(k, "checkpoint: cannot re-arm tracking of %d: %s%s%m",
+                                        (int)c->pid, error, error[0] ? ": " : "");
+        }
+}
+
+int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
+                   struct checkpoint_result *ret)
+{
+        struct checkpoint_ctx c;
         int r;
 
-        *ret = (struct checkpoint_result){};
-        c.t_start = now_ns(CLOCK_MONOTONIC);
-        c.ph.last = c.t_start;
-
+        ctx_init(&c, s, req, req->pid, &thread_buf, ret);
         r = checkpoint_run_one(&c);
         checkpoint_ctx_done(&c);
         priority_restore(&c.prio);
-        if (r == -ESRCH && c.frozen)
-                /* Whichever step noticed it: say what happened. */
-                snprintf(ret->error, sizeof(ret->error), "process %d exited during the checkpoint",
-                         (int)req->pid);
-        if (r < 0 && c.collected) {
-                /* The tracker re-armed for a checkpoint that does not exist:
-                 * the next one must not trust its dirty set. */
-                int k = tracker_invalidate(req->tracker, req->pid);
-                if (k < 0)
-                        log_debug_errno(k, "checkpoint: cannot invalidate tracking of %d: %m",
-                                        (int)req->pid);
-        }
-        if (r >= 0 && c.rearm) {
-                char error[256] = "";
-                int k = checkpoint_track(req->tracker, &req->caller, req->pid, error,
-                                         sizeof(error));
-                if (k < 0)
-                        log_debug_errno(k, "checkpoint: cannot re-arm tracking of %d: %s%s%m",
-                                        (int)req->pid, error, error[0] ? ": " : "");
+        ctx_after(&c, r);
+        return r;
+}
+
+/* ---- group checkpoints ------------------------------------------------------
+ * Every member is frozen (step 1) before any is read; then steps 2 and 3 for
+ * each, all are thawed, and step 5 runs for each. Members are found while
+ * freezing: the children of each frozen member (every thread's children
+ * file) join the list, so a process forked before its parent stopped is
+ * found once that parent is frozen, and a frozen process forks no more. */
+
+struct group_run {
+        struct ckpt_store *s;
+        const struct checkpoint_group_request *req;
+        struct checkpoint_group_result *ret;
+        struct checkpoint_ctx *ctx; /* [max] */
+        pid_t *pids;                /* the members found, in order; ctx[i] is pids[i] */
+        size_t n, max;
+        uint64_t t_first_frozen;
+        struct priority_saved prio;
+};
+
+_printf_(3, 4) static int group_fail(struct group_run *g, int r, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (g->ret->error[0] == 0) {
+                va_start(ap, fmt);
+                vsnprintf(g->ret->error, sizeof(g->ret->error), fmt, ap);
+                va_end(ap);
         }
         return r;
+}
+
+/* A member's failure that leaves the rest of the group a checkpoint: it
+ * exited (before it was frozen, or while). */
+static bool member_gone(const struct checkpoint_ctx *c, int r)
+{
+        return r == -ESRCH && c->pid != c->req->pid;
+}
+
+/* The children of frozen member i join the list (the limit checked). */
+static int group_add_children(struct group_run *g, size_t i)
+{
+        int r = proc_children(g->pids[i], g->max, &g->pids, &g->n);
+
+        if (r == -E2BIG)
+                return group_fail(g, -E2BIG, "the group of %d has more than %zu processes",
+                                  (int)g->req->base.pid, g->max);
+        if (r == -ESRCH)
+                return 0; /* it exits: its freeze said so, or its check will */
+        if (r < 0)
+                return group_fail(g, r, "cannot list the children of %d: %s", (int)g->pids[i],
+                                  strerror(-r));
+        return 0;
+}
+
+/* Arm write tracking of a frozen member the tracker does not know yet; its
+ * first collect then reads every page, so no write before it is missed. */
+static void group_arm(struct group_run *g, size_t i)
+{
+        struct checkpoint_ctx *c = &g->ctx[i];
+        char error[256] = "";
+        int r;
+
+        if (!g->req->arm_new || !g->req->base.tracker ||
+            tracker_is_tracked(g->req->base.tracker, c->pid))
+                return;
+        r = tracker_track(g->req->base.tracker, c->pid, c->fz, error, sizeof(error));
+        if (r < 0)
+                log_debug_errno(r, "checkpoint: cannot arm tracking of group member %d: %s%s%m",
+                                (int)c->pid, error, error[0] ? ": " : "");
+        else
+                g->ret->members[i].armed = true;
+}
+
+/* Step 1 up to the freeze for member i (its context set up): pidfd, access
+ * check, parent, copy buffer. 0 also when it is gone (its result says so). */
+static int group_prepare(struct group_run *g, size_t i)
+{
+        struct checkpoint_ctx *c = &g->ctx[i];
+        struct checkpoint_member *m = &g->ret->members[i];
+        int r;
+
+        m->pid = g->pids[i];
+        ctx_init(c, g->s, &g->req->base, g->pids[i], &member_bufs[i], &m->res);
+        g->ret->n_members = i + 1; /* the contexts to clean up */
+        r = run_prepare(c);
+        if (r < 0) {
+                m->result = r;
+                if (!member_gone(c, r))
+                        return group_fail(g, r, "%s", c->ret->error);
+        }
+        return 0;
+}
+
+/* Step 1 for every member. First, unfrozen, the tree as it is now, each
+ * member prepared (the parent's view read, the buffer faulted in): none of
+ * that in the pause. Then each is frozen in turn, its children listed again
+ * once it is, and one found only then is prepared in the pause. On a
+ * failure that is not a member's exit, the caller thaws every frozen one. */
+static int group_freeze(struct group_run *g)
+{
+        int r;
+
+        for (size_t i = 0; i < g->n; i++) {
+                r = group_prepare(g, i);
+                if (r >= 0 && g->ret->members[i].result >= 0)
+                        r = group_add_children(g, i);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < g->n; i++) {
+                struct checkpoint_ctx *c = &g->ctx[i];
+                struct checkpoint_member *m = &g->ret->members[i];
+
+                if (i >= g->ret->n_members && (r = group_prepare(g, i)) < 0)
+                        return r;
+                if (m->result < 0)
+                        continue;
+                r = freeze(c);
+                if (r < 0) {
+                        m->result = r;
+                        if (member_gone(c, r))
+                                continue;
+                        return group_fail(g, r, "%s", c->ret->error);
+                }
+                phase_mark(&c->ph, "freeze");
+                if (g->t_first_frozen == 0)
+                        g->t_first_frozen = c->t_frozen;
+                group_arm(g, i);
+                r = group_add_children(g, i);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Steps 2 and 3 for each frozen member, then step 4 for all: the group's
+ * pause ends with the last thaw. */
+static int group_copy_thaw(struct group_run *g)
+{
+        int r, k = 0;
+
+        for (size_t i = 0; i < g->n; i++) {
+                struct checkpoint_member *m = &g->ret->members[i];
+
+                if (m->result < 0)
+                        continue;
+                r = run_frozen(&g->ctx[i]);
+                if (r < 0) {
+                        m->result = r;
+                        if (!member_gone(&g->ctx[i], r)) {
+                                k = group_fail(g, r, "%s", g->ctx[i].ret->error);
+                                break;
+                        }
+                }
+        }
+        for (size_t i = 0; i < g->n; i++) {
+                struct checkpoint_member *m = &g->ret->members[i];
+
+                if (m->result < 0 || k < 0)
+                        continue;
+                r = run_thaw(&g->ctx[i]);
+                if (r < 0)
+                        m->result = r;
+        }
+        /* On failure the cleanup thaws them (freezer_free()). */
+        g->ret->pause_ns = now_ns(CLOCK_MONOTONIC) - g->t_first_frozen;
+        return k;
+}
+
+/* Step 5 for each member that lived through the pause, under the group's id. */
+static int group_store(struct group_run *g)
+{
+        size_t n_done = 0;
+        int r;
+
+        r = store_alloc_id(g->s, &g->ret->id);
+        if (r < 0)
+                return group_fail(g, r, "cannot allocate a group id: %s", strerror(-r));
+        for (size_t i = 0; i < g->n; i++) {
+                struct checkpoint_ctx *c = &g->ctx[i];
+                struct checkpoint_member *m = &g->ret->members[i];
+
+                if (m->result < 0)
+                        continue;
+                c->group_id = g->ret->id;
+                c->group_pause_ns = g->ret->pause_ns;
+                m->result = run_store(c);
+                if (m->result == -ECANCELED || m->result == -ENOSPC)
+                        return group_fail(g, m->result, "%s", c->ret->error);
+                if (m->result < 0)
+                        continue;
+                n_done++;
+                g->ret->pages += m->res.pages;
+                g->ret->pages_read += m->res.pages_read;
+                g->ret->bytes_stored += m->res.bytes_stored;
+        }
+        if (n_done == 0)
+                return group_fail(g, -ESRCH, "every process of the group exited");
+        return 0;
+}
+
+static int group_run_steps(struct group_run *g)
+{
+        int r;
+
+        if (g->req->base.n_ranges > 0)
+                return group_fail(g, -EINVAL, "a group checkpoint takes no ranges");
+        r = member_buffers(g->max);
+        if (r < 0)
+                return group_fail(g, r, "out of memory");
+        r = group_freeze(g);
+        if (r < 0)
+                return r;
+        if (g->ret->members[0].result < 0)
+                return group_fail(g, g->ret->members[0].result, "%s", g->ret->members[0].res.error);
+        r = group_copy_thaw(g);
+        if (r < 0)
+                return r;
+        priority_lower(&g->req->base.priority, &g->prio);
+        return group_store(g);
+}
+
+int checkpoint_run_group(struct ckpt_store *s, const struct checkpoint_group_request *req,
+                         struct checkpoint_group_result *ret)
+{
+        struct group_run g = {.s = s, .req = req, .ret = ret};
+        uint64_t t_start = now_ns(CLOCK_MONOTONIC);
+        int r;
+
+        *ret = (struct checkpoint_group_result){};
+        g.max = req->max_members ? req->max_members : CKPT_MAX_GROUP_MEMBERS;
+        g.ctx = calloc(g.max, sizeof(*g.ctx));
+        ret->members = calloc(g.max, sizeof(*ret->members));
+        g.pids = calloc(16, sizeof(*g.pids));
+        if (!g.ctx || !ret->members || !g.pids) {
+                r = group_fail(&g, -ENOMEM, "out of memory");
+                goto out;
+        }
+        g.pids[g.n++] = req->base.pid;
+        /* Members found before that no longer descend from the root (their
+         * parent exited): still the group's while they live. */
+        for (size_t i = 0; i < req->n_pids && g.n < g.max; i++) {
+                bool known = false;
+
+                for (size_t k = 0; k < g.n && !known; k++)
+                        known = g.pids[k] == req->pids[i];
+                if (known || req->pids[i] <= 0)
+                        continue;
+                if (g.n % 16 == 0) {
+                        pid_t *q = realloc(g.pids, (g.n + 16) * sizeof(*q));
+                        if (!q) {
+                                r = group_fail(&g, -ENOMEM, "out of memory");
+                                goto out;
+                        }
+                        g.pids = q;
+                }
+                g.pids[g.n++] = req->pids[i];
+        }
+        r = group_run_steps(&g);
+out:
+        for (size_t i = 0; i < ret->n_members; i++)
+                checkpoint_ctx_done(&g.ctx[i]);
+        priority_restore(&g.prio);
+        for (size_t i = 0; i < ret->n_members; i++)
+                ctx_after(&g.ctx[i], r < 0 ? r : ret->members[i].result);
+        member_buffers_trim(ret->n_members);
+        ret->duration_ns = now_ns(CLOCK_MONOTONIC) - t_start;
+        free(g.ctx);
+        free(g.pids);
+        return r;
+}
+
+void checkpoint_group_result_done(struct checkpoint_group_result *r)
+{
+        if (!r)
+                return;
+        for (size_t i = 0; i < r->n_members; i++)
+                checkpoint_result_done(&r->members[i].res);
+        free(r->members);
+        r->members = NULL;
+        r->n_members = 0;
 }
 
 int checkpoint_track(struct tracker *t, const struct access_caller *caller, pid_t pid, char *error,

@@ -25,6 +25,9 @@
  * its part of it; the first failure ends the run, and checkpoint_run() frees
  * the context (thawing the process if it is still frozen), brings the worker
  * back to its priority, and tells the tracker.
+ *
+ * checkpoint_run_group() runs the same steps over many processes: step 1
+ * for every member, steps 2 and 3 for each, step 4 for all, step 5 for each.
  */
 #pragma once
 
@@ -91,6 +94,49 @@ int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
  */
 int checkpoint_track(struct tracker *t, const struct access_caller *caller, pid_t pid, char *error,
                      size_t error_size);
+
+/*
+ * A group checkpoint: the process base.pid and its descendants (found as
+ * they are frozen: checkpoint.c), plus pids (members found before whose
+ * parent exited since), as one frozen moment: every member frozen before
+ * any is read, all thawed before any is stored. Each member gets a checkpoint
+ * of its own, as checkpoint_run() would take, marked with the group's id.
+ * base.ranges must be empty.
+ */
+struct checkpoint_group_request {
+        struct checkpoint_request base; /* pid: the root of the tree */
+        const pid_t *pids;
+        size_t n_pids;
+        size_t max_members; /* 0: CKPT_MAX_GROUP_MEMBERS */
+        bool arm_new;       /* arm write tracking of members the tracker does not know */
+};
+
+struct checkpoint_member {
+        pid_t pid;
+        int result; /* 0, or -errno: no checkpoint of it (-ESRCH: it exited) */
+        bool armed; /* write tracking was armed by this checkpoint */
+        struct checkpoint_result res;
+};
+
+struct checkpoint_group_result {
+        uint64_t id; /* the group's; each member's checkpoint has its own */
+        uint64_t pages, pages_read, bytes_stored; /* sums over the members */
+        uint64_t pause_ns;                        /* the first freeze to the last thaw */
+        uint64_t duration_ns;
+        struct checkpoint_member *members; /* [0] is the root */
+        size_t n_members;
+        char error[256];
+};
+
+/*
+ * Errors as checkpoint_run()'s for the root, and -E2BIG when the group has
+ * more than max_members processes. Members that exit before or while frozen
+ * are left out (their result -ESRCH); any other failure of a member fails
+ * the group, and every frozen member is thawed first.
+ */
+int checkpoint_run_group(struct ckpt_store *s, const struct checkpoint_group_request *req,
+                         struct checkpoint_group_result *ret);
+void checkpoint_group_result_done(struct checkpoint_group_result *r);
 
 /* The copy buffer is kept per calling thread between checkpoints; a worker
  * thread that is about to exit gives it back with this. */

@@ -455,6 +455,17 @@ static int key_all(struct policy *p, const char *v, char *why, size_t wlen)
         return 0;
 }
 
+static int key_group(struct policy *p, const char *v, char *why, size_t wlen)
+{
+        if (strcmp(v, "tree") == 0)
+                p->group_tree = true;
+        else if (strcmp(v, "none") == 0)
+                p->group_tree = false;
+        else
+                return WHY(-EINVAL, "Group= takes tree or none, not '%s'", v);
+        return 0;
+}
+
 static int key_run_as(struct policy *p, const char *v, char *why, size_t wlen)
 {
         const char *colon = strchr(v, ':');
@@ -510,6 +521,7 @@ static const struct policy_key {
         {SECTION_CHECKPOINT, "Range", key_range, true, false},
         {SECTION_CHECKPOINT, "FullEvery", key_full_every, false, false},
         {SECTION_CHECKPOINT, "All", key_all, false, false},
+        {SECTION_CHECKPOINT, "Group", key_group, false, false},
         {SECTION_CHECKPOINT, "RunAs", key_run_as, false, false},
         {SECTION_RETENTION, "Keep", key_keep, false, false},
         {SECTION_RETENTION, "MaxAge", key_max_age, false, false},
@@ -616,6 +628,9 @@ static int check_whole_file(const struct policy *p, bool any_match, const unsign
         if (p->match_start_time && !p->match_pid)
                 return fail(-EINVAL, err, err_len, path, header_line[SECTION_MATCH],
                             "StartTime= needs Pid=");
+        if (p->group_tree && p->n_ranges)
+                return fail(-EINVAL, err, err_len, path, header_line[SECTION_CHECKPOINT],
+                            "Group=tree checkpoints whole processes: it takes no Range=");
         if (!p->interval_usec)
                 return fail(-EINVAL, err, err_len, path,
                             header_line[SECTION_CHECKPOINT] ?: last_line,

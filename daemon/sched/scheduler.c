@@ -16,6 +16,7 @@
 
 #include "access.h"
 #include "checkpoint.h"
+#include "ckpt/proto.h"
 #include "freezer.h"
 #include "jobs.h"
 #include "lastcopy.h"
@@ -69,6 +70,8 @@ struct tracked {
         uid_t uid;
         char comm[16];
         char *policy;                /* name in the policy set; NULL: tracked by hand */
+        bool tree;                   /* the root of a tree group (group == pid) */
+        pid_t group;                 /* the root of its tree group; 0: none */
         struct access_caller caller; /* who asked (by hand), or the policy's rights then */
         bool armed;                  /* write tracking armed (uffd or soft-dirty) */
         bool busy;                   /* a checkpoint job is under way */
@@ -143,12 +146,13 @@ static void save_manual(struct scheduler *sc)
         f = fopen(tmp, "we");
         if (!f)
                 goto fail;
-        fprintf(f, "# pid start-time uid gid: processes tracked by hand, and who asked (ckptd "
-                   "re-arms them at start with that uid's rights)\n");
+        fprintf(f, "# pid start-time uid gid [tree]: processes tracked by hand, and who asked "
+                   "(ckptd re-arms them at start with that uid's rights)\n");
         for (struct tracked *t = sc->tracked; t; t = t->next)
-                if (!t->policy)
-                        fprintf(f, "%d %" PRIu64 " %u %u\n", (int)t->pid, t->start_time,
-                                (unsigned)t->caller.uid, (unsigned)t->caller.gid);
+                if (!t->policy && (t->group == 0 || t->tree))
+                        fprintf(f, "%d %" PRIu64 " %u %u%s\n", (int)t->pid, t->start_time,
+                                (unsigned)t->caller.uid, (unsigned)t->caller.gid,
+                                t->tree ? " tree" : "");
         if (fflush(f) != 0 || fsync(fileno(f)) < 0)
                 goto fail;
         if (rename(tmp, path) < 0)
@@ -188,6 +192,15 @@ static void remove_tracked(struct scheduler *sc, struct tracked *t, const char *
                 (void)policy_remove_runtime(sc->opts.runtime_policy_dir, t->pid);
         if (!t->policy)
                 save_manual(sc);
+        if (t->tree)
+                /* The group goes with its root. */
+                for (struct tracked *m = sc->tracked, *next; m; m = next) {
+                        next = m->next;
+                        if (m->group == t->pid && m != t) {
+                                remove_tracked(sc, m, "the root of its group is no longer tracked");
+                                next = sc->tracked; /* the list changed */
+                        }
+                }
         tracked_free(t);
         sc->opts.status_changed(sc->opts.userdata);
 }
@@ -329,6 +342,27 @@ static struct tracked *add_tracked(struct scheduler *sc, pid_t pid, const char *
         return t;
 }
 
+/* pid joins the group of root (tracked already, or armed: armed says). A
+ * process tracked on its own already is left so. */
+static void add_member(struct scheduler *sc, struct tracked *root, pid_t pid, bool armed)
+{
+        struct tracked *t = find(sc, pid);
+
+        if (t) {
+                if (t->group == 0 && !t->policy)
+                        t->group = root->pid;
+                return;
+        }
+        t = add_tracked(sc, pid, NULL, armed, NULL, &root->caller);
+        if (!t) {
+                if (sc->tracker && armed)
+                        (void)tracker_untrack(sc->tracker, pid);
+                return;
+        }
+        t->group = root->pid;
+        save_manual(sc); /* without it: members are found again, not remembered */
+}
+
 struct track_job {
         struct job job;
         struct scheduler *sc;
@@ -340,9 +374,52 @@ struct track_job {
         char *note;
         int uffd; /* passed by the process itself, or -EBADF */
         bool cooperative;
+        bool tree;      /* and its descendants */
+        pid_t *members; /* tree: the descendants armed (n_members) */
+        size_t n_members;
         struct access_caller caller; /* whose rights: the call's, or the policy's */
         char error[256];
 };
+
+/* The descendants of tj->pid, each armed with the caller's rights (checked
+ * for each, as for the root). A descendant that exits meanwhile is left out;
+ * one the caller may not act on, or too many, fail the whole request. */
+static int track_descendants(struct track_job *tj)
+{
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 1;
+        int r;
+
+        pids = calloc(16, sizeof(*pids));
+        if (!pids)
+                return -ENOMEM;
+        pids[0] = tj->pid;
+        for (size_t i = 0; i < n; i++) {
+                char error[256] = "";
+
+                r = proc_children(pids[i], CKPT_MAX_GROUP_MEMBERS, &pids, &n);
+                if (r == -E2BIG) {
+                        snprintf(tj->error, sizeof(tj->error),
+                                 "the tree of %d has more than %d processes", (int)tj->pid,
+                                 CKPT_MAX_GROUP_MEMBERS);
+                        return r;
+                }
+                if (r < 0 && r != -ESRCH)
+                        return r;
+                if (i == 0)
+                        continue;
+                r = checkpoint_track(tj->sc->tracker, &tj->caller, pids[i], error, sizeof(error));
+                if (r == -ESRCH)
+                        continue;
+                if (r < 0) {
+                        snprintf(tj->error, sizeof(tj->error), "pid %d of the tree of %d: %s",
+                                 (int)pids[i], (int)tj->pid, error[0] ? error : strerror(-r));
+                        return r;
+                }
+                tj->members[tj->n_members++] = pids[i];
+        }
+        return 0;
+}
 
 static void track_job_run(struct job *j)
 {
@@ -377,6 +454,20 @@ static void track_job_run(struct job *j)
                 /* Checked again once frozen, before anything is injected. */
                 j->result = checkpoint_track(tj->sc->tracker, &tj->caller, tj->pid, tj->error,
                                              sizeof(tj->error));
+        if (j->result >= 0 && tj->tree) {
+                int r;
+
+                tj->members = calloc(CKPT_MAX_GROUP_MEMBERS, sizeof(*tj->members));
+                r = tj->members ? track_descendants(tj) : -ENOMEM;
+                if (r < 0) {
+                        /* Nothing of the tree stays tracked. */
+                        for (size_t i = 0; i < tj->n_members; i++)
+                                (void)tracker_untrack(tj->sc->tracker, tj->members[i]);
+                        (void)tracker_untrack(tj->sc->tracker, tj->pid);
+                        tj->n_members = 0;
+                        j->result = r;
+                }
+        }
 }
 
 static void track_job_done(struct job *j)
@@ -396,6 +487,14 @@ static void track_job_done(struct job *j)
                 j->result = -ESRCH;
                 if (sc->tracker)
                         (void)tracker_untrack(sc->tracker, tj->pid);
+        }
+        if (t && tj->tree) {
+                t->tree = true;
+                t->group = t->pid;
+                if (!t->policy)
+                        save_manual(sc);
+                for (size_t i = 0; i < tj->n_members; i++)
+                        add_member(sc, t, tj->members[i], true);
         }
         if (j->result == -EACCES && tj->done && tj->policy && strncmp(tj->policy, "pid-", 4) == 0) {
                 /* The runtime policy this call wrote would only be refused
@@ -417,6 +516,7 @@ static void track_job_done(struct job *j)
                 };
                 struct tracker_stats st = {};
 
+                res.members = t && tj->tree ? 1 + tj->n_members : 0;
                 if (j->result == 0) {
                         if (sc->tracker)
                                 (void)tracker_get_stats(sc->tracker, tj->pid, &st);
@@ -425,6 +525,7 @@ static void track_job_done(struct job *j)
                 tj->done(&res, tj->userdata);
         }
         safe_close(tj->uffd);
+        free(tj->members);
         free(tj->policy);
         free(tj->note);
         free(tj);
@@ -434,7 +535,7 @@ static void track_job_done(struct job *j)
 /* Arm tracking of pid on a worker; done (NULL: nobody asked) hears how it
  * ended. -ENOMEM when nothing was started (uffd closed). */
 static int submit_track(struct scheduler *sc, pid_t pid, uint64_t start_time, const char *policy,
-                        const char *note, int uffd, const struct access_caller *caller,
+                        const char *note, int uffd, bool tree, const struct access_caller *caller,
                         scheduler_track_done_t done, void *userdata)
 {
         struct track_job *tj = calloc(1, sizeof(*tj));
@@ -445,6 +546,7 @@ static int submit_track(struct scheduler *sc, pid_t pid, uint64_t start_time, co
         }
         tj->uffd = uffd;
         tj->cooperative = uffd >= 0;
+        tj->tree = tree;
         tj->caller = *caller;
         tj->sc = sc;
         tj->done = done;
@@ -516,10 +618,11 @@ int scheduler_track(struct scheduler *sc, const struct scheduler_track_request *
                 }
                 scheduler_reload(sc);
                 snprintf(name, sizeof(name), "pid-%d", (int)req->pid);
-                return submit_track(sc, req->pid, 0, name, NULL, req->uffd, &req->caller, done,
-                                    userdata);
+                return submit_track(sc, req->pid, 0, name, NULL, req->uffd, req->tree, &req->caller,
+                                    done, userdata);
         }
-        return submit_track(sc, req->pid, 0, NULL, NULL, req->uffd, &req->caller, done, userdata);
+        return submit_track(sc, req->pid, 0, NULL, NULL, req->uffd, req->tree, &req->caller, done,
+                            userdata);
 }
 
 bool scheduler_tracked_for(struct scheduler *sc, pid_t pid, uid_t uid)
@@ -541,6 +644,65 @@ int scheduler_untrack(struct scheduler *sc, pid_t pid)
 
 /* ---- scheduled checkpoints ------------------------------------------------- */
 
+/* The members of the group of root (not root itself), in a malloc'ed array. */
+static int group_members(struct scheduler *sc, pid_t root, pid_t **ret, size_t *ret_n)
+{
+        size_t n = 0, k = 0;
+        pid_t *v;
+
+        for (struct tracked *t = sc->tracked; t; t = t->next)
+                if (t->group == root && t->pid != root)
+                        n++;
+        v = calloc(MAX(n, (size_t)1), sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        for (struct tracked *t = sc->tracked; t && k < n; t = t->next)
+                if (t->group == root && t->pid != root)
+                        v[k++] = t->pid;
+        *ret = v;
+        *ret_n = k;
+        return 0;
+}
+
+int scheduler_prepare_group(struct scheduler *sc, struct checkpoint_group_request *req,
+                            pid_t **ret_pids)
+{
+        struct tracked *t = find(sc, req->base.pid);
+        size_t n = 0;
+        int r;
+
+        *ret_pids = NULL;
+        req->pids = NULL;
+        req->n_pids = 0;
+        req->arm_new = t && t->tree;
+        if (!req->arm_new)
+                return 0;
+        r = group_members(sc, t->pid, ret_pids, &n);
+        if (r < 0)
+                return r;
+        req->pids = *ret_pids;
+        req->n_pids = n;
+        return 0;
+}
+
+/* A scheduled checkpoint of the group of root t. */
+static int start_group(struct tracked *t, const struct checkpoint_request *base)
+{
+        struct scheduler *sc = t->sc;
+        struct checkpoint_group_request req = {.base = *base};
+        _cleanup_free_ pid_t *pids = NULL;
+        int r;
+
+        req.base.ranges = NULL; /* a group is checkpointed whole */
+        req.base.n_ranges = 0;
+        if (!sc->opts.submit_group)
+                return -EOPNOTSUPP;
+        r = scheduler_prepare_group(sc, &req, &pids);
+        if (r < 0)
+                return r;
+        return sc->opts.submit_group(&req, sc->opts.userdata);
+}
+
 static void start_checkpoint(struct tracked *t, const char *why)
 {
         struct scheduler *sc = t->sc;
@@ -548,7 +710,7 @@ static void start_checkpoint(struct tracked *t, const char *why)
         struct checkpoint_request req = {};
         int r;
 
-        if (t->busy || sc->shutting_down)
+        if (t->busy || sc->shutting_down || (t->group && !t->tree))
                 return;
         req.pid = t->pid;
         req.caller = caller_of_tracked(sc, t);
@@ -562,8 +724,9 @@ static void start_checkpoint(struct tracked *t, const char *why)
                 if (p->interval_usec > 0)
                         req.urgent_ns = now_ns(CLOCK_MONOTONIC) + p->interval_usec * 1000 / 2;
         }
-        log_debug("scheduler: checkpoint of pid %d (%s)", (int)t->pid, why);
-        r = sc->opts.submit_checkpoint(&req, sc->opts.userdata);
+        log_debug("scheduler: checkpoint of pid %d%s (%s)", (int)t->pid, t->tree ? "'s tree" : "",
+                  why);
+        r = t->tree ? start_group(t, &req) : sc->opts.submit_checkpoint(&req, sc->opts.userdata);
         if (r < 0) {
                 log_warning_errno(r, "scheduler: cannot start a checkpoint of pid %d: %m",
                                   (int)t->pid);
@@ -599,6 +762,52 @@ static void apply_retention(struct scheduler *sc, struct tracked *t, const struc
                 sc->opts.submit_delete(ids[i], t->pid, sc->opts.userdata);
 }
 
+/* The figures of a checkpoint of t that was committed. */
+static void record_checkpoint(struct scheduler *sc, struct tracked *t,
+                              const struct checkpoint_result *res)
+{
+        t->last_id = res->id;
+        t->last_pause_ms = res->pause_ns / 1e6;
+        t->checkpoints++;
+        t->stored_bytes += res->bytes_stored;
+        t->since_full = res->incremental ? t->since_full + 1 : 0;
+        t->note[0] = '\0';
+        if (sc->tracker) {
+                struct tracker_stats st;
+                if (tracker_get_stats(sc->tracker, t->pid, &st) >= 0)
+                        t->faults_at_last = st.write_faults;
+        }
+}
+
+void scheduler_group_done(struct scheduler *sc, const struct checkpoint_group_request *req,
+                          int result, const struct checkpoint_group_result *res)
+{
+        struct tracked *root = find(sc, req->base.pid);
+
+        for (size_t i = 1; result >= 0 && i < res->n_members; i++) {
+                const struct checkpoint_member *m = &res->members[i];
+                struct tracked *t;
+
+                if (m->result < 0)
+                        continue; /* it exited: its exit event lets it go */
+                if (root && root->tree)
+                        /* Found in the tree: it joins, armed or read whole. */
+                        add_member(sc, root, m->pid,
+                                   m->armed || (sc->tracker &&
+                                                tracker_is_tracked(sc->tracker, m->pid)));
+                t = find(sc, m->pid);
+                if (!t)
+                        continue;
+                record_checkpoint(sc, t, &m->res);
+                /* A member keeps as many as its root's policy says. */
+                apply_retention(sc, t,
+                                t->group && root && t->group == root->pid ? policy_of(sc, root)
+                                                                          : policy_of(sc, t));
+        }
+        scheduler_checkpoint_done(sc, req->base.pid, result,
+                                  result >= 0 ? &res->members[0].res : NULL);
+}
+
 void scheduler_checkpoint_done(struct scheduler *sc, pid_t pid, int result,
                                const struct checkpoint_result *res)
 {
@@ -609,17 +818,7 @@ void scheduler_checkpoint_done(struct scheduler *sc, pid_t pid, int result,
                 return;
         t->busy = false;
         if (result >= 0) {
-                t->last_id = res->id;
-                t->last_pause_ms = res->pause_ns / 1e6;
-                t->checkpoints++;
-                t->stored_bytes += res->bytes_stored;
-                t->since_full = res->incremental ? t->since_full + 1 : 0;
-                t->note[0] = '\0';
-                if (sc->tracker) {
-                        struct tracker_stats st;
-                        if (tracker_get_stats(sc->tracker, pid, &st) >= 0)
-                                t->faults_at_last = st.write_faults;
-                }
+                record_checkpoint(sc, t, res);
         } else if (result == -ESRCH || result == -ECHILD) {
                 remove_tracked(sc, t, "exited");
                 return;
@@ -685,6 +884,33 @@ static bool is_tracked_or_self(struct scheduler *sc, pid_t pid)
         return pid == getpid() || find(sc, pid) != NULL;
 }
 
+/* For a Group=tree policy p that matches pid: one of pid's ancestors is
+ * in a tracked tree, or matches p too (and is the root, then): pid joins
+ * that group at its next checkpoint instead of starting a group of its own. */
+static bool under_group_root(struct scheduler *sc, const struct policy *p, pid_t pid)
+{
+        pid_t a = pid;
+
+        for (unsigned depth = 0; depth < 64; depth++) {
+                struct proc_info info = {};
+                struct tracked *t;
+                bool match;
+
+                if (proc_ppid(a, &a) < 0 || a <= 1)
+                        return false;
+                t = find(sc, a);
+                if (t && t->group)
+                        return true;
+                if (proc_info_read(a, &info) < 0)
+                        return false;
+                match = info.exe && policy_matches(p, a, &info);
+                proc_info_done(&info);
+                if (match)
+                        return true;
+        }
+        return false;
+}
+
 /* Track pid if a policy matches it and it is not tracked yet. */
 static void consider_process(struct scheduler *sc, pid_t pid, const char *how)
 {
@@ -698,6 +924,8 @@ static void consider_process(struct scheduler *sc, pid_t pid, const char *how)
                 return;
         }
         p = policy_set_match(sc->policy_set, pid, &info);
+        if (p && p->group_tree && under_group_root(sc, p, pid))
+                p = NULL;
         if (p) {
                 struct access_caller caller = policy_caller(p);
                 bool refused = false;
@@ -712,8 +940,8 @@ static void consider_process(struct scheduler *sc, pid_t pid, const char *how)
                         sc->refused[sc->n_refused++] = (struct refused_proc){pid, info.start_time};
                         log_debug("scheduler: pid %d (%s) matches policy %s (%s)", (int)pid,
                                   info.comm, p->name, how);
-                        (void)submit_track(sc, pid, info.start_time, p->name, NULL, -EBADF, &caller,
-                                           NULL, NULL);
+                        (void)submit_track(sc, pid, info.start_time, p->name, NULL, -EBADF,
+                                           p->group_tree, &caller, NULL, NULL);
                 }
         }
         proc_info_done(&info);
@@ -879,12 +1107,15 @@ static void restore_manual(struct scheduler *sc)
         while (fgets(line, sizeof(line), f)) {
                 struct access_caller caller;
                 unsigned uid, gid;
+                char tree[8] = "";
                 uint64_t st;
                 int pid, k;
 
                 if (line[0] == '#')
                         continue;
-                k = sscanf(line, "%d %" SCNu64 " %u %u", &pid, &st, &uid, &gid);
+                k = sscanf(line, "%d %" SCNu64 " %u %u %7s", &pid, &st, &uid, &gid, tree);
+                if (k == 5)
+                        k = 4;
                 if (k < 2 || pid <= 0)
                         continue;
                 if (k != 4) {
@@ -899,7 +1130,7 @@ static void restore_manual(struct scheduler *sc)
                 (void)submit_track(sc, pid, st, NULL,
                                    "tracking re-armed after a restart of ckptd: the next "
                                    "checkpoint reads everything",
-                                   -EBADF, &caller, NULL, NULL);
+                                   -EBADF, strcmp(tree, "tree") == 0, &caller, NULL, NULL);
         }
 }
 
@@ -1022,6 +1253,7 @@ void scheduler_foreach_process(struct scheduler *sc, const struct access_caller 
                         .uid = t->uid,
                         .tracking = have && t->armed ? ckpt_track_mode_to_string(st.mode) : "scan",
                         .policy = t->policy,
+                        .group = t->group,
                         .dirty_pages =
                                 have && st.write_faults >= t->faults_at_last
                                         ? st.write_faults - t->faults_at_last + st.kept_writable

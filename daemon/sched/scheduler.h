@@ -24,6 +24,16 @@
  * callbacks of its options. Its errors are negative errno values, with a
  * message where one says more; the server turns them into protocol errors.
  *
+ * Groups. A process tracked as a tree (`ckptctl track --tree PID`, or a
+ * policy with Group=tree) is the root of a group: it and all its
+ * descendants, present and future, are checkpointed as one (a group
+ * checkpoint, checkpoint.h) whenever the root's schedule says so. Its
+ * descendants are tracked entries of their own (status shows them, with
+ * the root as their group), found when the tree is tracked and at every
+ * group checkpoint (where those not armed yet are armed, and read whole);
+ * they have no schedule of their own and leave when they exit. When the
+ * root goes, the group goes.
+ *
  * Across restarts: the pids tracked by hand are remembered in
  * <state-dir>/tracked (pid and start time); policy-driven ones are found
  * again by matching. Write tracking cannot survive the daemon (its
@@ -47,6 +57,8 @@ struct workers;
 struct policy_set;
 struct checkpoint_request;
 struct checkpoint_result;
+struct checkpoint_group_request;
+struct checkpoint_group_result;
 
 struct scheduler_options {
         sd_event *event;
@@ -64,6 +76,9 @@ struct scheduler_options {
         /* Start a checkpoint of req->pid (req and its ranges are copied);
          * its end comes back as scheduler_checkpoint_done(). <0: not started. */
         int (*submit_checkpoint)(const struct checkpoint_request *req, void *userdata);
+        /* The same for a group checkpoint (req and its pids are copied); its
+         * end comes back as scheduler_group_done(). */
+        int (*submit_group)(const struct checkpoint_group_request *req, void *userdata);
         /* Delete checkpoint id (of pid) on a worker: retention let it go. */
         void (*submit_delete)(uint64_t id, pid_t pid, void *userdata);
         /* The set of tracked processes changed. */
@@ -101,6 +116,7 @@ struct scheduler_track_request {
         int uffd;
         uint64_t every_usec;
         unsigned keep;
+        bool tree; /* pid and its descendants, as a group */
         struct access_caller caller;
 };
 
@@ -110,8 +126,9 @@ struct scheduler_track_request {
  * -EBUSY, -ECANCELED (shutting down) or another -errno (error: what failed,
  * or ""). */
 struct scheduler_track_result {
-        int result;
+        int result; /* also -E2BIG: a tree of more than CKPT_MAX_GROUP_MEMBERS */
         pid_t pid;
+        size_t members; /* a tree: the processes tracked with it, itself included */
         const char *tracking;
         const char *error;
 };
@@ -132,6 +149,16 @@ int scheduler_untrack(struct scheduler *s, pid_t pid);
 /* pid is tracked with the rights of uid (by hand, or by a policy of uid's). */
 bool scheduler_tracked_for(struct scheduler *s, pid_t pid, uid_t uid);
 
+/* Before a group checkpoint of the tree of req->base.pid (asked for or
+ * scheduled): the members known that may have left the tree, and whether
+ * new members are armed (the tree is tracked). *ret_pids (malloc'ed, may be
+ * NULL) backs req->pids. */
+int scheduler_prepare_group(struct scheduler *s, struct checkpoint_group_request *req,
+                            pid_t **ret_pids);
+/* After any group checkpoint: members joined, figures, retention. */
+void scheduler_group_done(struct scheduler *s, const struct checkpoint_group_request *req,
+                          int result, const struct checkpoint_group_result *res);
+
 /* After any checkpoint of pid (scheduled or asked for): figures, retention. */
 void scheduler_checkpoint_done(struct scheduler *s, pid_t pid, int result,
                                const struct checkpoint_result *res);
@@ -143,6 +170,7 @@ struct scheduler_process {
         uid_t uid;
         const char *tracking; /* the armed mode, or "scan" */
         const char *policy;   /* NULL: tracked by hand */
+        pid_t group;          /* the root of its tree group (itself for the root); 0: none */
         /* Pages faulted since the last checkpoint plus those it left
          * writable: the next one reads them all. */
         uint64_t dirty_pages, writable_pages, write_faults;

@@ -159,6 +159,13 @@ static int sched_submit_checkpoint(const struct checkpoint_request *req, void *u
         return m->opts.methods->submit_checkpoint(m, req);
 }
 
+static int sched_submit_group(const struct checkpoint_group_request *req, void *userdata)
+{
+        struct manager *m = userdata;
+
+        return m->opts.methods->submit_group(m, req);
+}
+
 static void sched_submit_delete(uint64_t id, pid_t pid, void *userdata)
 {
         struct manager *m = userdata;
@@ -188,6 +195,7 @@ static int manager_start_scheduler(struct manager *m)
                 .runtime_policy_dir = m->opts.runtime_policy_dir,
                 .max_tracked_per_uid = m->opts.max_tracked_per_uid,
                 .submit_checkpoint = sched_submit_checkpoint,
+                .submit_group = sched_submit_group,
                 .submit_delete = sched_submit_delete,
                 .status_changed = sched_status_changed,
                 .job_finished = sched_job_finished,

@@ -24,6 +24,7 @@ struct workers;
 struct scheduler;
 struct watchers;
 struct checkpoint_request;
+struct checkpoint_group_request;
 struct manager;
 
 /* What the daemon serves, given by whoever builds the manager (main.c: the
@@ -32,6 +33,7 @@ struct manager;
 struct manager_methods {
         server_dispatch_t dispatch; /* userdata: the manager */
         int (*submit_checkpoint)(struct manager *m, const struct checkpoint_request *req);
+        int (*submit_group)(struct manager *m, const struct checkpoint_group_request *req);
         void (*submit_delete)(struct manager *m, uint64_t id, pid_t pid);
 };
 

@@ -326,6 +326,10 @@ static struct json_object *summary_to_json(const struct store_catalog_entry *e)
         json_object_object_add(o, "pause_ms", json_object_new_double(ns_to_ms(e->pause_ns)));
         json_object_object_add(o, "duration_ms", json_object_new_double(ns_to_ms(e->duration_ns)));
         json_object_object_add(o, "regions", json_uint(e->n_regions));
+        json_object_object_add(o, "group", e->group ? json_uint(e->group) : NULL);
+        json_object_object_add(o, "group_pause_ms",
+                               e->group ? json_object_new_double(ns_to_ms(e->group_pause_ns))
+                                        : NULL);
         return o;
 }
 
@@ -355,6 +359,7 @@ static void add_process_json(const struct scheduler_process *sp, void *userdata)
         json_object_object_add(o, "uid", json_object_new_int64(sp->uid));
         json_object_object_add(o, "tracking", json_object_new_string(sp->tracking));
         json_object_object_add(o, "policy", sp->policy ? json_object_new_string(sp->policy) : NULL);
+        json_object_object_add(o, "group", sp->group ? json_object_new_int(sp->group) : NULL);
         json_object_object_add(o, "dirty_pages", json_uint(sp->dirty_pages));
         json_object_object_add(o, "writable_pages", json_uint(sp->writable_pages));
         json_object_object_add(o, "write_faults", json_uint(sp->write_faults));
@@ -823,6 +828,165 @@ static void method_checkpoint(struct manager *m, struct call *c, struct json_obj
         }
 }
 
+/* ---- io.ckptd.CheckpointGroup ---------------------------------------------- */
+
+struct group_job {
+        struct job job;
+        struct manager *m;
+        struct call *call;
+        struct checkpoint_group_request req;
+        pid_t *pids;
+        struct checkpoint_group_result res;
+};
+
+static void group_job_run(struct job *j)
+{
+        struct group_job *gj = (struct group_job *)j;
+
+        log_set_fields(gj->req.base.pid, 0);
+        j->result = checkpoint_run_group(gj->m->store, &gj->req, &gj->res);
+        log_set_fields(0, 0);
+}
+
+static struct json_object *member_json(const struct checkpoint_member *mb)
+{
+        const struct checkpoint_result *res = &mb->res;
+        struct json_object *o = json_object_new_object();
+        bool done = mb->result >= 0;
+
+        json_object_object_add(o, "pid", json_object_new_int(mb->pid));
+        json_object_object_add(o, "id", done ? json_uint(res->id) : NULL);
+        json_object_object_add(o, "parent", done && res->parent ? json_uint(res->parent) : NULL);
+        json_object_object_add(o, "incremental", json_object_new_boolean(done && res->incremental));
+        json_object_object_add(o, "armed", json_object_new_boolean(mb->armed));
+        json_object_object_add(o, "pages", json_uint(done ? res->pages : 0));
+        json_object_object_add(o, "pages_read", json_uint(done ? res->pages_read : 0));
+        json_object_object_add(o, "pages_unchanged", json_uint(done ? res->pages_unchanged : 0));
+        json_object_object_add(o, "bytes_stored", json_uint(done ? res->bytes_stored : 0));
+        json_object_object_add(o, "pause_ms", json_object_new_double(ns_to_ms(res->pause_ns)));
+        json_object_object_add(o, "duration_ms",
+                               json_object_new_double(ns_to_ms(res->duration_ns)));
+        json_object_object_add(
+                o, "error",
+                done ? NULL
+                     : json_object_new_string(res->error[0] ? res->error : strerror(-mb->result)));
+        return o;
+}
+
+static struct json_object *group_json(pid_t root, const struct checkpoint_group_result *res)
+{
+        struct json_object *p = json_object_new_object(), *a = json_object_new_array();
+
+        for (size_t i = 0; i < res->n_members; i++)
+                json_object_array_add(a, member_json(&res->members[i]));
+        json_object_object_add(p, "id", json_uint(res->id));
+        json_object_object_add(p, "pid", json_object_new_int(root));
+        json_object_object_add(p, "pages", json_uint(res->pages));
+        json_object_object_add(p, "pages_read", json_uint(res->pages_read));
+        json_object_object_add(p, "bytes_stored", json_uint(res->bytes_stored));
+        json_object_object_add(p, "pause_ms", json_object_new_double(ns_to_ms(res->pause_ns)));
+        json_object_object_add(p, "duration_ms",
+                               json_object_new_double(ns_to_ms(res->duration_ns)));
+        json_object_object_add(p, "members", a);
+        return p;
+}
+
+static void group_job_done(struct job *j)
+{
+        struct group_job *gj = (struct group_job *)j;
+        struct checkpoint_group_result *res = &gj->res;
+        struct manager *m = gj->m;
+        pid_t root = gj->req.base.pid;
+        char reason[512];
+
+        log_set_fields(root, 0);
+        if (j->result < 0) {
+                m->n_failed++;
+                log_warning_errno(j->result, "Group checkpoint of the tree of %d failed: %s",
+                                  (int)root,
+                                  error_reason(reason, sizeof(reason), res->error, j->result));
+                if (gj->call && j->result == -E2BIG)
+                        call_error(gj->call, CKPT_ERR_TOO_MANY,
+                                   server_limit_params(CKPT_LIMIT_GROUP_MEMBERS,
+                                                       gj->req.max_members ? gj->req.max_members
+                                                                           : CKPT_MAX_GROUP_MEMBERS,
+                                                       res->error));
+                else if (gj->call)
+                        reply_errno(gj->call, j->result == -ESRCH ? -ECHILD : j->result, root, 0,
+                                    res->error);
+        } else {
+                for (size_t i = 0; i < res->n_members; i++)
+                        if (res->members[i].result >= 0) {
+                                m->n_checkpoints++;
+                                m->last_id = res->members[i].res.id;
+                                m->last_pid = res->members[i].pid;
+                        }
+                log_info("Group checkpoint %llu of the tree of %d: %zu processes, %llu pages read, "
+                         "%llu bytes stored, pause %.2f ms",
+                         (unsigned long long)res->id, (int)root, res->n_members,
+                         (unsigned long long)res->pages_read, (unsigned long long)res->bytes_stored,
+                         ns_to_ms(res->pause_ns));
+                if (gj->call)
+                        call_reply(gj->call, group_json(root, res));
+        }
+        log_set_fields(0, 0);
+        scheduler_group_done(m->scheduler, &gj->req, j->result, res);
+        checkpoint_group_result_done(res);
+        call_unref(gj->call);
+        free(gj->pids);
+        free(gj);
+        manager_job_finished(m);
+}
+
+int methods_submit_group(struct manager *m, struct call *c,
+                         const struct checkpoint_group_request *req)
+{
+        struct group_job *gj = calloc(1, sizeof(*gj));
+
+        if (!gj)
+                return -ENOMEM;
+        gj->req = *req;
+        if (req->n_pids) {
+                gj->pids = calloc(req->n_pids, sizeof(*gj->pids));
+                if (!gj->pids) {
+                        free(gj);
+                        return -ENOMEM;
+                }
+                memcpy(gj->pids, req->pids, req->n_pids * sizeof(*gj->pids));
+        }
+        gj->m = m;
+        gj->call = c ? call_ref(c) : NULL;
+        gj->req.pids = gj->pids;
+        gj->req.base.ranges = NULL;
+        gj->req.base.n_ranges = 0;
+        gj->req.base.tracker = m->tracker;
+        gj->req.base.cancel = &m->cancel;
+        gj->req.base.priority = m->priority;
+        gj->job = (struct job){.run = group_job_run, .done = group_job_done, .key = req->base.pid};
+        workers_submit(m->workers, &gj->job);
+        return 0;
+}
+
+static void method_checkpoint_group(struct manager *m, struct call *c, struct json_object *params)
+{
+        struct params_checkpoint_group pg;
+        struct checkpoint_group_request req;
+        _cleanup_free_ pid_t *pids = NULL;
+        int r;
+
+        PARSE(c, params_checkpoint_group, params, &pg);
+        if (check_process(c, pg.tree) < 0)
+                return;
+        req = (struct checkpoint_group_request){
+                .base = {.pid = pg.tree, .caller = caller_of(c), .full = pg.full, .all = pg.all},
+        };
+        r = scheduler_prepare_group(m->scheduler, &req, &pids);
+        if (r >= 0)
+                r = methods_submit_group(m, c, &req);
+        if (r < 0)
+                reply_errno(c, r, pg.tree, 0, "");
+}
+
 /* ---- io.ckptd.Export ------------------------------------------------------- */
 
 struct export_job {
@@ -1071,6 +1235,10 @@ static void track_done(const struct scheduler_track_result *res, void *userdata)
         if (res->result == -EACCES)
                 /* Refused by the access rule (access.h). */
                 call_errorf(c, CKPT_ERR_PERMISSION_DENIED, "reason", "%s", res->error);
+        else if (res->result == -E2BIG)
+                call_error(c, CKPT_ERR_TOO_MANY,
+                           server_limit_params(CKPT_LIMIT_GROUP_MEMBERS, CKPT_MAX_GROUP_MEMBERS,
+                                               res->error));
         else if (res->result < 0) {
                 p = json_object_new_object();
                 snprintf(reason, sizeof(reason), "%s%s%s", res->error, res->error[0] ? ": " : "",
@@ -1089,6 +1257,8 @@ static void track_done(const struct scheduler_track_result *res, void *userdata)
                 json_object_object_add(p, "tracking", json_object_new_string(res->tracking));
                 if (res->result == 1 && res->error[0])
                         json_object_object_add(p, "note", json_object_new_string(res->error));
+                if (res->members)
+                        json_object_object_add(p, "members", json_uint(res->members));
                 call_reply(c, p);
         }
         call_unref(c);
@@ -1124,6 +1294,7 @@ static void method_track(struct manager *m, struct call *c, struct json_object *
                 .uffd = uffd,
                 .every_usec = pt.every_usec,
                 .keep = pt.keep,
+                .tree = pt.tree,
                 .caller = caller_of(c),
         };
         r = scheduler_track(m->scheduler, &req, track_done, call_ref(c), err, sizeof(err));
@@ -1572,6 +1743,7 @@ static const struct {
         {"io.ckptd.GetMetrics", method_get_metrics, false},
         {"io.ckptd.WatchProcesses", method_watch_processes, false},
         {"io.ckptd.Checkpoint", method_checkpoint, true},
+        {"io.ckptd.CheckpointGroup", method_checkpoint_group, true},
         {"io.ckptd.List", method_list, false},
         {"io.ckptd.Show", method_show, false},
         {"io.ckptd.Export", method_export, true},
@@ -1624,6 +1796,11 @@ static int submit_checkpoint_hook(struct manager *m, const struct checkpoint_req
         return methods_submit_checkpoint(m, NULL, req);
 }
 
+static int submit_group_hook(struct manager *m, const struct checkpoint_group_request *req)
+{
+        return methods_submit_group(m, NULL, req);
+}
+
 static void submit_delete_hook(struct manager *m, uint64_t id, pid_t pid)
 {
         methods_submit_delete(m, NULL, id, pid);
@@ -1632,5 +1809,6 @@ static void submit_delete_hook(struct manager *m, uint64_t id, pid_t pid)
 const struct manager_methods methods_table = {
         .dispatch = methods_dispatch,
         .submit_checkpoint = submit_checkpoint_hook,
+        .submit_group = submit_group_hook,
         .submit_delete = submit_delete_hook,
 };

@@ -14,6 +14,7 @@
 #include "server.h"
 
 struct checkpoint_request;
+struct checkpoint_group_request;
 
 extern const struct manager_methods methods_table;
 
@@ -24,4 +25,6 @@ void methods_dispatch(struct call *c, const char *method, struct json_object *pa
 /* Jobs that answer call c when it ends; c may be NULL (nobody to answer). */
 int methods_submit_checkpoint(struct manager *m, struct call *c,
                               const struct checkpoint_request *req);
+int methods_submit_group(struct manager *m, struct call *c,
+                         const struct checkpoint_group_request *req);
 void methods_submit_delete(struct manager *m, struct call *c, uint64_t id, pid_t pid);

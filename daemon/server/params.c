@@ -167,6 +167,21 @@ int params_checkpoint(struct json_object *params, struct params_checkpoint *ret,
         return r;
 }
 
+int params_checkpoint_group(struct json_object *params, struct params_checkpoint_group *ret,
+                            struct params_error *err)
+{
+        int r;
+
+        *ret = (struct params_checkpoint_group){};
+        CHECK_KEYS(params, err, "tree", "full", "all");
+        r = get_pid(params, "tree", &ret->tree, err);
+        if (r >= 0)
+                r = get_opt_bool(params, "full", &ret->full, err);
+        if (r >= 0)
+                r = get_opt_bool(params, "all", &ret->all, err);
+        return r;
+}
+
 int params_restore(struct json_object *params, struct params_restore *ret, struct params_error *err)
 {
         int r;
@@ -208,7 +223,7 @@ int params_track(struct json_object *params, struct params_track *ret, struct pa
         int r;
 
         *ret = (struct params_track){.uffd_index = -1};
-        CHECK_KEYS(params, err, "pid", "uffd", "every_sec", "keep");
+        CHECK_KEYS(params, err, "pid", "uffd", "every_sec", "keep", "tree");
         r = get_pid(params, "pid", &ret->pid, err);
         if (r < 0)
                 return r;
@@ -223,6 +238,11 @@ int params_track(struct json_object *params, struct params_track *ret, struct pa
                 return invalid(err, "keep");
         ret->every_usec = (uint64_t)every * 1000000ULL;
         ret->keep = (unsigned)keep;
+        r = get_opt_bool(params, "tree", &ret->tree, err);
+        if (r < 0)
+                return r;
+        if (ret->tree && ret->uffd_index >= 0)
+                return invalid(err, "tree"); /* a userfaultfd is one process's */
         return 0;
 }
 

@@ -53,6 +53,14 @@ struct params_checkpoint {
 int params_checkpoint(struct json_object *params, struct params_checkpoint *ret,
                       struct params_error *err);
 
+/* CheckpointGroup {tree, full?, all?}: tree is the root's pid. */
+struct params_checkpoint_group {
+        pid_t tree;
+        bool full, all;
+};
+int params_checkpoint_group(struct json_object *params, struct params_checkpoint_group *ret,
+                            struct params_error *err);
+
 struct params_restore {
         uint64_t id;
         pid_t pid;
@@ -77,6 +85,7 @@ struct params_track {
         int64_t uffd_index;  /* -1: none passed */
         uint64_t every_usec; /* 0: no schedule */
         unsigned keep;
+        bool tree; /* the process and its descendants, present and future */
 };
 int params_track(struct json_object *params, struct params_track *ret, struct params_error *err);
 

@@ -216,6 +216,8 @@ static void entry_of(const struct ckpt_manifest *m, uint32_t kind, uint64_t data
                 .n_regions = m->n_regions,
                 .data_pages = data_pages,
                 .chain_depth = depth,
+                .group = m->group,
+                .group_pause_ns = m->group_pause_ns,
         };
         memcpy(e->comm, m->comm, sizeof(e->comm) - 1);
 }

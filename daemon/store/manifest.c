@@ -23,6 +23,7 @@
 
 _Static_assert(sizeof(struct ckpt_disk_header) == 168, "disk header size");
 _Static_assert(sizeof(struct ckpt_disk_range) == 16, "disk range size");
+_Static_assert(sizeof(struct ckpt_disk_group) == 16, "disk group size");
 _Static_assert(sizeof(struct ckpt_disk_region) == 64, "disk region size");
 _Static_assert(sizeof(struct ckpt_disk_thread) == 16, "disk thread size");
 _Static_assert(sizeof(struct ckpt_disk_page) == 48, "disk page size");
@@ -424,6 +425,8 @@ static void manifest_copy_header(struct ckpt_manifest *dst, const struct ckpt_ma
         dst->bytes_stored = src->bytes_stored;
         dst->pause_ns = src->pause_ns;
         dst->duration_ns = src->duration_ns;
+        dst->group = src->group;
+        dst->group_pause_ns = src->group_pause_ns;
 }
 
 /* Deep copies of ranges, regions and threads of src into a zeroed dst. */
@@ -572,6 +575,37 @@ static void wput(struct wcur *w, const void *src, size_t n)
         w->off += n;
 }
 
+/* The bytes manifest_serialize() writes for m. */
+static size_t serialized_size(const struct ckpt_manifest *m)
+{
+        size_t size = sizeof(struct ckpt_disk_header) + sizeof(struct ckpt_disk_group) +
+                      m->n_ranges * sizeof(struct ckpt_disk_range) +
+                      m->n_regions * sizeof(struct ckpt_disk_region) +
+                      m->n_threads * sizeof(struct ckpt_disk_thread) +
+                      m->n_pages * sizeof(struct ckpt_disk_page) + CKPT_MANIFEST_TRAILER_SIZE;
+
+        for (size_t i = 0; i < m->n_regions; i++) {
+                if (m->regions[i].path)
+                        size += strlen(m->regions[i].path);
+                if (m->regions[i].has_identity)
+                        size += sizeof(struct ckpt_disk_identity);
+        }
+        for (size_t i = 0; i < m->n_threads; i++)
+                size += m->threads[i].regs_size + m->threads[i].fpregs_size;
+        return size;
+}
+
+/* Version 3: the group section, right after the header. */
+static void wput_group(struct wcur *w, const struct ckpt_manifest *m)
+{
+        struct ckpt_disk_group g = {
+                .id = htole64(m->group),
+                .pause_ns = htole64(m->group_pause_ns),
+        };
+
+        wput(w, &g, sizeof(g));
+}
+
 int manifest_serialize(const struct ckpt_manifest *m, void **ret_buf, size_t *ret_size)
 {
         struct ckpt_disk_header h = {};
@@ -584,18 +618,7 @@ int manifest_serialize(const struct ckpt_manifest *m, void **ret_buf, size_t *re
         if (r < 0)
                 return r;
 
-        size = sizeof(h) + m->n_ranges * sizeof(struct ckpt_disk_range) +
-               m->n_regions * sizeof(struct ckpt_disk_region) +
-               m->n_threads * sizeof(struct ckpt_disk_thread) +
-               m->n_pages * sizeof(struct ckpt_disk_page) + CKPT_MANIFEST_TRAILER_SIZE;
-        for (size_t i = 0; i < m->n_regions; i++) {
-                if (m->regions[i].path)
-                        size += strlen(m->regions[i].path);
-                if (m->regions[i].has_identity)
-                        size += sizeof(struct ckpt_disk_identity);
-        }
-        for (size_t i = 0; i < m->n_threads; i++)
-                size += m->threads[i].regs_size + m->threads[i].fpregs_size;
+        size = serialized_size(m);
 
         buf = malloc(size);
         if (!buf)
@@ -627,6 +650,7 @@ int manifest_serialize(const struct ckpt_manifest *m, void **ret_buf, size_t *re
         h.n_threads = htole64(m->n_threads);
         h.n_pages = htole64(m->n_pages);
         wput(&w, &h, sizeof(h));
+        wput_group(&w, m);
 
         for (size_t i = 0; i < m->n_ranges; i++) {
                 struct ckpt_disk_range d = {
@@ -972,6 +996,18 @@ int manifest_parse(const void *buf, size_t size, struct ckpt_manifest **ret)
         parse_header_fields(m, &h);
 
         /* The sections, in the order they are written. */
+        if (version >= 3) {
+                struct ckpt_disk_group g;
+                const void *at = rtake(&c, sizeof(g));
+
+                if (!at)
+                        return -EBADMSG;
+                memcpy(&g, at, sizeof(g));
+                m->group = le64toh(g.id);
+                m->group_pause_ns = le64toh(g.pause_ns);
+                if (m->group == 0 && m->group_pause_ns != 0)
+                        return -EBADMSG;
+        }
         r = parse_ranges(&c, m, le64toh(h.n_ranges));
         if (r < 0)
                 return r;

@@ -64,10 +64,10 @@ struct ckpt_region {
         uint64_t start, end; /* page aligned, [start, end) */
         uint64_t offset;     /* file offset of start */
         uint64_t dev, inode;
-        uint32_t prot;  /* PROT_READ | PROT_WRITE | PROT_EXEC */
-        uint32_t flags; /* CKPT_REGION_* */
-        uint32_t track; /* enum ckpt_track_mode */
-        char *path;     /* NULL for anonymous memory; "[heap]", "[stack]" kept as is */
+        uint32_t prot;     /* PROT_READ | PROT_WRITE | PROT_EXEC */
+        uint32_t flags;    /* CKPT_REGION_* */
+        uint32_t track;    /* enum ckpt_track_mode */
+        char *path;        /* NULL for anonymous memory; "[heap]", "[stack]" kept as is */
         bool has_identity; /* file_id is set (reference regions, manifest version >= 2) */
         struct ckpt_file_identity file_id;
 };
@@ -126,6 +126,8 @@ struct ckpt_manifest {
         uint64_t bytes_stored; /* new bytes written to packs */
         uint64_t pause_ns;
         uint64_t duration_ns;
+        uint64_t group;          /* the group checkpoint it is a member of; 0: none */
+        uint64_t group_pause_ns; /* that group's pause */
 
         struct ckpt_range *ranges;
         size_t n_ranges;

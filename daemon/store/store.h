@@ -204,6 +204,8 @@ struct store_catalog_entry {
         uint64_t data_pages;  /* DATA pages in the checkpoint's view */
         uint32_t chain_depth; /* deltas since the last FULL manifest (0: this is FULL) */
         uint32_t reserved0;
+        uint64_t group;          /* the group checkpoint it is a member of; 0: none */
+        uint64_t group_pause_ns; /* that group's pause */
 };
 
 /* All catalog entries, by ascending id. Caller frees *ret. */

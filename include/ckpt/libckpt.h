@@ -140,6 +140,7 @@ struct ckpt_process_status {
         double last_pause_ms;     /* < 0: none yet */
         char *next_due;           /* NULL: not scheduled */
         char *note;               /* NULL or a remark of the daemon */
+        pid_t group;              /* root of its tree group (itself for the root); 0: none */
 };
 
 /* A limit of the control socket (name as in proto.h's CKPT_LIMIT_*) and how
@@ -211,6 +212,39 @@ CKPT_PUBLIC int ckpt_checkpoint_range(struct ckpt_client *c, const void *start, 
 
 CKPT_PUBLIC struct ckpt_checkpoint_info *ckpt_checkpoint_info_free(struct ckpt_checkpoint_info *i);
 
+/* ---- io.ckptd.CheckpointGroup ---- */
+
+struct ckpt_group_member {
+        pid_t pid;
+        uint64_t id;     /* its own checkpoint; 0: none (it exited: error says so) */
+        uint64_t parent; /* 0: none */
+        bool incremental;
+        bool armed; /* tracking armed by this checkpoint: all its pages were read */
+        uint64_t pages, pages_read, bytes_stored;
+        double pause_ms, duration_ms;
+        char *error; /* NULL when it has a checkpoint */
+};
+
+struct ckpt_group_info {
+        uint64_t id;                              /* the group's */
+        pid_t pid;                                /* the root */
+        uint64_t pages, pages_read, bytes_stored; /* sums over the members */
+        double pause_ms;                          /* the first freeze to the last thaw */
+        double duration_ms;
+        struct ckpt_group_member *members; /* [0] is the root */
+        size_t n_members;
+};
+
+/*
+ * One group checkpoint of the process tree of pid (it and its descendants):
+ * every member frozen before any is read. flags: CKPT_CHECKPOINT_*. Errors
+ * as ckpt_checkpoint(); -EAGAIN (io.ckptd.TooManyRequests) beyond the
+ * daemon's bound on members.
+ */
+CKPT_PUBLIC int ckpt_checkpoint_group(struct ckpt_client *c, pid_t pid, unsigned flags,
+                                      struct ckpt_group_info **ret);
+CKPT_PUBLIC struct ckpt_group_info *ckpt_group_info_free(struct ckpt_group_info *i);
+
 /* ---- io.ckptd.List / io.ckptd.Show ---- */
 
 struct ckpt_summary {
@@ -228,6 +262,8 @@ struct ckpt_summary {
         double pause_ms;
         double duration_ms;
         uint64_t regions;
+        uint64_t group;        /* the group checkpoint it is a member of; 0: none */
+        double group_pause_ms; /* that group's pause */
 };
 
 struct ckpt_list {
@@ -338,6 +374,14 @@ CKPT_PUBLIC int ckpt_track(struct ckpt_client *c, pid_t pid, int uffd, uint64_t 
  * this process's own userfaultfd, 0 when it armed tracking itself.
  */
 CKPT_PUBLIC int ckpt_track_self(struct ckpt_client *c, char **ret_tracking);
+
+/*
+ * Track pid and all its descendants, present and future, as one group:
+ * every_sec > 0 takes a group checkpoint that often (keep as for
+ * ckpt_track()). *ret_members (if not NULL): the processes tracked now.
+ */
+CKPT_PUBLIC int ckpt_track_tree(struct ckpt_client *c, pid_t pid, uint64_t every_sec, uint64_t keep,
+                                char **ret_tracking, size_t *ret_members);
 
 CKPT_PUBLIC int ckpt_untrack(struct ckpt_client *c, pid_t pid);
 

@@ -5,6 +5,7 @@
  * a field is never reused. Layout:
  *
  *   struct ckpt_manifest_header     (CKPT_MANIFEST_MAGIC, version, sizes)
+ *   (version >= 3) struct ckpt_disk_group: the group checkpoint it belongs to
  *   ranges[n_ranges]                struct ckpt_disk_range
  *   regions[n_regions]              struct ckpt_disk_region, then path_len bytes,
  *                                   then (version >= 2, CKPT_DISK_REGION_HAS_IDENTITY)
@@ -22,7 +23,8 @@
 #include <stdint.h>
 
 #define CKPT_MANIFEST_MAGIC "CKPTMAN\0"
-#define CKPT_MANIFEST_VERSION 2u
+#define CKPT_MANIFEST_VERSION 3u
+/* Version 2 lacks the group section: read still, as no group's member. */
 /* Version 1 lacks the identity of the files of reference regions; it is read
  * still, and those regions export as holes (their file cannot be proven the
  * one recorded). */
@@ -55,6 +57,12 @@ struct ckpt_disk_header {
         uint32_t reserved0;
         uint64_t pages_total, pages_read, bytes_stored, pause_ns, duration_ns;
         uint64_t n_ranges, n_regions, n_threads, n_pages;
+} __attribute__((packed));
+
+/* Version >= 3, right after the header. id 0: no group (pause_ns 0 then). */
+struct ckpt_disk_group {
+        uint64_t id;       /* the group checkpoint this one is a member of */
+        uint64_t pause_ns; /* the group's pause: its first freeze to its last thaw */
 } __attribute__((packed));
 
 struct ckpt_disk_range {

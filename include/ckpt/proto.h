@@ -52,8 +52,10 @@
 #define CKPT_LIMIT_MESSAGE "message_bytes"
 #define CKPT_LIMIT_TRACKED_PER_UID "tracked_per_uid"
 #define CKPT_LIMIT_WATCHERS_PER_UID "watchers_per_uid"
+#define CKPT_LIMIT_GROUP_MEMBERS "group_members"
 #define CKPT_MAX_RANGES 256
-#define CKPT_MAX_FDS 4 /* descriptors with one message */
+#define CKPT_MAX_GROUP_MEMBERS 64 /* processes in one group checkpoint */
+#define CKPT_MAX_FDS 4            /* descriptors with one message */
 
 /* Error names: stable, part of the interface. */
 #define CKPT_ERR_NO_SUCH_PROCESS "io.ckptd.NoSuchProcess"

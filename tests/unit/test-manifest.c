@@ -70,6 +70,8 @@ static struct ckpt_manifest *sample_manifest(void)
         m->bytes_stored = 9000;
         m->pause_ns = 1500;
         m->duration_ns = 99999;
+        m->group = 77;
+        m->group_pause_ns = 2500;
         m->ranges = calloc(1, sizeof(*m->ranges));
         m->ranges[0] = (struct ckpt_range){0x400000, 0x7f0000010000};
         m->n_ranges = 1;
@@ -117,6 +119,8 @@ static bool manifests_equal(const struct ckpt_manifest *a, const struct ckpt_man
         ASSERT_EQ(a->bytes_stored, b->bytes_stored);
         ASSERT_EQ(a->pause_ns, b->pause_ns);
         ASSERT_EQ(a->duration_ns, b->duration_ns);
+        ASSERT_EQ(a->group, b->group);
+        ASSERT_EQ(a->group_pause_ns, b->group_pause_ns);
         ASSERT_EQ(a->n_ranges, b->n_ranges);
         ASSERT(a->n_ranges == 0 ||
                memcmp(a->ranges, b->ranges, a->n_ranges * sizeof(*a->ranges)) == 0);
@@ -290,7 +294,24 @@ static void mod_version1(uint8_t *b, size_t n)
 }
 static size_t first_region_off(void)
 {
-        return sizeof(struct ckpt_disk_header) + sizeof(struct ckpt_disk_range);
+        return sizeof(struct ckpt_disk_header) + sizeof(struct ckpt_disk_group) +
+               sizeof(struct ckpt_disk_range);
+}
+static void mod_group_pause(uint8_t *b, size_t n)
+{
+        struct ckpt_disk_group *g = (void *)(b + sizeof(struct ckpt_disk_header));
+        g->id = 0;
+        g->pause_ns = htole64(5);
+}
+/* The encoding as version `version` < 3 wrote it: without the group section. */
+static void downgrade(uint8_t *b, size_t *n, uint32_t version)
+{
+        struct ckpt_disk_header *h = (void *)b;
+        size_t at = sizeof(*h), gs = sizeof(struct ckpt_disk_group);
+
+        memmove(b + at, b + at + gs, *n - at - gs);
+        *n -= gs;
+        h->version = htole32(version);
 }
 static void mod_region_empty(uint8_t *b, size_t n)
 {
@@ -360,6 +381,7 @@ static bool test_rejects(void)
                 {"unsorted pages", mod_page_order},
                 {"unknown page kind", mod_page_kind},
                 {"unaligned page", mod_page_unaligned},
+                {"a group's pause without a group", mod_group_pause},
         };
 
         ASSERT(m);
@@ -397,13 +419,35 @@ static bool test_version1(void)
         ASSERT(m);
         for (size_t i = 0; i < m->n_regions; i++)
                 m->regions[i].has_identity = false;
+        m->group = 0;
+        m->group_pause_ns = 0;
         ASSERT_OK(manifest_serialize(m, (void **)&buf, &size));
-        mod_version1(buf, size);
+        downgrade(buf, &size, 1);
         resign(buf, size);
         ASSERT_OK(manifest_parse(buf, size, &out));
         ASSERT_EQ(out->n_regions, m->n_regions);
         for (size_t i = 0; i < out->n_regions; i++)
                 ASSERT(!out->regions[i].has_identity);
+        ASSERT_EQ(out->group, 0u);
+        return true;
+}
+
+/* Version 2 manifests (no group section) are still read, as no group's
+ * members; everything else comes back as written. */
+static bool test_version2(void)
+{
+        _cleanup_(manifest_freep) struct ckpt_manifest *m = sample_manifest(), *out = NULL;
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t size;
+
+        ASSERT(m);
+        m->group = 0;
+        m->group_pause_ns = 0;
+        ASSERT_OK(manifest_serialize(m, (void **)&buf, &size));
+        downgrade(buf, &size, 2);
+        resign(buf, size);
+        ASSERT_OK(manifest_parse(buf, size, &out));
+        ASSERT(manifests_equal(m, out));
         return true;
 }
 
@@ -632,6 +676,7 @@ int main(void)
         RUN(test_round_trip);
         RUN(test_rejects);
         RUN(test_version1);
+        RUN(test_version2);
         RUN(test_fuzz);
         RUN(test_delta_model);
         return tap_done();
