@@ -283,7 +283,9 @@ static uint64_t mono_usec(void)
         return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* "storing: 131072 of 262171 pages (50%), 812 MiB/s, 1 s left" */
+/* "storing: 131072 of 262171 pages (50%), 812 MiB/s, 1 s left"; what the
+ * daemon names is shown only when it is one of ours (nothing it sends
+ * reaches the terminal as it is). */
 static void progress_show(const char *what, uint64_t done, uint64_t total, void *userdata)
 {
         struct progress_line *pl = userdata;
@@ -302,8 +304,12 @@ static void progress_show(const char *what, uint64_t done, uint64_t total, void 
                 snprintf(rate, sizeof(rate), ", %.0f MiB/s, %.0f s left", pps * 4096 / (1 << 20),
                          (total - done) / pps);
         }
-        fprintf(stderr, "\r%s: %" PRIu64 " of %" PRIu64 " pages (%.0f%%)%s\033[K",
-                strcmp(what, "store") == 0 ? "storing" : what, done, total,
+        fprintf(stderr, "\r%s: %" PRIu64 " of %" PRIu64 " %s (%.0f%%)%s\033[K",
+                strcmp(what, "store") == 0    ? "storing"
+                : strcmp(what, "export") == 0 ? "exporting"
+                : strcmp(what, "verify") == 0 ? "verifying"
+                                              : "working",
+                done, total, strcmp(what, "verify") == 0 ? "objects" : "pages",
                 total ? 100.0 * done / total : 100.0, rate);
         pl->shown = true;
 }
@@ -740,7 +746,10 @@ static int verb_export(int argc, char **argv)
                 if (fd < 0)
                         return error("cannot open '%s': %m", out);
         }
+        struct progress_line pl = {};
+        progress_on(c, &pl);
         r = ckpt_export(c, id, format, fd, ranges, n_ranges, &e);
+        progress_off(c, &pl);
         if (to_stdout)
                 fd = -EBADF; /* not ours to close */
         if (r < 0) {
@@ -962,7 +971,10 @@ static int verb_verify(int argc, char **argv)
                 return usage_error("invalid checkpoint id '%s'", argv[optind]);
         if (open_client(&c) != 0)
                 return EXIT_FAILURE;
+        struct progress_line pl = {};
+        progress_on(c, &pl);
         r = ckpt_verify(c, id, &v);
+        progress_off(c, &pl);
         if (r < 0)
                 return client_error(c, r);
         bool good = v->ok;

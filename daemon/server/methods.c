@@ -1000,6 +1000,8 @@ struct export_job {
         bool core;
         struct export_creds creds;
         struct export_result res;
+        struct progress progress; /* pages read, for a call with more */
+        struct store_progress sp;
 };
 
 static void export_job_run(struct job *j)
@@ -1021,10 +1023,11 @@ static void export_job_run(struct job *j)
                 return;
         }
         if (ej->core)
-                j->result = export_core(ej->m->store, view, ej->fd, &ej->creds, &ej->res);
+                j->result = export_core(ej->m->store, view, ej->fd, &ej->creds,
+                                        ej->sp.fn ? &ej->sp : NULL, &ej->res);
         else
                 j->result = export_raw(ej->m->store, view, ej->ranges, ej->n_ranges, ej->fd,
-                                       &ej->creds, &ej->res);
+                                       &ej->creds, ej->sp.fn ? &ej->sp : NULL, &ej->res);
 }
 
 static void export_job_done(struct job *j)
@@ -1032,6 +1035,7 @@ static void export_job_done(struct job *j)
         struct export_job *ej = (struct export_job *)j;
         struct manager *m = ej->m;
 
+        progress_stop(&ej->progress);
         if (j->result < 0)
                 reply_errno(ej->call, j->result, 0, ej->id, ej->res.error);
         else {
@@ -1133,6 +1137,9 @@ static void method_export(struct manager *m, struct call *c, struct json_object 
         ej->ranges = TAKE_PTR(ranges);
         ej->n_ranges = pe.n_ranges;
         ej->core = pe.core;
+        progress_start(&ej->progress, m->event, ej->call, "export");
+        if (ej->progress.call)
+                ej->sp = (struct store_progress){progress_update, &ej->progress};
         ej->job = (struct job){.run = export_job_run, .done = export_job_done};
         workers_submit(m->workers, &ej->job);
 }
@@ -1344,6 +1351,8 @@ struct store_job {
         struct store_gc_result gc;
         int64_t keep, max_age;
         struct json_object *deleted;
+        struct progress progress; /* verify's, for a call with more */
+        struct store_progress sp;
 };
 
 static void store_job_free(struct store_job *sj)
@@ -1425,13 +1434,15 @@ static void verify_job_run(struct job *j)
 {
         struct store_job *sj = (struct store_job *)j;
 
-        j->result = store_verify(sj->m->store, sj->id, &sj->verify);
+        j->result = store_verify_progress(sj->m->store, sj->id, sj->sp.fn ? &sj->sp : NULL,
+                                          &sj->verify);
 }
 
 static void verify_job_done(struct job *j)
 {
         struct store_job *sj = (struct store_job *)j;
 
+        progress_stop(&sj->progress);
         if (j->result < 0)
                 reply_errno(sj->call, j->result, 0, sj->id, "cannot verify");
         else {
@@ -1471,6 +1482,9 @@ static void method_verify(struct manager *m, struct call *c, struct json_object 
         if (!sj)
                 return;
         sj->id = id;
+        progress_start(&sj->progress, m->event, sj->call, "verify");
+        if (sj->progress.call)
+                sj->sp = (struct store_progress){progress_update, &sj->progress};
         workers_submit(m->workers, &sj->job);
 }
 

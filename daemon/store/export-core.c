@@ -671,10 +671,17 @@ static int source_reader(void *userdata, const struct ckpt_manifest *view, uint6
 }
 
 int export_core(struct ckpt_store *s, const struct ckpt_manifest *view, int fd,
-                const struct export_creds *creds, struct export_result *ret)
+                const struct export_creds *creds, const struct store_progress *progress,
+                struct export_result *ret)
 {
         _cleanup_(export_source_done) struct export_source src;
 
         export_source_init(&src, s, view, creds, ret);
+        src.progress = progress;
+        for (size_t i = 0; i < view->n_pages; i++)
+                src.total += view->pages[i].kind == CKPT_PAGE_DATA;
+        for (size_t i = 0; i < view->n_regions; i++)
+                if (view->regions[i].flags & CKPT_REGION_REF)
+                        src.total += (view->regions[i].end - view->regions[i].start) / PAGE_SIZE_4K;
         return export_core_from(view, source_reader, &src, fd, ret);
 }

@@ -50,11 +50,14 @@ typedef int (*export_page_reader)(void *userdata, const struct ckpt_manifest *vi
  * Errors: -EINVAL (not an x86_64 view, or no thread), -EBADMSG (a corrupt
  * object), -errno of a write; ret->error says more.
  */
+/* progress (NULL: none): pages read of the listed DATA pages and those of
+ * reference regions. */
 int export_core(struct ckpt_store *s, const struct ckpt_manifest *view, int fd,
-                const struct export_creds *creds, struct export_result *ret);
+                const struct export_creds *creds, const struct store_progress *progress,
+                struct export_result *ret);
 
 /* The same with another page source (export_core() uses an export_source on
- * s, reading reference files for creds, see export.h): the reader is asked only for listed DATA pages of stored regions and
- * for the pages of reference regions that go into the file. */
+ * s, reading reference files for creds, see export.h): the reader is asked only for listed DATA
+ * pages of stored regions and for the pages of reference regions that go into the file. */
 int export_core_from(const struct ckpt_manifest *view, export_page_reader reader, void *userdata,
                      int fd, struct export_result *ret);

@@ -366,6 +366,7 @@ int export_source_read(struct export_source *src, uint64_t addr, void *buf)
         const struct ckpt_region *rg;
         int r;
 
+        store_progress_step(src->progress, &src->done, 1, src->total);
         r = export_read_page(src->store, src->view, addr, buf);
         if (r != -ENOENT)
                 return r;
@@ -429,7 +430,8 @@ static int write_all(int fd, const void *p, size_t n)
 
 int export_raw(struct ckpt_store *s, const struct ckpt_manifest *view,
                const struct ckpt_range *ranges, size_t n_ranges, int fd,
-               const struct export_creds *creds, struct export_result *ret)
+               const struct export_creds *creds, const struct store_progress *progress,
+               struct export_result *ret)
 {
         _cleanup_(export_source_done) struct export_source src;
         _cleanup_free_ struct ckpt_range *all = NULL;
@@ -461,6 +463,12 @@ int export_raw(struct ckpt_store *s, const struct ckpt_manifest *view,
         }
         ret->n_layout = n_ranges;
         ret->size = off;
+        src.progress = progress;
+        for (size_t i = 0; i < n_ranges; i++)
+                if (PAGE_ALIGN_DOWN(ranges[i].end) > PAGE_ALIGN_UP(ranges[i].start))
+                        src.total +=
+                                (PAGE_ALIGN_DOWN(ranges[i].end) - PAGE_ALIGN_UP(ranges[i].start)) /
+                                PAGE_SIZE_4K;
         if (kind == EXPORT_OUTPUT_STREAM) {
                 zero = calloc(1, PAGE_SIZE_4K);
                 if (!zero)

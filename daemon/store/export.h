@@ -105,7 +105,9 @@ struct export_source {
         struct export_result *res;
         const struct ckpt_region *rg; /* the region fd / reason is for */
         int fd;
-        char reason[192]; /* fd < 0: why rg's pages are holes */
+        char reason[192];                      /* fd < 0: why rg's pages are holes */
+        const struct store_progress *progress; /* pages read of total; NULL: none */
+        uint64_t done, total;
 };
 
 void export_source_init(struct export_source *src, struct ckpt_store *s,
@@ -143,9 +145,11 @@ enum {
 int export_output_kind(int fd, char *why, size_t why_size);
 
 /* ranges NULL/0: the view's regions in address order. */
+/* progress (NULL: none): pages read of those of the ranges. */
 int export_raw(struct ckpt_store *s, const struct ckpt_manifest *view,
                const struct ckpt_range *ranges, size_t n_ranges, int fd,
-               const struct export_creds *creds, struct export_result *ret);
+               const struct export_creds *creds, const struct store_progress *progress,
+               struct export_result *ret);
 
 /* Content of one page of a view as the store has it: DATA from the store,
  * zero otherwise. Returns 1 when data was produced, 0 for zero/absent, and

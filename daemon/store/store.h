@@ -214,6 +214,29 @@ int store_get_entry(struct ckpt_store *s, uint64_t id, struct store_catalog_entr
 /* The newest checkpoint of (pid, start_time): -ENOENT when none. */
 int store_last_of(struct ckpt_store *s, int32_t pid, uint64_t start_time, uint64_t *ret_id);
 
+/* Progress of long store work (verify, export): fn is called on the thread
+ * doing it with done of total now and then, and once done reaches total. */
+struct store_progress {
+        void (*fn)(void *userdata, uint64_t done, uint64_t total);
+        void *userdata;
+};
+#define STORE_PROGRESS_STEP 1024 /* units of work between two calls */
+
+/* Count n more of total done on p (NULL: nothing), *done the count so far. */
+static inline void store_progress_step(const struct store_progress *p, uint64_t *done, uint64_t n,
+                                       uint64_t total)
+{
+        uint64_t before = *done;
+
+        *done += n;
+        if (*done > total)
+                *done = total;
+        if (p && p->fn &&
+            (*done / STORE_PROGRESS_STEP != before / STORE_PROGRESS_STEP ||
+             (*done == total && before != total)))
+                p->fn(p->userdata, *done, total);
+}
+
 struct store_stats {
         uint64_t objects;        /* stored page objects */
         uint64_t objects_recent; /* of which in the index's newest level */

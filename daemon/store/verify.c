@@ -30,6 +30,8 @@ struct verifier {
         int error;   /* out of memory while recording */
         uint32_t *packs;
         size_t n_packs;
+        const struct store_progress *progress; /* objects checked of total */
+        uint64_t done, total;
 };
 
 static void key_hex(const uint8_t key[32], char ret[65])
@@ -185,6 +187,7 @@ static int check_referenced(struct verifier *v, const struct store_keyset *refs)
                 if (r < 0)
                         return r;
                 v->res->checked_objects += r;
+                store_progress_step(v->progress, &v->done, 1, v->total);
                 if (v->error < 0)
                         return v->error;
         }
@@ -257,6 +260,7 @@ static int verify_one(struct verifier *v, uint64_t id)
         r = add_refs(refs, view);
         if (r < 0)
                 return r;
+        v->total = store_keyset_size(refs);
         return check_referenced(v, refs);
 }
 
@@ -454,6 +458,7 @@ static int verify_unreferenced(struct verifier *v, const struct store_keyset *re
                 return -ENOMEM;
         }
         for (size_t i = 0; i < w.n && r >= 0; i++) {
+                store_progress_step(v->progress, &v->done, 1, v->total);
                 if (store_keyset_contains(refs, w.v[i].owner, w.v[i].key))
                         continue;
                 r = check_object(v, w.v[i].owner, w.v[i].key, 0, 0, buf);
@@ -477,8 +482,13 @@ static int verify_all(struct verifier *v)
         if (r == 0)
                 r = verify_manifests(v, &l);
         if (r == 0) {
+                struct store_stats st = {};
+
                 verify_chains(v, &l);
-                /* Step 4: every object some manifest lists. */
+                /* Step 4: every object some manifest lists, then (5) those
+                 * of the index: the progress counts both. */
+                (void)store_stats(v->s, &st);
+                v->total = store_keyset_size(l.refs) + st.objects;
                 r = store_list_packs(v->s, &v->packs, &v->n_packs);
         }
         if (r == 0)
@@ -491,8 +501,14 @@ static int verify_all(struct verifier *v)
 
 int store_verify(struct ckpt_store *s, uint64_t id, struct store_verify_result *ret)
 {
+        return store_verify_progress(s, id, NULL, ret);
+}
+
+int store_verify_progress(struct ckpt_store *s, uint64_t id, const struct store_progress *progress,
+                          struct store_verify_result *ret)
+{
         struct store_verify_result res = {};
-        struct verifier v = {.s = s, .res = &res};
+        struct verifier v = {.s = s, .res = &res, .progress = progress};
         struct store_catalog_entry e;
         int r;
 
@@ -527,6 +543,8 @@ int store_verify(struct ckpt_store *s, uint64_t id, struct store_verify_result *
                 store_verify_result_done(&res);
                 return r;
         }
+        /* The index may have held fewer objects than counted at the start. */
+        store_progress_step(progress, &v.done, v.total - v.done, v.total);
         *ret = res;
         return 0;
 }

@@ -30,6 +30,10 @@ struct store_verify_result {
  * returned as an error: the return value is <0 only when verification itself
  * could not run. */
 int store_verify(struct ckpt_store *s, uint64_t id, struct store_verify_result *ret);
+/* The same, with progress (NULL: none): objects checked of those to check
+ * (the checkpoint's, or every object of the index). */
+int store_verify_progress(struct ckpt_store *s, uint64_t id, const struct store_progress *progress,
+                          struct store_verify_result *ret);
 void store_verify_result_done(struct store_verify_result *r);
 
 /* Problems store_verify() lists at most (then "and N more problems"). */

@@ -6,7 +6,8 @@
 # its final reply, done rising to total = the pages it read; called without
 # more it gets the final reply only. ckptctl shows a progress line on a
 # terminal (script(1)) and nothing extra when stderr is not a terminal or
-# with --json.
+# with --json. Export (pages) and a whole-store verify (objects) report
+# theirs too.
 . "$(dirname "$0")/lib.sh"
 require_built "$WL/vlcall" "$OUT/bench/bigmem"
 require_root
@@ -58,5 +59,28 @@ else
 fi
 tr -d '\r' <"$T/json.out" | jq -e .id >/dev/null && ok "--json: the reply as JSON" ||
 	not_ok "--json: the reply as JSON" "$(head -c 300 "$T/json.out")"
+
+# Export and verify report theirs the same way.
+last=$(ctl_json list "$pid" | jq '.checkpoints[-1].id')
+# 256 MiB of it: the reply lists every run of pages written, and those of the
+# whole GiB (one page in eight is zero) do not fit one message.
+start=$(kv "${READY[big]}" start)
+range=$(printf '0x%x-0x%x' "$start" $((start + 256 * 1024 * 1024)))
+timeout 300 script -qefc "$CKPTCTL --socket $T/sock export $last --out /dev/null --range $range" /dev/null >"$T/export.out" 2>&1
+is "ckptctl export on a terminal: exit 0" "$?" 0
+grep -qE "exporting: [0-9]+ of [0-9]+ pages" "$T/export.out" && ok "export: a progress line" ||
+	not_ok "export: a progress line" "$(cat -v "$T/export.out" | tail -c 300)"
+vlcall -m -t 300 -c '{"method":"io.ckptd.Verify","parameters":{},"more":true}' "$T/sock" >"$T/verify.txt"
+is "verify called with more ends with its final reply, ok" \
+	"$(tail -n 1 "$T/verify.txt" | jq -r '.parameters.ok')" true
+head -n -1 "$T/verify.txt" >"$T/vprogress.txt"
+[ "$(grep -c . "$T/vprogress.txt")" -ge 1 ] && ok "verify: progress replies before it" ||
+	not_ok "verify: progress replies" "$(head -c 300 "$T/verify.txt")"
+is "verify: what verify, done ending at total" \
+	"$(tail -n 1 "$T/vprogress.txt" | jq -r '.parameters.progress | [.what, (.done == .total)] | join(" ")')" "verify true"
+timeout 300 script -qefc "$CKPTCTL --socket $T/sock verify" /dev/null >"$T/verify.out" 2>&1
+is "ckptctl verify on a terminal: exit 0" "$?" 0
+grep -qE "verifying: [0-9]+ of [0-9]+ objects" "$T/verify.out" && ok "verify: a progress line" ||
+	not_ok "verify: a progress line" "$(cat -v "$T/verify.out" | tail -c 300)"
 wl_kill big
 stop_daemon

@@ -856,7 +856,7 @@ static bool test_checkpoint(void)
         {
                 struct export_creds creds = {.uid = getuid(), .gid = getgid()};
 
-                r = export_core(s, view, fd, &creds, &res);
+                r = export_core(s, view, fd, &creds, NULL, &res);
         }
         if (r < 0) {
                 fprintf(stderr, "# export_core: %s: %s\n", strerror(-r), res.error);
