@@ -855,22 +855,39 @@ void scheduler_checkpoint_done(struct scheduler *sc, pid_t pid, int result,
         schedule(t, true);
 }
 
+/* Write faults since the last checkpoint of t, and of its members for the
+ * root of a tree (what a group checkpoint will read). */
+static uint64_t faults_since_last(struct scheduler *sc, const struct tracked *t)
+{
+        uint64_t n = 0;
+
+        for (struct tracked *m = sc->tracked; m; m = m->next) {
+                struct tracker_stats st;
+
+                if (m != t && !(t->tree && m->group == t->pid))
+                        continue;
+                if (tracker_get_stats(sc->tracker, m->pid, &st) >= 0 &&
+                    st.write_faults >= m->faults_at_last)
+                        n += st.write_faults - m->faults_at_last;
+        }
+        return n;
+}
+
 static int on_dirty_poll(sd_event_source *s, uint64_t usec, void *userdata)
 {
         struct scheduler *sc = userdata;
 
         for (struct tracked *t = sc->tracked; t; t = t->next) {
-                const struct policy *p = policy_of(sc, t);
-                struct tracker_stats st;
+                /* A member of a tree counts under its root's policy. */
+                struct tracked *root = t->group && !t->tree ? find(sc, t->group) : NULL;
+                const struct policy *p = policy_of(sc, root ? root : t);
 
                 if (sc->tracker)
                         (void)tracker_count_writes(sc->tracker, t->pid,
                                                    p && p->dirty_trigger_bytes);
-                if (!p || !p->dirty_trigger_bytes || t->busy || !sc->tracker)
+                if (!p || !p->dirty_trigger_bytes || t->busy || !sc->tracker || root)
                         continue;
-                if (tracker_get_stats(sc->tracker, t->pid, &st) < 0)
-                        continue;
-                if ((st.write_faults - t->faults_at_last) * 4096ULL > p->dirty_trigger_bytes)
+                if (faults_since_last(sc, t) * 4096ULL > p->dirty_trigger_bytes)
                         start_checkpoint(t, "dirty trigger");
         }
         sd_event_source_set_time(s, now_usec(CLOCK_MONOTONIC) + DIRTY_POLL_USEC);

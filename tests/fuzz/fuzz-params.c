@@ -34,6 +34,7 @@ enum {
         P_CHECK_POLICY,
         P_NONE,
         P_WATCH,
+        P_CHECKPOINT_GROUP,
         _P_MAX
 };
 
@@ -42,6 +43,7 @@ struct outcome {
         struct params_error err;
         union {
                 struct params_checkpoint checkpoint;
+                struct params_checkpoint_group group;
                 struct params_restore restore;
                 struct params_export export;
                 struct params_track track;
@@ -113,6 +115,9 @@ static void parse(int which, struct json_object *params, struct outcome *o)
         case P_WATCH:
                 o->r = params_watch(params, &o->u.id, &o->err);
                 break;
+        case P_CHECKPOINT_GROUP:
+                o->r = params_checkpoint_group(params, &o->u.group, &o->err);
+                break;
         default:
                 o->r = params_none(params, &o->err);
         }
@@ -142,6 +147,10 @@ static void check_request(int which, const struct outcome *o)
                 assert(t->uffd_index >= -1);
                 assert(t->every_usec <= 366ULL * 86400 * 1000000 && t->every_usec % 1000000 == 0);
                 assert(t->keep <= 1000000);
+                assert(!t->tree || t->uffd_index == -1); /* a userfaultfd is one process's */
+                break;
+        case P_CHECKPOINT_GROUP:
+                check_pid(o->u.group.tree);
                 break;
         case P_UNTRACK:
                 check_pid(o->u.pid);

@@ -183,6 +183,38 @@ is "Group=tree: status shows the tree's 4 members in one group" \
 	"$(jq "[.processes[] | select(.group == $root)] | length" <<<"$st")" 4
 is "Group=tree: the root runs under the policy" \
 	"$(jq -r ".processes[] | select(.pid == $root) | .policy" <<<"$st")" tree
+
+# Its dirty trigger counts the writes of every member: with the root quiet,
+# a child's writes alone start a group checkpoint long before the interval.
+cat >"$T/policy/tree.policy" <<EOF
+[Match]
+Pid=$root
+
+[Checkpoint]
+Interval=1h
+DirtyTrigger=128K
+Group=tree
+EOF
+ctl policy reload >/dev/null
+wl t "quiet 1" || not_ok "the tree stops writing" "${REPLY[t]}"
+sleep 1
+before=$(ctl_json list | jq '[.checkpoints[].group // 0] | max')
+sleep 1
+is "Group=tree, DirtyTrigger=: no group checkpoint while the tree is quiet" \
+	"$(ctl_json list | jq '[.checkpoints[].group // 0] | max')" "$before"
+wl t "write 1 96" || not_ok "child $c1 writes 96 pages" "${REPLY[t]}"
+got=
+for _ in $(seq 50); do
+	got=$(ctl_json list | jq "[.checkpoints[] | select((.group // 0) > $before) | .group] | unique | length")
+	[ "${got:-0}" -ge 1 ] && break
+	sleep 0.1
+done
+if [ "${got:-0}" -ge 1 ]; then
+	ok "Group=tree, DirtyTrigger=: a child's writes start a group checkpoint"
+else
+	not_ok "Group=tree, DirtyTrigger=: a child's writes start a group checkpoint" "$(ctl status)"
+fi
+wl t "quiet 0" >/dev/null
 rm -f "$T/policy/tree.policy"
 ctl policy reload >/dev/null
 

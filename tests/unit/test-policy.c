@@ -130,8 +130,24 @@ static bool test_parse_minimal(void)
         ASSERT(!p->ranges);
         ASSERT_EQ(p->full_every, 0);
         ASSERT(!p->all);
+        ASSERT(!p->group_tree);
         ASSERT_EQ(p->keep, 0);
         ASSERT_EQ(p->max_age_usec, 0);
+        return true;
+}
+
+/* Group=tree makes every match a group; none (the default) undoes it. */
+static bool test_parse_group(void)
+{
+        _cleanup_(policy_freep) struct policy *p = NULL, *q = NULL;
+        char err[POLICY_ERROR_MAX];
+
+        ASSERT_OK(parse_str("[Match]\nComm=postgres\n[Checkpoint]\nInterval=1s\nGroup=tree\n", &p,
+                            err, sizeof(err)));
+        ASSERT(p->group_tree);
+        ASSERT_OK(parse_str("[Match]\nComm=postgres\n[Checkpoint]\nInterval=1s\nGroup=none\n", &q,
+                            err, sizeof(err)));
+        ASSERT(!q->group_tree);
         return true;
 }
 
@@ -193,6 +209,10 @@ static const struct {
          ":5: FullEvery= takes a count", -EINVAL},
         {"[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nAll=maybe\n", ":5: All= takes a boolean",
          -EINVAL},
+        {"[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nGroup=forest\n",
+         ":5: Group= takes tree or none", -EINVAL},
+        {"[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nGroup=tree\nRange=0x1000-0x2000\n",
+         ":3: Group=tree checkpoints whole processes", -EINVAL},
         {"[Match]\nComm=x\n[Checkpoint]\nInterval=1s\n[Retention]\nKeep=many\n",
          ":6: Keep= takes a count", -EINVAL},
         {"[Match]\nComm=x\n[Checkpoint]\nInterval=1s\n[Retention]\nMaxAge=1y\n",
@@ -924,6 +944,7 @@ int main(void)
         plan(15);
         RUN(test_parse_full);
         RUN(test_parse_minimal);
+        RUN(test_parse_group);
         RUN(test_parse_sections_repeat_and_range_reset);
         RUN(test_parse_errors);
         RUN(test_parse_nul_and_huge);
