@@ -148,6 +148,8 @@ void ctl_print_metrics(FILE *f, struct json_object *reply)
                 "Checkpoints stored since ckptd started, by a call or a policy.");
         counter(f, reply, "checkpoints_incremental", "ckptd_checkpoints_incremental_total",
                 "Of those, the incremental ones.");
+        counter(f, reply, "group_checkpoints", "ckptd_group_checkpoints_total",
+                "Group checkpoints (each member also counts as a checkpoint).");
         failures(f, reply);
         counter(f, reply, "pages_read", "ckptd_checkpoint_pages_read_total",
                 "Pages the checkpoints read from their process.");

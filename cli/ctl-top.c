@@ -107,6 +107,9 @@ static bool row_from_json(struct json_object *o, struct top_row *r)
             !get_u64(o, "write_faults", &r->write_faults))
                 return false;
         (void)get_u64(o, "stored_bytes", &r->stored_bytes);
+        if (json_object_object_get_ex(o, "group", &v) && json_object_is_type(v, json_type_int) &&
+            json_object_get_int64(v) > 0 && json_object_get_int64(v) <= INT32_MAX)
+                r->group = (pid_t)json_object_get_int64(v);
         (void)get_u64(o, "checkpoints", &r->checkpoints);
         copy_text(r->comm, sizeof(r->comm), o, "comm");
         copy_text(r->tracking, sizeof(r->tracking), o, "tracking");
@@ -186,6 +189,9 @@ int top_view_update(struct top_view *v, struct json_object *reply)
         free(v->rows);
         v->rows = rows;
         v->n = k;
+        v->n_groups = 0;
+        for (size_t i = 0; i < k; i++)
+                v->n_groups += rows[i].group == rows[i].pid;
         v->uptime = uptime;
         v->frames++;
         top_view_sort(v);
@@ -263,7 +269,7 @@ static const char *fmt_bytes(char buf[static 16], double b)
 
 /* The columns a narrow terminal cuts come last. */
 static const char header[] = "    PID COMM            DIRTY_MIB  MIB/S FAULTS/S PAUSE_MS  NEXT "
-                             "STORE/S CKPTS STORED TRACKING";
+                             "STORE/S CKPTS STORED TRACKING  GROUP";
 
 static const char *fmt_seconds(char buf[static 16], double sec)
 {
@@ -279,8 +285,10 @@ static const char *fmt_seconds(char buf[static 16], double sec)
 static void format_row(char *buf, size_t size, const struct top_row *r)
 {
         char rate[16] = "-", faults[16] = "-", pause[16] = "-", next[16] = "-", growth[16] = "-",
-             stored[16];
+             stored[16], group[16] = "-";
 
+        if (r->group)
+                snprintf(group, sizeof(group), "%d", (int)r->group);
         if (r->have_rate) {
                 snprintf(rate, sizeof(rate), r->dirty_mib_s < 100 ? "%.2f" : "%.0f",
                          MIN(r->dirty_mib_s, 1e9));
@@ -292,9 +300,9 @@ static void format_row(char *buf, size_t size, const struct top_row *r)
                 snprintf(pause, sizeof(pause), "%.2f", MIN(r->pause_ms, 1e9));
         if (r->next_sec >= 0)
                 fmt_seconds(next, r->next_sec);
-        snprintf(buf, size, "%7d %-15s %9.1f %6s %8s %8s %5s %7s %5" PRIu64 " %6s %s", (int)r->pid,
-                 r->comm, r->dirty_pages * PAGE_BYTES / MIB, rate, faults, pause, next, growth,
-                 r->checkpoints, fmt_bytes(stored, r->stored_bytes), r->tracking);
+        snprintf(buf, size, "%7d %-15s %9.1f %6s %8s %8s %5s %7s %5" PRIu64 " %6s %-8s %6s",
+                 (int)r->pid, r->comm, r->dirty_pages * PAGE_BYTES / MIB, rate, faults, pause, next,
+                 growth, r->checkpoints, fmt_bytes(stored, r->stored_bytes), r->tracking, group);
 }
 
 /* A line cut to width columns (every byte printed is one column: the text
@@ -312,14 +320,16 @@ void top_view_print_screen(const struct top_view *v, FILE *f, unsigned width, un
         fputs("\033[H", f);
         if (v->have_store)
                 snprintf(line, sizeof(line),
-                         "ckptd: up %.0fs, %zu tracked, store %s in %" PRIu64 " checkpoints%s%s%s",
-                         v->uptime, v->n, fmt_bytes(b1, v->store_bytes), v->store_checkpoints,
-                         v->have_store_rate ? " (+" : "",
+                         "ckptd: up %.0fs, %zu tracked (%zu groups), store %s in %" PRIu64
+                         " checkpoints%s%s%s",
+                         v->uptime, v->n, v->n_groups, fmt_bytes(b1, v->store_bytes),
+                         v->store_checkpoints, v->have_store_rate ? " (+" : "",
                          v->have_store_rate ? fmt_bytes(b2, v->store_bytes_s) : "",
                          v->have_store_rate ? "/s)" : "");
         else
-                snprintf(line, sizeof(line), "ckptd: up %.0fs, %zu tracked that you may see",
-                         v->uptime, v->n);
+                snprintf(line, sizeof(line),
+                         "ckptd: up %.0fs, %zu tracked that you may see (%zu groups)", v->uptime,
+                         v->n, v->n_groups);
         screen_line(f, line, width);
         snprintf(line, sizeof(line), "sort: %s%s   keys: p c d r f l n s sort, R reverse, q quit",
                  top_sort_name(v->sort), v->reverse ? " (reversed)" : "");

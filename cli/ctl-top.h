@@ -35,6 +35,7 @@ enum top_sort {
 
 struct top_row {
         pid_t pid;
+        pid_t group; /* the root of its tree group; 0: none */
         char comm[16], tracking[17];
         uint64_t dirty_pages, write_faults, stored_bytes, checkpoints;
         double pause_ms; /* < 0: no checkpoint yet */
@@ -49,6 +50,7 @@ struct top_view {
         double uptime;
         bool have_store; /* the store's figures are root's */
         uint64_t store_bytes, store_checkpoints;
+        size_t n_groups; /* roots of tree groups among the rows */
         bool have_store_rate;
         double store_bytes_s;
         enum top_sort sort;

@@ -499,6 +499,7 @@ static void add_watched_json(const struct scheduler_process *sp, void *userdata)
         json_object_object_add(o, "dirty_pages", json_uint(sp->dirty_pages));
         json_object_object_add(o, "writable_pages", json_uint(sp->writable_pages));
         json_object_object_add(o, "write_faults", json_uint(sp->write_faults));
+        json_object_object_add(o, "group", sp->group ? json_object_new_int(sp->group) : NULL);
         json_object_object_add(o, "checkpoints", json_uint(sp->checkpoints));
         json_object_object_add(o, "stored_bytes", json_uint(sp->stored_bytes));
         json_object_object_add(o, "last_checkpoint", sp->last_id ? json_uint(sp->last_id) : NULL);
@@ -902,6 +903,10 @@ static void group_job_done(struct job *j)
         log_set_fields(root, 0);
         if (j->result < 0) {
                 m->n_failed++;
+                stats_checkpoint_failed(
+                        &m->stats, j->result == -E2BIG
+                                           ? CKPT_ERR_TOO_MANY
+                                           : error_name(j->result == -ESRCH ? -ECHILD : j->result));
                 log_warning_errno(j->result, "Group checkpoint of the tree of %d failed: %s",
                                   (int)root,
                                   error_reason(reason, sizeof(reason), res->error, j->result));
@@ -915,8 +920,14 @@ static void group_job_done(struct job *j)
                         reply_errno(gj->call, j->result == -ESRCH ? -ECHILD : j->result, root, 0,
                                     res->error);
         } else {
+                m->stats.groups++;
                 for (size_t i = 0; i < res->n_members; i++)
                         if (res->members[i].result >= 0) {
+                                const struct checkpoint_result *mr = &res->members[i].res;
+
+                                stats_checkpoint_done(&m->stats, mr->pause_ns, mr->duration_ns,
+                                                      mr->pages_read, mr->bytes_stored,
+                                                      mr->incremental);
                                 m->n_checkpoints++;
                                 m->last_id = res->members[i].res.id;
                                 m->last_pid = res->members[i].pid;

@@ -113,6 +113,7 @@ void stats_add_json(const struct stats *s, struct json_object *o)
         }
         json_object_object_add(o, "checkpoints", json_uint(s->checkpoints));
         json_object_object_add(o, "checkpoints_incremental", json_uint(s->incremental));
+        json_object_object_add(o, "group_checkpoints", json_uint(s->groups));
         json_object_object_add(o, "pages_read", json_uint(s->pages_read));
         json_object_object_add(o, "bytes_stored", json_uint(s->bytes_stored));
         json_object_object_add(o, "failures", f);

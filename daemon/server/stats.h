@@ -37,6 +37,7 @@ struct stats_error {
 
 struct stats {
         uint64_t checkpoints, incremental;
+        uint64_t groups; /* group checkpoints (their members counted as checkpoints too) */
         uint64_t pages_read, bytes_stored;
         struct stats_histogram pause, duration;
         struct stats_error failures[STATS_MAX_ERRORS];

@@ -131,6 +131,23 @@ out=$(prom_check "$T/nobody.prom") && ok "as nobody: valid exposition text" ||
 	not_ok "as nobody: valid exposition text" "$out" "$(cat "$T/nobody.prom")"
 is "as nobody: no daemon counter, no process of root's" \
 	"$(grep -cE '^ckptd_(checkpoints_total|checkpoint_|limit|process_)' "$T/nobody.prom")" 0
+
+# A group checkpoint of a tree of 2: one group, two checkpoints more.
+if [ -x "$WL/forktree" ]; then
+	start_workload t forktree 64 || exit 1
+	root=$(wl_pid t)
+	wl t "spawn 0 32" >/dev/null
+	ctl track --tree "$root" >/dev/null
+	gj=$(ctl_json checkpoint --tree "$root")
+	ctl metrics >"$T/group.prom"
+	out=$(prom_check "$T/group.prom") && ok "after a group checkpoint: valid exposition text" ||
+		not_ok "after a group checkpoint: valid exposition text" "$out"
+	is "ckptd_group_checkpoints_total 1" "$(sed -n 's/^ckptd_group_checkpoints_total //p' "$T/group.prom")" 1
+	is "ckptd_checkpoints_total counts its $(jq '[.members[] | select(.id)] | length' <<<"$gj") members" \
+		"$(sed -n 's/^ckptd_checkpoints_total //p' "$T/group.prom")" \
+		"$((2 + $(jq '[.members[] | select(.id)] | length' <<<"$gj")))"
+	wl_kill t
+fi
 kill "$sleeper"
 wait "$sleeper" 2>/dev/null
 stop_daemon

@@ -9,7 +9,7 @@
 # of one uid but root, a watcher dropped once its caller goes away, and
 # ShuttingDown for those open when ckptd stops.
 . "$(dirname "$0")/lib.sh"
-require_built "$WL/vlcall" "$WL/memctl"
+require_built "$WL/vlcall" "$WL/memctl" "$WL/forktree"
 
 CKPTD_SOCKET=$T/none "$CKPTCTL" top -n 1 >/dev/null 2>"$T/down.err"
 is "without a daemon: exit 1" "$?" 1
@@ -65,6 +65,19 @@ grep -q "sort: pid" "$T/tty.out" && ok "key p sorts by pid" ||
 	not_ok "key p sorts by pid" "$(cat -v "$T/tty.out" | tail -n 5)"
 tail -c 20 "$T/tty.out" | grep -qF $'\e[?1049l' && ok "the terminal's screen is given back at the end" ||
 	not_ok "the terminal's screen is given back" "$(tail -c 60 "$T/tty.out" | cat -v)"
+
+# A tree group: its members show their root in GROUP.
+start_workload t forktree 64 || exit 1
+root=$(wl_pid t)
+wl t "spawn 0 32" && child=$(kv "${REPLY[t]}" pid)
+ctl track --tree "$root" >/dev/null
+ctl top -n 1 >"$T/group.txt"
+is "top: the root and its child in the root's group" \
+	"$(awk -v r="$root" -v c="$child" '($1 == r || $1 == c) && $NF == r { n++ } END { print n + 0 }' "$T/group.txt")" 2
+is "top --json: group is the root's pid" \
+	"$(ctl top --json -n 1 | jq -c "[.processes[] | select(.pid == $child) | .group]")" "[$root]"
+ctl untrack "$root" >/dev/null 2>&1
+wl_kill t
 
 # The daemon's side.
 watch_call() { # [PARAMS]: the error name of one WatchProcesses call, or "ok"
