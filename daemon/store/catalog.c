@@ -267,11 +267,13 @@ static int keys_present(struct ckpt_store *s, MDB_txn *txn, const struct ckpt_ma
 struct commit_ctx {
         const struct ckpt_manifest *m;
         const struct store_catalog_entry *e;
+        struct manifest_write *mw;
 };
 
 /* One transaction makes a checkpoint live: the index entries of the objects
  * written since the last commit, the check that every object the manifest
- * lists is there, its catalog entry and the next id. */
+ * lists is there, its catalog entry and the next id; it commits only once
+ * the manifest file is durable (mw joined last). */
 static int commit_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
 {
         struct commit_ctx *c = userdata;
@@ -292,9 +294,12 @@ static int commit_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
         r = meta_get_u64(s, txn, "next_id", &next);
         if (r < 0)
                 return r;
-        if (next > c->e->id)
-                return 0;
-        return meta_put_u64(s, txn, "next_id", c->e->id + 1);
+        if (next <= c->e->id) {
+                r = meta_put_u64(s, txn, "next_id", c->e->id + 1);
+                if (r < 0)
+                        return r;
+        }
+        return view_write_manifest_join(c->mw);
 }
 
 static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m,
@@ -304,11 +309,12 @@ static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m,
         _cleanup_free_ void *buf = NULL;
         struct store_catalog_entry e = {}, pe;
         const struct ckpt_manifest *to_write = m;
+        struct manifest_write mw;
         uint64_t next_id;
         uint32_t depth = 0;
         char name[32];
         size_t size;
-        int r;
+        int r, k;
 
         if (!s || !m)
                 return -EINVAL;
@@ -360,29 +366,32 @@ static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m,
                         to_write = view; /* a DELTA without a parent is complete */
         }
 
-        /* Step 2: the manifest file, durably. Until its catalog entry exists
-         * nothing refers to it (a crash leaves an orphan, removed at open). */
+        /* Step 2: the manifest file, durably, on a thread of its own while
+         * step 3 goes on. Until its catalog entry exists nothing refers to
+         * it (a crash leaves an orphan, removed at open). */
         r = manifest_serialize(to_write, &buf, &size);
         if (r < 0)
                 return r;
-        r = view_write_manifest(s, m->id, buf, size);
-        if (r < 0)
-                return r;
+        view_write_manifest_start(s, m->id, buf, size, &mw);
 
         /* Step 3: the objects it points at are durable, then one transaction
-         * indexes them and adds the catalog entry. A gc under way keeps
-         * them: put_lock orders this against a repack as a whole (what it
-         * found live up to its index commit). */
+         * indexes them and adds the catalog entry, committed once the
+         * manifest is durable too. A gc under way keeps them: put_lock
+         * orders this against a repack as a whole (what it found live up to
+         * its index commit). */
         entry_of(m, to_write->kind, manifest_data_pages(view), depth, &e);
         pthread_mutex_lock(&s->put_lock);
         r = packs_sync_locked(s);
         if (r == 0) {
                 gc_note_commit(s, m);
-                r = store_write_txn(s, commit_txn, &(struct commit_ctx){m, &e});
+                r = store_write_txn(s, commit_txn, &(struct commit_ctx){m, &e, &mw});
                 if (r == 0)
                         pending_committed(s);
         }
         pthread_mutex_unlock(&s->put_lock);
+        k = view_write_manifest_join(&mw);
+        if (r == 0)
+                r = k;
         if (r < 0) {
                 view_manifest_name(m->id, name);
                 (void)unlinkat(s->manifests_fd, name, 0);

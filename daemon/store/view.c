@@ -215,6 +215,33 @@ int view_write_manifest(struct ckpt_store *s, uint64_t id, const void *buf, size
         return 0;
 }
 
+static void *manifest_write_thread(void *arg)
+{
+        struct manifest_write *w = arg;
+
+        w->result = view_write_manifest(w->s, w->id, w->buf, w->size);
+        return NULL;
+}
+
+void view_write_manifest_start(struct ckpt_store *s, uint64_t id, const void *buf, size_t size,
+                               struct manifest_write *w)
+{
+        *w = (struct manifest_write){.s = s, .id = id, .buf = buf, .size = size};
+        if (pthread_create(&w->thread, NULL, manifest_write_thread, w) == 0)
+                w->running = true;
+        else
+                w->result = view_write_manifest(s, id, buf, size);
+}
+
+int view_write_manifest_join(struct manifest_write *w)
+{
+        if (w->running) {
+                pthread_join(w->thread, NULL);
+                w->running = false;
+        }
+        return w->result;
+}
+
 int view_remove_stale_temps(struct ckpt_store *s)
 {
         DIR *d;

@@ -11,6 +11,8 @@
  */
 #pragma once
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +22,22 @@
 void view_manifest_name(uint64_t id, char buf[static 32]);
 /* Write manifest id durably (temp + fsync + rename + dir fsync). */
 int view_write_manifest(struct ckpt_store *s, uint64_t id, const void *buf, size_t size);
+/* The same on a thread of its own, so that a commit fsyncs the packs and
+ * fills its transaction meanwhile: view_write_manifest_join() returns what
+ * view_write_manifest() returned (and may be called again); buf must live
+ * until then. Where no thread can be made the write is done at once. */
+struct manifest_write {
+        pthread_t thread;
+        struct ckpt_store *s;
+        uint64_t id;
+        const void *buf;
+        size_t size;
+        int result;
+        bool running;
+};
+void view_write_manifest_start(struct ckpt_store *s, uint64_t id, const void *buf, size_t size,
+                               struct manifest_write *w);
+int view_write_manifest_join(struct manifest_write *w);
 /* The ids of the manifest files present, ascending. */
 int view_manifests_present(struct ckpt_store *s, uint64_t **ret, size_t *ret_n);
 /* At open: temp files of writes a crash interrupted. */
