@@ -288,29 +288,41 @@ static uint64_t mono_usec(void)
  * reaches the terminal as it is). */
 static void progress_show(const char *what, uint64_t done, uint64_t total, void *userdata)
 {
+        static const struct {
+                const char *what, *doing, *unit;
+        } words[] = {
+                {"store", "storing", "pages"},      {"export", "exporting", "pages"},
+                {"verify", "verifying", "objects"}, {"restore", "comparing", "pages"},
+                {"gc", "collecting", "packs"},
+        };
+        const char *doing = "working", *unit = "";
         struct progress_line *pl = userdata;
         uint64_t now = mono_usec();
         char rate[64] = "";
         double s;
 
+        for (size_t i = 0; i < ELEMENTSOF(words); i++)
+                if (strcmp(what, words[i].what) == 0) {
+                        doing = words[i].doing;
+                        unit = words[i].unit;
+                }
         if (!pl->t0_usec) {
                 pl->t0_usec = now;
                 pl->done0 = done;
         }
         s = (now - pl->t0_usec) / 1e6;
         if (s > 0.1 && done > pl->done0) {
-                double pps = (done - pl->done0) / s;
+                double per_s = (done - pl->done0) / s;
 
-                snprintf(rate, sizeof(rate), ", %.0f MiB/s, %.0f s left", pps * 4096 / (1 << 20),
-                         (total - done) / pps);
+                /* Pages and objects are 4 KiB each. */
+                if (strcmp(unit, "packs") == 0)
+                        snprintf(rate, sizeof(rate), ", %.0f s left", (total - done) / per_s);
+                else
+                        snprintf(rate, sizeof(rate), ", %.0f MiB/s, %.0f s left",
+                                 per_s * 4096 / (1 << 20), (total - done) / per_s);
         }
-        fprintf(stderr, "\r%s: %" PRIu64 " of %" PRIu64 " %s (%.0f%%)%s\033[K",
-                strcmp(what, "store") == 0    ? "storing"
-                : strcmp(what, "export") == 0 ? "exporting"
-                : strcmp(what, "verify") == 0 ? "verifying"
-                                              : "working",
-                done, total, strcmp(what, "verify") == 0 ? "objects" : "pages",
-                total ? 100.0 * done / total : 100.0, rate);
+        fprintf(stderr, "\r%s: %" PRIu64 " of %" PRIu64 " %s (%.0f%%)%s\033[K", doing, done, total,
+                unit, total ? 100.0 * done / total : 100.0, rate);
         pl->shown = true;
 }
 
@@ -901,7 +913,10 @@ static int verb_restore(int argc, char **argv)
                 return usage_error("restore: --pid PID is required");
         if (open_client(&c) != 0)
                 return EXIT_FAILURE;
+        struct progress_line pl = {};
+        progress_on(c, &pl);
         r = ckpt_restore(c, id, pid, flags, ranges, n_ranges, &i);
+        progress_off(c, &pl);
         if (r < 0)
                 return client_error(c, r);
         if (arg_json) {
@@ -1027,7 +1042,10 @@ static int verb_gc(int argc, char **argv)
                 return r;
         if (open_client(&c) != 0)
                 return EXIT_FAILURE;
+        struct progress_line pl = {};
+        progress_on(c, &pl);
         r = ckpt_gc(c, keep, max_age, &g);
+        progress_off(c, &pl);
         if (r < 0)
                 return client_error(c, r);
         if (arg_json) {

@@ -554,14 +554,21 @@ static int open_memory(struct restore_ctx *c)
 static int compare_regions(struct restore_ctx *c)
 {
         const struct ckpt_region *chosen = c->chosen;
+        uint64_t done = 0, total = 0;
         int r;
 
+        for (size_t i = 0; i < c->n_chosen; i++)
+                if (!(chosen[i].flags & CKPT_REGION_SPECIAL))
+                        total += (chosen[i].end - chosen[i].start) / PAGE_SIZE_4K;
         for (size_t i = 0; i < c->n_chosen; i++) {
                 _cleanup_free_ uint64_t *cand = NULL;
                 size_t n_cand = 0;
 
                 if (chosen[i].flags & CKPT_REGION_SPECIAL)
                         continue;
+                if (c->req->progress)
+                        c->req->progress(c->req->progress_userdata, done, total);
+                done += (chosen[i].end - chosen[i].start) / PAGE_SIZE_4K;
                 if (c->req->cancel && *c->req->cancel)
                         return -ECANCELED;
                 r = c->ret->used_tracking
@@ -579,6 +586,8 @@ static int compare_regions(struct restore_ctx *c)
                 if (r < 0)
                         return r;
         }
+        if (c->req->progress)
+                c->req->progress(c->req->progress_userdata, done, total);
         return 0;
 }
 

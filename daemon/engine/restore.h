@@ -52,6 +52,11 @@ struct restore_request {
         bool registers;
         struct tracker *tracker;
         volatile int *cancel;
+        /* Called on the worker (while the process is frozen: quick, any
+         * thread) with the pages of the regions compared so far of theirs,
+         * region by region; NULL: none. */
+        void (*progress)(void *userdata, uint64_t done, uint64_t total);
+        void *progress_userdata;
 };
 
 struct restore_result {

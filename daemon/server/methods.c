@@ -1164,6 +1164,7 @@ struct restore_job {
         struct restore_request req;
         struct ckpt_range *ranges;
         struct restore_result res;
+        struct progress progress; /* pages of the regions compared, for a call with more */
 };
 
 static void restore_job_run(struct job *j)
@@ -1178,6 +1179,7 @@ static void restore_job_done(struct job *j)
         struct restore_job *rj = (struct restore_job *)j;
         struct manager *m = rj->m;
 
+        progress_stop(&rj->progress);
         if (j->result < 0) {
                 char reason[512];
 
@@ -1237,6 +1239,11 @@ static void method_restore(struct manager *m, struct call *c, struct json_object
                 .tracker = m->tracker,
                 .cancel = &m->cancel,
         };
+        progress_start(&rj->progress, m->event, rj->call, "restore");
+        if (rj->progress.call) {
+                rj->req.progress = progress_update;
+                rj->req.progress_userdata = &rj->progress;
+        }
         rj->job = (struct job){.run = restore_job_run, .done = restore_job_done, .key = pr.pid};
         workers_submit(m->workers, &rj->job);
 }
@@ -1530,13 +1537,14 @@ static void gc_job_run(struct job *j)
                         json_object_array_add(sj->deleted, json_uint(ids[i]));
                 }
         }
-        j->result = store_gc(sj->m->store, &sj->gc);
+        j->result = store_gc_progress(sj->m->store, sj->sp.fn ? &sj->sp : NULL, &sj->gc);
 }
 
 static void gc_job_done(struct job *j)
 {
         struct store_job *sj = (struct store_job *)j;
 
+        progress_stop(&sj->progress);
         if (j->result < 0)
                 reply_errno(sj->call, j->result, 0, 0, "gc failed");
         else {
@@ -1572,6 +1580,9 @@ static void method_gc(struct manager *m, struct call *c, struct json_object *par
                 return;
         sj->keep = pg.keep;
         sj->max_age = pg.max_age_sec;
+        progress_start(&sj->progress, m->event, sj->call, "gc");
+        if (sj->progress.call)
+                sj->sp = (struct store_progress){progress_update, &sj->progress};
         workers_submit(m->workers, &sj->job);
 }
 

@@ -178,7 +178,8 @@ static int count_usage(const struct store_object *o, void *userdata)
         return 0;
 }
 
-static int gc_locked(struct ckpt_store *s, struct store_gc_result *ret)
+static int gc_locked(struct ckpt_store *s, const struct store_progress *progress,
+                     struct store_gc_result *ret)
 {
         _cleanup_(store_keyset_freep) struct store_keyset *marked = NULL;
         _cleanup_free_ uint32_t *packs = NULL;
@@ -219,6 +220,9 @@ static int gc_locked(struct ckpt_store *s, struct store_gc_result *ret)
                 struct store_repack_result rr = {};
                 uint64_t size = 0, data, live, dead;
 
+                if (progress && progress->fn)
+                        progress->fn(progress->userdata, i, n_packs);
+
                 /* Dead: every byte no live indexed object uses, records a
                  * crash left unindexed included. */
                 r = store_pack_size(s, packs[i], &size);
@@ -251,6 +255,8 @@ static int gc_locked(struct ckpt_store *s, struct store_gc_result *ret)
                 res.bytes_reclaimed += rr.bytes_removed;
                 res.packs_rewritten++;
         }
+        if (progress && progress->fn)
+                progress->fn(progress->userdata, n_packs, n_packs);
 done:
         if (ret)
                 *ret = res;
@@ -262,6 +268,12 @@ out:
 
 int store_gc(struct ckpt_store *s, struct store_gc_result *ret)
 {
+        return store_gc_progress(s, NULL, ret);
+}
+
+int store_gc_progress(struct ckpt_store *s, const struct store_progress *progress,
+                      struct store_gc_result *ret)
+{
         int r;
 
         if (!s)
@@ -269,7 +281,7 @@ int store_gc(struct ckpt_store *s, struct store_gc_result *ret)
         pthread_mutex_lock(&gc_serial);
         r = store_gc_begin(s);
         if (r == 0) {
-                r = gc_locked(s, ret);
+                r = gc_locked(s, progress, ret);
                 store_gc_end(s);
         }
         pthread_mutex_unlock(&gc_serial);

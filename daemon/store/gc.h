@@ -28,6 +28,9 @@ struct store_gc_result {
 };
 
 int store_gc(struct ckpt_store *s, struct store_gc_result *ret);
+/* The same, with progress (NULL: none): packs looked at of the packs. */
+int store_gc_progress(struct ckpt_store *s, const struct store_progress *progress,
+                      struct store_gc_result *ret);
 
 /*
  * Parents. When a checkpoint is deleted, every child (DELTA or FULL) is

@@ -6,8 +6,8 @@
 # its final reply, done rising to total = the pages it read; called without
 # more it gets the final reply only. ckptctl shows a progress line on a
 # terminal (script(1)) and nothing extra when stderr is not a terminal or
-# with --json. Export (pages) and a whole-store verify (objects) report
-# theirs too.
+# with --json. Export (pages), a whole-store verify (objects), a restore
+# (pages compared) and gc (packs) report theirs too.
 . "$(dirname "$0")/lib.sh"
 require_built "$WL/vlcall" "$OUT/bench/bigmem"
 require_root
@@ -82,5 +82,24 @@ timeout 300 script -qefc "$CKPTCTL --socket $T/sock verify" /dev/null >"$T/verif
 is "ckptctl verify on a terminal: exit 0" "$?" 0
 grep -qE "verifying: [0-9]+ of [0-9]+ objects" "$T/verify.out" && ok "verify: a progress line" ||
 	not_ok "verify: a progress line" "$(cat -v "$T/verify.out" | tail -c 300)"
+
+# Restore (pages of the regions compared, while frozen) and gc (packs).
+vlcall -m -t 300 -c "{\"method\":\"io.ckptd.Restore\",\"parameters\":{\"id\":$last,\"pid\":$pid},\"more\":true}" \
+	"$T/sock" >"$T/restore.txt"
+is "restore called with more: its final reply (nothing to write: the memory is the same)" \
+	"$(tail -n 1 "$T/restore.txt" | jq -r '.parameters.pages_written')" 0
+head -n -1 "$T/restore.txt" >"$T/rprogress.txt"
+is "restore: progress replies, what restore, the last at total" \
+	"$(tail -n 1 "$T/rprogress.txt" | jq -r '.parameters.progress | [.what, (.done == .total and .total >= 262144)] | join(" ")')" \
+	"restore true"
+timeout 300 script -qefc "$CKPTCTL --socket $T/sock restore $last --pid $pid" /dev/null >"$T/restore.out" 2>&1
+is "ckptctl restore on a terminal: exit 0" "$?" 0
+grep -qE "comparing: [0-9]+ of [0-9]+ pages" "$T/restore.out" && ok "restore: a progress line" ||
+	not_ok "restore: a progress line" "$(cat -v "$T/restore.out" | tail -c 300)"
+vlcall -m -t 300 -c '{"method":"io.ckptd.GC","parameters":{"keep":1},"more":true}' "$T/sock" >"$T/gc.txt"
+is "gc called with more: its final reply" "$(tail -n 1 "$T/gc.txt" | jq -r 'has("continues") | not')" true
+is "gc: progress replies, what gc, the last at total" \
+	"$(head -n -1 "$T/gc.txt" | tail -n 1 | jq -r '.parameters.progress | [.what, (.done == .total and .total >= 1)] | join(" ")')" \
+	"gc true"
 wl_kill big
 stop_daemon
