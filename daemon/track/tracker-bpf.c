@@ -474,7 +474,18 @@ int tracker_bpf_pages(struct tracker *t, pid_t pid, uint64_t **ret_pages, size_t
                 return -EOPNOTSUPP;
         pthread_mutex_lock(&t->lock);
         dfd = bpf_map__fd(t->skel->maps.dirty);
-        while (r >= 0 && bpf_map_get_next_key(dfd, first ? NULL : &key, &next) == 0) {
+        /* A few batch reads of the whole map rather than two system calls
+         * per window of every process (milliseconds under the lock). */
+        if (t->batch_ok) {
+                r = bpf_take_batch(dfd, (__u32)pid, true, &pages, &n, &n_alloc);
+                if (r == -EOPNOTSUPP) {
+                        t->batch_ok = false;
+                        n = 0;
+                        r = 0;
+                }
+        }
+        while (r >= 0 && !t->batch_ok &&
+               bpf_map_get_next_key(dfd, first ? NULL : &key, &next) == 0) {
                 struct ckpt_dirty_bits b;
 
                 first = false;
