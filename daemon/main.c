@@ -24,6 +24,7 @@ static unsigned arg_bitmap_entries = 65536;
 static unsigned arg_store_nice = 10;
 static bool arg_store_idle = false;
 static unsigned arg_copy_cache_mib = 256;
+static unsigned arg_copy_buffer_mib = 2048;
 static unsigned arg_keep_writable = 8;
 static unsigned arg_store_threads = 0;
 static unsigned arg_max_clients = CKPT_DEFAULT_MAX_CLIENTS;
@@ -53,6 +54,11 @@ static void help(void)
                "  --copy-cache MIB       memory for copies of the pages tracked processes'\n"
                "                         last checkpoints read, to find rewritten pages\n"
                "                         unchanged without hashing them; 0: none (default 256)\n"
+               "  --copy-buffer MIB      the pre-faulted buffers the copy out of a frozen\n"
+               "                         process goes into, kept between checkpoints, for\n"
+               "                         all workers together; a checkpoint that needs more\n"
+               "                         faults it in before its freeze and gives the rest\n"
+               "                         back after (default 2048)\n"
                "  --keep-writable N      leave pages written in two intervals in a row\n"
                "                         writable (no write-protect fault; read at every\n"
                "                         checkpoint) for N checkpoints; 0: protect every\n"
@@ -101,6 +107,7 @@ enum {
         ARG_BITMAP,
         ARG_STORE_NICE,
         ARG_COPY_CACHE,
+        ARG_COPY_BUFFER,
         ARG_KEEP_WRITABLE,
         ARG_STORE_THREADS,
         ARG_MAX_CLIENTS,
@@ -122,6 +129,7 @@ static const struct {
         {ARG_WORKERS, 1, 8, &arg_workers, ""},
         {ARG_BITMAP, 64, 1u << 24, &arg_bitmap_entries, ""},
         {ARG_COPY_CACHE, 0, 1u << 20, &arg_copy_cache_mib, " (MiB)"},
+        {ARG_COPY_BUFFER, 0, 1u << 20, &arg_copy_buffer_mib, " (MiB)"},
         {ARG_KEEP_WRITABLE, 0, 1000, &arg_keep_writable, ""},
         {ARG_STORE_THREADS, 0, 16, &arg_store_threads, ""},
         {ARG_MAX_CLIENTS, 1, 4096, &arg_max_clients, ""},
@@ -142,6 +150,7 @@ static const struct option options[] = {
         {"bitmap-entries", required_argument, NULL, ARG_BITMAP},
         {"store-nice", required_argument, NULL, ARG_STORE_NICE},
         {"copy-cache", required_argument, NULL, ARG_COPY_CACHE},
+        {"copy-buffer", required_argument, NULL, ARG_COPY_BUFFER},
         {"keep-writable", required_argument, NULL, ARG_KEEP_WRITABLE},
         {"store-threads", required_argument, NULL, ARG_STORE_THREADS},
         {"max-clients", required_argument, NULL, ARG_MAX_CLIENTS},
@@ -256,6 +265,7 @@ static int run(int argc, char *argv[])
                 .store_idle = arg_store_idle,
                 .store_threads = arg_store_threads,
                 .copy_cache = (uint64_t)arg_copy_cache_mib << 20,
+                .copy_buffer = (uint64_t)arg_copy_buffer_mib << 20,
                 .keep_writable = arg_keep_writable,
                 .max_tracked_per_uid = arg_max_tracked_per_uid,
                 .server =

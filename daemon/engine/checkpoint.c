@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -102,10 +103,21 @@ static __thread struct copy_buffer thread_buf = {.floor = BUFFER_SHRINK_MIN};
 static __thread struct copy_buffer *member_bufs;
 static __thread size_t n_member_bufs;
 
+/* Bytes of copy buffers all threads hold (the kept copies of lastcopy.h are
+ * counted there, not here). */
+static _Atomic uint64_t buffers_held;
+
+uint64_t checkpoint_buffers_held(void)
+{
+        return buffers_held;
+}
+
 static void buffer_release(struct copy_buffer *b)
 {
-        if (b->p)
+        if (b->p) {
                 munmap(b->p, b->size);
+                buffers_held -= b->size;
+        }
         b->p = NULL;
         b->size = 0;
         b->small_runs = 0;
@@ -138,6 +150,18 @@ static int member_buffers(size_t n)
         member_bufs = v;
         n_member_bufs = n;
         return 0;
+}
+
+/* After a checkpoint: past the budget of the request, this thread's buffers
+ * go back (a large checkpoint fills its own before its next freeze). */
+static void buffers_within(const struct checkpoint_request *req)
+{
+        if (req->buffer_budget != 0 && buffers_held > req->buffer_budget) {
+                log_debug("checkpoint: %" PRIu64 " MiB of copy buffers held, over the "
+                          "budget of %" PRIu64 " MiB: this worker's go back",
+                          buffers_held >> 20, req->buffer_budget >> 20);
+                checkpoint_release_buffer();
+        }
 }
 
 /* After a group checkpoint of n members: the buffers beyond them go back. */
@@ -177,6 +201,7 @@ static int buffer_reserve(struct copy_buffer *b, size_t bytes, bool may_shrink)
                 return -ENOMEM;
         b->p = p;
         b->size = size;
+        buffers_held += size;
         return 0;
 }
 
@@ -569,12 +594,14 @@ static void keep_copy(struct copy_buffer *b, pid_t pid, uint64_t start_time, uin
                 .data = b->p,
                 .data_size = b->size,
         };
+        buffers_held -= b->size;
         b->p = NULL;
         b->size = 0;
         b->small_runs = 0;
         if (old && old->data) {
                 b->p = TAKE_PTR(old->data);
                 b->size = old->data_size;
+                buffers_held += b->size;
         }
         lastcopy_put(c);
 }
@@ -1327,6 +1354,7 @@ int checkpoint_run(struct ckpt_store *s, const struct checkpoint_request *req,
         checkpoint_ctx_done(&c);
         priority_restore(&c.prio);
         ctx_after(&c, r);
+        buffers_within(req);
         return r;
 }
 
@@ -1595,6 +1623,7 @@ out:
         for (size_t i = 0; i < ret->n_members; i++)
                 ctx_after(&g.ctx[i], r < 0 ? r : ret->members[i].result);
         member_buffers_trim(ret->n_members);
+        buffers_within(&req->base);
         ret->duration_ns = now_ns(CLOCK_MONOTONIC) - t_start;
         free(g.ctx);
         free(g.pids);

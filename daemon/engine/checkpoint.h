@@ -52,6 +52,9 @@ struct checkpoint_request {
         struct tracker *tracker;          /* NULL: no dirty tracking available */
         volatile int *cancel;             /* non-zero: stop at the next step (daemon shutdown) */
         struct priority_options priority; /* of the work after the thaw; {}: the daemon's */
+        uint64_t buffer_budget; /* bytes of copy buffers all workers keep between
+                                 * checkpoints; past it, this one's is given back after
+                                 * use; 0: no limit */
         uint64_t urgent_ns; /* CLOCK_MONOTONIC; from then on the work after the thaw is
                              * back at the daemon's priority, so that a periodic
                              * checkpoint ends before the next is due; 0: never */
@@ -138,6 +141,9 @@ int checkpoint_run_group(struct ckpt_store *s, const struct checkpoint_group_req
                          struct checkpoint_group_result *ret);
 void checkpoint_group_result_done(struct checkpoint_group_result *r);
 
-/* The copy buffer is kept per calling thread between checkpoints; a worker
- * thread that is about to exit gives it back with this. */
+/* The copy buffer is kept per calling thread between checkpoints (within the
+ * request's buffer_budget); a worker thread that is about to exit gives it
+ * back with this. */
 void checkpoint_release_buffer(void);
+/* Bytes of copy buffers held by all threads now. */
+uint64_t checkpoint_buffers_held(void);

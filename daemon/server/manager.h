@@ -48,6 +48,7 @@ struct manager_options {
         bool store_idle;              /* SCHED_IDLE instead of store_nice */
         unsigned store_threads;       /* store_options.threads */
         uint64_t copy_cache;          /* bytes of kept copies (lastcopy.h); 0: none */
+        uint64_t copy_buffer;         /* bytes of copy buffers kept between checkpoints */
         unsigned keep_writable;       /* tracker_options.keep_writable */
         unsigned max_tracked_per_uid; /* scheduler_options.max_tracked_per_uid */
         struct server_options server; /* the control socket's limits */

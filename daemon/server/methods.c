@@ -22,6 +22,7 @@
 #include "export.h"
 #include "jobs.h"
 #include "json-util.h"
+#include "lastcopy.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
@@ -400,6 +401,21 @@ static struct json_object *limits_json(struct manager *m)
         return a;
 }
 
+/* What the daemon keeps in memory between checkpoints, against its budgets. */
+static struct json_object *memory_json(struct manager *m)
+{
+        struct json_object *o = json_object_new_object();
+        uint64_t cache = 0;
+        size_t n = 0;
+
+        lastcopy_usage(&cache, &n);
+        json_object_object_add(o, "copy_buffers", json_uint(checkpoint_buffers_held()));
+        json_object_object_add(o, "copy_buffer_budget", json_uint(m->opts.copy_buffer));
+        json_object_object_add(o, "copy_cache", json_uint(cache));
+        json_object_object_add(o, "copy_cache_budget", json_uint(m->opts.copy_cache));
+        return o;
+}
+
 static void method_get_status(struct manager *m, struct call *c, struct json_object *params)
 {
         struct json_object *p, *st, *tr;
@@ -455,6 +471,7 @@ static void method_get_status(struct manager *m, struct call *c, struct json_obj
         json_object_object_add(p, "store_nice", json_object_new_int(m->priority.nice));
         json_object_object_add(p, "store_idle", json_object_new_boolean(m->priority.idle));
         json_object_object_add(p, "store", st);
+        json_object_object_add(p, "memory", memory_json(m));
         json_object_object_add(p, "processes", processes_json(m, &who));
         json_object_object_add(p, "limits", limits_json(m));
         call_reply(c, p);
@@ -789,6 +806,7 @@ int methods_submit_checkpoint(struct manager *m, struct call *c,
         cj->req.tracker = m->tracker;
         cj->req.cancel = &m->cancel;
         cj->req.priority = m->priority;
+        cj->req.buffer_budget = m->opts.copy_buffer ?: 1; /* --copy-buffer 0: keep none */
         progress_start(&cj->progress, m->event, cj->call, "store");
         if (cj->progress.call) {
                 cj->req.progress = progress_update;
@@ -973,6 +991,7 @@ int methods_submit_group(struct manager *m, struct call *c,
         gj->req.base.tracker = m->tracker;
         gj->req.base.cancel = &m->cancel;
         gj->req.base.priority = m->priority;
+        gj->req.base.buffer_budget = m->opts.copy_buffer ?: 1;
         gj->job = (struct job){.run = group_job_run, .done = group_job_done, .key = req->base.pid};
         workers_submit(m->workers, &gj->job);
         return 0;
