@@ -28,6 +28,7 @@
 
 #include "ckpt/libckpt.h"
 #include "ckpt/proto.h"
+#include "ctl-cgroup.h"
 #include "ctl-metrics.h"
 #include "ctl-parse.h"
 #include "ctl-table.h"
@@ -215,6 +216,8 @@ enum {
         OPT_COUNT,
         OPT_SORT,
         OPT_TREE,
+        OPT_CGROUP,
+        OPT_UNIT,
 };
 
 struct verb;
@@ -430,8 +433,9 @@ static void print_ranges_inline(const struct ckpt_addr_range *r, size_t n)
                 printf("%s0x%" PRIx64 "-0x%" PRIx64, i ? ", " : "", r[i].start, r[i].end);
 }
 
-/* One group checkpoint of the tree of pid (checkpoint --tree). */
-static int checkpoint_tree(pid_t pid, unsigned flags)
+/* One group checkpoint of the tree of pid (checkpoint --tree), or of a
+ * cgroup (--cgroup, --unit). */
+static int checkpoint_group(pid_t pid, const char *cgroup, unsigned flags)
 {
         _cleanup_client_ struct ckpt_client *c = NULL;
         struct ckpt_group_info *g = NULL;
@@ -440,18 +444,23 @@ static int checkpoint_tree(pid_t pid, unsigned flags)
 
         if (open_client(&c) != 0)
                 return EXIT_FAILURE;
-        r = ckpt_checkpoint_group(c, pid, flags, &g);
+        r = cgroup ? ckpt_checkpoint_cgroup(c, cgroup, flags, &g)
+                   : ckpt_checkpoint_group(c, pid, flags, &g);
         if (r < 0)
                 return client_error(c, r);
         if (arg_json) {
                 ckpt_group_info_free(g);
                 return print_json(c);
         }
-        printf("group checkpoint %" PRIu64 " of the tree of pid %d: %zu process%s, %" PRIu64
-               " pages, %" PRIu64 " read, %s stored, pause %s, took %s\n",
-               g->id, (int)g->pid, g->n_members, g->n_members == 1 ? "" : "es", g->pages,
-               g->pages_read, fmt_size(b1, g->bytes_stored), fmt_ms(b2, g->pause_ms),
-               fmt_ms(b3, g->duration_ms));
+        printf("group checkpoint %" PRIu64 " of ", g->id);
+        if (cgroup)
+                printf("cgroup %s", cgroup);
+        else
+                printf("the tree of pid %d", (int)g->pid);
+        printf(": %zu process%s, %" PRIu64 " pages, %" PRIu64
+               " read, %s stored, pause %s, took %s\n",
+               g->n_members, g->n_members == 1 ? "" : "es", g->pages, g->pages_read,
+               fmt_size(b1, g->bytes_stored), fmt_ms(b2, g->pause_ms), fmt_ms(b3, g->duration_ms));
         for (size_t k = 0; k < g->n_members; k++) {
                 const struct ckpt_group_member *m = &g->members[k];
 
@@ -479,7 +488,11 @@ static int verb_checkpoint(int argc, char **argv)
                                              {"all", no_argument, NULL, OPT_ALL},
                                              {"range", required_argument, NULL, OPT_RANGE},
                                              {"tree", no_argument, NULL, OPT_TREE},
+                                             {"cgroup", required_argument, NULL, OPT_CGROUP},
+                                             {"unit", required_argument, NULL, OPT_UNIT},
                                              {}};
+        const char *cgroup = NULL, *unit = NULL;
+        char unit_cg[4096];
         bool tree = false;
         _cleanup_client_ struct ckpt_client *c = NULL;
         _cleanup_free_ struct ckpt_addr_range *ranges = NULL;
@@ -499,8 +512,29 @@ static int verb_checkpoint(int argc, char **argv)
                         flags |= CKPT_CHECKPOINT_ALL;
                 else if (opt == OPT_TREE)
                         tree = true;
+                else if (opt == OPT_CGROUP)
+                        cgroup = optarg;
+                else if (opt == OPT_UNIT)
+                        unit = optarg;
                 else if (opt == OPT_RANGE && (r = add_range(&ranges, &n_ranges, optarg)) != 0)
                         return r;
+        }
+        if ((cgroup || unit) && (tree || n_ranges || (cgroup && unit)))
+                return usage_error(
+                        "--cgroup and --unit take no PID, --tree, --range or each other");
+        if (unit) {
+                r = ctl_unit_cgroup(unit, unit_cg, sizeof(unit_cg));
+                if (r < 0)
+                        return error("unit '%s': %s", unit,
+                                     r == -ENOENT     ? "no cgroup of that name"
+                                     : r == -ENOTUNIQ ? "more than one cgroup of that name"
+                                                      : strerror(-r));
+                cgroup = unit_cg;
+        }
+        if (cgroup) {
+                if ((r = want_args(argc, argv, 0, 0)) >= 0)
+                        return r;
+                return checkpoint_group(0, cgroup, flags);
         }
         if ((r = want_args(argc, argv, 1, 1)) >= 0)
                 return r;
@@ -509,7 +543,7 @@ static int verb_checkpoint(int argc, char **argv)
         if (tree && n_ranges)
                 return usage_error("--tree checkpoints whole processes: no --range");
         if (tree)
-                return checkpoint_tree(pid, flags);
+                return checkpoint_group(pid, NULL, flags);
         if (open_client(&c) != 0)
                 return EXIT_FAILURE;
         struct progress_line pl = {};
@@ -1578,10 +1612,13 @@ struct verb {
 
 static const struct verb verbs[] = {
         {"status", verb_status, "", "Show the daemon, its store and the tracked processes", NULL},
-        {"checkpoint", verb_checkpoint, "PID [--full] [--all] [--range START-END]... [--tree]",
+        {"checkpoint", verb_checkpoint,
+         "PID [--full] [--all] [--range START-END]... [--tree] | --cgroup PATH | --unit NAME",
          "Take a checkpoint of a process now",
          "  --full               Read every page, even of a tracked process\n"
          "  --tree               The process and its descendants, as one group checkpoint\n"
+         "  --cgroup PATH        The processes of a cgroup, as one group checkpoint\n"
+         "  --unit NAME          The processes of a systemd unit's cgroup, likewise\n"
          "  --all                Store file mappings too, not by reference\n"
          "  --range START-END    Only pages within [START, END); may be repeated\n"},
         {"list", verb_list, "[PID]", "List checkpoints (of one process)", NULL},

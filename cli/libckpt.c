@@ -809,8 +809,8 @@ static int group_from_json(struct json_object *reply, struct ckpt_group_info *i)
         return 0;
 }
 
-PUBLIC int ckpt_checkpoint_group(struct ckpt_client *c, pid_t pid, unsigned flags,
-                                 struct ckpt_group_info **ret)
+static int checkpoint_group(struct ckpt_client *c, pid_t pid, const char *cgroup, unsigned flags,
+                            struct ckpt_group_info **ret)
 {
         _cleanup_json_ struct json_object *params = NULL, *reply = NULL;
         struct ckpt_group_info *i;
@@ -820,12 +820,15 @@ PUBLIC int ckpt_checkpoint_group(struct ckpt_client *c, pid_t pid, unsigned flag
                 *ret = NULL;
         if (!c)
                 return -EINVAL;
-        if (pid <= 0)
+        if (!cgroup && pid <= 0)
                 return fail(c, -EINVAL, "invalid process id %d", (int)pid);
+        if (cgroup && cgroup[0] != '/')
+                return fail(c, -EINVAL, "invalid cgroup '%s': a path from the cgroup root", cgroup);
         if (flags & ~(CKPT_CHECKPOINT_FULL | CKPT_CHECKPOINT_ALL))
                 return fail(c, -EINVAL, "unknown checkpoint flags 0x%x", flags);
         params = json_object_new_object();
-        if (!params || add(params, "tree", json_object_new_int64(pid)) < 0)
+        if (!params || (cgroup ? add(params, "cgroup", json_object_new_string(cgroup))
+                               : add(params, "tree", json_object_new_int64(pid))) < 0)
                 return OOM(c);
         if ((flags & CKPT_CHECKPOINT_FULL) &&
             add(params, "full", json_object_new_boolean(true)) < 0)
@@ -844,6 +847,20 @@ PUBLIC int ckpt_checkpoint_group(struct ckpt_client *c, pid_t pid, unsigned flag
         }
         *ret = i;
         return 0;
+}
+
+PUBLIC int ckpt_checkpoint_group(struct ckpt_client *c, pid_t pid, unsigned flags,
+                                 struct ckpt_group_info **ret)
+{
+        return checkpoint_group(c, pid, NULL, flags, ret);
+}
+
+PUBLIC int ckpt_checkpoint_cgroup(struct ckpt_client *c, const char *cgroup, unsigned flags,
+                                  struct ckpt_group_info **ret)
+{
+        if (!cgroup)
+                return c ? fail(c, -EINVAL, "no cgroup") : -EINVAL;
+        return checkpoint_group(c, 0, cgroup, flags, ret);
 }
 
 /* ---- List / Show ---- */

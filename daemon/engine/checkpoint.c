@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "cgroup-util.h"
 #include "ckpt/proto.h"
 #include "copy.h"
 #include "freezer.h"
@@ -1372,6 +1373,7 @@ struct group_run {
         struct checkpoint_ctx *ctx; /* [max] */
         pid_t *pids;                /* the members found, in order; ctx[i] is pids[i] */
         size_t n, max;
+        int cg_fd; /* a cgroup's members: its directory */
         uint64_t t_first_frozen;
         struct priority_saved prio;
 };
@@ -1392,14 +1394,47 @@ _printf_(3, 4) static int group_fail(struct group_run *g, int r, const char *fmt
  * exited (before it was frozen, or while). */
 static bool member_gone(const struct checkpoint_ctx *c, int r)
 {
-        return r == -ESRCH && c->pid != c->req->pid;
+        return r == -ESRCH && (c->req->pid == 0 || c->pid != c->req->pid);
+}
+
+/* What the group is, for messages. */
+static const char *group_name(const struct group_run *g, char *buf, size_t size)
+{
+        if (g->req->cgroup)
+                snprintf(buf, size, "cgroup '%s'", g->req->cgroup);
+        else
+                snprintf(buf, size, "the tree of %d", (int)g->req->base.pid);
+        return buf;
+}
+
+/* A cgroup's members, read again once the last one found is frozen: a
+ * process forked or moved in meanwhile joins the list (its own turn to be
+ * frozen comes after), until a reading finds no one new. */
+static int group_rescan_cgroup(struct group_run *g, size_t i)
+{
+        char name[300];
+        int r;
+
+        if (i + 1 != g->n)
+                return 0;
+        r = cgroup_procs(g->cg_fd, g->max, &g->pids, &g->n);
+        if (r == -E2BIG)
+                return group_fail(g, -E2BIG, "%s has more than %zu processes",
+                                  group_name(g, name, sizeof(name)), g->max);
+        if (r < 0 && r != -ENOENT)
+                return group_fail(g, r, "cannot list the processes of %s: %s",
+                                  group_name(g, name, sizeof(name)), strerror(-r));
+        return 0;
 }
 
 /* The children of frozen member i join the list (the limit checked). */
 static int group_add_children(struct group_run *g, size_t i)
 {
-        int r = proc_children(g->pids[i], g->max, &g->pids, &g->n);
+        int r;
 
+        if (g->req->cgroup)
+                return 0; /* their cgroup.procs says: group_rescan_cgroup() */
+        r = proc_children(g->pids[i], g->max, &g->pids, &g->n);
         if (r == -E2BIG)
                 return group_fail(g, -E2BIG, "the group of %d has more than %zu processes",
                                   (int)g->req->base.pid, g->max);
@@ -1471,6 +1506,8 @@ static int group_freeze(struct group_run *g)
                 struct checkpoint_member *m = &g->ret->members[i];
 
                 if (i >= g->ret->n_members && (r = group_prepare(g, i)) < 0)
+                        return r;
+                if (g->req->cgroup && (r = group_rescan_cgroup(g, i)) < 0)
                         return r;
                 if (m->result < 0)
                         continue;
@@ -1570,13 +1607,55 @@ static int group_run_steps(struct group_run *g)
         r = group_freeze(g);
         if (r < 0)
                 return r;
-        if (g->ret->members[0].result < 0)
+        if (!g->req->cgroup && g->ret->members[0].result < 0)
                 return group_fail(g, g->ret->members[0].result, "%s", g->ret->members[0].res.error);
         r = group_copy_thaw(g);
         if (r < 0)
                 return r;
         priority_lower(&g->req->base.priority, &g->prio);
         return group_store(g);
+}
+
+/* The members known before anything is frozen: the root and the members
+ * found before that no longer descend from it (their parent exited: still
+ * the group's while they live); or the processes of the cgroup. */
+static int group_first_members(struct group_run *g)
+{
+        const struct checkpoint_group_request *req = g->req;
+        char name[300];
+        int r;
+
+        if (req->cgroup) {
+                r = cgroup_open(req->cgroup, &g->cg_fd);
+                if (r < 0)
+                        return group_fail(g, r, "cannot open cgroup '%s': %s", req->cgroup,
+                                          strerror(-r));
+                r = group_rescan_cgroup(g, (size_t)-1); /* -1: "after" an empty list */
+                if (r >= 0 && g->n == 0)
+                        r = group_fail(g, -ESRCH, "%s holds no process",
+                                       group_name(g, name, sizeof(name)));
+                return r;
+        }
+        g->pids = calloc(16, sizeof(*g->pids));
+        if (!g->pids)
+                return group_fail(g, -ENOMEM, "out of memory");
+        g->pids[g->n++] = req->base.pid;
+        for (size_t i = 0; i < req->n_pids && g->n < g->max; i++) {
+                bool known = false;
+
+                for (size_t k = 0; k < g->n && !known; k++)
+                        known = g->pids[k] == req->pids[i];
+                if (known || req->pids[i] <= 0)
+                        continue;
+                if (g->n % 16 == 0) {
+                        pid_t *q = realloc(g->pids, (g->n + 16) * sizeof(*q));
+                        if (!q)
+                                return group_fail(g, -ENOMEM, "out of memory");
+                        g->pids = q;
+                }
+                g->pids[g->n++] = req->pids[i];
+        }
+        return 0;
 }
 
 int checkpoint_run_group(struct ckpt_store *s, const struct checkpoint_group_request *req,
@@ -1590,32 +1669,14 @@ int checkpoint_run_group(struct ckpt_store *s, const struct checkpoint_group_req
         g.max = req->max_members ? req->max_members : CKPT_MAX_GROUP_MEMBERS;
         g.ctx = calloc(g.max, sizeof(*g.ctx));
         ret->members = calloc(g.max, sizeof(*ret->members));
-        g.pids = calloc(16, sizeof(*g.pids));
-        if (!g.ctx || !ret->members || !g.pids) {
+        g.cg_fd = -EBADF;
+        if (!g.ctx || !ret->members) {
                 r = group_fail(&g, -ENOMEM, "out of memory");
                 goto out;
         }
-        g.pids[g.n++] = req->base.pid;
-        /* Members found before that no longer descend from the root (their
-         * parent exited): still the group's while they live. */
-        for (size_t i = 0; i < req->n_pids && g.n < g.max; i++) {
-                bool known = false;
-
-                for (size_t k = 0; k < g.n && !known; k++)
-                        known = g.pids[k] == req->pids[i];
-                if (known || req->pids[i] <= 0)
-                        continue;
-                if (g.n % 16 == 0) {
-                        pid_t *q = realloc(g.pids, (g.n + 16) * sizeof(*q));
-                        if (!q) {
-                                r = group_fail(&g, -ENOMEM, "out of memory");
-                                goto out;
-                        }
-                        g.pids = q;
-                }
-                g.pids[g.n++] = req->pids[i];
-        }
-        r = group_run_steps(&g);
+        r = group_first_members(&g);
+        if (r >= 0)
+                r = group_run_steps(&g);
 out:
         for (size_t i = 0; i < ret->n_members; i++)
                 checkpoint_ctx_done(&g.ctx[i]);
@@ -1627,6 +1688,7 @@ out:
         ret->duration_ns = now_ns(CLOCK_MONOTONIC) - t_start;
         free(g.ctx);
         free(g.pids);
+        safe_close(g.cg_fd);
         return r;
 }
 

@@ -107,7 +107,11 @@ int checkpoint_track(struct tracker *t, const struct access_caller *caller, pid_
  * base.ranges must be empty.
  */
 struct checkpoint_group_request {
-        struct checkpoint_request base; /* pid: the root of the tree */
+        struct checkpoint_request base; /* pid: the root of the tree; 0 for a cgroup */
+        /* Not NULL: the group is the processes of this cgroup (v2) and of the
+         * cgroups below it (cgroup-util.h), read again after the last one
+         * found is frozen until no new one appears; base.pid is 0. */
+        const char *cgroup;
         const pid_t *pids;
         size_t n_pids;
         size_t max_members; /* 0: CKPT_MAX_GROUP_MEMBERS */

@@ -855,6 +855,7 @@ struct group_job {
         struct call *call;
         struct checkpoint_group_request req;
         pid_t *pids;
+        char *cgroup;
         struct checkpoint_group_result res;
 };
 
@@ -892,14 +893,16 @@ static struct json_object *member_json(const struct checkpoint_member *mb)
         return o;
 }
 
-static struct json_object *group_json(pid_t root, const struct checkpoint_group_result *res)
+static struct json_object *group_json(pid_t root, const char *cgroup,
+                                      const struct checkpoint_group_result *res)
 {
         struct json_object *p = json_object_new_object(), *a = json_object_new_array();
 
         for (size_t i = 0; i < res->n_members; i++)
                 json_object_array_add(a, member_json(&res->members[i]));
         json_object_object_add(p, "id", json_uint(res->id));
-        json_object_object_add(p, "pid", json_object_new_int(root));
+        json_object_object_add(p, "pid", root ? json_object_new_int(root) : NULL);
+        json_object_object_add(p, "cgroup", cgroup ? json_object_new_string(cgroup) : NULL);
         json_object_object_add(p, "pages", json_uint(res->pages));
         json_object_object_add(p, "pages_read", json_uint(res->pages_read));
         json_object_object_add(p, "bytes_stored", json_uint(res->bytes_stored));
@@ -925,8 +928,9 @@ static void group_job_done(struct job *j)
                         &m->stats, j->result == -E2BIG
                                            ? CKPT_ERR_TOO_MANY
                                            : error_name(j->result == -ESRCH ? -ECHILD : j->result));
-                log_warning_errno(j->result, "Group checkpoint of the tree of %d failed: %s",
-                                  (int)root,
+                log_warning_errno(j->result, "Group checkpoint of %s%.0d failed: %s",
+                                  gj->cgroup ? gj->cgroup : "the tree of ",
+                                  gj->cgroup ? 0 : (int)root,
                                   error_reason(reason, sizeof(reason), res->error, j->result));
                 if (gj->call && j->result == -E2BIG)
                         call_error(gj->call, CKPT_ERR_TOO_MANY,
@@ -935,8 +939,9 @@ static void group_job_done(struct job *j)
                                                                            : CKPT_MAX_GROUP_MEMBERS,
                                                        res->error));
                 else if (gj->call)
-                        reply_errno(gj->call, j->result == -ESRCH ? -ECHILD : j->result, root, 0,
-                                    res->error);
+                        reply_errno(gj->call,
+                                    j->result == -ESRCH && !gj->cgroup ? -ECHILD : j->result, root,
+                                    0, res->error);
         } else {
                 m->stats.groups++;
                 for (size_t i = 0; i < res->n_members; i++)
@@ -950,19 +955,21 @@ static void group_job_done(struct job *j)
                                 m->last_id = res->members[i].res.id;
                                 m->last_pid = res->members[i].pid;
                         }
-                log_info("Group checkpoint %llu of the tree of %d: %zu processes, %llu pages read, "
+                log_info("Group checkpoint %llu of %s%.0d: %zu processes, %llu pages read, "
                          "%llu bytes stored, pause %.2f ms",
-                         (unsigned long long)res->id, (int)root, res->n_members,
+                         (unsigned long long)res->id, gj->cgroup ? gj->cgroup : "the tree of ",
+                         gj->cgroup ? 0 : (int)root, res->n_members,
                          (unsigned long long)res->pages_read, (unsigned long long)res->bytes_stored,
                          ns_to_ms(res->pause_ns));
                 if (gj->call)
-                        call_reply(gj->call, group_json(root, res));
+                        call_reply(gj->call, group_json(root, gj->cgroup, res));
         }
         log_set_fields(0, 0);
         scheduler_group_done(m->scheduler, &gj->req, j->result, res);
         checkpoint_group_result_done(res);
         call_unref(gj->call);
         free(gj->pids);
+        free(gj->cgroup);
         free(gj);
         manager_job_finished(m);
 }
@@ -983,9 +990,18 @@ int methods_submit_group(struct manager *m, struct call *c,
                 }
                 memcpy(gj->pids, req->pids, req->n_pids * sizeof(*gj->pids));
         }
+        if (req->cgroup) {
+                gj->cgroup = strdup(req->cgroup);
+                if (!gj->cgroup) {
+                        free(gj->pids);
+                        free(gj);
+                        return -ENOMEM;
+                }
+        }
         gj->m = m;
         gj->call = c ? call_ref(c) : NULL;
         gj->req.pids = gj->pids;
+        gj->req.cgroup = gj->cgroup;
         gj->req.base.ranges = NULL;
         gj->req.base.n_ranges = 0;
         gj->req.base.tracker = m->tracker;
@@ -1005,10 +1021,12 @@ static void method_checkpoint_group(struct manager *m, struct call *c, struct js
         int r;
 
         PARSE(c, params_checkpoint_group, params, &pg);
-        if (check_process(c, pg.tree) < 0)
+        /* A cgroup's members are checked one by one by the engine. */
+        if (!pg.cgroup && check_process(c, pg.tree) < 0)
                 return;
         req = (struct checkpoint_group_request){
                 .base = {.pid = pg.tree, .caller = caller_of(c), .full = pg.full, .all = pg.all},
+                .cgroup = pg.cgroup,
         };
         r = scheduler_prepare_group(m->scheduler, &req, &pids);
         if (r >= 0)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cgroup-util.h"
 #include "ckpt/proto.h"
 #include "json-util.h"
 #include "macro.h"
@@ -173,8 +174,16 @@ int params_checkpoint_group(struct json_object *params, struct params_checkpoint
         int r;
 
         *ret = (struct params_checkpoint_group){};
-        CHECK_KEYS(params, err, "tree", "full", "all");
-        r = get_pid(params, "tree", &ret->tree, err);
+        CHECK_KEYS(params, err, "tree", "cgroup", "full", "all");
+        if (is_given(params, "cgroup")) {
+                if (is_given(params, "tree"))
+                        return invalid(err, "tree"); /* one group at a time */
+                if (json_get_string(params, "cgroup", &ret->cgroup) < 0 ||
+                    cgroup_path_valid(ret->cgroup) < 0)
+                        return invalid(err, "cgroup");
+                r = 0;
+        } else
+                r = get_pid(params, "tree", &ret->tree, err);
         if (r >= 0)
                 r = get_opt_bool(params, "full", &ret->full, err);
         if (r >= 0)

@@ -53,9 +53,12 @@ struct params_checkpoint {
 int params_checkpoint(struct json_object *params, struct params_checkpoint *ret,
                       struct params_error *err);
 
-/* CheckpointGroup {tree, full?, all?}: tree is the root's pid. */
+/* CheckpointGroup {tree? | cgroup?, full?, all?}: exactly one of tree (the
+ * root's pid; 0 when not given) and cgroup (a cgroup path of the shape
+ * cgroup-util.h asks; NULL when not given). */
 struct params_checkpoint_group {
         pid_t tree;
+        const char *cgroup;
         bool full, all;
 };
 int params_checkpoint_group(struct json_object *params, struct params_checkpoint_group *ret,

@@ -243,6 +243,11 @@ struct ckpt_group_info {
  */
 CKPT_PUBLIC int ckpt_checkpoint_group(struct ckpt_client *c, pid_t pid, unsigned flags,
                                       struct ckpt_group_info **ret);
+/* The same for the processes of a cgroup (v2) and of the cgroups below it;
+ * cgroup as /proc/PID/cgroup names it ("/system.slice/redis.service").
+ * *ret's pid is 0. */
+CKPT_PUBLIC int ckpt_checkpoint_cgroup(struct ckpt_client *c, const char *cgroup, unsigned flags,
+                                       struct ckpt_group_info **ret);
 CKPT_PUBLIC struct ckpt_group_info *ckpt_group_info_free(struct ckpt_group_info *i);
 
 /* ---- io.ckptd.List / io.ckptd.Show ---- */

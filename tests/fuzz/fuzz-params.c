@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cgroup-util.h"
 #include "ckpt/proto.h"
 #include "fuzz.h"
 #include "macro.h"
@@ -149,8 +150,11 @@ static void check_request(int which, const struct outcome *o)
                 assert(t->keep <= 1000000);
                 assert(!t->tree || t->uffd_index == -1); /* a userfaultfd is one process's */
                 break;
-        case P_CHECKPOINT_GROUP:
-                check_pid(o->u.group.tree);
+        case P_CHECKPOINT_GROUP: /* one group: a tree or a cgroup of a sane shape */
+                if (o->u.group.cgroup)
+                        assert(o->u.group.tree == 0 && cgroup_path_valid(o->u.group.cgroup) == 0);
+                else
+                        check_pid(o->u.group.tree);
                 break;
         case P_UNTRACK:
                 check_pid(o->u.pid);

@@ -156,6 +156,52 @@ pkill -KILL -P "$big" 2>/dev/null
 kill -KILL "$big" 2>/dev/null
 wait "$big" 2>/dev/null
 
+# A cgroup as a group (--cgroup PATH, --unit NAME): every process of the
+# cgroup, whatever its parent, in one frozen moment.
+cg2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+unit=ckpt-test-$$.service
+if [ -n "$cg2" ] && mkdir "$cg2/$unit" 2>/dev/null; then
+	start_workload u forktree 256 || exit 1
+	uroot=$(wl_pid u)
+	echo "$uroot" >"$cg2/$unit/cgroup.procs"
+	wl u "spawn 0 64" && wl u "spawn 1 32" || not_ok "forktree in $unit forks" "${REPLY[u]}"
+	sleep 600 &
+	other=$!
+	echo "$other" >"$cg2/$unit/cgroup.procs"
+	mapfile -t want < <(sort -n "$cg2/$unit/cgroup.procs")
+	kill -STOP -- "-$uroot" "$other"
+	for p in "${want[@]}"; do wait_state "$p" T; done
+	gj=$(ctl_json checkpoint --unit "$unit")
+	mapfile -t got < <(jq -r '.members[] | select(.id != null) | .pid' <<<"$gj" 2>/dev/null | sort -n)
+	is "--unit $unit: the group holds the cgroup's ${#want[@]} processes" "${got[*]}" "${want[*]}"
+	is "--unit: the reply names the cgroup" "$(jq -r .cgroup <<<"$gj")" "/$unit"
+	bad=()
+	for p in "${want[@]}"; do
+		id=$(jq -r ".members[] | select(.pid == $p) | .id" <<<"$gj")
+		compare_checkpoint "$p" "$id" || bad+=("pid $p checkpoint $id:" "${ORACLE_DIAG[@]}")
+	done
+	kill -CONT -- "-$uroot" "$other"
+	if [ ${#bad[@]} = 0 ]; then
+		ok "--unit: every member's checkpoint equals its memory at the frozen moment"
+	else
+		not_ok "--unit: every member's checkpoint equals its memory at the frozen moment" "${bad[@]}"
+	fi
+	check "--cgroup /$unit takes a group checkpoint" ctl checkpoint --cgroup "/$unit"
+	refused "nobody's checkpoint of a cgroup of root's processes" io.ckptd.PermissionDenied \
+		nctl checkpoint --cgroup "/$unit"
+	if out=$(ctl checkpoint --cgroup "/$unit/../x" 2>&1); then
+		not_ok "--cgroup with a '..' component is refused" "$out"
+	else
+		is "--cgroup with a '..' component is refused" "$(grep -o 'InvalidParameter' <<<"$out")" InvalidParameter
+	fi
+	kill -KILL "$other"
+	wait "$other" 2>/dev/null
+	wl u exit
+	for _ in $(seq 50); do rmdir "$cg2/$unit" 2>/dev/null && break; sleep 0.1; done
+else
+	skip "--cgroup and --unit" "no cgroup2 hierarchy to make a cgroup in"
+fi
+
 # A policy with Group=tree: the scheduler checkpoints the tree as one group.
 ctl untrack "$root" >/dev/null || not_ok "untrack the tree" "$(ctl untrack "$root" 2>&1)"
 cat >"$T/policy/tree.policy" <<EOF
