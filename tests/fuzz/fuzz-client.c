@@ -5,18 +5,39 @@
  * not); every API call of libckpt that decodes a reply is made on a fresh
  * connection that receives that stream, and must fail cleanly or return a
  * result that can be freed. The daemon's end never reads: calls are small and
- * fit the socket buffer.
+ * fit the socket buffer. Every other connection has ckptctl's progress hook
+ * set (calls made with "more", progress replies decoded: done never above
+ * total), and one call is a WatchProcesses with more whose replies go to
+ * `ckptctl top`'s model (cli/ctl-top.c) as they come.
  */
 #include <assert.h>
+#include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "ckpt/libckpt.h"
+#include "ctl-top.h"
 #include "fuzz.h"
+#include "libckpt-internal.h"
 
-#define N_CALLS 16
+#define N_CALLS 17
+
+static void progress_seen(const char *what, uint64_t done, uint64_t total, void *userdata)
+{
+        assert(what && done <= total);
+        ++*(unsigned *)userdata;
+}
+
+static int watch_reply(struct json_object *params, void *userdata)
+{
+        struct top_view *v = userdata;
+
+        (void)top_view_update(v, params);
+        return v->frames >= 8 ? -ECANCELED : 0;
+}
 
 static void one_call(int which, struct ckpt_client *c)
 {
@@ -110,6 +131,18 @@ static void one_call(int which, struct ckpt_client *c)
                 ckpt_list_free(l);
                 break;
         }
+        case 15: {
+                struct top_view v = {};
+                (void)ckpt_client_call_more(c, "io.ckptd.WatchProcesses", NULL, watch_reply, &v,
+                                            NULL);
+                FILE *null = fopen("/dev/null", "we");
+                if (null) {
+                        top_view_print_plain(&v, null, true);
+                        fclose(null);
+                }
+                top_view_done(&v);
+                break;
+        }
         default: {
                 char *reply = NULL;
                 (void)ckpt_call(c, "io.ckptd.Verify", "{\"id\":1}", NULL, 0, &reply);
@@ -143,6 +176,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 shutdown(sv[1], SHUT_WR);
                 if (ckpt_connect_fd(sv[0], &c) < 0)
                         abort();
+                unsigned seen = 0;
+                if (which & 1)
+                        ckpt_client_set_progress(c, progress_seen, &seen);
                 /* Two calls: the second reads whatever the first left. */
                 one_call(which, c);
                 one_call((which + 1) % N_CALLS, c);
