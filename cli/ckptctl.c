@@ -724,7 +724,11 @@ static int verb_show(int argc, char **argv)
                 const struct ckpt_region_info *g = &d->regions[i];
                 if (table_addf(&t, "%012" PRIx64 "-%012" PRIx64, g->start, g->end) < 0 ||
                     table_add(&t, g->prot) < 0 || table_add(&t, g->path ? g->path : "[anon]") < 0 ||
-                    table_add(&t, g->tracking) < 0 || table_add(&t, fmt_u64(b1, g->pages)) < 0) {
+                    table_addf(&t, "%s%s%s%s", g->tracking ? g->tracking : "?",
+                               g->tracking_reason ? " (" : "",
+                               g->tracking_reason ? g->tracking_reason : "",
+                               g->tracking_reason ? ")" : "") < 0 ||
+                    table_add(&t, fmt_u64(b1, g->pages)) < 0) {
                         ckpt_checkpoint_detail_free(d);
                         return error("out of memory");
                 }

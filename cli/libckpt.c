@@ -959,6 +959,7 @@ PUBLIC struct ckpt_checkpoint_detail *ckpt_checkpoint_detail_free(struct ckpt_ch
                 strv_free(g->flags, g->n_flags);
                 free(g->path);
                 free(g->tracking);
+                free(g->tracking_reason);
         }
         free(d->regions);
         free(d->threads);
@@ -1005,6 +1006,7 @@ PUBLIC int ckpt_show(struct ckpt_client *c, uint64_t id, struct ckpt_checkpoint_
                 g->data_pages = get_u64(e, "data_pages");
                 if (get_str(e, "prot", &g->prot) < 0 || get_str(e, "path", &g->path) < 0 ||
                     get_str(e, "tracking", &g->tracking) < 0 ||
+                    get_str(e, "tracking_reason", &g->tracking_reason) < 0 ||
                     get_strv(e, "flags", &g->flags, &g->n_flags) < 0)
                         goto oom;
         }

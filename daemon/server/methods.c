@@ -652,7 +652,7 @@ static void method_show(struct manager *m, struct call *c, struct json_object *p
                 const struct ckpt_region *rg = &view->regions[i];
                 struct json_object *o = json_object_new_object();
                 uint64_t data = 0;
-                char prot[4];
+                char prot[4], why[96];
 
                 /* pages[] and regions[] are both sorted: one pass. */
                 while (pi < view->n_pages && view->pages[pi].addr < rg->start)
@@ -672,6 +672,11 @@ static void method_show(struct manager *m, struct call *c, struct json_object *p
                 json_object_object_add(
                         o, "tracking",
                         json_object_new_string(ckpt_track_mode_to_string(rg->track)));
+                json_object_object_add(
+                        o, "tracking_reason",
+                        rg->reason ? json_object_new_string(ckpt_track_reason_format(
+                                             rg->reason, rg->reason_arg, why, sizeof(why)))
+                                   : NULL);
                 json_object_object_add(o, "pages", json_uint((rg->end - rg->start) / 4096));
                 json_object_object_add(o, "data_pages", json_uint(data));
                 json_object_array_add(regions, o);

@@ -15,6 +15,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,7 @@ _Static_assert(sizeof(struct ckpt_disk_region) == 64, "disk region size");
 _Static_assert(sizeof(struct ckpt_disk_thread) == 16, "disk thread size");
 _Static_assert(sizeof(struct ckpt_disk_page) == 48, "disk page size");
 _Static_assert(sizeof(struct ckpt_disk_identity) == 40, "disk identity size");
+_Static_assert(sizeof(struct ckpt_disk_reason) == 16, "disk reason size");
 _Static_assert(sizeof(CKPT_MANIFEST_MAGIC) == 9, "magic is 8 bytes and a NUL");
 
 #define MF_KNOWN_FLAGS (CKPT_MF_FULL_READ | CKPT_MF_RANGES | CKPT_MF_ALL | CKPT_MF_STOPPED)
@@ -46,6 +48,45 @@ const char *ckpt_track_mode_to_string(enum ckpt_track_mode m)
         if ((unsigned)m >= _CKPT_TRACK_MAX)
                 return NULL;
         return names[m];
+}
+
+const char *ckpt_track_reason_format(uint32_t reason, uint64_t arg, char *buf, size_t size)
+{
+        static const char *const text[_CKPT_REASON_MAX] = {
+                [CKPT_REASON_NONE] = "",
+                [CKPT_REASON_SHARED_ONLY_MAPPER] = "shared: only mapper",
+                [CKPT_REASON_SHARED_OTHER_MAPPER] = "shared: other mapper pid %llu",
+                [CKPT_REASON_SHARED_ATTACHED] = "shared: %llu attachments, not all of this process",
+                [CKPT_REASON_SHARED_ATTACH_CHANGED] =
+                        "shared: attached or detached since the last checkpoint",
+                [CKPT_REASON_SHARED_FORKED] = "shared: forked since the last checkpoint",
+                [CKPT_REASON_SHARED_PROVING] = "shared: mappers not proven before",
+                [CKPT_REASON_SHARED_UNREADABLE] = "shared: cannot read the mappings of pid %llu",
+                [CKPT_REASON_SHARED_NO_EVENTS] = "shared: forks not seen",
+                [CKPT_REASON_SHARED_IPC_NS] = "shared: SysV segment of another IPC namespace",
+                [CKPT_REASON_MEMFD] = "memfd",
+                [CKPT_REASON_SHARED_FILE] = "shared file",
+                [CKPT_REASON_HUGETLB] = "hugetlb",
+                [CKPT_REASON_NO_SHMEM_WP] = "kernel lacks shmem write-protection",
+                [CKPT_REASON_NOT_ARMED] = "not write-protected",
+        };
+        const char *t, *num;
+
+        if (size == 0)
+                return buf;
+        if (reason >= _CKPT_REASON_MAX) {
+                snprintf(buf, size, "reason %u", reason);
+                return buf;
+        }
+        /* The figure a reason names stands where its text says %llu. */
+        t = text[reason];
+        num = strstr(t, "%llu");
+        if (num)
+                snprintf(buf, size, "%.*s%llu%s", (int)(num - t), t, (unsigned long long)arg,
+                         num + 4);
+        else
+                snprintf(buf, size, "%s", t);
+        return buf;
 }
 
 static void manifest_clear_regions(struct ckpt_manifest *m)
@@ -250,7 +291,7 @@ int manifest_validate(const struct ckpt_manifest *m)
                 if (i > 0 && r->start < m->regions[i - 1].end)
                         return -EINVAL;
                 if ((r->flags & ~REGION_KNOWN_FLAGS) || (r->prot & ~PROT_KNOWN) ||
-                    r->track >= _CKPT_TRACK_MAX)
+                    r->track >= _CKPT_TRACK_MAX || r->reason >= _CKPT_REASON_MAX)
                         return -EINVAL;
                 if (r->path && strlen(r->path) > CKPT_DISK_PATH_MAX)
                         return -EINVAL;
@@ -589,6 +630,8 @@ static size_t serialized_size(const struct ckpt_manifest *m)
                         size += strlen(m->regions[i].path);
                 if (m->regions[i].has_identity)
                         size += sizeof(struct ckpt_disk_identity);
+                if (m->regions[i].reason != CKPT_REASON_NONE)
+                        size += sizeof(struct ckpt_disk_reason);
         }
         for (size_t i = 0; i < m->n_threads; i++)
                 size += m->threads[i].regs_size + m->threads[i].fpregs_size;
@@ -604,6 +647,45 @@ static void wput_group(struct wcur *w, const struct ckpt_manifest *m)
         };
 
         wput(w, &g, sizeof(g));
+}
+
+/* One region: its fixed part, path, identity and reason. */
+static void wput_region(struct wcur *w, const struct ckpt_region *r0)
+{
+        size_t plen = r0->path ? strlen(r0->path) : 0;
+        struct ckpt_disk_region d = {
+                .start = htole64(r0->start),
+                .end = htole64(r0->end),
+                .offset = htole64(r0->offset),
+                .dev = htole64(r0->dev),
+                .inode = htole64(r0->inode),
+                .prot = htole32(r0->prot),
+                .flags = htole32(r0->flags),
+                .track = htole32(r0->track),
+                .disk_flags = htole32((r0->path ? CKPT_DISK_REGION_HAS_PATH : 0) |
+                                      (r0->has_identity ? CKPT_DISK_REGION_HAS_IDENTITY : 0) |
+                                      (r0->reason ? CKPT_DISK_REGION_HAS_REASON : 0)),
+                .path_len = htole64(plen),
+        };
+        wput(w, &d, sizeof(d));
+        wput(w, r0->path, plen);
+        if (r0->has_identity) {
+                struct ckpt_disk_identity id = {
+                        .dev = htole64(r0->file_id.dev),
+                        .inode = htole64(r0->file_id.inode),
+                        .size = htole64(r0->file_id.size),
+                        .ctime_sec = (int64_t)htole64((uint64_t)r0->file_id.ctime_sec),
+                        .ctime_nsec = htole32(r0->file_id.ctime_nsec),
+                };
+                wput(w, &id, sizeof(id));
+        }
+        if (r0->reason != CKPT_REASON_NONE) {
+                struct ckpt_disk_reason why = {
+                        .code = htole32(r0->reason),
+                        .arg = htole64(r0->reason_arg),
+                };
+                wput(w, &why, sizeof(why));
+        }
 }
 
 int manifest_serialize(const struct ckpt_manifest *m, void **ret_buf, size_t *ret_size)
@@ -659,36 +741,8 @@ int manifest_serialize(const struct ckpt_manifest *m, void **ret_buf, size_t *re
                 };
                 wput(&w, &d, sizeof(d));
         }
-        for (size_t i = 0; i < m->n_regions; i++) {
-                const struct ckpt_region *r0 = &m->regions[i];
-                size_t plen = r0->path ? strlen(r0->path) : 0;
-                struct ckpt_disk_region d = {
-                        .start = htole64(r0->start),
-                        .end = htole64(r0->end),
-                        .offset = htole64(r0->offset),
-                        .dev = htole64(r0->dev),
-                        .inode = htole64(r0->inode),
-                        .prot = htole32(r0->prot),
-                        .flags = htole32(r0->flags),
-                        .track = htole32(r0->track),
-                        .disk_flags =
-                                htole32((r0->path ? CKPT_DISK_REGION_HAS_PATH : 0) |
-                                        (r0->has_identity ? CKPT_DISK_REGION_HAS_IDENTITY : 0)),
-                        .path_len = htole64(plen),
-                };
-                wput(&w, &d, sizeof(d));
-                wput(&w, r0->path, plen);
-                if (r0->has_identity) {
-                        struct ckpt_disk_identity id = {
-                                .dev = htole64(r0->file_id.dev),
-                                .inode = htole64(r0->file_id.inode),
-                                .size = htole64(r0->file_id.size),
-                                .ctime_sec = (int64_t)htole64((uint64_t)r0->file_id.ctime_sec),
-                                .ctime_nsec = htole32(r0->file_id.ctime_nsec),
-                        };
-                        wput(&w, &id, sizeof(id));
-                }
-        }
+        for (size_t i = 0; i < m->n_regions; i++)
+                wput_region(&w, &m->regions[i]);
         for (size_t i = 0; i < m->n_threads; i++) {
                 const struct ckpt_thread *t = &m->threads[i];
                 struct ckpt_disk_thread d = {
@@ -828,7 +882,8 @@ static int parse_ranges(struct rcur *c, struct ckpt_manifest *m, uint64_t n_rang
         return 0;
 }
 
-/* What follows a region's fixed part: its path, then its file's identity. */
+/* What follows a region's fixed part: its path, then its file's identity,
+ * then the reason of its tracking mode. */
 static int parse_region_tail(struct rcur *c, struct ckpt_region *rg, uint32_t dflags, uint64_t plen)
 {
         const void *at;
@@ -859,14 +914,29 @@ static int parse_region_tail(struct rcur *c, struct ckpt_region *rg, uint32_t df
                         .ctime_nsec = le32toh(id.ctime_nsec),
                 };
         }
+        if (dflags & CKPT_DISK_REGION_HAS_REASON) {
+                struct ckpt_disk_reason why;
+
+                at = rtake(c, sizeof(why));
+                if (!at)
+                        return -EBADMSG;
+                memcpy(&why, at, sizeof(why));
+                rg->reason = le32toh(why.code);
+                rg->reason_arg = le64toh(why.arg);
+                /* Written only when there is one; an unknown code is
+                 * rejected by manifest_validate(). */
+                if (why.reserved0 != 0 || rg->reason == CKPT_REASON_NONE)
+                        return -EBADMSG;
+        }
         return 0;
 }
 
 static int parse_regions(struct rcur *c, struct ckpt_manifest *m, uint64_t n_regions,
                          uint32_t version)
 {
-        uint32_t known_dflags =
-                CKPT_DISK_REGION_HAS_PATH | (version >= 2 ? CKPT_DISK_REGION_HAS_IDENTITY : 0);
+        uint32_t known_dflags = CKPT_DISK_REGION_HAS_PATH |
+                                (version >= 2 ? CKPT_DISK_REGION_HAS_IDENTITY : 0) |
+                                (version >= 4 ? CKPT_DISK_REGION_HAS_REASON : 0);
         const void *at;
         int r;
 

@@ -41,6 +41,34 @@ enum ckpt_track_mode {
 
 const char *ckpt_track_mode_to_string(enum ckpt_track_mode m);
 
+/*
+ * Why a region was tracked the way it was, for `show` (manifest version >= 4;
+ * older manifests have CKPT_REASON_NONE everywhere). arg is the figure the
+ * reason names (a pid, a count), 0 otherwise. The numbers are on disk: never
+ * renumber, only add.
+ */
+enum ckpt_track_reason {
+        CKPT_REASON_NONE = 0,                  /* not recorded, or the mode says it all */
+        CKPT_REASON_SHARED_ONLY_MAPPER = 1,    /* uffd-wp: shared, this process its only mapper */
+        CKPT_REASON_SHARED_OTHER_MAPPER = 2,   /* arg: the pid of another process mapping it */
+        CKPT_REASON_SHARED_ATTACHED = 3,       /* SysV: arg attachments, not all of this process */
+        CKPT_REASON_SHARED_ATTACH_CHANGED = 4, /* SysV: attached or detached since the last look */
+        CKPT_REASON_SHARED_FORKED = 5,         /* the process forked: a child may have written it */
+        CKPT_REASON_SHARED_PROVING = 6,    /* its mappers were not proven before this checkpoint */
+        CKPT_REASON_SHARED_UNREADABLE = 7, /* arg: a pid whose mappings could not be read */
+        CKPT_REASON_SHARED_NO_EVENTS = 8,  /* forks cannot be seen (no BPF, or events lost) */
+        CKPT_REASON_SHARED_IPC_NS = 9,     /* SysV: of another IPC namespace than the daemon's */
+        CKPT_REASON_MEMFD = 10,            /* a memfd: any holder of its fd may write() it */
+        CKPT_REASON_SHARED_FILE = 11,      /* a shared file mapping: anyone may write() the file */
+        CKPT_REASON_HUGETLB = 12,          /* shared memory of huge pages */
+        CKPT_REASON_NO_SHMEM_WP = 13,      /* the kernel cannot write-protect shared memory */
+        CKPT_REASON_NOT_ARMED = 14,        /* no write protection on the process (no userfaultfd) */
+        _CKPT_REASON_MAX,
+};
+
+/* "shared: other mapper pid 123" and the like into buf; "" for NONE. */
+const char *ckpt_track_reason_format(uint32_t reason, uint64_t arg, char *buf, size_t size);
+
 /* region flags */
 #define CKPT_REGION_PRIVATE 0x01u /* MAP_PRIVATE */
 #define CKPT_REGION_SHARED 0x02u  /* MAP_SHARED (shm, memfd, shared anon) */
@@ -70,6 +98,8 @@ struct ckpt_region {
         char *path;        /* NULL for anonymous memory; "[heap]", "[stack]" kept as is */
         bool has_identity; /* file_id is set (reference regions, manifest version >= 2) */
         struct ckpt_file_identity file_id;
+        uint32_t reason;     /* enum ckpt_track_reason (manifest version >= 4) */
+        uint64_t reason_arg; /* the pid or count the reason names */
 };
 
 enum ckpt_page_kind {
@@ -187,7 +217,7 @@ int manifest_apply_delta(struct ckpt_manifest *view, const struct ckpt_manifest 
 /*
  * The invariants manifest_parse() enforces, on an in-memory manifest:
  * known kind and flags, regions page aligned with start < end, sorted and
- * not overlapping, known region flags and track modes, ranges start < end,
+ * not overlapping, known region flags, track modes and reasons, ranges start < end,
  * threads' register sizes <= CKPT_REGS_MAX, pages page aligned and sorted by
  * strictly increasing address with a known kind (FILE only in a DELTA).
  * -EINVAL when one does not hold. manifest_serialize() calls it.

@@ -292,6 +292,7 @@ struct ckpt_region_info {
         char *tracking; /* how its dirty pages were found */
         uint64_t pages;
         uint64_t data_pages;
+        char *tracking_reason; /* why so (shared memory, ...); NULL: nothing to add */
 };
 
 struct ckpt_thread_info {

@@ -9,7 +9,8 @@
  *   ranges[n_ranges]                struct ckpt_disk_range
  *   regions[n_regions]              struct ckpt_disk_region, then path_len bytes,
  *                                   then (version >= 2, CKPT_DISK_REGION_HAS_IDENTITY)
- *                                   struct ckpt_disk_identity
+ *                                   struct ckpt_disk_identity, then (version >= 4,
+ *                                   CKPT_DISK_REGION_HAS_REASON) struct ckpt_disk_reason
  *   threads[n_threads]              struct ckpt_disk_thread, then regs, fpregs
  *   pages[n_pages]                  struct ckpt_disk_page
  *   trailer                         SHA-256 of everything before it
@@ -23,11 +24,12 @@
 #include <stdint.h>
 
 #define CKPT_MANIFEST_MAGIC "CKPTMAN\0"
-#define CKPT_MANIFEST_VERSION 3u
+#define CKPT_MANIFEST_VERSION 4u
 /* Version 2 lacks the group section: read still, as no group's member. */
 /* Version 1 lacks the identity of the files of reference regions; it is read
  * still, and those regions export as holes (their file cannot be proven the
- * one recorded). */
+ * one recorded). Versions 1 to 3 lack the reason of a region's tracking
+ * mode; they are read still, their regions without one. */
 #define CKPT_MANIFEST_VERSION_MIN 1u
 
 #define CKPT_ARCH_X86_64 1u
@@ -71,6 +73,7 @@ struct ckpt_disk_range {
 
 #define CKPT_DISK_REGION_HAS_PATH 0x1u     /* path_len bytes follow (0 allowed: "") */
 #define CKPT_DISK_REGION_HAS_IDENTITY 0x2u /* version >= 2: a ckpt_disk_identity follows */
+#define CKPT_DISK_REGION_HAS_REASON 0x4u   /* version >= 4: a ckpt_disk_reason follows */
 
 struct ckpt_disk_region {
         uint64_t start, end, offset, dev, inode;
@@ -89,6 +92,15 @@ struct ckpt_disk_identity {
         int64_t ctime_sec;
         uint32_t ctime_nsec; /* < 1000000000 */
         uint32_t reserved0;
+} __attribute__((packed));
+
+/* Why the region was tracked as its track field says (enum ckpt_track_reason
+ * of daemon/store/manifest.h; an unknown code is rejected), and the figure
+ * the reason names (a pid, a count), 0 when it names none. */
+struct ckpt_disk_reason {
+        uint32_t code;
+        uint32_t reserved0;
+        uint64_t arg;
 } __attribute__((packed));
 
 struct ckpt_disk_thread {

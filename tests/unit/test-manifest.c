@@ -43,13 +43,16 @@ static struct ckpt_manifest *sample_manifest(void)
         struct ckpt_region r2 = {.start = 0x7f0000000000,
                                  .end = 0x7f0000010000,
                                  .prot = 3,
-                                 .flags = CKPT_REGION_PRIVATE | CKPT_REGION_ANON,
-                                 .track = CKPT_TRACK_UFFD_WP};
+                                 .flags = CKPT_REGION_SHARED | CKPT_REGION_ANON,
+                                 .track = CKPT_TRACK_UFFD_WP,
+                                 .reason = CKPT_REASON_SHARED_ONLY_MAPPER};
         struct ckpt_region r3 = {.start = 0x500000,
                                  .end = 0x501000,
                                  .prot = 3,
                                  .flags = CKPT_REGION_HEAP,
-                                 .path = ""};
+                                 .path = "",
+                                 .reason = CKPT_REASON_SHARED_OTHER_MAPPER,
+                                 .reason_arg = 4321};
         struct ckpt_thread t = {.tid = 4242, .regs_size = 216, .fpregs_size = 512};
         uint8_t key[32];
 
@@ -136,6 +139,8 @@ static bool manifests_equal(const struct ckpt_manifest *a, const struct ckpt_man
                 ASSERT_EQ(x->flags, y->flags);
                 ASSERT_EQ(x->track, y->track);
                 ASSERT_EQ(x->has_identity, y->has_identity);
+                ASSERT_EQ(x->reason, y->reason);
+                ASSERT_EQ(x->reason_arg, y->reason_arg);
                 ASSERT_EQ(x->file_id.dev, y->file_id.dev);
                 ASSERT_EQ(x->file_id.inode, y->file_id.inode);
                 ASSERT_EQ(x->file_id.size, y->file_id.size);
@@ -292,6 +297,11 @@ static void mod_version1(uint8_t *b, size_t n)
         struct ckpt_disk_header *h = (void *)b;
         h->version = htole32(1);
 }
+static void mod_version3(uint8_t *b, size_t n)
+{
+        struct ckpt_disk_header *h = (void *)b;
+        h->version = htole32(3);
+}
 static size_t first_region_off(void)
 {
         return sizeof(struct ckpt_disk_header) + sizeof(struct ckpt_disk_group) +
@@ -373,6 +383,7 @@ static bool test_rejects(void)
                 {"overflowing n_regions", mod_n_regions},
                 {"future version", mod_version},
                 {"file identity in a version 1 manifest", mod_version1},
+                {"tracking reason in a version 3 manifest", mod_version3},
                 {"empty region", mod_region_empty},
                 {"unaligned region", mod_region_unaligned},
                 {"unknown region flag", mod_region_flags},
@@ -417,8 +428,10 @@ static bool test_version1(void)
         size_t size;
 
         ASSERT(m);
-        for (size_t i = 0; i < m->n_regions; i++)
+        for (size_t i = 0; i < m->n_regions; i++) {
                 m->regions[i].has_identity = false;
+                m->regions[i].reason = CKPT_REASON_NONE;
+        }
         m->group = 0;
         m->group_pause_ns = 0;
         ASSERT_OK(manifest_serialize(m, (void **)&buf, &size));
@@ -443,11 +456,79 @@ static bool test_version2(void)
         ASSERT(m);
         m->group = 0;
         m->group_pause_ns = 0;
+        for (size_t i = 0; i < m->n_regions; i++) {
+                m->regions[i].reason = CKPT_REASON_NONE;
+                m->regions[i].reason_arg = 0;
+        }
         ASSERT_OK(manifest_serialize(m, (void **)&buf, &size));
         downgrade(buf, &size, 2);
         resign(buf, size);
         ASSERT_OK(manifest_parse(buf, size, &out));
         ASSERT(manifests_equal(m, out));
+        return true;
+}
+
+/* Version 3 and 2 manifests (no tracking reasons) are still read: their
+ * regions come back without a reason; a reason code this reader does not
+ * know is refused. */
+static bool test_reasons(void)
+{
+        _cleanup_(manifest_freep) struct ckpt_manifest *m = sample_manifest(), *out = NULL;
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t size;
+        char text[96];
+
+        ASSERT(m);
+        ASSERT_OK(manifest_serialize(m, (void **)&buf, &size));
+        ASSERT_OK(manifest_parse(buf, size, &out));
+        ASSERT_EQ(out->regions[1].reason, (uint32_t)CKPT_REASON_SHARED_OTHER_MAPPER);
+        ASSERT_EQ(out->regions[1].reason_arg, 4321u);
+        ASSERT_STREQ(ckpt_track_reason_format(out->regions[1].reason, out->regions[1].reason_arg,
+                                              text, sizeof(text)),
+                     "shared: other mapper pid 4321");
+        ASSERT_STREQ(ckpt_track_reason_format(CKPT_REASON_MEMFD, 0, text, sizeof(text)), "memfd");
+        ASSERT_STREQ(ckpt_track_reason_format(CKPT_REASON_NONE, 9, text, sizeof(text)), "");
+        out = manifest_free(out);
+        free(buf);
+        buf = NULL;
+
+        for (size_t i = 0; i < m->n_regions; i++)
+                m->regions[i].reason = CKPT_REASON_NONE;
+        for (uint32_t v = 3; v >= 2; v--) {
+                ASSERT_OK(manifest_serialize(m, (void **)&buf, &size));
+                if (v == 3)
+                        mod_version3(buf, size);
+                else
+                        downgrade(buf, &size, 2);
+                resign(buf, size);
+                ASSERT_OK(manifest_parse(buf, size, &out));
+                ASSERT_EQ(out->n_regions, m->n_regions);
+                for (size_t i = 0; i < out->n_regions; i++)
+                        ASSERT_EQ(out->regions[i].reason, (uint32_t)CKPT_REASON_NONE);
+                out = manifest_free(out);
+                free(buf);
+                buf = NULL;
+        }
+
+        /* An unknown reason code. */
+        m->regions[1].reason = _CKPT_REASON_MAX;
+        ASSERT_EQ(manifest_serialize(m, (void **)&buf, &size), -EINVAL);
+        m->regions[1].reason = CKPT_REASON_MEMFD;
+        ASSERT_OK(manifest_serialize(m, (void **)&buf, &size));
+        {
+                size_t off = first_region_off();
+                struct ckpt_disk_reason *why;
+
+                /* regions[1] follows regions[0] (path, identity) and its own path. */
+                off += sizeof(struct ckpt_disk_region) + strlen(m->regions[0].path) +
+                       sizeof(struct ckpt_disk_identity);
+                off += sizeof(struct ckpt_disk_region) + strlen(m->regions[1].path);
+                why = (void *)(buf + off);
+                ASSERT_EQ(le32toh(why->code), (uint32_t)CKPT_REASON_MEMFD);
+                why->code = htole32(_CKPT_REASON_MAX);
+                resign(buf, size);
+                ASSERT_EQ(manifest_parse(buf, size, &out), -EBADMSG);
+        }
         return true;
 }
 
@@ -670,13 +751,14 @@ static bool test_delta_model(void)
 
 int main(void)
 {
-        plan(7);
+        plan(9);
         RUN(test_track_mode_names);
         RUN(test_helpers);
         RUN(test_round_trip);
         RUN(test_rejects);
         RUN(test_version1);
         RUN(test_version2);
+        RUN(test_reasons);
         RUN(test_fuzz);
         RUN(test_delta_model);
         return tap_done();
