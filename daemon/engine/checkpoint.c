@@ -940,8 +940,11 @@ static int select_pages(struct checkpoint_ctx *c)
                 if (c->dirty) {
                         const struct tracker_dirty_region *dr = &c->dirty->regions[i];
 
-                        if (!(regions[i].flags & CKPT_REGION_REF))
+                        if (!(regions[i].flags & CKPT_REGION_REF)) {
                                 regions[i].track = dr->track;
+                                regions[i].reason = dr->reason;
+                                regions[i].reason_arg = dr->reason_arg;
+                        }
                         if (!dr->whole && !c->req->full && c->parent_view) {
                                 d = (struct pagemap_dirty){dr->pages, dr->n_pages};
                                 dp = &d;

@@ -142,6 +142,79 @@ int uffd_register_wp(int uffd, int pagemap_fd, uint64_t start, uint64_t end)
         return 0;
 }
 
+static int writeprotect(int uffd, uint64_t start, uint64_t end)
+{
+        struct uffdio_writeprotect wp = {
+                .range = {.start = start, .len = end - start},
+                .mode = UFFDIO_WRITEPROTECT_MODE_WP,
+        };
+
+        if (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int uffd_register_wp_all(int uffd, uint64_t start, uint64_t end)
+{
+        struct uffdio_register reg = {
+                .range = {.start = start, .len = end - start},
+                .mode = UFFDIO_REGISTER_MODE_WP,
+        };
+        int r;
+
+        if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0)
+                return negative_errno();
+        r = writeprotect(uffd, start, end);
+        if (r < 0) {
+                uffd_unregister(uffd, start, end);
+                return r;
+        }
+        return 0;
+}
+
+int uffd_scan_holes(int uffd, int pagemap_fd, uint64_t start, uint64_t end, bool rearm,
+                    uint64_t **pages, size_t *n_pages, size_t *n_alloc)
+{
+        struct page_region vec[512];
+        uint64_t cur = start;
+
+        while (cur < end) {
+                /* Neither present nor swapped, inverted: what is left of a
+                 * page is nothing at all. */
+                struct pm_scan_arg arg = {
+                        .size = sizeof(arg),
+                        .flags = PM_SCAN_CHECK_WPASYNC,
+                        .start = cur,
+                        .end = end,
+                        .vec = (uint64_t)(uintptr_t)vec,
+                        .vec_len = ELEMENTSOF(vec),
+                        .category_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+                        .category_inverted = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+                        .return_mask = PAGE_IS_PRESENT,
+                };
+                int n = ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
+
+                if (n < 0)
+                        return negative_errno();
+                for (int i = 0; i < n; i++) {
+                        for (uint64_t a = vec[i].start; a < vec[i].end; a += PAGE_SIZE_4K) {
+                                int r = uffd_pages_push(pages, n_pages, n_alloc, a);
+                                if (r < 0)
+                                        return r;
+                        }
+                        if (rearm) {
+                                int r = writeprotect(uffd, vec[i].start, vec[i].end);
+                                if (r < 0)
+                                        return r;
+                        }
+                }
+                if (arg.walk_end <= cur)
+                        return -EIO;
+                cur = arg.walk_end;
+        }
+        return 0;
+}
+
 int uffd_unregister(int uffd, uint64_t start, uint64_t end)
 {
         struct uffdio_range range = {.start = start, .len = end - start};

@@ -28,6 +28,25 @@
 int uffd_register_wp(int uffd, int pagemap_fd, uint64_t start, uint64_t end);
 int uffd_unregister(int uffd, uint64_t start, uint64_t end);
 
+/*
+ * Shared memory (shmem: shared anonymous, SysV) under write-protection. A
+ * page of it can leave the page tables without a trace: reclaim or a zap
+ * clears a written page's entry to none, while its data stays in the page
+ * cache or swap. The kernel keeps a write-protected entry's state across
+ * that (a marker), never a written one's. So every entry of the range is
+ * write-protected, markers in the holes too (UFFDIO_WRITEPROTECT installs
+ * them, page tables included), and from then on an entry found empty can
+ * only be a written page that left: uffd_scan_holes() reports it.
+ */
+/* UFFDIO_REGISTER_MODE_WP, then UFFDIO_WRITEPROTECT of all of [start, end). */
+int uffd_register_wp_all(int uffd, uint64_t start, uint64_t end);
+/* The pages of [start, end) whose entry is empty (neither present nor a
+ * swap entry or marker), appended like uffd_scan_written(); with rearm each
+ * such run is write-protected again (a marker). -EPERM when part of the
+ * range is not registered for async write-protect. */
+int uffd_scan_holes(int uffd, int pagemap_fd, uint64_t start, uint64_t end, bool rearm,
+                    uint64_t **pages, size_t *n_pages, size_t *n_alloc);
+
 /* /proc/PID/pagemap, O_RDONLY|O_CLOEXEC. */
 int uffd_open_pagemap(pid_t pid);
 

@@ -316,12 +316,23 @@ struct collect {
         struct file_stamp *stamps; /* this collect's, for the next one */
         size_t n_stamps, a_stamps;
         uint64_t files_unchanged; /* regions whose file's pages were not listed */
+        uint64_t forks;           /* the process's, lost events counted as one */
+        struct seg_look *looks;
+        size_t n_looks, a_looks;
+};
+
+/* The verdict of the rule on a shared segment, taken once per collect. */
+struct seg_look {
+        uint32_t kind;
+        uint64_t dev, ino;
+        struct shmseg_verdict v;
 };
 
 static void collect_done(struct collect *c)
 {
         free(c->bpf_pages);
         free(c->stamps);
+        free(c->looks);
         hot_next_done(&c->hn);
 }
 
@@ -361,6 +372,10 @@ static int collect_begin(struct collect *c, pid_t pid)
                 return r;
         uffd_pages_sort_unique(c->bpf_pages, &c->n_bpf);
         c->full = p->need_full || overflow || p->rearm;
+        /* Lost events may have been forks. */
+        if (overflow && !c->peek)
+                p->forks++;
+        c->forks = p->forks + (overflow && c->peek);
         c->track_hot = !c->peek && t->keep_writable > 0 && !p->count_writes && !p->rearm;
         c->use_hot = c->track_hot && p->hot_age < t->keep_writable;
         if (overflow)
@@ -544,6 +559,165 @@ static int region_union(struct collect *c, const struct ckpt_region *rg, bool fi
         return 0;
 }
 
+/* ---- shared segments (shmseg.h) ------------------------------------------ */
+
+/* The process's memory of a segment, added when new (not when peeking:
+ * NULL then). */
+static struct shmseg *segment_find(struct collect *c, uint32_t kind, const struct ckpt_region *rg)
+{
+        struct tproc *p = c->p;
+
+        for (size_t i = 0; i < p->n_segs; i++)
+                if (p->segs[i].kind == kind && p->segs[i].dev == rg->dev &&
+                    p->segs[i].ino == rg->inode)
+                        return &p->segs[i];
+        if (c->peek)
+                return NULL;
+        if (p->n_segs == p->a_segs) {
+                size_t k = p->a_segs ? p->a_segs * 2 : 4;
+                struct shmseg *v = reallocarray(p->segs, k, sizeof(*v));
+
+                if (!v)
+                        return NULL;
+                p->segs = v;
+                p->a_segs = k;
+        }
+        p->segs[p->n_segs] =
+                (struct shmseg){.kind = kind, .dev = rg->dev, .ino = rg->inode, .forks = p->forks};
+        return &p->segs[p->n_segs++];
+}
+
+/* Step 2a for a shared segment: the rule's verdict, taken at the segment's
+ * first region in this collect, before any of its regions is re-armed. */
+static int segment_verdict(struct collect *c, uint32_t kind, const struct ckpt_region *rg,
+                           struct shmseg_verdict *ret)
+{
+        struct seg_look *l;
+        struct shmseg *seg;
+        int r;
+
+        for (size_t i = 0; i < c->n_looks; i++)
+                if (c->looks[i].kind == kind && c->looks[i].dev == rg->dev &&
+                    c->looks[i].ino == rg->inode) {
+                        *ret = c->looks[i].v;
+                        return 0;
+                }
+        if (c->n_looks == c->a_looks) {
+                size_t k = c->a_looks ? c->a_looks * 2 : 4;
+                struct seg_look *v = reallocarray(c->looks, k, sizeof(*v));
+
+                if (!v)
+                        return -ENOMEM;
+                c->looks = v;
+                c->a_looks = k;
+        }
+        l = &c->looks[c->n_looks];
+        *l = (struct seg_look){.kind = kind,
+                               .dev = rg->dev,
+                               .ino = rg->inode,
+                               .v = {.reason = CKPT_REASON_SHARED_PROVING}};
+        seg = segment_find(c, kind, rg);
+        if (!seg && !c->peek)
+                return -ENOMEM;
+        if (seg) {
+                seg->seen = c->p->collects + 1;
+                seg->vma_start = rg->start;
+                seg->vma_end = rg->end;
+                r = shmseg_rule(&c->t->shm, seg, &c->p->pid, 1, c->forks, c->t->rb != NULL, c->peek,
+                                &l->v);
+                if (r < 0)
+                        return r;
+                if (seg->armed_fail)
+                        l->v = (struct shmseg_verdict){.reason = CKPT_REASON_NO_SHMEM_WP};
+        }
+        c->n_looks++;
+        *ret = l->v;
+        return 0;
+}
+
+/* Step 2 for a shared segment's region: the written pages and the entries
+ * found empty (written pages that left the page tables), every entry
+ * protected again; registered (read whole) when it is not yet. 0 go on,
+ * 1 the region is read whole, or -errno. */
+static int region_written_shared(struct collect *c, const struct ckpt_region *rg, uint32_t kind,
+                                 struct tracker_dirty_region *out, size_t *a_pages)
+{
+        struct tproc *p = c->p;
+        int r;
+
+        r = scan_uffd(p, rg->start, rg->end, !c->peek, c->use_hot ? &p->hot : NULL, &out->pages,
+                      &out->n_pages, a_pages, &c->kept);
+        if (r == 0 && c->track_hot)
+                r = hot_note_region(p, &c->hn, rg->start, rg->end, out->pages, out->n_pages,
+                                    c->use_hot);
+        if (r == 0)
+                r = uffd_scan_holes(p->uffd, p->pagemap_fd, rg->start, rg->end, !c->peek,
+                                    &out->pages, &out->n_pages, a_pages);
+        if (r == -ESRCH) {
+                p->rearm = true;
+                c->gone = true;
+                return 1;
+        }
+        if (r == -EPERM || r == -EINVAL) {
+                struct shmseg *seg = segment_find(c, kind, rg);
+
+                region_whole(out);
+                if (c->peek)
+                        return 1;
+                r = uffd_register_wp_all(p->uffd, rg->start, rg->end);
+                if (r >= 0)
+                        p->regions_armed++;
+                else {
+                        log_debug_errno(r,
+                                        "tracker: process %d: uffd refuses shared %#llx-%#llx: %m",
+                                        (int)p->pid, (unsigned long long)rg->start,
+                                        (unsigned long long)rg->end);
+                        out->reason = CKPT_REASON_NO_SHMEM_WP;
+                        if (seg)
+                                seg->armed_fail = true;
+                }
+                return 1;
+        }
+        return r < 0 ? r : 0;
+}
+
+/* Steps 2 and 3 for a shared region: exact where the rule proves it, else
+ * whole (still re-armed, so that the next collect can be exact). */
+static int collect_shared(struct collect *c, const struct ckpt_region *rg,
+                          struct tracker_dirty_region *out)
+{
+        struct shmseg_verdict v;
+        size_t a_pages = 0;
+        uint32_t kind;
+        int r;
+
+        kind = shmseg_classify(&c->t->shm, rg, &out->reason);
+        if (kind == SHMSEG_NONE)
+                return 0;
+        if (c->p->mode != CKPT_TRACK_UFFD_WP || c->p->uffd < 0) {
+                out->reason = CKPT_REASON_NOT_ARMED;
+                return 0;
+        }
+        if (!c->t->shm.wp) {
+                out->reason = CKPT_REASON_NO_SHMEM_WP;
+                return 0;
+        }
+        r = segment_verdict(c, kind, rg, &v);
+        if (r < 0)
+                return r;
+        out->reason = v.reason;
+        out->reason_arg = v.arg;
+        r = region_written_shared(c, rg, kind, out, &a_pages);
+        if (r != 0)
+                return MIN(r, 0);
+        if (!v.exact || c->full) {
+                region_whole(out);
+                return 0;
+        }
+        out->track = CKPT_TRACK_UFFD_WP;
+        return region_union(c, rg, false, out, &a_pages);
+}
+
 /* Steps 2 and 3 for one region. */
 static int collect_region(struct collect *c, const struct ckpt_region *rg,
                           struct tracker_dirty_region *out)
@@ -557,8 +731,10 @@ static int collect_region(struct collect *c, const struct ckpt_region *rg,
         out->track = CKPT_TRACK_SCAN;
         out->whole = true;
 
-        if (c->gone || (rg->flags & (CKPT_REGION_SHARED | CKPT_REGION_SPECIAL)))
+        if (c->gone || (rg->flags & CKPT_REGION_SPECIAL))
                 return 0;
+        if (rg->flags & CKPT_REGION_SHARED)
+                return collect_shared(c, rg, out);
         r = stamp_region(c, rg, &file_unchanged);
         if (r < 0)
                 return r;
@@ -597,6 +773,13 @@ static void collect_commit(struct collect *c, const struct ckpt_region *regions,
                   (int)p->pid, (unsigned long long)d->n_dirty, (unsigned long long)c->kept,
                   p->hot.n, (unsigned long long)c->files_unchanged, p->n_stamps);
         p->need_full = p->rearm; /* after an exec, until re-armed */
+        /* Segments this collect did not meet are forgotten: unmapped, or
+         * outside its ranges (then proven again when met again). */
+        for (size_t i = 0; i < p->n_segs;)
+                if (p->segs[i].seen != p->collects + 1)
+                        p->segs[i] = p->segs[--p->n_segs];
+                else
+                        i++;
         keep_uncovered(&p->forced, regions, n);
         p->collects++;
         p->last_dirty = d->n_dirty;

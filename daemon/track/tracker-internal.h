@@ -28,6 +28,7 @@
 #include <sys/types.h>
 
 #include "ckpt/events.h"
+#include "shmseg.h"
 
 struct ckpt_region;     /* manifest.h */
 struct file_stamp;      /* filestamp.h */
@@ -68,6 +69,11 @@ struct tproc {
          * stamp now means the pages still the file's need no read. */
         struct file_stamp *stamps;
         size_t n_stamps;
+        /* Shared segments met by the collects (shmseg.h), and the forks of
+         * the process (and times events were lost) since it was armed. */
+        struct shmseg *segs;
+        size_t n_segs, a_segs;
+        uint64_t forks;
 };
 
 struct tracker {
@@ -75,6 +81,7 @@ struct tracker {
         /* The settings of struct tracker_options used after tracker_new(). */
         bool no_uffd;
         uint32_t keep_writable;
+        struct shmseg_caps shm; /* probed by tracker_new() */
 
         /* tracker-bpf.c's. skel NULL: mode "none", every map access a no-op. */
         struct tracker_bpf *skel;

@@ -99,6 +99,7 @@ static struct tproc *tproc_free(struct tproc *p)
         tracker_ranges_clear(&p->hot);
         free(p->written);
         free(p->stamps);
+        free(p->segs);
         free(p);
         return NULL;
 }
@@ -146,6 +147,10 @@ int tracker_new(const struct tracker_options *o, struct tracker **ret)
                 }
         }
         log_debug("tracker: BPF mode %s", t->bpf_mode);
+        r = shmseg_probe(&t->shm);
+        if (r < 0)
+                log_debug_errno(r, "tracker: shared memory cannot be write-protected, "
+                                   "it is read whole: %m");
         *ret = t;
         return 0;
 }
@@ -202,6 +207,9 @@ static void apply_event(struct tracker *t, const struct ckpt_event *e)
                 r = ranges_subtract(&p->lazy, e->start, PAGE_ALIGN_UP(e->start + e->len));
                 if (r >= 0)
                         r = ranges_subtract(&p->forced, e->start, PAGE_ALIGN_UP(e->start + e->len));
+                break;
+        case CKPT_EV_FORK:
+                p->forks++; /* a child may map its shared segments */
                 break;
         case CKPT_EV_EXEC:
                 p->rearm = true;

@@ -25,10 +25,17 @@
  *               file's stamp equals the last collect's (filestamp.h).
  *   SOFT_DIRTY  no userfaultfd, but the kernel has soft-dirty: pagemap bit 55,
  *               then clear_refs 4.
- *   SCAN        nothing can tell: read the whole region. Always so for shared
- *               mappings (shm, memfd, MAP_SHARED): another process can write
- *               them through its own page tables, which no protection of this
- *               process sees. Also for non-writable mappings never registered.
+ *   SCAN        nothing can tell: read the whole region. So for shared
+ *               mappings (memfd, /dev/shm, MAP_SHARED of a file): another
+ *               process can write them through its own page tables, or
+ *               write() the file, which no protection of this process sees.
+ *               Shared anonymous memory and SysV shm whose only mapper is the
+ *               process, proven (shmseg.h), are UFFD_WP like private memory,
+ *               every page table entry protected (empty ones too), and an
+ *               entry found empty counts as written; until proven, after a
+ *               fork, or where the kernel cannot write-protect shmem (probed
+ *               at start), SCAN. Also for non-writable mappings never
+ *               registered.
  * Pages that madvise(MADV_FREE) handed to the kernel are listed at every
  * collect until the range is unmapped (reclaim may zero them silently).
  * Without BPF (mode "none") madvise zaps are not seen: pages zapped by
@@ -159,7 +166,9 @@ int tracker_invalidate(struct tracker *t, pid_t pid);
  * The result of a collect: regions[i] answers for the i-th region passed in.
  *
  *   track    enum ckpt_track_mode used for the region (UFFD_WP, SOFT_DIRTY,
- *            SCAN); store it in the manifest's region table.
+ *            SCAN); store it in the manifest's region table, with reason
+ *            and reason_arg (enum ckpt_track_reason: shared memory says why
+ *            it was tracked exactly or read whole).
  *   whole    read every page of [start, end); pages is NULL.
  *   pages    otherwise: the pages to read, sorted, unique, page aligned,
  *            inside [start, end). Pages not listed are unchanged since the
@@ -168,6 +177,8 @@ int tracker_invalidate(struct tracker *t, pid_t pid);
 struct tracker_dirty_region {
         uint64_t start, end;
         uint32_t track;
+        uint32_t reason;     /* enum ckpt_track_reason: why track, for the manifest */
+        uint64_t reason_arg; /* the pid or count it names */
         bool whole;
         uint64_t *pages;
         size_t n_pages;

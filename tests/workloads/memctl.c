@@ -18,16 +18,20 @@
  * Speaks the workloads' protocol (workload.h: "ready pid=P", then one command
  * per line of stdin; each answer ends with "ok [key=value...]" or "err
  * REASON"; info and exit are the loop's):
- *   alloc NAME anon|shared|memfd|file|fileshared|heap PAGES (pattern_map())
+ *   alloc NAME anon|shared|sysv|memfd|file|fileshared|heap PAGES (pattern_map())
  *                                       -> ok start= end= [path=]
  *   write NAME SEED [FIRST COUNT]       pattern SEED into pages
  *   verify NAME SEED [FIRST COUNT]      check pattern SEED (err on mismatch)
  *   touch NAME SEED                     one distinct word per page, quickly
- *   madvise NAME dontneed|free [FIRST COUNT]
+ *   scatter NAME SEED COUNT             pattern SEED into COUNT distinct pages
+ *                                       picked at random (by SEED) -> ok pages=
+ *   madvise NAME dontneed|free|pageout [FIRST COUNT]
  *   mprotect NAME r|rw|none [FIRST COUNT]
  *   mremap NAME PAGES                   may move -> ok start= end=
  *   remap NAME                          munmap + mmap at the same address
  *   fork NAME SEED                      child writes SEED, then waits -> ok child=
+ *   forkwrite NAME SEED FIRST COUNT     child writes SEED into pages and exits;
+ *                                       answered once it has
  *   threads NAME N SEED                 N threads write SEED, page-interleaved
  *   pipe NAME SEED                      the kernel writes SEED via read(2)
  *   stack KIB                           grow the stack by KIB -> ok low=
@@ -78,6 +82,46 @@ static void write_pages(struct region *r, uint64_t seed, size_t first, size_t co
 {
         for (size_t i = first; i < first + count; i++)
                 pattern_page(r->start + i * PAGE, seed, i);
+}
+
+/* COUNT distinct pages picked by SEED, written with pattern SEED. */
+static int scatter(struct region *r, uint64_t seed, size_t count)
+{
+        struct prng p = PRNG_INIT(prng_mix(seed));
+        unsigned char *picked = calloc(r->pages, 1);
+
+        if (!picked)
+                return -ENOMEM;
+        for (size_t done = 0; done < count;) {
+                size_t i = (size_t)prng_below(&p, r->pages);
+
+                if (picked[i])
+                        continue;
+                picked[i] = 1;
+                pattern_page(r->start + i * PAGE, seed, i);
+                done++;
+        }
+        free(picked);
+        return 0;
+}
+
+/* A child writes the pages and exits before the answer. */
+static int fork_write(struct region *r, uint64_t seed, size_t first, size_t count)
+{
+        int status;
+        pid_t pid;
+
+        fflush(stdout);
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                write_pages(r, seed, first, count);
+                _exit(0);
+        }
+        if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+                return -ECHILD;
+        return 0;
 }
 
 static long verify_pages(struct region *r, uint64_t seed, size_t first, size_t count)
@@ -223,6 +267,22 @@ static int command(char *line)
                                 return 1;
                         }
                 }
+        } else if (strcmp(a, "scatter") == 0) {
+                if (k < 4 || first < 0 || (size_t)first > r->pages)
+                        return -EINVAL;
+                seed = strtoull(c, NULL, 0);
+                r_ = scatter(r, seed, (size_t)first);
+                if (r_ < 0)
+                        return r_;
+                printf("ok pages=%ld\n", first);
+                return 0;
+        } else if (strcmp(a, "forkwrite") == 0) {
+                seed = strtoull(c, NULL, 0);
+                if (k < 5 || region_clip(r, first, count, &f, &n) < 0)
+                        return -EINVAL;
+                r_ = fork_write(r, seed, f, n);
+                if (r_ < 0)
+                        return r_;
         } else if (strcmp(a, "touch") == 0) {
                 if (k < 3)
                         return -EINVAL;
@@ -230,9 +290,10 @@ static int command(char *line)
                 for (size_t i = 0; i < r->pages; i++)
                         *(uint64_t *)(r->start + i * PAGE) = prng_mix(seed + i);
         } else if (strcmp(a, "madvise") == 0) {
-                int adv = strcmp(c, "dontneed") == 0 ? MADV_DONTNEED
-                          : strcmp(c, "free") == 0   ? MADV_FREE
-                                                     : -1;
+                int adv = strcmp(c, "dontneed") == 0  ? MADV_DONTNEED
+                          : strcmp(c, "free") == 0    ? MADV_FREE
+                          : strcmp(c, "pageout") == 0 ? MADV_PAGEOUT
+                                                      : -1;
                 if (adv < 0 || region_clip(r, first, count, &f, &n) < 0)
                         return -EINVAL;
                 if (madvise(r->start + f * PAGE, n * PAGE, adv) < 0)

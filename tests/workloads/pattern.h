@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <unistd.h>
 
 #include "prng.h"
@@ -68,6 +69,8 @@ static inline int pattern_file(char *path, size_t size, const char *prog, const 
  * says, r->fd and r->path set for the kinds that have them:
  *   anon        private anonymous
  *   shared      shared anonymous
+ *   sysv        a SysV shm segment (IPC_PRIVATE, removed at once: it goes
+ *               with the last detach)
  *   memfd       a shared mapping of a memfd
  *   file        a private mapping (of a read-only descriptor; r->fd is
  *               open for writing) of a temp file holding pattern
@@ -90,6 +93,15 @@ static inline int pattern_map(struct region *r, const char *prog, size_t pages)
                 p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         } else if (strcmp(r->kind, "shared") == 0) {
                 p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        } else if (strcmp(r->kind, "sysv") == 0) {
+                int id = shmget(IPC_PRIVATE, len, IPC_CREAT | 0600);
+
+                if (id >= 0) {
+                        p = shmat(id, NULL, 0);
+                        if (p == (void *)-1)
+                                p = MAP_FAILED;
+                        shmctl(id, IPC_RMID, NULL);
+                }
         } else if (strcmp(r->kind, "memfd") == 0) {
                 r->fd = memfd_create(r->name, MFD_CLOEXEC);
                 if (r->fd >= 0 && ftruncate(r->fd, (off_t)len) == 0)
