@@ -23,6 +23,9 @@
  *   write NAME SEED [FIRST COUNT]       pattern SEED into pages
  *   verify NAME SEED [FIRST COUNT]      check pattern SEED (err on mismatch)
  *   touch NAME SEED                     one distinct word per page, quickly
+ *   memwrite NAME SEED [FIRST COUNT]    pattern SEED written through
+ *                                       /proc/self/mem: the kernel writes,
+ *                                       no page fault of the process
  *   scatter NAME SEED COUNT             pattern SEED into COUNT distinct pages
  *                                       picked at random (by SEED) -> ok pages=
  *   madvise NAME dontneed|free|pageout [FIRST COUNT]
@@ -82,6 +85,24 @@ static void write_pages(struct region *r, uint64_t seed, size_t first, size_t co
 {
         for (size_t i = first; i < first + count; i++)
                 pattern_page(r->start + i * PAGE, seed, i);
+}
+
+/* Pages written through /proc/self/mem (as a debugger or process_vm_writev
+ * would): the page tables change, no fault is taken. */
+static int mem_write(struct region *r, uint64_t seed, size_t first, size_t count)
+{
+        char buf[PAGE];
+        int fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC), e = 0;
+
+        if (fd < 0)
+                return -errno;
+        for (size_t i = first; i < first + count && e == 0; i++) {
+                pattern_page(buf, seed, i);
+                if (pwrite(fd, buf, PAGE, (off_t)(uintptr_t)(r->start + i * PAGE)) != (ssize_t)PAGE)
+                        e = -EIO;
+        }
+        close(fd);
+        return e;
 }
 
 /* COUNT distinct pages picked by SEED, written with pattern SEED. */
@@ -267,6 +288,15 @@ static int command(char *line)
                                 return 1;
                         }
                 }
+        } else if (strcmp(a, "memwrite") == 0) {
+                if (k < 3)
+                        return -EINVAL;
+                seed = strtoull(c, NULL, 0);
+                if (region_clip(r, first, count, &f, &n) < 0)
+                        return -ERANGE;
+                r_ = mem_write(r, seed, f, n);
+                if (r_ < 0)
+                        return r_;
         } else if (strcmp(a, "scatter") == 0) {
                 if (k < 4 || first < 0 || (size_t)first > r->pages)
                         return -EINVAL;
