@@ -17,6 +17,7 @@
 #include "index.h"
 #include "log.h"
 #include "pack.h"
+#include "time-util.h"
 #include "view.h"
 
 void store_block_commits(struct ckpt_store *s)
@@ -312,8 +313,9 @@ static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m,
         struct manifest_write mw;
         uint64_t next_id;
         uint32_t depth = 0;
+        uint64_t t[4];
         char name[32];
-        size_t size;
+        size_t size, n_new;
         int r, k;
 
         if (!s || !m)
@@ -369,6 +371,7 @@ static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m,
         /* Step 2: the manifest file, durably, on a thread of its own while
          * step 3 goes on. Until its catalog entry exists nothing refers to
          * it (a crash leaves an orphan, removed at open). */
+        t[0] = now_ns(CLOCK_MONOTONIC);
         r = manifest_serialize(to_write, &buf, &size);
         if (r < 0)
                 return r;
@@ -381,7 +384,10 @@ static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m,
          * its index commit). */
         entry_of(m, to_write->kind, manifest_data_pages(view), depth, &e);
         pthread_mutex_lock(&s->put_lock);
+        t[1] = now_ns(CLOCK_MONOTONIC);
+        n_new = s->pending.n;
         r = packs_sync_locked(s);
+        t[2] = now_ns(CLOCK_MONOTONIC);
         if (r == 0) {
                 gc_note_commit(s, m);
                 r = store_write_txn(s, commit_txn, &(struct commit_ctx){m, &e, &mw});
@@ -392,6 +398,11 @@ static int commit_locked(struct ckpt_store *s, const struct ckpt_manifest *m,
         k = view_write_manifest_join(&mw);
         if (r == 0)
                 r = k;
+        t[3] = now_ns(CLOCK_MONOTONIC);
+        log_debug("store: commit of %" PRIu64 " (ms): manifest serialized %.1f (%zu bytes), "
+                  "packs' fsync %.1f, index and the manifest's fsync %.1f (%zu new objects)",
+                  m->id, (t[1] - t[0]) / 1e6, size, (t[2] - t[1]) / 1e6, (t[3] - t[2]) / 1e6,
+                  n_new);
         if (r < 0) {
                 view_manifest_name(m->id, name);
                 (void)unlinkat(s->manifests_fd, name, 0);

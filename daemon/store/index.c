@@ -251,8 +251,37 @@ int merge_recent(struct ckpt_store *s, MDB_txn *txn, size_t threshold)
         return mdb_to_errno(mdb_drop(txn, s->db_recent, 0));
 }
 
+/* Pending entries in the index's key order: (owner big-endian, key). */
+static int pending_cmp(const void *a, const void *b, void *userdata)
+{
+        const struct pending_entry *v = userdata;
+        const struct pending_entry *x = &v[*(const uint32_t *)a], *y = &v[*(const uint32_t *)b];
+
+        if (x->owner != y->owner)
+                return x->owner < y->owner ? -1 : 1;
+        return memcmp(x->key, y->key, sizeof(x->key));
+}
+
+/* The order in which to index the pending table: by key, so that LMDB
+ * fills its pages one after the other instead of touching a random leaf
+ * per entry (for the 262144 objects of a full checkpoint of 1 GiB: ~570 ms
+ * in the order written). NULL when there is no memory for it: then in the
+ * order written. */
+static uint32_t *pending_order(const struct pending *p)
+{
+        uint32_t *o = malloc(MAX(p->n, (size_t)1) * sizeof(*o));
+
+        if (!o)
+                return NULL;
+        for (size_t i = 0; i < p->n; i++)
+                o[i] = (uint32_t)i;
+        qsort_r(o, p->n, sizeof(*o), pending_cmp, p->v);
+        return o;
+}
+
 int commit_pending_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
 {
+        _cleanup_free_ uint32_t *order = NULL;
         uint64_t bytes = 0, stored;
         MDB_dbi db = s->db_recent;
         MDB_stat ms;
@@ -272,8 +301,9 @@ int commit_pending_txn(struct ckpt_store *s, MDB_txn *txn, void *userdata)
 
         /* The pending table is only changed under put_lock, which the caller
          * holds: reading it without pending_lock is safe here. */
+        order = pending_order(&s->pending);
         for (size_t i = 0; i < s->pending.n; i++) {
-                const struct pending_entry *e = &s->pending.v[i];
+                const struct pending_entry *e = &s->pending.v[order ? order[i] : i];
                 struct index_val iv = {
                         .pack = htole32(e->pack),
                         .offset = htole64(e->offset),
