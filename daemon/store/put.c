@@ -11,11 +11,13 @@
 #include "put.h"
 
 #include <endian.h>
+#include <inttypes.h>
 #include <lz4.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include "gc-guard.h"
 #include "index.h"
@@ -23,6 +25,7 @@
 #include "pack.h"
 #include "page-check.h"
 #include "sha256.h"
+#include "time-util.h"
 
 #define CHUNK_PAGES 256u /* pages hashed/compressed/written as one unit of work */
 
@@ -62,6 +65,8 @@ struct put_job {
         int level;     /* zstd's */
         size_t n_chunks;
         atomic_size_t next_chunk;
+
+        atomic_uint_fast64_t cpu_ns; /* the workers' CPU time, for the debug log */
 
         pthread_mutex_t lock;
         pthread_cond_t cond;
@@ -301,11 +306,29 @@ static void put_run(struct put_job *j, struct put_worker *w)
         }
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+        struct timespec ts;
+
+        if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+                return 0;
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* put_run(), its CPU time counted. */
+static void put_run_timed(struct put_job *j, struct put_worker *w)
+{
+        uint64_t t0 = thread_cpu_ns();
+
+        put_run(j, w);
+        atomic_fetch_add(&j->cpu_ns, thread_cpu_ns() - t0);
+}
+
 static void *put_thread(void *userdata)
 {
         struct put_worker *w = userdata;
 
-        put_run(w->job, w);
+        put_run_timed(w->job, w);
         return NULL;
 }
 
@@ -327,6 +350,7 @@ static int put_pages(struct ckpt_store *s, uint32_t owner, const void *pages,
                 .cond = PTHREAD_COND_INITIALIZER,
         };
         unsigned started = 0;
+        uint64_t t0;
         uint32_t start_pack;
         uint64_t start_off;
         size_t start_pending;
@@ -355,9 +379,14 @@ static int put_pages(struct ckpt_store *s, uint32_t owner, const void *pages,
                         break;
                 started++;
         }
-        put_run(&j, &s->workers[0]);
+        t0 = now_ns(CLOCK_MONOTONIC);
+        put_run_timed(&j, &s->workers[0]);
         for (unsigned i = 1; i <= started; i++)
                 pthread_join(s->workers[i].thread, NULL);
+        log_debug("store: put %zu pages (%" PRIu64 " bytes new) on %u threads: %.1f ms, "
+                  "CPU %.1f ms",
+                  n, j.new_bytes, started + 1, (now_ns(CLOCK_MONOTONIC) - t0) / 1e6,
+                  atomic_load(&j.cpu_ns) / 1e6);
 
         r = j.error;
         if (r < 0) {
