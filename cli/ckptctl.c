@@ -852,12 +852,17 @@ static int verb_track(int argc, char **argv)
                                              {"every", required_argument, NULL, OPT_EVERY},
                                              {"keep", required_argument, NULL, OPT_KEEP},
                                              {"tree", no_argument, NULL, OPT_TREE},
+                                             {"cgroup", required_argument, NULL, OPT_CGROUP},
+                                             {"unit", required_argument, NULL, OPT_UNIT},
                                              {}};
         _cleanup_client_ struct ckpt_client *c = NULL;
         _cleanup_free_ char *mode = NULL;
         uint64_t every = 0, keep = 0;
+        const char *cgroup = NULL, *unit = NULL;
+        char unit_cg[4096];
         size_t members = 0;
         bool tree = false;
+        pid_t anchor = 0;
         pid_t pid;
         int opt, r;
 
@@ -870,6 +875,38 @@ static int verb_track(int argc, char **argv)
                         return usage_error("invalid --keep '%s': a positive number", optarg);
                 if (opt == OPT_TREE)
                         tree = true;
+                if (opt == OPT_CGROUP)
+                        cgroup = optarg;
+                if (opt == OPT_UNIT)
+                        unit = optarg;
+        }
+        if ((cgroup || unit) && (tree || (cgroup && unit)))
+                return usage_error("--cgroup and --unit take no PID, --tree or each other");
+        if (unit) {
+                r = ctl_unit_cgroup(unit, unit_cg, sizeof(unit_cg));
+                if (r < 0)
+                        return error("unit '%s': %s", unit,
+                                     r == -ENOENT     ? "no cgroup of that name"
+                                     : r == -ENOTUNIQ ? "more than one cgroup of that name"
+                                                      : strerror(-r));
+                cgroup = unit_cg;
+        }
+        if (cgroup) {
+                if ((r = want_args(argc, argv, 0, 0)) >= 0)
+                        return r;
+                if (open_client(&c) != 0)
+                        return EXIT_FAILURE;
+                r = ckpt_track_cgroup(c, cgroup, every, keep, &anchor, &mode, &members);
+                if (r < 0)
+                        return client_error(c, r);
+                if (arg_json)
+                        return print_json(c);
+                printf("tracking cgroup %s as pid %d's group (%s): %zu process%s now", cgroup,
+                       (int)anchor, mode ? mode : "?", members, members == 1 ? "" : "es");
+                if (every)
+                        printf(", checkpoint every %" PRIu64 "s", every);
+                putchar('\n');
+                return 0;
         }
         if ((r = want_args(argc, argv, 1, 1)) >= 0)
                 return r;
@@ -1632,11 +1669,13 @@ static const struct verb verbs[] = {
          "  -o, --out FILE       File to write (created mode 0600, truncated)\n"
          "  --range START-END    Only this range; may be repeated (laid end to end)\n"
          "  --format raw|core    Raw memory image (default) or ELF core file\n"},
-        {"track", verb_track, "PID [--every DUR] [--keep N] [--tree]",
+        {"track", verb_track, "PID [--every DUR] [--keep N] [--tree] | --cgroup PATH | --unit NAME",
          "Track a process's dirty pages between checkpoints",
          "  --every DUR          Checkpoint every DUR (e.g. 30s, 5m, 1h)\n"
          "  --tree               The process and its descendants, present and future, as one "
          "group\n"
+         "  --cgroup PATH        The processes of a cgroup, present and future, as one group\n"
+         "  --unit NAME          The processes of a systemd unit's cgroup, likewise\n"
          "  --keep N             Keep the N newest checkpoints\n"},
         {"untrack", verb_untrack, "PID", "Stop tracking a process", NULL},
         {"restore", verb_restore, "ID --pid PID [--range START-END]... [--registers]",

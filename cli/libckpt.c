@@ -1135,8 +1135,8 @@ oom:
 
 /* ---- Track / Untrack ---- */
 
-PUBLIC int ckpt_track_tree(struct ckpt_client *c, pid_t pid, uint64_t every_sec, uint64_t keep,
-                           char **ret_tracking, size_t *ret_members)
+static int track_group(struct ckpt_client *c, pid_t pid, const char *cgroup, uint64_t every_sec,
+                       uint64_t keep, pid_t *ret_pid, char **ret_tracking, size_t *ret_members)
 {
         _cleanup_json_ struct json_object *params = NULL, *reply = NULL;
         int r;
@@ -1145,13 +1145,20 @@ PUBLIC int ckpt_track_tree(struct ckpt_client *c, pid_t pid, uint64_t every_sec,
                 *ret_tracking = NULL;
         if (ret_members)
                 *ret_members = 0;
+        if (ret_pid)
+                *ret_pid = 0;
         if (!c)
                 return -EINVAL;
-        if (pid <= 0)
+        if (!cgroup && pid <= 0)
                 return fail(c, -EINVAL, "invalid process id %d", (int)pid);
+        if (cgroup && cgroup[0] != '/')
+                return fail(c, -EINVAL, "invalid cgroup '%s': a path from the cgroup root", cgroup);
         params = json_object_new_object();
-        if (!params || add(params, "pid", json_object_new_int64(pid)) < 0 ||
-            add(params, "tree", json_object_new_boolean(true)) < 0)
+        if (!params)
+                return OOM(c);
+        if (cgroup ? add(params, "cgroup", json_object_new_string(cgroup)) < 0
+                   : (add(params, "pid", json_object_new_int64(pid)) < 0 ||
+                      add(params, "tree", json_object_new_boolean(true)) < 0))
                 return OOM(c);
         if (every_sec > 0 && add(params, "every_sec", json_object_new_uint64(every_sec)) < 0)
                 return OOM(c);
@@ -1162,9 +1169,26 @@ PUBLIC int ckpt_track_tree(struct ckpt_client *c, pid_t pid, uint64_t every_sec,
                 return r;
         if (ret_members)
                 *ret_members = (size_t)get_u64(reply, "members");
+        if (ret_pid)
+                *ret_pid = (pid_t)get_i64(reply, "pid");
         if (ret_tracking && get_str(reply, "tracking", ret_tracking) < 0)
                 return OOM(c);
         return 0;
+}
+
+PUBLIC int ckpt_track_tree(struct ckpt_client *c, pid_t pid, uint64_t every_sec, uint64_t keep,
+                           char **ret_tracking, size_t *ret_members)
+{
+        return track_group(c, pid, NULL, every_sec, keep, NULL, ret_tracking, ret_members);
+}
+
+PUBLIC int ckpt_track_cgroup(struct ckpt_client *c, const char *cgroup, uint64_t every_sec,
+                             uint64_t keep, pid_t *ret_pid, char **ret_tracking,
+                             size_t *ret_members)
+{
+        if (!cgroup)
+                return c ? fail(c, -EINVAL, "no cgroup") : -EINVAL;
+        return track_group(c, 0, cgroup, every_sec, keep, ret_pid, ret_tracking, ret_members);
 }
 
 PUBLIC int ckpt_track(struct ckpt_client *c, pid_t pid, int uffd, uint64_t every_sec, uint64_t keep,

@@ -1395,9 +1395,11 @@ _printf_(3, 4) static int group_fail(struct group_run *g, int r, const char *fmt
 
 /* A member's failure that leaves the rest of the group a checkpoint: it
  * exited (before it was frozen, or while). */
-static bool member_gone(const struct checkpoint_ctx *c, int r)
+static bool member_gone(const struct group_run *g, const struct checkpoint_ctx *c, int r)
 {
-        return r == -ESRCH && (c->req->pid == 0 || c->pid != c->req->pid);
+        /* A cgroup has no root: any member may go (base.pid, if set, only
+         * names the group for its owner). */
+        return r == -ESRCH && (g->req->cgroup || c->pid != c->req->pid);
 }
 
 /* What the group is, for messages. */
@@ -1482,7 +1484,7 @@ static int group_prepare(struct group_run *g, size_t i)
         r = run_prepare(c);
         if (r < 0) {
                 m->result = r;
-                if (!member_gone(c, r))
+                if (!member_gone(g, c, r))
                         return group_fail(g, r, "%s", c->ret->error);
         }
         return 0;
@@ -1517,7 +1519,7 @@ static int group_freeze(struct group_run *g)
                 r = freeze(c);
                 if (r < 0) {
                         m->result = r;
-                        if (member_gone(c, r))
+                        if (member_gone(g, c, r))
                                 continue;
                         return group_fail(g, r, "%s", c->ret->error);
                 }
@@ -1546,7 +1548,7 @@ static int group_copy_thaw(struct group_run *g)
                 r = run_frozen(&g->ctx[i]);
                 if (r < 0) {
                         m->result = r;
-                        if (!member_gone(&g->ctx[i], r)) {
+                        if (!member_gone(g, &g->ctx[i], r)) {
                                 k = group_fail(g, r, "%s", g->ctx[i].ret->error);
                                 break;
                         }

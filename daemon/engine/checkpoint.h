@@ -52,9 +52,9 @@ struct checkpoint_request {
         struct tracker *tracker;          /* NULL: no dirty tracking available */
         volatile int *cancel;             /* non-zero: stop at the next step (daemon shutdown) */
         struct priority_options priority; /* of the work after the thaw; {}: the daemon's */
-        uint64_t buffer_budget; /* bytes of copy buffers all workers keep between
-                                 * checkpoints; past it, this one's is given back after
-                                 * use; 0: no limit */
+        uint64_t buffer_budget;           /* bytes of copy buffers all workers keep between
+                                           * checkpoints; past it, this one's is given back after
+                                           * use; 0: no limit */
         uint64_t urgent_ns; /* CLOCK_MONOTONIC; from then on the work after the thaw is
                              * back at the daemon's priority, so that a periodic
                              * checkpoint ends before the next is due; 0: never */
@@ -110,7 +110,8 @@ struct checkpoint_group_request {
         struct checkpoint_request base; /* pid: the root of the tree; 0 for a cgroup */
         /* Not NULL: the group is the processes of this cgroup (v2) and of the
          * cgroups below it (cgroup-util.h), read again after the last one
-         * found is frozen until no new one appears; base.pid is 0. */
+         * found is frozen until no new one appears; base.pid is 0, or one
+         * of them that names the group (the scheduler's anchor). */
         const char *cgroup;
         const pid_t *pids;
         size_t n_pids;

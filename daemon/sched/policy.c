@@ -457,12 +457,10 @@ static int key_all(struct policy *p, const char *v, char *why, size_t wlen)
 
 static int key_group(struct policy *p, const char *v, char *why, size_t wlen)
 {
-        if (strcmp(v, "tree") == 0)
-                p->group_tree = true;
-        else if (strcmp(v, "none") == 0)
-                p->group_tree = false;
-        else
-                return WHY(-EINVAL, "Group= takes tree or none, not '%s'", v);
+        p->group_tree = strcmp(v, "tree") == 0;
+        p->group_cgroup = strcmp(v, "cgroup") == 0;
+        if (!p->group_tree && !p->group_cgroup && strcmp(v, "none") != 0)
+                return WHY(-EINVAL, "Group= takes tree, cgroup or none, not '%s'", v);
         return 0;
 }
 
@@ -628,9 +626,10 @@ static int check_whole_file(const struct policy *p, bool any_match, const unsign
         if (p->match_start_time && !p->match_pid)
                 return fail(-EINVAL, err, err_len, path, header_line[SECTION_MATCH],
                             "StartTime= needs Pid=");
-        if (p->group_tree && p->n_ranges)
+        if ((p->group_tree || p->group_cgroup) && p->n_ranges)
                 return fail(-EINVAL, err, err_len, path, header_line[SECTION_CHECKPOINT],
-                            "Group=tree checkpoints whole processes: it takes no Range=");
+                            "Group=%s checkpoints whole processes: it takes no Range=",
+                            p->group_tree ? "tree" : "cgroup");
         if (!p->interval_usec)
                 return fail(-EINVAL, err, err_len, path,
                             header_line[SECTION_CHECKPOINT] ?: last_line,

@@ -129,7 +129,8 @@ struct policy {
         size_t n_ranges;
         unsigned full_every; /* 0: never */
         bool all;
-        bool group_tree; /* Group=tree: a match and its descendants, as one group */
+        bool group_tree;   /* Group=tree: a match and its descendants, as one group */
+        bool group_cgroup; /* Group=cgroup: the processes of a match's cgroup, as one group */
         /* Whose rights its checkpoints use: RunAs= as parsed (has_run_as);
          * once loaded from a file, the final answer (see above). */
         bool has_run_as;

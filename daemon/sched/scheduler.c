@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "access.h"
+#include "cgroup-util.h"
 #include "checkpoint.h"
 #include "ckpt/proto.h"
 #include "freezer.h"
@@ -70,7 +71,8 @@ struct tracked {
         uid_t uid;
         char comm[16];
         char *policy;                /* name in the policy set; NULL: tracked by hand */
-        bool tree;                   /* the root of a tree group (group == pid) */
+        bool tree;                   /* the root of a group (group == pid): its tree, or */
+        char *cgroup;                /* not NULL: the cgroup whose processes are the group */
         pid_t group;                 /* the root of its tree group; 0: none */
         struct access_caller caller; /* who asked (by hand), or the policy's rights then */
         bool armed;                  /* write tracking armed (uffd or soft-dirty) */
@@ -146,13 +148,16 @@ static void save_manual(struct scheduler *sc)
         f = fopen(tmp, "we");
         if (!f)
                 goto fail;
-        fprintf(f, "# pid start-time uid gid [tree]: processes tracked by hand, and who asked "
-                   "(ckptd re-arms them at start with that uid's rights)\n");
+        fprintf(f, "# pid start-time uid gid [tree|cgroup:PATH]: processes tracked by hand, and "
+                   "who asked (ckptd re-arms them at start with that uid's rights)\n");
         for (struct tracked *t = sc->tracked; t; t = t->next)
                 if (!t->policy && (t->group == 0 || t->tree))
-                        fprintf(f, "%d %" PRIu64 " %u %u%s\n", (int)t->pid, t->start_time,
+                        fprintf(f, "%d %" PRIu64 " %u %u%s%s\n", (int)t->pid, t->start_time,
                                 (unsigned)t->caller.uid, (unsigned)t->caller.gid,
-                                t->tree ? " tree" : "");
+                                !t->tree    ? ""
+                                : t->cgroup ? " cgroup:"
+                                            : " tree",
+                                t->tree && t->cgroup ? t->cgroup : "");
         if (fflush(f) != 0 || fsync(fileno(f)) < 0)
                 goto fail;
         if (rename(tmp, path) < 0)
@@ -173,6 +178,7 @@ static void tracked_free(struct tracked *t)
         sd_event_source_disable_unref(t->timer);
         safe_close(t->pidfd);
         free(t->policy);
+        free(t->cgroup);
         free(t);
 }
 
@@ -375,13 +381,24 @@ struct track_job {
         int uffd; /* passed by the process itself, or -EBADF */
         bool cooperative;
         bool tree;      /* and its descendants */
+        char *cgroup;   /* not NULL: the processes of this cgroup instead */
         pid_t *members; /* tree: the descendants armed (n_members) */
         size_t n_members;
         struct access_caller caller; /* whose rights: the call's, or the policy's */
         char error[256];
 };
 
-/* The descendants of tj->pid, each armed with the caller's rights (checked
+/* The processes of cgroup, appended to *pids (n) unless there. */
+static int cgroup_members(const char *cgroup, pid_t **pids, size_t *n)
+{
+        _cleanup_close_ int fd = -EBADF;
+        int r = cgroup_open(cgroup, &fd);
+
+        return r < 0 ? r : cgroup_procs(fd, CKPT_MAX_GROUP_MEMBERS, pids, n);
+}
+
+/* The descendants of tj->pid (or the other processes of its cgroup), each
+ * armed with the caller's rights (checked
  * for each, as for the root). A descendant that exits meanwhile is left out;
  * one the caller may not act on, or too many, fail the whole request. */
 static int track_descendants(struct track_job *tj)
@@ -397,10 +414,13 @@ static int track_descendants(struct track_job *tj)
         for (size_t i = 0; i < n; i++) {
                 char error[256] = "";
 
-                r = proc_children(pids[i], CKPT_MAX_GROUP_MEMBERS, &pids, &n);
+                r = tj->cgroup ? (i == 0 ? cgroup_members(tj->cgroup, &pids, &n) : 0)
+                               : proc_children(pids[i], CKPT_MAX_GROUP_MEMBERS, &pids, &n);
                 if (r == -E2BIG) {
                         snprintf(tj->error, sizeof(tj->error),
-                                 "the tree of %d has more than %d processes", (int)tj->pid,
+                                 "%s%s%.0d has more than %d processes",
+                                 tj->cgroup ? "cgroup " : "the tree of ",
+                                 tj->cgroup ? tj->cgroup : "", tj->cgroup ? 0 : (int)tj->pid,
                                  CKPT_MAX_GROUP_MEMBERS);
                         return r;
                 }
@@ -470,11 +490,21 @@ static void track_job_run(struct job *j)
         }
 }
 
+/* The tracked root of the group of cgroup, other than self. */
+static struct tracked *cgroup_root(struct scheduler *sc, const char *cgroup,
+                                   const struct tracked *self)
+{
+        for (struct tracked *t = sc->tracked; t; t = t->next)
+                if (t != self && t->tree && t->cgroup && strcmp(t->cgroup, cgroup) == 0)
+                        return t;
+        return NULL;
+}
+
 static void track_job_done(struct job *j)
 {
         struct track_job *tj = (struct track_job *)j;
         struct scheduler *sc = tj->sc;
-        struct tracked *t = NULL;
+        struct tracked *t = NULL, *owner;
 
         if (j->result >= 0)
                 t = add_tracked(sc, tj->pid, tj->policy, j->result == 0,
@@ -488,9 +518,18 @@ static void track_job_done(struct job *j)
                 if (sc->tracker)
                         (void)tracker_untrack(sc->tracker, tj->pid);
         }
-        if (t && tj->tree) {
+        owner = t && tj->cgroup ? cgroup_root(sc, tj->cgroup, t) : NULL;
+        if (owner) {
+                /* Its cgroup's group was tracked meanwhile (two of its
+                 * processes matched one scan): it and its finds join it. */
+                t->group = owner->pid;
+                for (size_t i = 0; i < tj->n_members; i++)
+                        add_member(sc, owner, tj->members[i], true);
+        } else if (t && tj->tree) {
                 t->tree = true;
                 t->group = t->pid;
+                free(t->cgroup);
+                t->cgroup = tj->cgroup ? strdup(tj->cgroup) : NULL;
                 if (!t->policy)
                         save_manual(sc);
                 for (size_t i = 0; i < tj->n_members; i++)
@@ -526,6 +565,7 @@ static void track_job_done(struct job *j)
         }
         safe_close(tj->uffd);
         free(tj->members);
+        free(tj->cgroup);
         free(tj->policy);
         free(tj->note);
         free(tj);
@@ -535,8 +575,9 @@ static void track_job_done(struct job *j)
 /* Arm tracking of pid on a worker; done (NULL: nobody asked) hears how it
  * ended. -ENOMEM when nothing was started (uffd closed). */
 static int submit_track(struct scheduler *sc, pid_t pid, uint64_t start_time, const char *policy,
-                        const char *note, int uffd, bool tree, const struct access_caller *caller,
-                        scheduler_track_done_t done, void *userdata)
+                        const char *note, int uffd, bool tree, const char *cgroup,
+                        const struct access_caller *caller, scheduler_track_done_t done,
+                        void *userdata)
 {
         struct track_job *tj = calloc(1, sizeof(*tj));
 
@@ -546,7 +587,8 @@ static int submit_track(struct scheduler *sc, pid_t pid, uint64_t start_time, co
         }
         tj->uffd = uffd;
         tj->cooperative = uffd >= 0;
-        tj->tree = tree;
+        tj->tree = tree || cgroup;
+        tj->cgroup = cgroup ? strdup(cgroup) : NULL;
         tj->caller = *caller;
         tj->sc = sc;
         tj->done = done;
@@ -592,14 +634,41 @@ uint64_t scheduler_tracked_per_uid_hits(const struct scheduler *sc)
         return sc->tracked_per_uid_hits;
 }
 
+/* The process that names a cgroup's group: its lowest pid (a service's
+ * main process, usually). -ESRCH: the cgroup holds none. */
+static int cgroup_anchor(const char *cgroup, pid_t *ret)
+{
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
+        int r = cgroup_members(cgroup, &pids, &n);
+
+        if (r < 0)
+                return r;
+        if (n == 0)
+                return -ESRCH;
+        *ret = pids[0];
+        for (size_t i = 1; i < n; i++)
+                *ret = MIN(*ret, pids[i]);
+        return 0;
+}
+
 int scheduler_track(struct scheduler *sc, const struct scheduler_track_request *req,
                     scheduler_track_done_t done, void *userdata, char *error, size_t error_size)
 {
         char path[512], name[32];
+        pid_t pid = req->pid;
         int r;
 
         error[0] = '\0';
-        r = check_tracked_share(sc, req->pid, req->caller.uid, error, error_size);
+        if (req->cgroup) {
+                r = cgroup_anchor(req->cgroup, &pid);
+                if (r < 0) {
+                        snprintf(error, error_size, "cgroup '%s': %s", req->cgroup,
+                                 r == -ESRCH ? "no process in it" : strerror(-r));
+                        return r;
+                }
+        }
+        r = check_tracked_share(sc, pid, req->caller.uid, error, error_size);
         if (r < 0) {
                 safe_close(req->uffd);
                 return r;
@@ -607,7 +676,7 @@ int scheduler_track(struct scheduler *sc, const struct scheduler_track_request *
         if (req->every_usec) {
                 /* The policy remembers who asked: its checkpoints are taken
                  * with that caller's rights, checked at each one. */
-                r = policy_write_runtime_as(sc->opts.runtime_policy_dir, req->pid, req->every_usec,
+                r = policy_write_runtime_as(sc->opts.runtime_policy_dir, pid, req->every_usec,
                                             req->keep, req->caller.uid, req->caller.gid, path,
                                             sizeof(path));
                 if (r < 0) {
@@ -617,12 +686,12 @@ int scheduler_track(struct scheduler *sc, const struct scheduler_track_request *
                         return r;
                 }
                 scheduler_reload(sc);
-                snprintf(name, sizeof(name), "pid-%d", (int)req->pid);
-                return submit_track(sc, req->pid, 0, name, NULL, req->uffd, req->tree, &req->caller,
-                                    done, userdata);
+                snprintf(name, sizeof(name), "pid-%d", (int)pid);
+                return submit_track(sc, pid, 0, name, NULL, req->uffd, req->tree, req->cgroup,
+                                    &req->caller, done, userdata);
         }
-        return submit_track(sc, req->pid, 0, NULL, NULL, req->uffd, req->tree, &req->caller, done,
-                            userdata);
+        return submit_track(sc, pid, 0, NULL, NULL, req->uffd, req->tree, req->cgroup, &req->caller,
+                            done, userdata);
 }
 
 bool scheduler_tracked_for(struct scheduler *sc, pid_t pid, uid_t uid)
@@ -695,6 +764,7 @@ static int start_group(struct tracked *t, const struct checkpoint_request *base)
 
         req.base.ranges = NULL; /* a group is checkpointed whole */
         req.base.n_ranges = 0;
+        req.cgroup = t->cgroup;
         if (!sc->opts.submit_group)
                 return -EOPNOTSUPP;
         r = scheduler_prepare_group(sc, &req, &pids);
@@ -928,6 +998,15 @@ static bool under_group_root(struct scheduler *sc, const struct policy *p, pid_t
         return false;
 }
 
+/* A group of the processes of cgroup is tracked already. */
+static bool cgroup_tracked(struct scheduler *sc, const char *cgroup)
+{
+        for (struct tracked *t = sc->tracked; t; t = t->next)
+                if (t->cgroup && strcmp(t->cgroup, cgroup) == 0)
+                        return true;
+        return false;
+}
+
 /* Track pid if a policy matches it and it is not tracked yet. */
 static void consider_process(struct scheduler *sc, pid_t pid, const char *how)
 {
@@ -943,6 +1022,8 @@ static void consider_process(struct scheduler *sc, pid_t pid, const char *how)
         p = policy_set_match(sc->policy_set, pid, &info);
         if (p && p->group_tree && under_group_root(sc, p, pid))
                 p = NULL;
+        if (p && p->group_cgroup && (!info.cgroup || cgroup_tracked(sc, info.cgroup)))
+                p = NULL; /* it joins its cgroup's group at the next checkpoint */
         if (p) {
                 struct access_caller caller = policy_caller(p);
                 bool refused = false;
@@ -958,7 +1039,8 @@ static void consider_process(struct scheduler *sc, pid_t pid, const char *how)
                         log_debug("scheduler: pid %d (%s) matches policy %s (%s)", (int)pid,
                                   info.comm, p->name, how);
                         (void)submit_track(sc, pid, info.start_time, p->name, NULL, -EBADF,
-                                           p->group_tree, &caller, NULL, NULL);
+                                           p->group_tree, p->group_cgroup ? info.cgroup : NULL,
+                                           &caller, NULL, NULL);
                 }
         }
         proc_info_done(&info);
@@ -1147,7 +1229,9 @@ static void restore_manual(struct scheduler *sc)
                 (void)submit_track(sc, pid, st, NULL,
                                    "tracking re-armed after a restart of ckptd: the next "
                                    "checkpoint reads everything",
-                                   -EBADF, strcmp(tree, "tree") == 0, &caller, NULL, NULL);
+                                   -EBADF, strcmp(tree, "tree") == 0,
+                                   strncmp(tree, "cgroup:", 7) == 0 ? tree + 7 : NULL, &caller,
+                                   NULL, NULL);
         }
 }
 

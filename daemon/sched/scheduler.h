@@ -116,7 +116,8 @@ struct scheduler_track_request {
         int uffd;
         uint64_t every_usec;
         unsigned keep;
-        bool tree; /* pid and its descendants, as a group */
+        bool tree;          /* pid and its descendants, as a group */
+        const char *cgroup; /* not NULL: the processes of this cgroup as a group (pid: 0) */
         struct access_caller caller;
 };
 

@@ -1339,7 +1339,8 @@ static void method_track(struct manager *m, struct call *c, struct json_object *
         int uffd = -EBADF, r;
 
         PARSE(c, params_track, params, &pt);
-        if (check_process(c, pt.pid) < 0)
+        /* A cgroup's processes are checked one by one as they are armed. */
+        if (!pt.cgroup && check_process(c, pt.pid) < 0)
                 return;
         if (pt.uffd_index >= 0) {
                 uffd = call_take_fd(c, (int)pt.uffd_index);
@@ -1362,6 +1363,7 @@ static void method_track(struct manager *m, struct call *c, struct json_object *
                 .every_usec = pt.every_usec,
                 .keep = pt.keep,
                 .tree = pt.tree,
+                .cgroup = pt.cgroup,
                 .caller = caller_of(c),
         };
         r = scheduler_track(m->scheduler, &req, track_done, call_ref(c), err, sizeof(err));

@@ -232,10 +232,18 @@ int params_track(struct json_object *params, struct params_track *ret, struct pa
         int r;
 
         *ret = (struct params_track){.uffd_index = -1};
-        CHECK_KEYS(params, err, "pid", "uffd", "every_sec", "keep", "tree");
-        r = get_pid(params, "pid", &ret->pid, err);
-        if (r < 0)
-                return r;
+        CHECK_KEYS(params, err, "pid", "uffd", "every_sec", "keep", "tree", "cgroup");
+        if (is_given(params, "cgroup")) {
+                if (is_given(params, "pid") || is_given(params, "tree") || is_given(params, "uffd"))
+                        return invalid(err, "cgroup"); /* one group, no process of its own */
+                if (json_get_string(params, "cgroup", &ret->cgroup) < 0 ||
+                    cgroup_path_valid(ret->cgroup) < 0)
+                        return invalid(err, "cgroup");
+        } else {
+                r = get_pid(params, "pid", &ret->pid, err);
+                if (r < 0)
+                        return r;
+        }
         r = json_get_int64(params, "uffd", &ret->uffd_index);
         if (r == -EINVAL || (r == 0 && ret->uffd_index < 0))
                 return invalid(err, "uffd");

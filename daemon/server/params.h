@@ -88,7 +88,8 @@ struct params_track {
         int64_t uffd_index;  /* -1: none passed */
         uint64_t every_usec; /* 0: no schedule */
         unsigned keep;
-        bool tree; /* the process and its descendants, present and future */
+        bool tree;          /* the process and its descendants, present and future */
+        const char *cgroup; /* not NULL: the processes of this cgroup (pid 0 then) */
 };
 int params_track(struct json_object *params, struct params_track *ret, struct params_error *err);
 

@@ -389,6 +389,15 @@ CKPT_PUBLIC int ckpt_track_self(struct ckpt_client *c, char **ret_tracking);
 CKPT_PUBLIC int ckpt_track_tree(struct ckpt_client *c, pid_t pid, uint64_t every_sec, uint64_t keep,
                                 char **ret_tracking, size_t *ret_members);
 
+/*
+ * The same for the processes of a cgroup (v2) and of the cgroups below it,
+ * present and future; the group is named by its lowest pid then (*ret_pid,
+ * if not NULL), which ckpt_untrack() takes.
+ */
+CKPT_PUBLIC int ckpt_track_cgroup(struct ckpt_client *c, const char *cgroup, uint64_t every_sec,
+                                  uint64_t keep, pid_t *ret_pid, char **ret_tracking,
+                                  size_t *ret_members);
+
 CKPT_PUBLIC int ckpt_untrack(struct ckpt_client *c, pid_t pid);
 
 /* ---- io.ckptd.Restore ---- */

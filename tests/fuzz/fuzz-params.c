@@ -144,7 +144,10 @@ static void check_request(int which, const struct outcome *o)
                 check_ranges(o->u.export.ranges, o->u.export.n_ranges, false);
                 break;
         case P_TRACK:
-                check_pid(t->pid);
+                if (t->cgroup)
+                        assert(t->pid == 0 && cgroup_path_valid(t->cgroup) == 0);
+                else
+                        check_pid(t->pid);
                 assert(t->uffd_index >= -1);
                 assert(t->every_usec <= 366ULL * 86400 * 1000000 && t->every_usec % 1000000 == 0);
                 assert(t->keep <= 1000000);

@@ -194,6 +194,48 @@ if [ -n "$cg2" ] && mkdir "$cg2/$unit" 2>/dev/null; then
 	else
 		is "--cgroup with a '..' component is refused" "$(grep -o 'InvalidParameter' <<<"$out")" InvalidParameter
 	fi
+
+	# Tracked: by hand, then by a policy with Group=cgroup.
+	tj=$(ctl_json track --unit "$unit" --every 1)
+	anchor=$(jq -r .pid <<<"$tj")
+	is "track --unit: the group is named by the cgroup's lowest pid" "$anchor" "${want[0]}"
+	is "track --unit: it holds the cgroup's ${#want[@]} processes" "$(jq -r .members <<<"$tj")" ${#want[@]}
+	wl u "spawn 2 16" || not_ok "a process enters the cgroup (forked)" "${REPLY[u]}"
+	late=$(kv "${REPLY[u]}" pid)
+	n=0
+	for _ in $(seq 60); do
+		n=$(ctl_json status | jq "[.processes[] | select(.group == $anchor)] | length")
+		[ "${n:-0}" -ge $((${#want[@]} + 1)) ] && break
+		sleep 0.1
+	done
+	is "track --unit: a process forked into the cgroup joins the group" "$n" $((${#want[@]} + 1))
+	lj=$(ctl_json list "$late")
+	is "track --unit: the newcomer's first checkpoint in the group read it whole" \
+		"$(jq -r '.checkpoints[0] | "\(.incremental) \(.group != null)"' <<<"$lj")" "false true"
+	ctl untrack "$anchor" >/dev/null
+	is "untrack of the group's pid ends the group" \
+		"$(ctl_json status | jq "[.processes[] | select(.group == $anchor)] | length")" 0
+	cat >"$T/policy/unit.policy" <<EOF
+[Match]
+Cgroup=/$unit
+
+[Checkpoint]
+Interval=1s
+Group=cgroup
+EOF
+	ctl policy reload >/dev/null
+	n=0
+	in_cg=$(jq -c -s . "$cg2/$unit/cgroup.procs")
+	for _ in $(seq 100); do
+		st=$(ctl_json status)
+		n=$(jq "[.processes[] | select(.pid as \$p | $in_cg | index(\$p)) | select(.group != null) | .group] | unique | length" <<<"$st")
+		m=$(jq "[.processes[] | select(.pid as \$p | $in_cg | index(\$p)) | select(.group != null)] | length" <<<"$st")
+		[ "${m:-0}" -ge $((${#want[@]} + 1)) ] && break
+		sleep 0.1
+	done
+	is "Group=cgroup: the cgroup's $((${#want[@]} + 1)) processes tracked as one group" "$n $m" "1 $((${#want[@]} + 1))"
+	rm -f "$T/policy/unit.policy"
+	ctl policy reload >/dev/null
 	kill -KILL "$other"
 	wait "$other" 2>/dev/null
 	wl u exit

@@ -210,7 +210,7 @@ static const struct {
         {"[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nAll=maybe\n", ":5: All= takes a boolean",
          -EINVAL},
         {"[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nGroup=forest\n",
-         ":5: Group= takes tree or none", -EINVAL},
+         ":5: Group= takes tree, cgroup or none", -EINVAL},
         {"[Match]\nComm=x\n[Checkpoint]\nInterval=1s\nGroup=tree\nRange=0x1000-0x2000\n",
          ":3: Group=tree checkpoints whole processes", -EINVAL},
         {"[Match]\nComm=x\n[Checkpoint]\nInterval=1s\n[Retention]\nKeep=many\n",
