@@ -674,6 +674,64 @@ static int verb_list(int argc, char **argv)
         return 0;
 }
 
+/* show ID where ID is a group checkpoint's: the group and its members, from
+ * the list (a group is its members' checkpoints). 1: no such group. */
+static int show_group(struct ckpt_client *c, uint64_t id)
+{
+        static const char *const h[] = {"ID",   "PARENT", "PID",  "COMM",   "TIME",
+                                        "KIND", "PAGES",  "READ", "STORED", "PAUSE"};
+        static const bool right[] = {true, true, true, false, false, false, true, true, true, true};
+        _cleanup_table_ struct table t = {.n_cols = ELEMENTSOF(h), .headers = h, .right = right};
+        struct json_object *o, *a, *list, *cps;
+        struct ckpt_list *l = NULL;
+        _cleanup_free_ bool *shown = NULL;
+        size_t first = SIZE_MAX;
+        int r;
+
+        r = ckpt_list(c, 0, &l);
+        if (r < 0)
+                return client_error(c, r);
+        for (size_t i = 0; i < l->n_checkpoints && first == SIZE_MAX; i++)
+                if (l->checkpoints[i].group == id)
+                        first = i;
+        if (first == SIZE_MAX) {
+                ckpt_list_free(l);
+                return 1;
+        }
+        if (arg_json) {
+                /* The group's members, as List gives them. */
+                list = ckpt_client_last_reply(c);
+                o = json_object_new_object();
+                a = json_object_new_array();
+                if (json_object_object_get_ex(list, "checkpoints", &cps))
+                        for (size_t i = 0; i < json_object_array_length(cps); i++) {
+                                struct json_object *e = json_object_array_get_idx(cps, i), *g;
+
+                                if (json_object_object_get_ex(e, "group", &g) &&
+                                    (uint64_t)json_object_get_int64(g) == id)
+                                        json_object_array_add(a, json_object_get(e));
+                        }
+                json_object_object_add(o, "group", json_object_new_int64((int64_t)id));
+                json_object_object_add(o, "members", a);
+                printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                                         JSON_C_TO_STRING_SPACED));
+                json_object_put(o);
+                ckpt_list_free(l);
+                return 0;
+        }
+        shown = calloc(l->n_checkpoints, sizeof(*shown));
+        if (!shown || list_group(&t, l, first, shown) < 0) {
+                ckpt_list_free(l);
+                return error("out of memory");
+        }
+        printf("group checkpoint %" PRIu64 " (its members are checkpoints of their own: show, "
+               "export, diff, verify and restore take their ids)\n\n",
+               id);
+        table_print(&t, stdout);
+        ckpt_list_free(l);
+        return 0;
+}
+
 static int verb_show(int argc, char **argv)
 {
         static const char *const h[] = {"START-END", "PROT", "PATH", "TRACKING", "PAGES"};
@@ -692,6 +750,17 @@ static int verb_show(int argc, char **argv)
         if (open_client(&c) != 0)
                 return EXIT_FAILURE;
         r = ckpt_show(c, id, &d);
+        if (r == -ENOENT) {
+                /* Perhaps a group checkpoint's id. */
+                char msg[512];
+                int k;
+
+                snprintf(msg, sizeof(msg), "%s", ckpt_last_error(c));
+                k = show_group(c, id);
+                if (k != 1)
+                        return k;
+                return error("%s", msg[0] ? msg : strerror(-r));
+        }
         if (r < 0)
                 return client_error(c, r);
         if (arg_json) {

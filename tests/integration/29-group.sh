@@ -136,6 +136,14 @@ else
 	not_ok "list shows each group checkpoint as one entry, its members under it" "$txt"
 fi
 diag "$(head -n 8 <<<"$txt")"
+sg=$(ctl show "$GID")
+if grep -q "^group checkpoint $GID" <<<"$sg" && [ "$(grep -c '+ delta' <<<"$sg")" = 4 ]; then
+	ok "show of a group's id shows the group and its 4 members"
+else
+	not_ok "show of a group's id shows the group and its 4 members" "$sg"
+fi
+is "show --json of a group's id lists its members" "$(ctl_json show "$GID" | jq '.members | length')" 4
+refused "show of an id that is neither" io.ckptd.NoSuchCheckpoint ctl show 999999
 
 # Access: nobody may not checkpoint root's tree.
 refused "nobody's checkpoint --tree of root's tree" io.ckptd.PermissionDenied nctl checkpoint --tree "$root"
