@@ -95,7 +95,8 @@ struct copy_buffer {
         uint8_t *p;
         size_t size;
         unsigned small_runs;
-        size_t floor; /* never shrunk below; also what an incremental one reserves ahead */
+        size_t shrink_to; /* decided in a pause, done before the next freeze; 0: none */
+        size_t floor;     /* never shrunk below; also what an incremental one reserves ahead */
 };
 
 #define BUFFER_MEMBER_FLOOR (4ull << 20)
@@ -122,6 +123,7 @@ static void buffer_release(struct copy_buffer *b)
         b->p = NULL;
         b->size = 0;
         b->small_runs = 0;
+        b->shrink_to = 0;
 }
 
 void checkpoint_release_buffer(void)
@@ -173,7 +175,10 @@ static void member_buffers_trim(size_t n)
 }
 
 /* A pre-faulted buffer of at least `bytes`, reused between checkpoints.
- * may_shrink: this is the real need of a checkpoint, not an estimate. */
+ * may_shrink: this is the real need of a checkpoint, not an estimate (and
+ * it comes in the pause: a buffer much larger than needed several times in
+ * a row is given back by the next call without may_shrink, before the next
+ * freeze, never by unmapping and faulting in memory while frozen). */
 static int buffer_reserve(struct copy_buffer *b, size_t bytes, bool may_shrink)
 {
         size_t size;
@@ -181,16 +186,19 @@ static int buffer_reserve(struct copy_buffer *b, size_t bytes, bool may_shrink)
 
         bytes = MAX(bytes, (size_t)PAGE_SIZE_4K);
         if (b->p && b->size >= bytes) {
-                if (!may_shrink)
-                        return 0;
-                if (b->size <= b->floor || b->size / 4 < bytes) {
+                if (!may_shrink) {
+                        if (b->shrink_to == 0 || b->shrink_to < bytes)
+                                return 0;
+                        size = b->shrink_to;
+                } else if (b->size <= b->floor || b->size / 4 < bytes) {
                         b->small_runs = 0;
+                        b->shrink_to = 0;
+                        return 0;
+                } else {
+                        if (++b->small_runs >= BUFFER_SHRINK_AFTER)
+                                b->shrink_to = MAX(b->floor, bytes * 2);
                         return 0;
                 }
-                /* Much larger than needed, several times in a row: give it back. */
-                if (++b->small_runs < BUFFER_SHRINK_AFTER)
-                        return 0;
-                size = MAX(b->floor, bytes * 2);
         } else
                 size = MAX(bytes, b->size + b->size / 2);
         size = (size + BUFFER_GRAIN - 1) / BUFFER_GRAIN * BUFFER_GRAIN;
@@ -599,6 +607,7 @@ static void keep_copy(struct copy_buffer *b, pid_t pid, uint64_t start_time, uin
         b->p = NULL;
         b->size = 0;
         b->small_runs = 0;
+        b->shrink_to = 0;
         if (old && old->data) {
                 b->p = TAKE_PTR(old->data);
                 b->size = old->data_size;
