@@ -888,14 +888,11 @@ static int verb_export(int argc, char **argv)
                 fprintf(say, "%s\n", t ? t : "{}");
                 return 0;
         }
-        uint64_t pages = 0;
-        for (size_t i = 0; i < e->n_written; i++)
-                pages += e->written[i].pages;
         fprintf(say,
                 "exported checkpoint %" PRIu64 " to %s (%s): %s, %" PRIu64 " pages in %zu runs\n",
                 id, to_stdout ? "standard output" : out,
                 e->format ? e->format : (format == CKPT_EXPORT_CORE ? "core" : "raw"),
-                fmt_size(b1, e->size), pages, e->n_written);
+                fmt_size(b1, e->size), e->pages_written, e->n_runs);
         /* Where each requested range landed; without ranges it is the region list. */
         if (n_ranges > 1 && format == CKPT_EXPORT_RAW)
                 for (size_t i = 0; i < e->n_layout; i++)

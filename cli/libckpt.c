@@ -1110,7 +1110,12 @@ PUBLIC int ckpt_export(struct ckpt_client *c, uint64_t id, enum ckpt_export_form
                 e->written[i] = (struct ckpt_page_run){get_u64(x, "start"), get_u64(x, "end"),
                                                        get_u64(x, "pages")};
                 e->n_written = i + 1;
+                e->pages_written += e->written[i].pages;
         }
+        /* A daemon without the counts listed every run. */
+        e->n_runs = field(reply, "runs") ? (size_t)get_u64(reply, "runs") : e->n_written;
+        if (field(reply, "pages_written"))
+                e->pages_written = get_u64(reply, "pages_written");
         a = get_array(reply, "holes", &n);
         e->holes = new_array(n, sizeof(*e->holes));
         if (!e->holes)

@@ -1104,13 +1104,21 @@ static void export_job_done(struct job *j)
                         json_object_object_add(o, "offset", json_uint(x->offset));
                         json_object_array_add(layout, o);
                 }
+                uint64_t pages = 0;
+
                 for (size_t i = 0; i < ej->res.n_written; i++) {
                         const struct export_run *w = &ej->res.written[i];
-                        struct json_object *o = range_to_json(w->start, w->end);
+                        struct json_object *o;
 
+                        pages += (w->end - w->start) / 4096;
+                        if (i >= CKPT_MAX_REPLY_RUNS)
+                                continue;
+                        o = range_to_json(w->start, w->end);
                         json_object_object_add(o, "pages", json_uint((w->end - w->start) / 4096));
                         json_object_array_add(written, o);
                 }
+                json_object_object_add(p, "pages_written", json_uint(pages));
+                json_object_object_add(p, "runs", json_uint(ej->res.n_written));
                 json_object_object_add(p, "format",
                                        json_object_new_string(ej->core ? "core" : "raw"));
                 json_object_object_add(p, "size", json_uint(ej->res.size));

@@ -346,10 +346,14 @@ struct ckpt_export_info {
         uint64_t size; /* bytes of the file */
         struct ckpt_extent *layout;
         size_t n_layout;
-        struct ckpt_page_run *written;
+        struct ckpt_page_run *written; /* the first CKPT_MAX_REPLY_RUNS runs */
         size_t n_written;
         struct ckpt_export_hole *holes;
         size_t n_holes;
+        /* Every run, and the pages in them (n_written and the sum of written's
+         * pages when all are listed). */
+        size_t n_runs;
+        uint64_t pages_written;
 };
 
 /* Write checkpoint id's memory into fd (open for writing; the daemon writes it

@@ -54,6 +54,9 @@
 #define CKPT_LIMIT_WATCHERS_PER_UID "watchers_per_uid"
 #define CKPT_LIMIT_GROUP_MEMBERS "group_members"
 #define CKPT_MAX_RANGES 256
+/* Page runs one Export reply lists at most (the rest counted, not listed):
+ * a large sparse export has more than one message can hold. */
+#define CKPT_MAX_REPLY_RUNS 4096
 #define CKPT_MAX_GROUP_MEMBERS 64 /* processes in one group checkpoint */
 #define CKPT_MAX_FDS 4            /* descriptors with one message */
 
