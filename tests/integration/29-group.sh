@@ -41,7 +41,7 @@ members() {
 
 # round LABEL: stop the tree, one group checkpoint, compare every member.
 round() {
-	local label=$1 gj want got pid id bad=() inc
+	local label=$1 gj want got pid
 	mapfile -t want < <(members)
 	kill -STOP -- "-$root"
 	for pid in "${want[@]}"; do
@@ -57,19 +57,13 @@ round() {
 	fi
 	mapfile -t got < <(jq -r '.members[] | select(.id != null) | .pid' <<<"$gj" | sort -n)
 	is "$label: the group holds every live member (${#want[@]})" "${got[*]}" "${want[*]}"
-	for pid in "${want[@]}"; do
-		id=$(jq -r ".members[] | select(.pid == $pid) | .id" <<<"$gj")
-		if [ -z "$id" ] || [ "$id" = null ]; then
-			bad+=("pid $pid: no checkpoint")
-		elif ! compare_checkpoint "$pid" "$id"; then
-			bad+=("pid $pid checkpoint $id:" "${ORACLE_DIAG[@]}")
-		fi
-	done
+	compare_group "$gj" "${want[@]}"
+	local rc=$?
 	kill -CONT -- "-$root"
-	if [ ${#bad[@]} = 0 ]; then
+	if [ $rc = 0 ]; then
 		ok "$label: every member's checkpoint equals its memory at the frozen moment (group $GID, read $(jq .pages_read <<<"$gj") pages, pause $(jq .pause_ms <<<"$gj") ms)"
 	else
-		not_ok "$label: every member's checkpoint equals its memory at the frozen moment" "${bad[@]}"
+		not_ok "$label: every member's checkpoint equals its memory at the frozen moment" "${ORACLE_DIAG[@]}"
 	fi
 }
 

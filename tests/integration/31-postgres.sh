@@ -69,7 +69,7 @@ cont_server() {
 }
 
 round() { # LABEL
-	local label=$1 gj pid id bad=() got
+	local label=$1 gj got
 	stop_server
 	gj=$(ctl_json checkpoint --tree "$PG_PID")
 	GJ=$gj
@@ -80,19 +80,13 @@ round() { # LABEL
 	fi
 	mapfile -t got < <(jq -r '.members[] | select(.id != null) | .pid' <<<"$gj" | sort -n)
 	is "$label: the group holds every process of the server (${#STOPPED[@]})" "${got[*]}" "${STOPPED[*]}"
-	for pid in "${STOPPED[@]}"; do
-		id=$(jq -r ".members[] | select(.pid == $pid) | .id" <<<"$gj")
-		if [ -z "$id" ] || [ "$id" = null ]; then
-			bad+=("pid $pid: no checkpoint")
-		elif ! compare_checkpoint "$pid" "$id"; then
-			bad+=("pid $pid ($(cat "/proc/$pid/comm" 2>/dev/null)) checkpoint $id:" "${ORACLE_DIAG[@]}")
-		fi
-	done
+	compare_group "$gj" "${STOPPED[@]}"
+	local rc=$?
 	cont_server
-	if [ ${#bad[@]} = 0 ]; then
+	if [ $rc = 0 ]; then
 		ok "$label: every member's checkpoint equals its memory at the frozen moment (read $(jq .pages_read <<<"$gj") pages, pause $(jq .pause_ms <<<"$gj") ms)"
 	else
-		not_ok "$label: every member's checkpoint equals its memory at the frozen moment" "${bad[@]}"
+		not_ok "$label: every member's checkpoint equals its memory at the frozen moment" "${ORACLE_DIAG[@]}"
 	fi
 }
 

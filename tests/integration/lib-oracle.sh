@@ -11,6 +11,8 @@
 #   compare_checkpoint PID ID [JQFILTER]   0 when the checkpoint equals memory
 #   oracle PID LABEL [CHECKPOINT ARGS...]  one TAP line; sets CP_ID CP_PAGES
 #                                          CP_READ CP_SAME CP_INCR CP_STORED
+#   compare_group GJ PID...   0 when every PID has a checkpoint in the group
+#                             checkpoint reply GJ equal to its memory now
 
 # private_workloads: the workloads run from private copies, so a rebuild
 # of the tree while the test runs does not replace the executables they map.
@@ -138,4 +140,22 @@ oracle() {
 	fi
 	[ "$st" = T ] || not_ok "$label: process still stopped after the checkpoint" "state $st"
 	return $rc
+}
+
+# compare_group GJ PID...: each PID's checkpoint in the group checkpoint
+# reply GJ (its members) equals that process's memory now; ORACLE_DIAG
+# names every member that has none or differs, and how.
+compare_group() {
+	local gj=$1 pid id bad=()
+	shift
+	for pid in "$@"; do
+		id=$(jq -r ".members[] | select(.pid == $pid) | .id" <<<"$gj")
+		if [ -z "$id" ] || [ "$id" = null ]; then
+			bad+=("pid $pid: no checkpoint")
+		elif ! compare_checkpoint "$pid" "$id"; then
+			bad+=("pid $pid ($(cat "/proc/$pid/comm" 2>/dev/null)) checkpoint $id:" "${ORACLE_DIAG[@]}")
+		fi
+	done
+	ORACLE_DIAG=("${bad[@]}")
+	[ ${#bad[@]} = 0 ]
 }
