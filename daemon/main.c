@@ -33,6 +33,7 @@ static unsigned arg_root_reserve = CKPT_DEFAULT_ROOT_RESERVE;
 static unsigned arg_max_requests_per_uid = CKPT_DEFAULT_MAX_REQUESTS_PER_UID;
 static unsigned arg_idle_timeout = CKPT_DEFAULT_IDLE_TIMEOUT_SEC;
 static unsigned arg_max_tracked_per_uid = CKPT_DEFAULT_MAX_TRACKED_PER_UID;
+static unsigned arg_max_watchers_per_uid = CKPT_DEFAULT_MAX_WATCHERS_PER_UID;
 
 static void help(void)
 {
@@ -76,12 +77,15 @@ static void help(void)
                "  --max-tracked-per-uid N  processes one non-root uid may have tracked (by\n"
                "                         hand or by its runtime policies); 0: no share\n"
                "                         (default %u)\n"
+               "  --max-watchers-per-uid N  live views (ckptctl top) one non-root uid may\n"
+               "                         hold open; 0: no share (default %u)\n"
                "  -h --help              this text\n"
                "     --version           version\n",
                CKPT_DEFAULT_SOCKET, CKPT_DEFAULT_STATE_DIR, CKPT_DEFAULT_POLICY_DIR,
                CKPT_RUNTIME_POLICY_DIR, CKPT_DEFAULT_MAX_CLIENTS, CKPT_DEFAULT_ROOT_RESERVE,
                CKPT_DEFAULT_MAX_CLIENTS_PER_UID, CKPT_DEFAULT_MAX_REQUESTS_PER_UID,
-               CKPT_DEFAULT_IDLE_TIMEOUT_SEC, CKPT_DEFAULT_MAX_TRACKED_PER_UID);
+               CKPT_DEFAULT_IDLE_TIMEOUT_SEC, CKPT_DEFAULT_MAX_TRACKED_PER_UID,
+               CKPT_DEFAULT_MAX_WATCHERS_PER_UID);
 }
 
 static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *ret)
@@ -116,6 +120,7 @@ enum {
         ARG_MAX_REQUESTS_PER_UID,
         ARG_IDLE_TIMEOUT,
         ARG_MAX_TRACKED_PER_UID,
+        ARG_MAX_WATCHERS_PER_UID,
         ARG_VERSION
 };
 
@@ -138,6 +143,7 @@ static const struct {
         {ARG_MAX_REQUESTS_PER_UID, 0, 100000, &arg_max_requests_per_uid, ""},
         {ARG_IDLE_TIMEOUT, 0, 86400, &arg_idle_timeout, " (seconds)"},
         {ARG_MAX_TRACKED_PER_UID, 0, 1u << 20, &arg_max_tracked_per_uid, ""},
+        {ARG_MAX_WATCHERS_PER_UID, 0, 4096, &arg_max_watchers_per_uid, ""},
 };
 
 static const struct option options[] = {
@@ -159,6 +165,7 @@ static const struct option options[] = {
         {"max-requests-per-uid", required_argument, NULL, ARG_MAX_REQUESTS_PER_UID},
         {"idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT},
         {"max-tracked-per-uid", required_argument, NULL, ARG_MAX_TRACKED_PER_UID},
+        {"max-watchers-per-uid", required_argument, NULL, ARG_MAX_WATCHERS_PER_UID},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, ARG_VERSION},
         {},
@@ -268,6 +275,7 @@ static int run(int argc, char *argv[])
                 .copy_buffer = (uint64_t)arg_copy_buffer_mib << 20,
                 .keep_writable = arg_keep_writable,
                 .max_tracked_per_uid = arg_max_tracked_per_uid,
+                .max_watchers_per_uid = arg_max_watchers_per_uid,
                 .server =
                         {
                                 .max_clients = arg_max_clients,

@@ -261,7 +261,7 @@ int manager_start(struct manager *m)
         else if (n > 1)
                 return log_error_errno(-EINVAL, "Expected one socket from systemd, got %d", n);
 
-        r = watchers_new(m->event, CKPT_MAX_WATCHERS_PER_UID, &m->watchers);
+        r = watchers_new(m->event, m->opts.max_watchers_per_uid, &m->watchers);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up watchers: %m");
 

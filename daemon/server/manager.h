@@ -43,15 +43,16 @@ struct manager_options {
         const char *policy_dir;
         const char *runtime_policy_dir;
         unsigned workers;
-        unsigned bitmap_entries;      /* BPF dirty-bitmap map size (2 MiB windows) */
-        int store_nice;               /* nice value of the work after the thaw; 0: none */
-        bool store_idle;              /* SCHED_IDLE instead of store_nice */
-        unsigned store_threads;       /* store_options.threads */
-        uint64_t copy_cache;          /* bytes of kept copies (lastcopy.h); 0: none */
-        uint64_t copy_buffer;         /* bytes of copy buffers kept between checkpoints */
-        unsigned keep_writable;       /* tracker_options.keep_writable */
-        unsigned max_tracked_per_uid; /* scheduler_options.max_tracked_per_uid */
-        struct server_options server; /* the control socket's limits */
+        unsigned bitmap_entries;       /* BPF dirty-bitmap map size (2 MiB windows) */
+        int store_nice;                /* nice value of the work after the thaw; 0: none */
+        bool store_idle;               /* SCHED_IDLE instead of store_nice */
+        unsigned store_threads;        /* store_options.threads */
+        uint64_t copy_cache;           /* bytes of kept copies (lastcopy.h); 0: none */
+        uint64_t copy_buffer;          /* bytes of copy buffers kept between checkpoints */
+        unsigned keep_writable;        /* tracker_options.keep_writable */
+        unsigned max_tracked_per_uid;  /* scheduler_options.max_tracked_per_uid */
+        unsigned max_watchers_per_uid; /* WatchProcesses calls of one non-root uid (watch.h) */
+        struct server_options server;  /* the control socket's limits */
         const struct manager_methods *methods;
 };
 

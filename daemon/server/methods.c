@@ -394,7 +394,7 @@ static struct json_object *limits_json(struct manager *m)
                 json_object_new_int64((int64_t)scheduler_tracked_per_uid_hits(m->scheduler)));
         json_object_object_add(a, CKPT_LIMIT_TRACKED_PER_UID, l);
         l = json_object_new_object();
-        json_object_object_add(l, "limit", json_object_new_int64(CKPT_MAX_WATCHERS_PER_UID));
+        json_object_object_add(l, "limit", json_object_new_int64(m->opts.max_watchers_per_uid));
         json_object_object_add(l, "hit",
                                json_object_new_int64((int64_t)watchers_refused(m->watchers)));
         json_object_object_add(a, CKPT_LIMIT_WATCHERS_PER_UID, l);

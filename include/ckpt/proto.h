@@ -34,7 +34,7 @@
 #define CKPT_DEFAULT_MAX_REQUESTS_PER_UID 16 /* slow calls under way of one non-root uid */
 #define CKPT_DEFAULT_MAX_TRACKED_PER_UID 256 /* processes one non-root uid tracks */
 #define CKPT_DEFAULT_IDLE_TIMEOUT_SEC 60
-#define CKPT_MAX_WATCHERS_PER_UID 4 /* WatchProcesses calls of one non-root uid open */
+#define CKPT_DEFAULT_MAX_WATCHERS_PER_UID 4 /* WatchProcesses calls of one non-root uid open */
 /* WatchProcesses' interval between replies, in milliseconds: the rate bound. */
 #define CKPT_WATCH_MIN_INTERVAL_MS 250
 #define CKPT_WATCH_MAX_INTERVAL_MS 3600000

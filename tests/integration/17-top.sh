@@ -104,6 +104,8 @@ is "nobody's fifth: TooManyRequests naming watchers_per_uid" \
 	"$(jq -r '.error + " " + .parameters.name' <<<"$r")" "io.ckptd.TooManyRequests watchers_per_uid"
 is "root is not bound by nobody's share" \
 	"$(vlcall -c '{"method":"io.ckptd.WatchProcesses","more":true}' -n 1 "$T/sock" | jq -r '.continues')" true
+is "status: the watchers_per_uid limit is --max-watchers-per-uid's default, 4" \
+	"$(ctl_json status | jq .limits.watchers_per_uid.limit)" 4
 is "the refusal is counted: watchers_per_uid hit 1" \
 	"$(ctl metrics | sed -n 's/^ckptd_limit_hits_total{limit="watchers_per_uid"} //p')" 1
 sleep 0.6
