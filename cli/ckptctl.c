@@ -1050,10 +1050,28 @@ static int verb_restore(int argc, char **argv)
                 return r;
         if (ctl_parse_id(argv[optind], &id) < 0)
                 return usage_error("invalid checkpoint id '%s'", argv[optind]);
-        if (pid == 0)
-                return usage_error("restore: --pid PID is required");
+        if (pid == 0 && n_ranges)
+                return usage_error("restore: --range needs --pid PID");
         if (open_client(&c) != 0)
                 return EXIT_FAILURE;
+        if (pid == 0) {
+                /* ID is a group checkpoint's: each member into its own process. */
+                size_t n = 0;
+
+                r = ckpt_restore_group(c, id, flags, &i, &n);
+                if (r < 0)
+                        return client_error(c, r);
+                if (arg_json) {
+                        ckpt_restore_info_free(i);
+                        return print_json(c);
+                }
+                printf("restored group checkpoint %" PRIu64 " into its %zu process%s: %" PRIu64
+                       " pages written (%s), %" PRIu64 " compared, pause %s\n",
+                       id, n, n == 1 ? "" : "es", i->pages_written, fmt_size(b1, i->bytes_written),
+                       i->pages_compared, fmt_ms(b2, i->pause_ms));
+                ckpt_restore_info_free(i);
+                return 0;
+        }
         struct progress_line pl = {};
         progress_on(c, &pl);
         r = ckpt_restore(c, id, pid, flags, ranges, n_ranges, &i);
@@ -1744,9 +1762,9 @@ static const struct verb verbs[] = {
          "  --unit NAME          The processes of a systemd unit's cgroup, likewise\n"
          "  --keep N             Keep the N newest checkpoints\n"},
         {"untrack", verb_untrack, "PID", "Stop tracking a process", NULL},
-        {"restore", verb_restore, "ID --pid PID [--range START-END]... [--registers]",
+        {"restore", verb_restore, "ID --pid PID [--range START-END]... [--registers] | GROUP-ID",
          "Write a checkpoint's memory back into a live process",
-         "  -p, --pid PID        Process to restore into\n"
+         "  -p, --pid PID        Process to restore into (none: ID is a group checkpoint's)\n"
          "  --range START-END    Only this range; may be repeated\n"
          "  --registers          Also restore the registers of every thread\n"},
         {"diff", verb_diff, "ID1 ID2", "Compare two checkpoints page by page", NULL},

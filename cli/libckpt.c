@@ -1327,6 +1327,47 @@ PUBLIC int ckpt_restore(struct ckpt_client *c, uint64_t id, pid_t pid, unsigned 
         return 0;
 }
 
+PUBLIC int ckpt_restore_group(struct ckpt_client *c, uint64_t id, unsigned flags,
+                              struct ckpt_restore_info **ret, size_t *ret_members)
+{
+        _cleanup_json_ struct json_object *params = NULL, *reply = NULL;
+        struct ckpt_restore_info *i;
+        size_t n = 0;
+        int r;
+
+        if (ret)
+                *ret = NULL;
+        if (ret_members)
+                *ret_members = 0;
+        if (!c)
+                return -EINVAL;
+        if (flags & ~CKPT_RESTORE_REGISTERS)
+                return fail(c, -EINVAL, "unknown restore flags 0x%x", flags);
+        params = json_object_new_object();
+        if (!params || add(params, "id", json_object_new_uint64(id)) < 0)
+                return OOM(c);
+        if ((flags & CKPT_RESTORE_REGISTERS) &&
+            add(params, "registers", json_object_new_boolean(true)) < 0)
+                return OOM(c);
+        r = ckpt_client_call(c, "io.ckptd.RestoreGroup", params, NULL, 0, &reply);
+        if (r < 0)
+                return r;
+        (void)get_array(reply, "members", &n);
+        if (ret_members)
+                *ret_members = n;
+        if (!ret)
+                return 0;
+        i = calloc(1, sizeof(*i));
+        if (!i)
+                return OOM(c);
+        i->pages_written = get_u64(reply, "pages_written");
+        i->pages_compared = get_u64(reply, "pages_compared");
+        i->bytes_written = get_u64(reply, "bytes_written");
+        i->pause_ms = get_double(reply, "pause_ms", 0);
+        *ret = i;
+        return 0;
+}
+
 PUBLIC int ckpt_restore_range(struct ckpt_client *c, uint64_t id, void *start, void *end)
 {
         struct ckpt_addr_range r = {(uint64_t)(uintptr_t)start, (uint64_t)(uintptr_t)end};

@@ -647,6 +647,114 @@ static int restore_run_one(struct restore_ctx *c)
         return thaw(c);
 }
 
+/* ---- group restores ----------------------------------------------------------
+ * The members of a group checkpoint back at one frozen moment: steps 1 and 2
+ * for every member (all frozen, every shape checked), step 3's comparisons
+ * for all (every page read and verified) before the first write, then the
+ * writes of each, then step 4 for all. A failure before the writes leaves
+ * every member as it was; the cleanup thaws them. */
+
+/* Step 3 for member c, less the write: the process is its checkpoint's. */
+static int group_compare(struct restore_ctx *c)
+{
+        uint64_t start_time = 0;
+        int r;
+
+        r = proc_stat_read(c->req->pid, NULL, &start_time, NULL);
+        if (r < 0)
+                return r;
+        if (start_time != c->view->start_time) {
+                snprintf(c->ret->error, sizeof(c->ret->error),
+                         "pid %d is not the process of checkpoint %llu (it was reused)",
+                         (int)c->req->pid, (unsigned long long)c->req->id);
+                return -ESRCH;
+        }
+        r = open_memory(c);
+        if (r < 0)
+                return r;
+        return compare_regions(c);
+}
+
+static int group_steps(struct restore_ctx *v, size_t n, size_t *ret_failed)
+{
+        int r;
+
+        for (size_t i = 0; i < n; i++) {
+                *ret_failed = i;
+                r = open_checkpoint(&v[i]);
+                if (r >= 0)
+                        r = choose_regions(&v[i]);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < n; i++) {
+                *ret_failed = i;
+                v[i].timed = true;
+                r = freeze(&v[i]);
+                if (r >= 0)
+                        r = check_shape(&v[i]);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < n; i++) {
+                *ret_failed = i;
+                r = group_compare(&v[i]);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < n; i++) {
+                *ret_failed = i;
+                r = write_all(v[i].mem_fd, &v[i].ws, v[i].ret);
+                if (r < 0)
+                        return r;
+        }
+        r = 0;
+        for (size_t i = 0; i < n; i++) {
+                int k = thaw(&v[i]);
+                if (k < 0 && r >= 0) {
+                        *ret_failed = i;
+                        r = k;
+                }
+        }
+        return r;
+}
+
+int restore_run_group(struct ckpt_store *s, const struct restore_request *reqs, size_t n,
+                      struct restore_result *rets, size_t *ret_failed)
+{
+        _cleanup_free_ struct restore_ctx *v = calloc(MAX(n, (size_t)1), sizeof(*v));
+        uint64_t t0 = now_ns(CLOCK_MONOTONIC), first = 0, last = 0;
+        int r;
+
+        *ret_failed = 0;
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                rets[i] = (struct restore_result){};
+                v[i] = (struct restore_ctx){
+                        .s = s,
+                        .req = &reqs[i],
+                        .ret = &rets[i],
+                        .t0 = t0,
+                        .pidfd = -EBADF,
+                        .mem_fd = -EBADF,
+                };
+        }
+        r = group_steps(v, n, ret_failed);
+        for (size_t i = 0; i < n; i++) {
+                if (v[i].timed)
+                        rets[i].duration_ns = now_ns(CLOCK_MONOTONIC) - t0;
+                if (v[i].t_freeze && (first == 0 || v[i].t_freeze < first))
+                        first = v[i].t_freeze;
+                restore_ctx_done(&v[i]);
+        }
+        last = now_ns(CLOCK_MONOTONIC);
+        /* The group's pause, from its first freeze to its last thaw, in [0]. */
+        if (n > 0 && first)
+                rets[0].pause_ns = MAX(rets[0].pause_ns, last - first);
+        return r;
+}
+
 int restore_run(struct ckpt_store *s, const struct restore_request *req, struct restore_result *ret)
 {
         struct restore_ctx c = {

@@ -72,3 +72,14 @@ struct restore_result {
  * verified before the first write). */
 int restore_run(struct ckpt_store *s, const struct restore_request *req,
                 struct restore_result *ret);
+
+/*
+ * The members of a group checkpoint (reqs[i]: member i's checkpoint and its
+ * own pid, no ranges) rolled back at one frozen moment: every member frozen
+ * and every page read and verified before the first write, all thawed last.
+ * A member whose pid is no longer the process checkpointed fails the group
+ * (-ESRCH). Errors as restore_run()'s; *ret_failed: the member that failed.
+ * rets[0].pause_ns is the group's pause (first freeze to last thaw).
+ */
+int restore_run_group(struct ckpt_store *s, const struct restore_request *reqs, size_t n,
+                      struct restore_result *rets, size_t *ret_failed);

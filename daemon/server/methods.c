@@ -1298,6 +1298,135 @@ static void method_restore(struct manager *m, struct call *c, struct json_object
         workers_submit(m->workers, &rj->job);
 }
 
+/* ---- io.ckptd.RestoreGroup ------------------------------------------------- */
+
+struct restore_group_job {
+        struct job job;
+        struct manager *m;
+        struct call *call;
+        uint64_t id;
+        size_t n, failed;
+        struct restore_request *reqs;
+        struct restore_result *res;
+};
+
+static void restore_group_job_run(struct job *j)
+{
+        struct restore_group_job *rj = (struct restore_group_job *)j;
+
+        j->result = restore_run_group(rj->m->store, rj->reqs, rj->n, rj->res, &rj->failed);
+}
+
+static void restore_group_job_done(struct job *j)
+{
+        struct restore_group_job *rj = (struct restore_group_job *)j;
+        struct manager *m = rj->m;
+        uint64_t written = 0, compared = 0, bytes = 0;
+        struct json_object *p, *a;
+
+        if (j->result < 0) {
+                const struct restore_result *f = &rj->res[rj->failed];
+
+                log_warning_errno(j->result,
+                                  "Restore of group checkpoint %llu failed at pid %d: %s",
+                                  (unsigned long long)rj->id, (int)rj->reqs[rj->failed].pid,
+                                  f->error[0] ? f->error : "");
+                if (rj->call)
+                        reply_errno(rj->call, j->result, rj->reqs[rj->failed].pid, 0, f->error);
+                goto out;
+        }
+        a = json_object_new_array();
+        for (size_t i = 0; i < rj->n; i++) {
+                struct json_object *o = json_object_new_object();
+
+                json_object_object_add(o, "pid", json_object_new_int(rj->reqs[i].pid));
+                json_object_object_add(o, "id", json_uint(rj->reqs[i].id));
+                json_object_object_add(o, "pages_written", json_uint(rj->res[i].pages_written));
+                json_object_object_add(o, "pages_compared", json_uint(rj->res[i].pages_compared));
+                json_object_object_add(o, "bytes_written", json_uint(rj->res[i].bytes_written));
+                json_object_array_add(a, o);
+                written += rj->res[i].pages_written;
+                compared += rj->res[i].pages_compared;
+                bytes += rj->res[i].bytes_written;
+        }
+        log_info("Restored group checkpoint %llu: %zu processes, %llu of %llu pages compared "
+                 "written, pause %.2f ms",
+                 (unsigned long long)rj->id, rj->n, (unsigned long long)written,
+                 (unsigned long long)compared, ns_to_ms(rj->res[0].pause_ns));
+        p = json_object_new_object();
+        json_object_object_add(p, "id", json_uint(rj->id));
+        json_object_object_add(p, "pages_written", json_uint(written));
+        json_object_object_add(p, "pages_compared", json_uint(compared));
+        json_object_object_add(p, "bytes_written", json_uint(bytes));
+        json_object_object_add(p, "pause_ms",
+                               json_object_new_double(ns_to_ms(rj->res[0].pause_ns)));
+        json_object_object_add(p, "members", a);
+        call_reply(rj->call, p);
+out:
+        call_unref(rj->call);
+        free(rj->reqs);
+        free(rj->res);
+        free(rj);
+        manager_job_finished(m);
+}
+
+static void method_restore_group(struct manager *m, struct call *c, struct json_object *params)
+{
+        _cleanup_free_ struct store_catalog_entry *list = NULL;
+        struct params_restore_group pr;
+        struct restore_group_job *rj;
+        size_t n = 0, k = 0;
+        int r;
+
+        PARSE(c, params_restore_group, params, &pr);
+        r = store_list(m->store, &list, &n);
+        if (r < 0) {
+                reply_errno(c, r, 0, 0, "cannot read the catalog");
+                return;
+        }
+        /* The members the caller may see: another user's group is absent. */
+        for (size_t i = 0; i < n; i++)
+                if (list[i].group == pr.id && may_access_uid(c, list[i].uid))
+                        list[k++] = list[i];
+        if (k == 0) {
+                reply_errno(c, -ENOENT, 0, pr.id, "no such group checkpoint");
+                return;
+        }
+        for (size_t i = 0; i < k; i++)
+                if (check_process(c, list[i].pid) < 0)
+                        return;
+        rj = calloc(1, sizeof(*rj));
+        if (rj) {
+                rj->reqs = calloc(k, sizeof(*rj->reqs));
+                rj->res = calloc(k, sizeof(*rj->res));
+        }
+        if (!rj || !rj->reqs || !rj->res) {
+                if (rj) {
+                        free(rj->reqs);
+                        free(rj->res);
+                }
+                free(rj);
+                reply_errno(c, -ENOMEM, 0, 0, "");
+                return;
+        }
+        rj->m = m;
+        rj->call = call_ref(c);
+        rj->id = pr.id;
+        rj->n = k;
+        for (size_t i = 0; i < k; i++)
+                rj->reqs[i] = (struct restore_request){
+                        .id = list[i].id,
+                        .pid = list[i].pid,
+                        .caller = caller_of(c),
+                        .registers = pr.registers,
+                        .tracker = m->tracker,
+                        .cancel = &m->cancel,
+                };
+        rj->job = (struct job){
+                .run = restore_group_job_run, .done = restore_group_job_done, .key = list[0].pid};
+        workers_submit(m->workers, &rj->job);
+}
+
 /* ---- io.ckptd.Track / Untrack ---------------------------------------------- */
 
 /* How a Track call ended (scheduler.h): its answer. */
@@ -1836,6 +1965,7 @@ static const struct {
         {"io.ckptd.Show", method_show, false},
         {"io.ckptd.Export", method_export, true},
         {"io.ckptd.Restore", method_restore, true},
+        {"io.ckptd.RestoreGroup", method_restore_group, true},
         {"io.ckptd.Track", method_track, true},
         {"io.ckptd.Untrack", method_untrack, false},
         {"io.ckptd.Delete", method_delete, true},

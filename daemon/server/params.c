@@ -191,6 +191,19 @@ int params_checkpoint_group(struct json_object *params, struct params_checkpoint
         return r;
 }
 
+int params_restore_group(struct json_object *params, struct params_restore_group *ret,
+                         struct params_error *err)
+{
+        int r;
+
+        *ret = (struct params_restore_group){};
+        CHECK_KEYS(params, err, "id", "registers");
+        r = get_id(params, "id", &ret->id, err);
+        if (r >= 0)
+                r = get_opt_bool(params, "registers", &ret->registers, err);
+        return r;
+}
+
 int params_restore(struct json_object *params, struct params_restore *ret, struct params_error *err)
 {
         int r;

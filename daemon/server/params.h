@@ -71,6 +71,14 @@ struct params_restore {
         struct ckpt_range *ranges;
         size_t n_ranges;
 };
+/* RestoreGroup {id, registers?}: id is a group checkpoint's. */
+struct params_restore_group {
+        uint64_t id;
+        bool registers;
+};
+int params_restore_group(struct json_object *params, struct params_restore_group *ret,
+                         struct params_error *err);
+
 int params_restore(struct json_object *params, struct params_restore *ret,
                    struct params_error *err);
 

@@ -442,6 +442,17 @@ CKPT_PUBLIC int ckpt_restore_range(struct ckpt_client *c, uint64_t id, void *sta
 CKPT_PUBLIC int ckpt_restore_range_to(struct ckpt_client *c, uint64_t id, uint64_t src_start,
                                       uint64_t src_end, void *dst);
 
+/*
+ * Roll every member of group checkpoint id back into its own process at one
+ * frozen moment: all members frozen, every page compared, before the first
+ * write. *ret: the sums over the members, pause_ms the group's;
+ * *ret_members (if not NULL): how many processes. flags:
+ * CKPT_RESTORE_REGISTERS. -ENOENT: no such group checkpoint; -ESRCH: a
+ * member is gone (nothing was written then).
+ */
+CKPT_PUBLIC int ckpt_restore_group(struct ckpt_client *c, uint64_t id, unsigned flags,
+                                   struct ckpt_restore_info **ret, size_t *ret_members);
+
 CKPT_PUBLIC struct ckpt_restore_info *ckpt_restore_info_free(struct ckpt_restore_info *r);
 
 /* ---- io.ckptd.Diff ---- */

@@ -36,6 +36,7 @@ enum {
         P_NONE,
         P_WATCH,
         P_CHECKPOINT_GROUP,
+        P_RESTORE_GROUP,
         _P_MAX
 };
 
@@ -45,6 +46,7 @@ struct outcome {
         union {
                 struct params_checkpoint checkpoint;
                 struct params_checkpoint_group group;
+                struct params_restore_group restore_group;
                 struct params_restore restore;
                 struct params_export export;
                 struct params_track track;
@@ -119,6 +121,9 @@ static void parse(int which, struct json_object *params, struct outcome *o)
         case P_CHECKPOINT_GROUP:
                 o->r = params_checkpoint_group(params, &o->u.group, &o->err);
                 break;
+        case P_RESTORE_GROUP:
+                o->r = params_restore_group(params, &o->u.restore_group, &o->err);
+                break;
         default:
                 o->r = params_none(params, &o->err);
         }
@@ -152,6 +157,9 @@ static void check_request(int which, const struct outcome *o)
                 assert(t->every_usec <= 366ULL * 86400 * 1000000 && t->every_usec % 1000000 == 0);
                 assert(t->keep <= 1000000);
                 assert(!t->tree || t->uffd_index == -1); /* a userfaultfd is one process's */
+                break;
+        case P_RESTORE_GROUP:
+                assert(o->u.restore_group.id > 0);
                 break;
         case P_CHECKPOINT_GROUP: /* one group: a tree or a cgroup of a sane shape */
                 if (o->u.group.cgroup)

@@ -112,6 +112,35 @@ is "status: the members that left are gone from the group" \
 	"$(jq -c "[.processes[] | select(.group == $root) | .pid] | sort" <<<"$st")" \
 	"$(jq -c -n "[$root, $c1, $g1, $c3] | sort")"
 
+# restore GROUP-ID: every member back at the group's moment. The tree runs
+# on and writes after the checkpoint; stopped again, it is rolled back, and
+# each member's memory must equal its checkpoint again.
+round "round 5 (to restore)"
+g_restore=$GID
+r_json=$GJ
+sleep 0.3
+kill -STOP -- "-$root"
+mapfile -t rpids < <(jq -r '.members[] | select(.id != null) | .pid' <<<"$r_json")
+for p in "${rpids[@]}"; do wait_state "$p" T; done
+out=$(ctl restore "$g_restore" 2>&1)
+if grep -q "^restored group checkpoint $g_restore into its ${#rpids[@]} processes" <<<"$out"; then
+	ok "restore of group $g_restore: ${out#restored }"
+else
+	not_ok "restore of group $g_restore" "$out"
+fi
+bad=()
+for p in "${rpids[@]}"; do
+	id=$(jq -r ".members[] | select(.pid == $p) | .id" <<<"$r_json")
+	compare_checkpoint "$p" "$id" || bad+=("pid $p checkpoint $id:" "${ORACLE_DIAG[@]}")
+done
+kill -CONT -- "-$root"
+if [ ${#bad[@]} = 0 ]; then
+	ok "after the group restore every member's memory equals its checkpoint"
+else
+	not_ok "after the group restore every member's memory equals its checkpoint" "${bad[@]}"
+fi
+refused "restore of an id that is no group's" io.ckptd.NoSuchCheckpoint ctl restore 999999
+
 # Every member checkpoint is an ordinary one.
 m1=$(jq -r ".members[] | select(.pid == $c1) | .id" <<<"$GJ")
 check "verify accepts a member's checkpoint" ctl verify "$m1"
