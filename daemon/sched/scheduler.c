@@ -1196,7 +1196,7 @@ static void restore_manual(struct scheduler *sc)
 {
         _cleanup_free_ char *path = NULL;
         _cleanup_fclose_ FILE *f = NULL;
-        char line[128];
+        char line[4096 + 128];
 
         if (asprintf(&path, "%s/tracked", sc->opts.state_dir) < 0)
                 return;
@@ -1206,13 +1206,13 @@ static void restore_manual(struct scheduler *sc)
         while (fgets(line, sizeof(line), f)) {
                 struct access_caller caller;
                 unsigned uid, gid;
-                char tree[8] = "";
+                char tree[4096 + 8] = ""; /* "tree" or "cgroup:PATH" */
                 uint64_t st;
                 int pid, k;
 
                 if (line[0] == '#')
                         continue;
-                k = sscanf(line, "%d %" SCNu64 " %u %u %7s", &pid, &st, &uid, &gid, tree);
+                k = sscanf(line, "%d %" SCNu64 " %u %u %4103s", &pid, &st, &uid, &gid, tree);
                 if (k == 5)
                         k = 4;
                 if (k < 2 || pid <= 0)

@@ -275,6 +275,20 @@ else
 	skip "--cgroup and --unit" "no cgroup2 hierarchy to make a cgroup in"
 fi
 
+# A tree tracked by hand is tracked again, as a tree, after a restart.
+stop_daemon
+start_daemon || exit 1
+n=0
+for _ in $(seq 100); do
+	n=$(ctl_json status | jq "[.processes[] | select(.group == $root)] | length")
+	[ "${n:-0}" -ge 4 ] && break
+	sleep 0.1
+done
+is "after a restart the tree of $root is tracked again with its 4 members" "$n" 4
+gj=$(ctl_json checkpoint --tree "$root")
+is "after a restart its new members are armed again and read whole" \
+	"$(jq -c '[.members[] | .incremental] | unique' <<<"$gj")" '[false]'
+
 # A policy with Group=tree: the scheduler checkpoints the tree as one group.
 ctl untrack "$root" >/dev/null || not_ok "untrack the tree" "$(ctl untrack "$root" 2>&1)"
 cat >"$T/policy/tree.policy" <<EOF
