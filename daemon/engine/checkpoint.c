@@ -477,12 +477,6 @@ static void phase_mark(struct phases *ph, const char *name)
         ph->last = now;
 }
 
-/* Step 5a: the pages read (data, at addrs), into the store; results[i]
- * gets the kind and key of page i. A page whose bytes equal those the
- * parent checkpoint read at the same address (the process's kept copy lc,
- * when it is the parent's) takes the parent's key, exactly, without being
- * hashed; the others are hashed, looked up and compressed (at zstd's fast
- * level for an incremental checkpoint: see put.c). */
 /* Past the request's urgent time, the rest of the work goes back to the
  * daemon's priority (a store at nice 10 behind a busy runtime would fall
  * behind its interval); checked between batches. */
@@ -497,6 +491,13 @@ static void maybe_urgent(const struct checkpoint_request *req, struct priority_s
         priority_restore(prio);
 }
 
+/* Step 5a: the pages read (data, at addrs), into the store; results[i]
+ * gets the kind and key of page i. A page whose bytes equal those the
+ * parent checkpoint read at the same address (the process's kept copy lc,
+ * when it is the parent's) takes the parent's key, exactly, without being
+ * hashed; the others are hashed, looked up and compressed (an incremental
+ * checkpoint asks for the fast setting, which only the zstd codec tells
+ * from the default: store.h). */
 static int store_read_pages(struct ckpt_store *s, const struct checkpoint_request *req,
                             struct priority_saved *prio, uint32_t owner, uint64_t parent_id,
                             const struct lastcopy *lc, bool incremental, const uint8_t *data,
