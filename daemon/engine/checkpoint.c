@@ -933,6 +933,16 @@ static int collect_dirty(struct checkpoint_ctx *c)
         else if (r != -ENOENT)
                 log_debug("checkpoint: process %d: no dirty set, reading everything: %s",
                           (int)c->pid, strerror(-r));
+        if (c->collected && c->parent_id != 0 &&
+            tracker_base(c->req->tracker, c->pid) != c->parent_id) {
+                /* What was written since another checkpoint than the parent
+                 * (the newest deleted since, say): read everything. */
+                log_debug("checkpoint: process %d: the dirty set is not against parent %llu, "
+                          "reading everything",
+                          (int)c->pid, (unsigned long long)c->parent_id);
+                for (size_t i = 0; i < c->dirty->n_regions; i++)
+                        c->dirty->regions[i].whole = true;
+        }
         return 0;
 }
 
@@ -1348,6 +1358,8 @@ static void ctx_after(struct checkpoint_ctx *c, int r)
                         log_debug_errno(k, "checkpoint: cannot invalidate tracking of %d: %m",
                                         (int)c->pid);
         }
+        if (r >= 0 && c->collected)
+                (void)tracker_set_base(req->tracker, c->pid, c->id);
         if (r >= 0 && c->rearm) {
                 char error[256] = "";
                 int k = checkpoint_track(req->tracker, &req->caller, c->pid, error, sizeof(error));

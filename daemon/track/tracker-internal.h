@@ -55,6 +55,7 @@ struct tproc {
         struct ranges forced; /* touched by events since the last collect */
         struct ranges lazy;   /* MADV_FREE: may turn to zero at any time */
         uint64_t collects, regions_armed, last_dirty;
+        uint64_t base_id; /* tracker_set_base() */
         /* Pages kept writable: the runs the scans leave unprotected, the
          * pages the last collect's scans reported (sorted), the collects
          * since every page was last protected, and how many pages the last

@@ -648,3 +648,27 @@ int tracker_invalidate(struct tracker *t, pid_t pid)
 {
         return set_flag(t, pid, offsetof(struct tproc, need_full), true);
 }
+
+int tracker_set_base(struct tracker *t, pid_t pid, uint64_t id)
+{
+        struct tproc *p;
+
+        pthread_mutex_lock(&t->lock);
+        p = tracker_find(t, pid);
+        if (p)
+                p->base_id = id;
+        pthread_mutex_unlock(&t->lock);
+        return p ? 0 : -ENOENT;
+}
+
+uint64_t tracker_base(struct tracker *t, pid_t pid)
+{
+        struct tproc *p;
+        uint64_t id;
+
+        pthread_mutex_lock(&t->lock);
+        p = tracker_find(t, pid);
+        id = p ? p->base_id : 0;
+        pthread_mutex_unlock(&t->lock);
+        return id;
+}

@@ -161,6 +161,12 @@ int tracker_count_writes(struct tracker *t, pid_t pid, bool on);
 /* Forget what the next collect would have said: it reads everything. The
  * engine calls it when a checkpoint is not committed after a collect. */
 int tracker_invalidate(struct tracker *t, pid_t pid);
+/* The checkpoint committed from the last collect of pid (the engine sets it
+ * after each commit): the next collect's dirty set is relative to it, and to
+ * no other parent (one deleted since leaves an older parent the pages
+ * written in between would be missing from). 0: none known. */
+int tracker_set_base(struct tracker *t, pid_t pid, uint64_t id);
+uint64_t tracker_base(struct tracker *t, pid_t pid);
 
 /*
  * The result of a collect: regions[i] answers for the i-th region passed in.
