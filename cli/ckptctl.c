@@ -433,6 +433,21 @@ static void print_ranges_inline(const struct ckpt_addr_range *r, size_t n)
                 printf("%s0x%" PRIx64 "-0x%" PRIx64, i ? ", " : "", r[i].start, r[i].end);
 }
 
+/* --unit NAME: its cgroup's path into buf, and *cgroup pointed at it;
+ * EXIT_FAILURE (said why) when no single cgroup has that name. */
+static int unit_cgroup(const char *unit, char *buf, size_t size, const char **cgroup)
+{
+        int r = ctl_unit_cgroup(unit, buf, size);
+
+        if (r < 0)
+                return error("unit '%s': %s", unit,
+                             r == -ENOENT     ? "no cgroup of that name"
+                             : r == -ENOTUNIQ ? "more than one cgroup of that name"
+                                              : strerror(-r));
+        *cgroup = buf;
+        return 0;
+}
+
 /* One group checkpoint of the tree of pid (checkpoint --tree), or of a
  * cgroup (--cgroup, --unit). */
 static int checkpoint_group(pid_t pid, const char *cgroup, unsigned flags)
@@ -522,15 +537,8 @@ static int verb_checkpoint(int argc, char **argv)
         if ((cgroup || unit) && (tree || n_ranges || (cgroup && unit)))
                 return usage_error(
                         "--cgroup and --unit take no PID, --tree, --range or each other");
-        if (unit) {
-                r = ctl_unit_cgroup(unit, unit_cg, sizeof(unit_cg));
-                if (r < 0)
-                        return error("unit '%s': %s", unit,
-                                     r == -ENOENT     ? "no cgroup of that name"
-                                     : r == -ENOTUNIQ ? "more than one cgroup of that name"
-                                                      : strerror(-r));
-                cgroup = unit_cg;
-        }
+        if (unit && (r = unit_cgroup(unit, unit_cg, sizeof(unit_cg), &cgroup)) != 0)
+                return r;
         if (cgroup) {
                 if ((r = want_args(argc, argv, 0, 0)) >= 0)
                         return r;
@@ -948,15 +956,8 @@ static int verb_track(int argc, char **argv)
         }
         if ((cgroup || unit) && (tree || (cgroup && unit)))
                 return usage_error("--cgroup and --unit take no PID, --tree or each other");
-        if (unit) {
-                r = ctl_unit_cgroup(unit, unit_cg, sizeof(unit_cg));
-                if (r < 0)
-                        return error("unit '%s': %s", unit,
-                                     r == -ENOENT     ? "no cgroup of that name"
-                                     : r == -ENOTUNIQ ? "more than one cgroup of that name"
-                                                      : strerror(-r));
-                cgroup = unit_cg;
-        }
+        if (unit && (r = unit_cgroup(unit, unit_cg, sizeof(unit_cg), &cgroup)) != 0)
+                return r;
         if (cgroup) {
                 if ((r = want_args(argc, argv, 0, 0)) >= 0)
                         return r;
