@@ -7,7 +7,6 @@
 #                                  PG_DIR, PG_SOCK; 1 when it cannot
 #   pg_bench ARGS...               pgbench on that server, as postgres
 #   pg_psql SQL                    one statement, its rows unaligned
-#   pg_members                     the postmaster and its children, one a line
 #   pg_stop                        fast shutdown (then SIGKILL), DIR removed
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_PID= PG_DIR= PG_SOCK=
@@ -47,14 +46,6 @@ pg_bench() {
 
 pg_psql() {
 	runuser -u postgres -- /usr/bin/psql -h "$PG_SOCK" -U postgres -XAtq -c "$1" postgres
-}
-
-pg_members() {
-	local p
-	echo "$PG_PID"
-	for p in $(cat "/proc/$PG_PID/task/"*/children 2>/dev/null); do
-		echo "$p"
-	done
 }
 
 pg_stop() {
