@@ -97,8 +97,13 @@ for i in 1 2 3 4; do
 		"$T/sock" >"$T/watch-$i.out" 2>&1 &
 	vl_pids+=($!)
 done
-for i in $(seq 1 100); do [ "$(watchers)" = 4 ] && break; sleep 0.1; done
-is "four watchers of nobody open" "$(watchers)" 4
+# At least nobody's four (root's of the tests above may still be counted
+# until their next tick finds their callers gone); that they are nobody's
+# four is what the refusal of a fifth below shows.
+for i in $(seq 1 100); do [ "$(watchers)" -ge 4 ] && break; sleep 0.1; done
+n=$(watchers)
+[ "$n" -ge 4 ] && ok "four watchers of nobody open ($n in all)" ||
+	not_ok "four watchers of nobody open" "ckptd_watchers $n"
 r=$(as_nobody "$WL/vlcall" -c '{"method":"io.ckptd.WatchProcesses","more":true}' "$T/sock")
 is "nobody's fifth: TooManyRequests naming watchers_per_uid" \
 	"$(jq -r '.error + " " + .parameters.name' <<<"$r")" "io.ckptd.TooManyRequests watchers_per_uid"
